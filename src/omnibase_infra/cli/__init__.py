@@ -1,0 +1,1 @@
+"""The ``onex-infra`` command line. ``main`` imports each command's module only when it runs."""

@@ -1,0 +1,123 @@
+"""The one error tree of omnibase_infra.
+
+    InfraError                      root; carries an EnumCoreErrorCode-compatible ``code``
+    ├── ConfigurationError          a bad environment variable or setting (names the variable)
+    ├── ContractError               a contract file failed validation (file, key path, reason)
+    ├── OutageError                 the server is unreachable or unavailable: counts against a breaker
+    │   └── CircuitOpenError        a breaker refused the call without trying it
+    ├── PoisonRecordError           the record itself is bad: goes to the DLQ, never trips a breaker
+    ├── QueueFullError              graceful degradation is off and the event queue is full
+    └── LifecycleError              a component used before ``start()`` or after ``stop()``
+
+Policy is data: ``counts_against_breaker`` and ``goes_to_dead_letter`` are class
+attributes read by the classifier (see ``infrastructure.error_classification``),
+never inferred from message text. Messages never carry secrets or DSNs.
+
+The tree does not subclass omnibase-core's ``ModelOnexError`` (a pydantic-backed
+exception that costs a heavy import); ``to_onex_error()`` converts at the ONEX
+boundary where an ONEX error is required.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from omnibase_core.errors import ModelOnexError
+
+
+class InfraError(Exception):
+    """Root of every error raised by omnibase_infra."""
+
+    counts_against_breaker: ClassVar[bool] = False
+    goes_to_dead_letter: ClassVar[bool] = False
+    error_class: ClassVar[str] = "infra_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_onex_error(self) -> ModelOnexError:
+        """Return the equivalent omnibase-core error (imported lazily)."""
+        from omnibase_core.enums.enum_core_error_code import EnumCoreErrorCode
+        from omnibase_core.errors import ModelOnexError
+
+        return ModelOnexError(message=self.message, error_code=EnumCoreErrorCode.OPERATION_FAILED)
+
+
+class ConfigurationError(InfraError):
+    """A configuration value is missing or malformed; ``variable`` names it."""
+
+    error_class = "configuration_error"
+
+    def __init__(self, variable: str, reason: str) -> None:
+        super().__init__(f"{variable}: {reason}")
+        self.variable = variable
+        self.reason = reason
+
+
+class ContractError(InfraError):
+    """One or more contract problems; each names the file, the key path and the reason."""
+
+    error_class = "contract_error"
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        lines = [f"{file}: {path or '<root>'}: {reason}" for file, path, reason in problems]
+        super().__init__("invalid contract:\n  " + "\n  ".join(lines))
+        self.problems = problems
+
+
+class OutageError(InfraError):
+    """The dependency is unavailable (connection refused/reset, timeout, SQLSTATE 08/57P01/53300)."""
+
+    counts_against_breaker = True
+    error_class = "outage"
+
+
+class CircuitOpenError(OutageError):
+    """The circuit breaker is open and refused the call without attempting it."""
+
+    counts_against_breaker = False
+    error_class = "circuit_open"
+
+    def __init__(self, breaker_name: str, retry_after_seconds: float) -> None:
+        super().__init__(f"circuit breaker {breaker_name!r} is open; retry in {retry_after_seconds:.1f}s")
+        self.breaker_name = breaker_name
+        self.retry_after_seconds = retry_after_seconds
+
+
+class PoisonRecordError(InfraError):
+    """The record cannot be processed however often it is retried; it belongs in the DLQ."""
+
+    goes_to_dead_letter = True
+    error_class = "poison"
+
+    def __init__(self, stage: str, error_class: str, message: str) -> None:
+        super().__init__(f"{stage}: {error_class}: {message}")
+        self.stage = stage
+        self.poison_class = error_class
+        self.reason = message
+
+
+class QueueFullError(InfraError):
+    """The event queue is full and graceful degradation is disabled: the publish is rejected."""
+
+    error_class = "queue_full"
+
+
+class LifecycleError(InfraError):
+    """A component was used before ``start()`` or after ``stop()``."""
+
+    error_class = "lifecycle_error"
+
+
+__all__ = [
+    "CircuitOpenError",
+    "ConfigurationError",
+    "ContractError",
+    "InfraError",
+    "LifecycleError",
+    "OutageError",
+    "PoisonRecordError",
+    "QueueFullError",
+]

@@ -1,0 +1,81 @@
+"""Kafka producer settings (the seed's names) and the security settings of the client."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+KafkaAcks = Literal["all", "0", "1", "-1"]
+KafkaCompression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class ModelKafkaSecurityConfig(BaseModel):
+    """How the client authenticates to the brokers. The password never appears in repr or logs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: KafkaSaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_file: str | None = None
+    ssl_cert_file: str | None = None
+    ssl_key_file: str | None = None
+    ssl_check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> ModelKafkaSecurityConfig:
+        if self.security_protocol.startswith("SASL") and (
+            self.sasl_mechanism is None or self.sasl_username is None or self.sasl_password is None
+        ):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism, "
+                "sasl_username and sasl_password"
+            )
+        return self
+
+
+class ModelKafkaProducerConfig(BaseModel):
+    """Producer settings; defaults are the seed's production tuning."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port...]")
+    client_id: str = "omnibase-infra"
+    acks: KafkaAcks = "all"
+    retries: int = Field(default=3, ge=0, le=100)
+    batch_size: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+    linger_ms: int = Field(default=10, ge=0, le=10_000)
+    buffer_memory: int = Field(default=67108864, ge=1024 * 1024)
+    compression_type: KafkaCompression = "none"
+    max_request_size: int = Field(default=1048576, ge=1024, le=100 * 1024 * 1024)
+    enable_idempotence: bool = True
+    max_in_flight_requests_per_connection: int = Field(default=1, ge=1, le=5)
+    request_timeout_ms: int = Field(default=30000, ge=1000, le=600_000)
+    delivery_timeout_ms: int = Field(default=120000, ge=1000, le=3_600_000)
+    min_pool_size: int = Field(default=1, ge=1, le=64)
+    max_pool_size: int = Field(default=4, ge=1, le=64)
+    security: ModelKafkaSecurityConfig = ModelKafkaSecurityConfig()
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ModelKafkaProducerConfig:
+        if self.min_pool_size > self.max_pool_size:
+            raise ValueError("min_pool_size must not exceed max_pool_size")
+        if self.enable_idempotence and self.acks not in ("all", "-1"):
+            raise ValueError("enable_idempotence requires acks='all'")
+        if self.delivery_timeout_ms < self.request_timeout_ms:
+            raise ValueError("delivery_timeout_ms must be >= request_timeout_ms")
+        return self
+
+
+__all__ = [
+    "KafkaAcks",
+    "KafkaCompression",
+    "KafkaSaslMechanism",
+    "KafkaSecurityProtocol",
+    "ModelKafkaProducerConfig",
+    "ModelKafkaSecurityConfig",
+]

@@ -1,0 +1,220 @@
+"""Service settings read from the environment (DESIGN.md §6).
+
+Every variable is parsed here, once. A missing or malformed value raises
+``ConfigurationError`` naming the variable; all problems are reported together.
+Secrets may come from ``<NAME>_FILE`` (a file holding the value) instead of
+``<NAME>``; they are kept as ``SecretStr`` and never rendered.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from omnibase_infra.environment import EnumEnvironment, detect_environment
+from omnibase_infra.errors import ConfigurationError
+from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
+from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
+
+T = TypeVar("T")
+
+
+class ModelTelemetrySettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    otlp_endpoint: str | None = None
+    service_name: str = "omnibase_infrastructure"
+    resource_attributes: dict[str, str] = Field(default_factory=dict)
+    trace_sample_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class ModelInfraSettings(BaseModel):
+    """Everything the service reads from its environment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    environment: EnumEnvironment
+    postgres: ModelPostgresConnectionConfig
+    kafka_bootstrap_servers: str
+    kafka_security: ModelKafkaSecurityConfig
+    kafka_consumer_group: str = "omnibase-infra"
+    telemetry: ModelTelemetrySettings = ModelTelemetrySettings()
+    health_check_port: int = Field(default=8080, ge=0, le=65535)
+    prometheus_metrics_port: int = Field(default=9090, ge=0, le=65535)
+    health_check_interval: float = Field(default=30.0, gt=0, le=3600)
+    event_store_topics: tuple[str, ...] | None = None
+    extra_contract_paths: tuple[str, ...] = ()
+    admin_token: SecretStr | None = None
+    log_level: str = "INFO"
+
+
+class _Reader:
+    """Reads variables and collects every problem instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[tuple[str, str]] = []
+
+    def text(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.environ.get(name)
+        if value is None or value.strip() == "":
+            if required and default is None:
+                self.problems.append((name, "is required but not set"))
+            return default
+        return value.strip()
+
+    def secret(self, name: str) -> SecretStr | None:
+        file_name = f"{name}_FILE"
+        path = self.environ.get(file_name)
+        if path:
+            try:
+                return SecretStr(Path(path).read_text(encoding="utf-8").rstrip("\r\n"))
+            except OSError as exc:
+                self.problems.append((file_name, f"cannot read secret file: {exc.strerror}"))
+                return None
+        value = self.environ.get(name)
+        return SecretStr(value) if value else None
+
+    def parsed(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            self.problems.append((name, f"{raw!r} is not {expected}"))
+            return default
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            names = ", ".join(name for name, _ in self.problems)
+            reasons = "; ".join(f"{name} {reason}" for name, reason in self.problems)
+            raise ConfigurationError(names, reasons)
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError(raw)
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    items = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not items:
+        raise ValueError(raw)
+    return items
+
+
+def _attributes(raw: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(raw)
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSettings:
+    """Read and validate the environment; raise ``ConfigurationError`` naming every bad variable."""
+    env = os.environ if environ is None else environ
+    r = _Reader(env)
+    try:
+        environment = detect_environment(env)
+    except ConfigurationError as exc:
+        r.problems.append((exc.variable, exc.reason))
+        environment = EnumEnvironment.DEVELOPMENT
+
+    pg_fields = {
+        "host": r.text("POSTGRES_HOST", required=True),
+        "port": r.parsed("POSTGRES_PORT", 5432, _port, "a port number"),
+        "database": r.text("POSTGRES_DATABASE", required=True),
+        "user": r.text("POSTGRES_USER", required=True),
+        "password": r.secret("POSTGRES_PASSWORD"),
+        "schema_name": r.text("POSTGRES_SCHEMA", "public"),
+        "min_connections": r.parsed("POSTGRES_MIN_CONNECTIONS", 2, int, "an integer"),
+        "max_connections": r.parsed("POSTGRES_MAX_CONNECTIONS", 10, int, "an integer"),
+        "command_timeout": r.parsed("POSTGRES_COMMAND_TIMEOUT", 30.0, float, "a number"),
+        "ssl_mode": r.text("POSTGRES_SSL_MODE", "disable"),
+        "ssl_cert_file": r.text("POSTGRES_SSL_CERT_FILE"),
+        "ssl_key_file": r.text("POSTGRES_SSL_KEY_FILE"),
+        "ssl_ca_file": r.text("POSTGRES_SSL_CA_FILE"),
+    }
+    kafka_security_fields = {
+        "security_protocol": r.text("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+        "sasl_mechanism": r.text("KAFKA_SASL_MECHANISM"),
+        "sasl_username": r.text("KAFKA_SASL_USERNAME"),
+        "sasl_password": r.secret("KAFKA_SASL_PASSWORD"),
+        "ssl_ca_file": r.text("KAFKA_SSL_CA_FILE"),
+        "ssl_cert_file": r.text("KAFKA_SSL_CERT_FILE"),
+        "ssl_key_file": r.text("KAFKA_SSL_KEY_FILE"),
+        "ssl_check_hostname": r.parsed("KAFKA_SSL_CHECK_HOSTNAME", True, _bool, "true or false"),
+    }
+    bootstrap = r.text("KAFKA_BOOTSTRAP_SERVERS", required=True)
+    no_attributes: dict[str, str] = {}
+    no_paths: tuple[str, ...] = ()
+    telemetry_fields = {
+        "otlp_endpoint": r.text("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "service_name": r.text("OTEL_SERVICE_NAME", "omnibase_infrastructure"),
+        "resource_attributes": r.parsed(
+            "OTEL_RESOURCE_ATTRIBUTES", no_attributes, _attributes, "a list of key=value pairs"
+        ),
+        "trace_sample_rate": r.parsed("OTEL_TRACE_SAMPLE_RATE", None, float, "a number"),
+    }
+    others = {
+        "kafka_consumer_group": r.text("KAFKA_CONSUMER_GROUP", "omnibase-infra"),
+        "health_check_port": r.parsed("HEALTH_CHECK_PORT", 8080, _port, "a port number"),
+        "prometheus_metrics_port": r.parsed("PROMETHEUS_METRICS_PORT", 9090, _port, "a port number"),
+        "health_check_interval": r.parsed("HEALTH_CHECK_INTERVAL", 30.0, float, "a number of seconds"),
+        "event_store_topics": r.parsed("ONEX_EVENT_STORE_TOPICS", None, _csv, "a comma-separated list"),
+        "extra_contract_paths": r.parsed("ONEX_CONTRACTS_PATH", no_paths, _csv, "a comma-separated list"),
+        "admin_token": r.secret("ONEX_ADMIN_TOKEN"),
+        "log_level": r.text("LOG_LEVEL", "INFO"),
+    }
+    r.raise_if_any()
+
+    variable_of = {
+        "postgres": "POSTGRES",
+        "kafka_security": "KAFKA",
+        "telemetry": "OTEL",
+    }
+    try:
+        return ModelInfraSettings.model_validate(
+            {
+                "environment": environment,
+                "postgres": pg_fields,
+                "kafka_bootstrap_servers": bootstrap,
+                "kafka_security": kafka_security_fields,
+                "telemetry": telemetry_fields,
+                **others,
+            }
+        )
+    except ValidationError as exc:
+        problems: list[tuple[str, str]] = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            head = variable_of.get(loc[0], loc[0].upper()) if loc else "settings"
+            name = f"{head}_{'_'.join(loc[1:]).upper()}" if len(loc) > 1 else head
+            problems.append((name, err["msg"]))
+        r.problems.extend(problems)
+        r.raise_if_any()
+        raise  # unreachable: raise_if_any raised
+
+
+__all__ = ["ModelInfraSettings", "ModelTelemetrySettings", "load_settings"]
