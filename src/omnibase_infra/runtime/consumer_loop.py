@@ -1,0 +1,175 @@
+"""The consumer loop: fetch a batch, apply it, commit it — and pause instead of losing work.
+
+Guarantees (DESIGN.md §5):
+- an offset is committed only after the handler returned, i.e. after the
+  database transaction that applied the batch committed and every DLQ record
+  and reply of the batch was acknowledged by the broker;
+- when the handler fails (an outage, or a breaker refusing the call), the
+  partitions of the batch are rewound to its first offsets and every assigned
+  partition is paused; the loop keeps polling (so the consumer stays in its
+  group) and resumes when the traffic gate opens again (the breakers'
+  open → half-open timer), so nothing is dropped and nothing is buffered
+  without bound;
+- on rebalance, revocation waits until the batch in flight is applied and
+  committed (commit on revoke); partitions assigned while paused stay paused;
+- ``stop()`` lets the batch in flight finish and commit, then ``run`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from omnibase_infra.clock import SYSTEM_CLOCK, Clock
+from omnibase_infra.errors import InfraError
+from omnibase_infra.runtime.kafka_consumer import (
+    Partition,
+    ProtocolConsumerRecord,
+    ProtocolKafkaConsumer,
+)
+
+logger = logging.getLogger(__name__)
+
+Batch = Mapping[Partition, Sequence[ProtocolConsumerRecord]]
+
+
+class ProtocolBatchHandler(Protocol):
+    async def handle(self, batch: Batch) -> None:
+        """Apply ``batch`` completely or raise; never half-apply without raising."""
+        ...
+
+
+class ProtocolTrafficGate(Protocol):
+    def allows_traffic(self) -> bool:
+        """False while a breaker that the handler needs is open."""
+        ...
+
+
+class ConsumerLoop:
+    """Drives one consumer; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        consumer: ProtocolKafkaConsumer,
+        handler: ProtocolBatchHandler,
+        gate: ProtocolTrafficGate,
+        *,
+        max_records: int = 500,
+        poll_timeout_ms: int = 100,
+        error_backoff_seconds: float = 5.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._consumer = consumer
+        self._handler = handler
+        self._gate = gate
+        self._max_records = max_records
+        self._poll_timeout_ms = poll_timeout_ms
+        self._error_backoff = error_backoff_seconds
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._paused = False
+        self._retry_at: float | None = None
+        self._positions: dict[Partition, int] = {}
+        self.records_processed = 0
+        self.batches_committed = 0
+        self.pauses = 0
+        self.running = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the batch in flight is committed."""
+        self._stopping.set()
+
+    async def on_partitions_revoked(self, revoked: set[Partition]) -> None:
+        """Commit on revoke: wait for the batch in flight to be applied and committed."""
+        async with self._lock:
+            for partition in revoked:
+                self._positions.pop(partition, None)
+        logger.info("partitions revoked", extra={"partitions": sorted(map(str, revoked))})
+
+    async def on_partitions_assigned(self, assigned: set[Partition]) -> None:
+        if self._paused and assigned:
+            self._consumer.pause(assigned)
+        logger.info("partitions assigned", extra={"partitions": sorted(map(str, assigned))})
+
+    def lag(self) -> dict[Partition, int]:
+        """Records behind the high-water mark, per partition with a known position."""
+        result: dict[Partition, int] = {}
+        for partition, position in self._positions.items():
+            high = self._consumer.highwater(partition)
+            if high is not None:
+                result[partition] = max(0, high - position)
+        return result
+
+    def _may_resume(self) -> bool:
+        if self._retry_at is not None and self._clock.monotonic() < self._retry_at:
+            return False
+        return self._gate.allows_traffic()
+
+    async def run(self) -> None:
+        """Consume until ``stop()``; exceptions other than handler failures propagate."""
+        self.running = True
+        try:
+            while not self._stopping.is_set():
+                if self._paused and self._may_resume():
+                    self._consumer.resume(self._consumer.assignment())
+                    self._paused = False
+                    self._retry_at = None
+                    logger.info("consumption resumed")
+                batch = await self._consumer.getmany(
+                    timeout_ms=self._poll_timeout_ms, max_records=self._max_records
+                )
+                if batch:
+                    async with self._lock:
+                        await self._apply(batch)
+        finally:
+            self.running = False
+
+    async def _apply(self, batch: Batch) -> None:
+        assigned = self._consumer.assignment()
+        live = {p: records for p, records in batch.items() if records and p in assigned}
+        if not live:
+            return
+        try:
+            await self._handler.handle(live)
+        except Exception as exc:
+            self._rewind_and_pause(live, exc)
+            return
+        offsets = {p: records[-1].offset + 1 for p, records in live.items()}
+        try:
+            await self._consumer.commit(offsets)
+        except Exception as exc:
+            # The work is applied and idempotent; the next owner re-reads and adds nothing.
+            logger.warning("offset commit failed: %s", type(exc).__name__)
+            return
+        self._positions.update(offsets)
+        self.records_processed += sum(len(r) for r in live.values())
+        self.batches_committed += 1
+
+    def _rewind_and_pause(self, batch: Batch, exc: Exception) -> None:
+        for partition, records in batch.items():
+            self._consumer.seek(partition, records[0].offset)
+        self._consumer.pause(self._consumer.assignment())
+        self._paused = True
+        self.pauses += 1
+        expected = isinstance(exc, InfraError) and (
+            exc.counts_against_breaker or exc.error_class == "circuit_open"
+        )
+        if expected:
+            logger.warning("batch not applied, partitions paused: %s", exc)
+        else:
+            self._retry_at = self._clock.monotonic() + self._error_backoff
+            logger.error(
+                "unexpected error applying a batch; paused for %.1fs",
+                self._error_backoff,
+                exc_info=exc,
+            )
+
+
+__all__ = ["Batch", "ConsumerLoop", "ProtocolBatchHandler", "ProtocolTrafficGate"]

@@ -1,0 +1,118 @@
+"""Dead-letter records: a poison record goes to ``T.dlq`` with its coordinates.
+
+The DLQ record keeps the original key, value and headers, and adds headers
+naming where and why it failed (the names follow Kafka Connect's
+``__connect.errors.*`` convention under an ``onex.dlq.`` prefix). A record is
+never dead-lettered from a DLQ topic onto another DLQ topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.runtime.protocols import Headers, ProtocolRecordPublisher
+
+DLQ_SUFFIX = ".dlq"
+HEADER_PREFIX = "onex.dlq."
+MAX_MESSAGE_BYTES = 1000
+
+
+def dlq_topic_for(topic: str) -> str:
+    """The DLQ topic of ``topic`` (``T.dlq``)."""
+    return topic + DLQ_SUFFIX
+
+
+def is_dlq_topic(topic: str) -> bool:
+    return topic.endswith(DLQ_SUFFIX)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """A consumed record's coordinates and raw content."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Why a record was dead-lettered."""
+
+    record: SourceRecord
+    stage: str
+    error_class: str
+    message: str
+    attempts: int
+    failed_at: datetime
+
+    @classmethod
+    def from_error(
+        cls, record: SourceRecord, error: PoisonRecordError, attempts: int, at: datetime
+    ) -> DeadLetter:
+        return cls(record, error.stage, error.poison_class, error.reason, attempts, at)
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Original headers (minus earlier DLQ headers) followed by the DLQ context headers."""
+        kept = [(k, v) for k, v in self.record.headers if not k.startswith(HEADER_PREFIX)]
+        context = {
+            "original.topic": self.record.topic,
+            "original.partition": str(self.record.partition),
+            "original.offset": str(self.record.offset),
+            "stage": self.stage,
+            "error.class": self.error_class,
+            "error.message": self.message,
+            "attempts": str(self.attempts),
+            "failed_at": self.failed_at.isoformat(),
+        }
+        encoded = [
+            (HEADER_PREFIX + name, value.encode("utf-8", "replace")[:MAX_MESSAGE_BYTES])
+            for name, value in context.items()
+        ]
+        return kept + encoded
+
+
+class DeadLetterWriter:
+    """Publishes dead letters and waits for the broker's acknowledgement."""
+
+    def __init__(self, publisher: ProtocolRecordPublisher) -> None:
+        self._publisher = publisher
+        self.written = 0
+
+    async def write(self, letter: DeadLetter) -> tuple[int, int]:
+        """Send ``letter`` to ``T.dlq``; only after this returns may the source offset be committed."""
+        if is_dlq_topic(letter.record.topic):
+            raise ValueError(f"refusing to dead-letter a record of DLQ topic {letter.record.topic}")
+        acked = await self._publisher.send(
+            dlq_topic_for(letter.record.topic),
+            letter.record.value if letter.record.value is not None else b"",
+            key=letter.record.key,
+            headers=letter.headers(),
+        )
+        self.written += 1
+        return acked
+
+
+def read_dlq_headers(headers: Headers) -> dict[str, str]:
+    """The ``onex.dlq.*`` headers of a DLQ record, without the prefix, decoded."""
+    return {
+        k[len(HEADER_PREFIX) :]: v.decode("utf-8", "replace")
+        for k, v in headers
+        if k.startswith(HEADER_PREFIX)
+    }
+
+
+__all__ = [
+    "DLQ_SUFFIX",
+    "DeadLetter",
+    "DeadLetterWriter",
+    "SourceRecord",
+    "dlq_topic_for",
+    "is_dlq_topic",
+    "read_dlq_headers",
+]

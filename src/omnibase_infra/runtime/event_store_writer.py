@@ -1,0 +1,142 @@
+"""Workflow 1's write step: envelopes into ``onex_event_store`` in one bulk statement.
+
+Guarantees:
+- one transaction per batch; the caller commits Kafka offsets only after it returns;
+- idempotent: keyed by ``envelope_id`` with ``ON CONFLICT DO NOTHING``, so a
+  redelivered batch adds nothing (exactly-once effect);
+- bulk: one ``INSERT ... SELECT FROM unnest(...)`` round trip per batch, never a
+  row-at-a-time loop; only when PostgreSQL rejects the batch for a data or
+  constraint error (SQLSTATE class 22/23) are rows retried one by one, each in a
+  savepoint, to isolate the poison rows, which are returned for the DLQ;
+- outage errors propagate unchanged, for the breaker to count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import pydantic_core
+
+from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.runtime.dead_letter import SourceRecord
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from omnibase_infra.runtime.envelope_codec import Envelope
+
+STAGE_STORE = "store"
+
+INSERT_SQL = """
+INSERT INTO onex_event_store
+    (envelope_id, topic, "partition", "offset", event_type, correlation_id,
+     envelope_timestamp, payload, metadata)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[],
+                     $6::uuid[], $7::timestamptz[], $8::jsonb[], $9::jsonb[])
+ON CONFLICT (envelope_id) DO NOTHING
+"""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One row to write: the envelope's fields plus its Kafka coordinates."""
+
+    envelope_id: UUID
+    topic: str
+    partition: int
+    offset: int
+    event_type: str | None
+    correlation_id: UUID | None
+    envelope_timestamp: datetime
+    payload_json: str
+    metadata_json: str
+    source: SourceRecord
+
+    @classmethod
+    def from_envelope(cls, source: SourceRecord, envelope: Envelope) -> StoredEvent:
+        metadata = envelope.metadata.model_dump(mode="json", exclude_none=True)
+        return cls(
+            envelope_id=envelope.envelope_id,
+            topic=source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            event_type=envelope.event_type,
+            correlation_id=envelope.correlation_id,
+            envelope_timestamp=envelope.envelope_timestamp,
+            payload_json=pydantic_core.to_json(envelope.payload).decode("utf-8"),
+            metadata_json=pydantic_core.to_json(metadata).decode("utf-8"),
+            source=source,
+        )
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: int
+    duplicates: int
+    rejected: tuple[tuple[StoredEvent, PoisonRecordError], ...]
+
+
+def _columns(rows: list[StoredEvent]) -> tuple[list[object], ...]:
+    return (
+        [r.envelope_id for r in rows],
+        [r.topic for r in rows],
+        [r.partition for r in rows],
+        [r.offset for r in rows],
+        [r.event_type for r in rows],
+        [r.correlation_id for r in rows],
+        [r.envelope_timestamp for r in rows],
+        [r.payload_json for r in rows],
+        [r.metadata_json for r in rows],
+    )
+
+
+def _inserted_count(status: str) -> int:
+    # asyncpg returns the command tag, e.g. "INSERT 0 42".
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def poison_from_database_error(exc: BaseException) -> PoisonRecordError | None:
+    """A ``PoisonRecordError`` for SQLSTATE class 22 (data) or 23 (constraint), else ``None``."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23"):
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        return PoisonRecordError(STAGE_STORE, f"SQLSTATE {sqlstate}", detail)
+    return None
+
+
+async def write_events(conn: asyncpg.Connection, rows: list[StoredEvent]) -> WriteResult:
+    """Write ``rows`` in one transaction; see the module docstring for the guarantees."""
+    if not rows:
+        return WriteResult(0, 0, ())
+    try:
+        async with conn.transaction():
+            status = await conn.execute(INSERT_SQL, *_columns(rows))
+        inserted = _inserted_count(status)
+        return WriteResult(inserted, len(rows) - inserted, ())
+    except Exception as exc:
+        if poison_from_database_error(exc) is None:
+            raise
+    return await _write_isolating_poison(conn, rows)
+
+
+async def _write_isolating_poison(conn: asyncpg.Connection, rows: list[StoredEvent]) -> WriteResult:
+    inserted = 0
+    rejected: list[tuple[StoredEvent, PoisonRecordError]] = []
+    async with conn.transaction():
+        for row in rows:
+            try:
+                async with conn.transaction():
+                    status = await conn.execute(INSERT_SQL, *_columns([row]))
+                inserted += _inserted_count(status)
+            except Exception as exc:
+                poison = poison_from_database_error(exc)
+                if poison is None:
+                    raise
+                rejected.append((row, poison))
+    return WriteResult(inserted, len(rows) - inserted - len(rejected), tuple(rejected))
+
+
+__all__ = ["STAGE_STORE", "StoredEvent", "WriteResult", "poison_from_database_error", "write_events"]

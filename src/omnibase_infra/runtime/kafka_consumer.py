@@ -1,0 +1,193 @@
+"""A typed seam over aiokafka's consumer (aiokafka ships no type information).
+
+``ProtocolKafkaConsumer`` lists exactly what the runtime uses; ``create_consumer``
+builds the real ``AIOKafkaConsumer`` behind it with manual commits, so that an
+offset is committed only when the runtime says so.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    """A topic partition (hashable, ordered)."""
+
+    topic: str
+    partition: int
+
+
+class ProtocolConsumerRecord(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+RevokeCallback = Callable[[set[Partition]], Awaitable[None]]
+
+
+class ProtocolKafkaConsumer(Protocol):
+    """The consumer operations the runtime relies on."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def getmany(
+        self, timeout_ms: int, max_records: int
+    ) -> dict[Partition, list[ProtocolConsumerRecord]]: ...
+    async def commit(self, offsets: Mapping[Partition, int]) -> None: ...
+    def seek(self, partition: Partition, offset: int) -> None: ...
+    def pause(self, partitions: Iterable[Partition]) -> None: ...
+    def resume(self, partitions: Iterable[Partition]) -> None: ...
+    def assignment(self) -> set[Partition]: ...
+    def highwater(self, partition: Partition) -> int | None:
+        """The partition's high-water mark as of the last fetch, if known."""
+        ...
+
+
+def security_kwargs(security: ModelKafkaSecurityConfig) -> dict[str, object]:
+    """aiokafka client keyword arguments for ``security`` (shared by consumer, producer, admin)."""
+    kwargs: dict[str, object] = {"security_protocol": security.security_protocol}
+    if security.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=security.ssl_ca_file)
+        context.check_hostname = security.ssl_check_hostname
+        if security.ssl_cert_file and security.ssl_key_file:
+            context.load_cert_chain(security.ssl_cert_file, security.ssl_key_file)
+        kwargs["ssl_context"] = context
+    if security.security_protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = security.sasl_mechanism
+        kwargs["sasl_plain_username"] = security.sasl_username
+        password = security.sasl_password
+        kwargs["sasl_plain_password"] = password.get_secret_value() if password else None
+    return kwargs
+
+
+class _AiokafkaConsumer:
+    """Adapts ``AIOKafkaConsumer`` to ``ProtocolKafkaConsumer``."""
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        security: ModelKafkaSecurityConfig,
+        on_revoked: RevokeCallback,
+        on_assigned: RevokeCallback,
+        client_id: str,
+        max_partition_fetch_bytes: int,
+    ) -> None:
+        from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]  # untyped library
+        from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped]
+
+        outer = self
+
+        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base class
+            async def on_partitions_revoked(self, revoked: Iterable[object]) -> None:
+                await on_revoked({outer._wrap(tp) for tp in revoked})
+
+            async def on_partitions_assigned(self, assigned: Iterable[object]) -> None:
+                await on_assigned({outer._wrap(tp) for tp in assigned})
+
+        self._tp_type = __import__("aiokafka").TopicPartition
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=max_partition_fetch_bytes,
+            **security_kwargs(security),
+        )
+        self._topics = list(topics)
+        self._listener = _Listener()
+
+    @staticmethod
+    def _wrap(tp: object) -> Partition:
+        return Partition(cast(str, getattr(tp, "topic")), cast(int, getattr(tp, "partition")))  # noqa: B009
+
+    def _unwrap(self, partition: Partition) -> object:
+        return self._tp_type(partition.topic, partition.partition)
+
+    async def start(self) -> None:
+        self._consumer.subscribe(self._topics, listener=self._listener)
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def getmany(
+        self, timeout_ms: int, max_records: int
+    ) -> dict[Partition, list[ProtocolConsumerRecord]]:
+        raw = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return {self._wrap(tp): records for tp, records in raw.items()}
+
+    async def commit(self, offsets: Mapping[Partition, int]) -> None:
+        await self._consumer.commit({self._unwrap(p): o for p, o in offsets.items()})
+
+    def seek(self, partition: Partition, offset: int) -> None:
+        self._consumer.seek(self._unwrap(partition), offset)
+
+    def pause(self, partitions: Iterable[Partition]) -> None:
+        self._consumer.pause(*(self._unwrap(p) for p in partitions))
+
+    def resume(self, partitions: Iterable[Partition]) -> None:
+        self._consumer.resume(*(self._unwrap(p) for p in partitions))
+
+    def assignment(self) -> set[Partition]:
+        return {self._wrap(tp) for tp in self._consumer.assignment()}
+
+    def highwater(self, partition: Partition) -> int | None:
+        value = self._consumer.highwater(self._unwrap(partition))
+        return None if value is None else int(value)
+
+
+def create_consumer(
+    topics: Sequence[str],
+    *,
+    bootstrap_servers: str,
+    group_id: str,
+    security: ModelKafkaSecurityConfig,
+    on_revoked: RevokeCallback,
+    on_assigned: RevokeCallback,
+    client_id: str = "omnibase-infra",
+    max_partition_fetch_bytes: int = 1048576,
+) -> ProtocolKafkaConsumer:
+    """A real aiokafka consumer in the group ``group_id`` with manual offset commits."""
+    return _AiokafkaConsumer(
+        topics,
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        security=security,
+        on_revoked=on_revoked,
+        on_assigned=on_assigned,
+        client_id=client_id,
+        max_partition_fetch_bytes=max_partition_fetch_bytes,
+    )
+
+
+__all__ = [
+    "Partition",
+    "ProtocolConsumerRecord",
+    "ProtocolKafkaConsumer",
+    "RevokeCallback",
+    "create_consumer",
+    "security_kwargs",
+]

@@ -1,0 +1,125 @@
+"""Schema migrations of the service's own tables.
+
+Migrations are the numbered ``sql/NNN_name.sql`` files shipped with the package,
+applied in order inside one transaction each, and recorded in
+``onex_schema_version``. A transaction-level advisory lock makes concurrent
+``migrate`` runs safe. ``run`` calls ``check_schema`` and refuses to start on an
+older schema, naming the command that fixes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from omnibase_infra.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import asyncpg
+
+_LOCK_KEY = 0x0E5B_1F7A  # advisory lock id reserved for migrations
+VERSION_TABLE = "onex_schema_version"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    schema: str
+    previous_version: int
+    current_version: int
+    applied: tuple[str, ...]
+
+
+def available_migrations() -> list[Migration]:
+    """The migrations shipped with the package, in version order."""
+    found: list[Migration] = []
+    for entry in resources.files("omnibase_infra.runtime").joinpath("sql").iterdir():
+        stem, _, suffix = entry.name.partition(".")
+        if suffix != "sql":
+            continue
+        number, _, name = stem.partition("_")
+        found.append(Migration(int(number), name, entry.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+def latest_version() -> int:
+    return available_migrations()[-1].version
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+async def current_version(conn: asyncpg.Connection, schema: str) -> int:
+    """The recorded schema version, 0 when the schema or the version table does not exist."""
+    exists = await conn.fetchval(
+        "SELECT to_regclass($1) IS NOT NULL", f"{_quote(schema)}.{VERSION_TABLE}"
+    )
+    if not exists:
+        return 0
+    value = await conn.fetchval(f"SELECT max(version) FROM {_quote(schema)}.{VERSION_TABLE}")
+    return int(value or 0)
+
+
+async def migrate(conn: asyncpg.Connection, schema: str) -> MigrationReport:
+    """Create or upgrade the service tables in ``schema``; idempotent."""
+    q = _quote(schema)
+    applied: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q}")
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {q}.{VERSION_TABLE} ("
+            "version integer PRIMARY KEY, name text NOT NULL, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        previous = await current_version(conn, schema)
+        await conn.execute(f"SET LOCAL search_path TO {q}")
+        for migration in available_migrations():
+            if migration.version <= previous:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                f"INSERT INTO {q}.{VERSION_TABLE} (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
+            )
+            applied.append(f"{migration.version:03d}_{migration.name}")
+    return MigrationReport(schema, previous, latest_version(), tuple(applied))
+
+
+async def check_schema(conn: asyncpg.Connection, schema: str) -> int:
+    """Return the schema version, or raise ``ConfigurationError`` if it is older than this release."""
+    have = await current_version(conn, schema)
+    want = latest_version()
+    if have < want:
+        raise ConfigurationError(
+            "POSTGRES_SCHEMA",
+            f"schema {schema!r} is at version {have}, this release needs {want}: "
+            "run `onex-infra db migrate`",
+        )
+    if have > want:
+        raise ConfigurationError(
+            "POSTGRES_SCHEMA",
+            f"schema {schema!r} is at version {have}, newer than this release ({want}): "
+            "upgrade omnibase_infra",
+        )
+    return have
+
+
+__all__ = [
+    "Migration",
+    "MigrationReport",
+    "available_migrations",
+    "check_schema",
+    "current_version",
+    "latest_version",
+    "migrate",
+]

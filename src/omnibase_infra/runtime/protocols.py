@@ -1,0 +1,47 @@
+"""Typed seams between the runtime and the adapters it drives.
+
+The runtime depends on these protocols, never on aiokafka or a concrete pool,
+so each workflow can be tested with a small fake and run with the real adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import asyncpg
+
+Headers = Sequence[tuple[str, bytes]]
+T = TypeVar("T")
+
+
+class ProtocolRecordPublisher(Protocol):
+    """Publishes one record and waits for the broker's acknowledgement."""
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+    ) -> tuple[int, int]:
+        """Return (partition, offset) once acknowledged; raise on failure."""
+        ...
+
+
+class ProtocolConnectionSource(Protocol):
+    """Lends PostgreSQL connections (the connection manager)."""
+
+    def acquire_connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+
+class ProtocolGuard(Protocol):
+    """Runs a call under protection (a circuit breaker)."""
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T: ...
+
+
+__all__ = ["Headers", "ProtocolConnectionSource", "ProtocolGuard", "ProtocolRecordPublisher"]
