@@ -47,6 +47,10 @@ class ModelInfraSettings(BaseModel):
     prometheus_metrics_port: int = Field(default=9090, ge=0, le=65535)
     health_check_interval: float = Field(default=30.0, gt=0, le=3600)
     event_store_topics: tuple[str, ...] | None = None
+    command_topic: str | None = None
+    operation_completed_topic: str | None = None
+    operation_failed_topic: str | None = None
+    state_changed_topic: str | None = None
     extra_contract_paths: tuple[str, ...] = ()
     admin_token: SecretStr | None = None
     log_level: str = "INFO"
@@ -183,6 +187,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
         "prometheus_metrics_port": r.parsed("PROMETHEUS_METRICS_PORT", 9090, _port, "a port number"),
         "health_check_interval": r.parsed("HEALTH_CHECK_INTERVAL", 30.0, float, "a number of seconds"),
         "event_store_topics": r.parsed("ONEX_EVENT_STORE_TOPICS", None, _csv, "a comma-separated list"),
+        "command_topic": r.text("ONEX_COMMAND_TOPIC"),
+        "operation_completed_topic": r.text("ONEX_OPERATION_COMPLETED_TOPIC"),
+        "operation_failed_topic": r.text("ONEX_OPERATION_FAILED_TOPIC"),
+        "state_changed_topic": r.text("ONEX_STATE_CHANGED_TOPIC"),
         "extra_contract_paths": r.parsed("ONEX_CONTRACTS_PATH", no_paths, _csv, "a comma-separated list"),
         "admin_token": r.secret("ONEX_ADMIN_TOKEN"),
         "log_level": r.text("LOG_LEVEL", "INFO"),

@@ -59,9 +59,7 @@ def _quote(identifier: str) -> str:
 
 async def current_version(conn: asyncpg.Connection, schema: str) -> int:
     """The recorded schema version, 0 when the schema or the version table does not exist."""
-    exists = await conn.fetchval(
-        "SELECT to_regclass($1) IS NOT NULL", f"{_quote(schema)}.{VERSION_TABLE}"
-    )
+    exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{_quote(schema)}.{VERSION_TABLE}")
     if not exists:
         return 0
     value = await conn.fetchval(f"SELECT max(version) FROM {_quote(schema)}.{VERSION_TABLE}")
@@ -102,8 +100,7 @@ async def check_schema(conn: asyncpg.Connection, schema: str) -> int:
     if have < want:
         raise ConfigurationError(
             "POSTGRES_SCHEMA",
-            f"schema {schema!r} is at version {have}, this release needs {want}: "
-            "run `onex-infra db migrate`",
+            f"schema {schema!r} is at version {have}, this release needs {want}: run `onex-infra db migrate`",
         )
     if have > want:
         raise ConfigurationError(

@@ -1,0 +1,262 @@
+"""Spans for Kafka and PostgreSQL operations, named and attributed per OpenTelemetry conventions.
+
+``trace_kafka_operation`` follows the messaging conventions for Kafka:
+
+- ``send``    → span ``send T``,    operation.name ``send``,    type ``send``,    kind PRODUCER
+- ``receive`` → span ``poll T``,    operation.name ``poll``,    type ``receive``, kind CONSUMER
+- ``process`` → span ``process T``, operation.name ``process``, type ``process``, kind CONSUMER
+- ``commit``  → span ``commit T``,  operation.name ``commit``,  type ``settle``,  kind CLIENT
+
+A process span continues the producer's context when given ``parent`` (so producer and
+consumer share one trace id) and links every context in ``links`` (a batch links all its
+messages' producers).
+
+``trace_database_operation`` follows the database conventions: span ``{op} {table}``
+(``COPY onex_event_store``), kind CLIENT, ``db.system``/``db.system.name`` = postgresql.
+It covers the COPY / bulk paths that the asyncpg instrumentation does not see. Only the
+parameterised statement is recorded (``db.query.text``); parameter values never are.
+
+Both managers make their span current inside the block, record an exception raised in
+it (message and stack redacted), set ``error.type`` and an ERROR status, and re-raise.
+They never swallow an exception.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Literal
+from uuid import UUID
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanKind, StatusCode, TracerProvider
+from opentelemetry.util.types import AttributeValue
+
+from omnibase_infra import __version__
+from omnibase_infra.errors import InfraError
+from omnibase_infra.observability.redaction import redact
+
+TRACER_NAME = "omnibase_infra"
+
+KafkaOperation = Literal["send", "receive", "process", "commit"]
+
+# (operation.name, operation.type, kind) for each Kafka operation.
+_KAFKA_OPERATIONS: dict[str, tuple[str, str, SpanKind]] = {
+    "send": ("send", "send", SpanKind.PRODUCER),
+    "receive": ("poll", "receive", SpanKind.CONSUMER),
+    "process": ("process", "process", SpanKind.CONSUMER),
+    "commit": ("commit", "settle", SpanKind.CLIENT),
+}
+
+# Attribute names (OpenTelemetry semantic conventions, messaging and database).
+MESSAGING_SYSTEM = "messaging.system"
+MESSAGING_OPERATION_NAME = "messaging.operation.name"
+MESSAGING_OPERATION_TYPE = "messaging.operation.type"
+MESSAGING_DESTINATION_NAME = "messaging.destination.name"
+MESSAGING_DESTINATION_PARTITION_ID = "messaging.destination.partition.id"
+MESSAGING_CONSUMER_GROUP_NAME = "messaging.consumer.group.name"
+MESSAGING_KAFKA_OFFSET = "messaging.kafka.offset"
+MESSAGING_KAFKA_MESSAGE_KEY = "messaging.kafka.message.key"
+MESSAGING_BATCH_MESSAGE_COUNT = "messaging.batch.message_count"
+MESSAGING_CONVERSATION_ID = "messaging.message.conversation_id"
+DB_SYSTEM = "db.system"
+DB_SYSTEM_NAME = "db.system.name"
+DB_OPERATION_NAME = "db.operation.name"
+DB_COLLECTION_NAME = "db.collection.name"
+DB_QUERY_TEXT = "db.query.text"
+DB_NAMESPACE = "db.namespace"
+DB_OPERATION_BATCH_SIZE = "db.operation.batch.size"
+ERROR_TYPE = "error.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ONEX_CORRELATION_ID = "onex.correlation_id"
+ONEX_OPERATION = "onex.operation"
+
+
+def get_tracer(tracer_provider: TracerProvider | None = None) -> trace.Tracer:
+    """The omnibase_infra tracer of ``tracer_provider`` (the global provider when ``None``)."""
+    return trace.get_tracer(TRACER_NAME, __version__, tracer_provider=tracer_provider)
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type``: the InfraError class of the error (``outage``, ``poison``...) or its class name."""
+    if isinstance(exc, InfraError):
+        return exc.error_class
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def record_error(span: Span, exc: BaseException) -> None:
+    """Record ``exc`` on ``span`` (message and stack redacted), set error.type and ERROR status."""
+    kind = error_type(exc)
+    span.record_exception(
+        exc,
+        attributes={
+            "exception.message": redact(str(exc)),
+            "exception.stacktrace": redact("".join(traceback.format_exception(exc))),
+        },
+    )
+    span.set_attribute(ERROR_TYPE, kind)
+    span.set_status(StatusCode.ERROR, kind)
+
+
+@asynccontextmanager
+async def _run_span(
+    name: str,
+    kind: SpanKind,
+    attributes: dict[str, AttributeValue],
+    *,
+    parent: Context | None,
+    links: Sequence[Context],
+    tracer_provider: TracerProvider | None,
+) -> AsyncIterator[Span]:
+    span_links = [
+        Link(trace.get_current_span(c).get_span_context())
+        for c in links
+        if trace.get_current_span(c).get_span_context().is_valid
+    ]
+    tracer = get_tracer(tracer_provider)
+    with tracer.start_as_current_span(
+        name,
+        context=parent,
+        kind=kind,
+        attributes=attributes,
+        links=span_links,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except Exception as exc:
+            record_error(span, exc)
+            raise
+
+
+def _key_text(key: str | bytes) -> str:
+    return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
+
+
+@asynccontextmanager
+async def trace_kafka_operation(
+    operation_type: KafkaOperation,
+    topic: str,
+    *,
+    partition: int | None = None,
+    offset: int | None = None,
+    key: str | bytes | None = None,
+    correlation_id: UUID | str | None = None,
+    consumer_group: str | None = None,
+    batch_size: int | None = None,
+    server_address: str | None = None,
+    parent: Context | None = None,
+    links: Sequence[Context] = (),
+    tracer_provider: TracerProvider | None = None,
+) -> AsyncIterator[Span]:
+    """A span for one Kafka operation on ``topic`` (see the module table), current inside the block.
+
+    ``parent`` is the context to continue (for ``process``: ``extract_trace_context(headers,
+    envelope)``); ``None`` continues the current context. Contexts in ``links`` that hold a
+    valid span become span links. Attributes learned later (offset after a send) can be set
+    on the yielded span. ``ValueError`` for an unknown ``operation_type``.
+    """
+    try:
+        op_name, op_type, kind = _KAFKA_OPERATIONS[operation_type]
+    except KeyError:
+        raise ValueError(f"unknown Kafka operation {operation_type!r}") from None
+    attributes: dict[str, AttributeValue] = {
+        MESSAGING_SYSTEM: "kafka",
+        MESSAGING_OPERATION_NAME: op_name,
+        MESSAGING_OPERATION_TYPE: op_type,
+        MESSAGING_DESTINATION_NAME: topic,
+    }
+    if partition is not None:
+        attributes[MESSAGING_DESTINATION_PARTITION_ID] = str(partition)
+    if offset is not None:
+        attributes[MESSAGING_KAFKA_OFFSET] = offset
+    if key is not None:
+        attributes[MESSAGING_KAFKA_MESSAGE_KEY] = _key_text(key)
+    if correlation_id is not None:
+        attributes[MESSAGING_CONVERSATION_ID] = str(correlation_id)
+        attributes[ONEX_CORRELATION_ID] = str(correlation_id)
+    if consumer_group is not None:
+        attributes[MESSAGING_CONSUMER_GROUP_NAME] = consumer_group
+    if batch_size is not None:
+        attributes[MESSAGING_BATCH_MESSAGE_COUNT] = batch_size
+    if server_address is not None:
+        attributes[SERVER_ADDRESS] = server_address
+    async with _run_span(
+        f"{op_name} {topic}",
+        kind,
+        attributes,
+        parent=parent,
+        links=links,
+        tracer_provider=tracer_provider,
+    ) as span:
+        yield span
+
+
+@asynccontextmanager
+async def trace_database_operation(
+    operation_type: str,
+    statement: str | None = None,
+    *,
+    collection: str | None = None,
+    operation_name: str | None = None,
+    correlation_id: UUID | str | None = None,
+    database: str | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+    batch_size: int | None = None,
+    parent: Context | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> AsyncIterator[Span]:
+    """A CLIENT span for one PostgreSQL operation, current inside the block.
+
+    ``operation_type`` is the SQL verb (``SELECT``, ``INSERT``, ``COPY``...) and becomes
+    ``db.operation.name``; ``collection`` is the table; ``statement`` must be the
+    parameterised text (``$1``...), never one with values spliced in; ``operation_name`` is the
+    contract operation (``onex.operation``); ``batch_size`` the rows of a bulk write.
+    The span is named ``{operation_type} {collection}`` (or the contract operation name,
+    or the verb alone).
+    """
+    verb = operation_type.strip().upper()
+    attributes: dict[str, AttributeValue] = {
+        DB_SYSTEM: "postgresql",
+        DB_SYSTEM_NAME: "postgresql",
+        DB_OPERATION_NAME: verb,
+    }
+    if collection is not None:
+        attributes[DB_COLLECTION_NAME] = collection
+    if statement is not None:
+        attributes[DB_QUERY_TEXT] = statement
+    if operation_name is not None:
+        attributes[ONEX_OPERATION] = operation_name
+    if correlation_id is not None:
+        attributes[ONEX_CORRELATION_ID] = str(correlation_id)
+    if database is not None:
+        attributes[DB_NAMESPACE] = database
+    if server_address is not None:
+        attributes[SERVER_ADDRESS] = server_address
+    if server_port is not None:
+        attributes[SERVER_PORT] = server_port
+    if batch_size is not None:
+        attributes[DB_OPERATION_BATCH_SIZE] = batch_size
+    target = collection or operation_name
+    name = f"{verb} {target}" if target else verb
+    async with _run_span(
+        name, SpanKind.CLIENT, attributes, parent=parent, links=(), tracer_provider=tracer_provider
+    ) as span:
+        yield span
+
+
+__all__ = [
+    "TRACER_NAME",
+    "KafkaOperation",
+    "error_type",
+    "get_tracer",
+    "record_error",
+    "trace_database_operation",
+    "trace_kafka_operation",
+]
