@@ -139,4 +139,4 @@ async def _store(conn: asyncpg.Connection, intent: ModelStateChangedIntent) -> N
     )
 
 
-__all__ = ["InfrastructureStateWorkflow", "ProtocolEventPublisher", "STATE_CHANGED_EVENT_TYPE"]
+__all__ = ["STATE_CHANGED_EVENT_TYPE", "InfrastructureStateWorkflow", "ProtocolEventPublisher"]
