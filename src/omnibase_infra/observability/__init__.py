@@ -13,5 +13,7 @@ is imported explicitly by the runtime's composition root:
 - ``audit``          AuditEvent, AuditLogger, ProtocolAuditSink, InMemoryAuditSink
 - ``audit_postgres`` PostgresAuditSink writing to the ``onex_audit`` table
 - ``health``         ProtocolHealthProvider, ProtocolBreakerAdmin, evaluate_readiness
-- ``http_server``    build_health_app and HealthServer (aiohttp.web)
+- ``openapi``        the OpenAPI 3.1 document of the HTTP endpoints
+- ``http_handlers``  the endpoint handlers and the error middleware
+- ``http_server``    build_health_app, build_metrics_app and HealthServer (aiohttp.web)
 """

@@ -26,7 +26,8 @@ from uuid import UUID
 
 from opentelemetry import trace
 
-from omnibase_infra.observability.redaction import JsonValue, redact, redact_json
+from omnibase_infra.json_types import JsonValue
+from omnibase_infra.observability.redaction import redact, redact_json
 
 _correlation_id: ContextVar[str | None] = ContextVar("omnibase_correlation_id", default=None)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 from uuid import UUID
 
 from omnibase_core.models.core.model_envelope_metadata import ModelEnvelopeMetadata
@@ -33,7 +33,6 @@ TRACESTATE = "tracestate"
 TRACE_HEADERS = (TRACEPARENT, TRACESTATE)
 
 KafkaHeaders = Sequence[tuple[str, bytes]]
-P = TypeVar("P")
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -101,7 +100,7 @@ def _inject_metadata(metadata: ModelEnvelopeMetadata, context: Context | None) -
     )
 
 
-def _inject_envelope(envelope: ModelEventEnvelope[P], context: Context | None) -> ModelEventEnvelope[P]:
+def _inject_envelope[P](envelope: ModelEventEnvelope[P], context: Context | None) -> ModelEventEnvelope[P]:
     metadata = _inject_metadata(envelope.metadata, context)
     if metadata is envelope.metadata:
         return envelope
@@ -124,7 +123,7 @@ def _inject_headers(headers: KafkaHeaders | None, context: Context | None) -> li
 
 
 @overload
-def inject_trace_context(
+def inject_trace_context[P](
     carrier: ModelEventEnvelope[P], context: Context | None = None
 ) -> ModelEventEnvelope[P]: ...
 @overload
@@ -179,7 +178,9 @@ def _extract_metadata(metadata: ModelEnvelopeMetadata) -> Context | None:
     return None
 
 
-def _extract_one(carrier: ModelEventEnvelope[Any] | ModelEnvelopeMetadata | KafkaHeaders | None) -> Context | None:
+def _extract_one(
+    carrier: ModelEventEnvelope[Any] | ModelEnvelopeMetadata | KafkaHeaders | None,
+) -> Context | None:
     if carrier is None:
         return None
     if isinstance(carrier, ModelEventEnvelope):

@@ -22,17 +22,19 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from omnibase_infra.json_types import JsonValue
+
 if TYPE_CHECKING:
     from omnibase_infra.settings import ModelInfraSettings
 
 MASK = "***"
 
 # scheme://user:password@host — the userinfo password ends at the last "@" before the host.
-_DSN_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)")
+_DSN_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+._\-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)")
 # libpq keyword/value strings and the like: password=... or password='...'
-_KEYWORD_PASSWORD = re.compile(r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'[^']*'|\"[^\"]*\"|[^\s,;&]+)", re.I)
-
-JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+_KEYWORD_PASSWORD = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<secret>'[^']*'|\"[^\"]*\"|[^\s,;&]+)", re.IGNORECASE
+)
 
 
 class SecretRegistry:
@@ -106,7 +108,6 @@ def redact_json(value: JsonValue) -> JsonValue:
 __all__ = [
     "DEFAULT_REGISTRY",
     "MASK",
-    "JsonValue",
     "SecretRegistry",
     "redact",
     "redact_json",

@@ -42,6 +42,11 @@ SAMPLE_RATES: Mapping[EnumEnvironment, float] = MappingProxyType(
 )
 
 
+def _detected_environment() -> EnumEnvironment:
+    # A zero-argument factory: pydantic passes the validated data to one-argument factories.
+    return detect_environment()
+
+
 class TracingConfiguration(BaseModel):
     """Everything ``configure_tracing`` needs; immutable.
 
@@ -51,7 +56,7 @@ class TracingConfiguration(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    environment: EnumEnvironment = Field(default_factory=lambda: detect_environment())
+    environment: EnumEnvironment = Field(default_factory=_detected_environment)
     service_name: str = DEFAULT_SERVICE_NAME
     service_version: str = __version__
     otlp_endpoint: str | None = None

@@ -1,0 +1,253 @@
+"""The audit trail: who did what to which resource, with which outcome, in which trace.
+
+``AuditLogger.record`` builds an ``AuditEvent`` (trace_id/span_id taken from the current
+span, the environment from the logger), writes it to the structured log (logger
+``omnibase_infra.audit``, one line per event, the event's fields as extras) and hands it to
+a ``ProtocolAuditSink``. Recording never blocks on I/O and never raises because of the
+sink: a sink accepts events into a bounded buffer and persists them in the background
+(``audit_postgres.PostgresAuditSink``). The helpers cover what the service must audit:
+every operation run, every dead-letter record, every breaker transition.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from omnibase_infra.clock import SYSTEM_CLOCK, Clock
+from omnibase_infra.observability.logging import current_correlation_id, current_trace_ids
+
+if TYPE_CHECKING:
+    from omnibase_infra.models.model_circuit_breaker_transition import ModelCircuitBreakerTransition
+
+
+class AuditEventType(StrEnum):
+    """What kind of thing happened."""
+
+    DATA_ACCESS = "data_access"
+    DATA_MODIFICATION = "data_modification"
+    DEAD_LETTER = "dead_letter"
+    CIRCUIT_BREAKER = "circuit_breaker"
+    CONFIGURATION = "configuration"
+    SECURITY = "security"
+
+
+class AuditSeverity(StrEnum):
+    """How much an operator should care."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class AuditOutcome(StrEnum):
+    """How it ended."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+class ModelAuditDetails(BaseModel):
+    """Context of an audit event; ``extras`` holds further string facts (no secrets, no payloads)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trace_id: str | None = None
+    span_id: str | None = None
+    environment: str | None = None
+    extras: dict[str, str] = Field(default_factory=dict)
+
+
+class AuditEvent(BaseModel):
+    """One audit record; maps one-to-one onto a row of ``onex_audit``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: AuditEventType
+    severity: AuditSeverity
+    occurred_at: datetime
+    correlation_id: UUID | None = None
+    resource: str = Field(min_length=1)
+    action: str = Field(min_length=1)
+    outcome: AuditOutcome
+    details: ModelAuditDetails = Field(default_factory=ModelAuditDetails)
+
+
+class ProtocolAuditSink(Protocol):
+    """Where audit events are persisted."""
+
+    def write(self, events: Sequence[AuditEvent]) -> None:
+        """Accept ``events`` without blocking on I/O; never raise for a persistence failure."""
+        ...
+
+
+class InMemoryAuditSink:
+    """Keeps every event in ``events`` (tests and the in-memory runtime)."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    def write(self, events: Sequence[AuditEvent]) -> None:
+        self.events.extend(events)
+
+
+def _correlation(value: UUID | str | None) -> UUID | None:
+    if value is None:
+        value = current_correlation_id()
+    if value is None or isinstance(value, UUID):
+        return value
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+class AuditLogger:
+    """Builds, logs and sinks audit events.
+
+    ``sink`` may be ``None`` (log only). ``correlation_id`` defaults to the one of the current
+    ``correlation_scope``; a correlation id that is not a UUID is kept in ``details.extras``.
+    """
+
+    def __init__(
+        self,
+        sink: ProtocolAuditSink | None,
+        *,
+        environment: str,
+        clock: Clock = SYSTEM_CLOCK,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._sink = sink
+        self._environment = environment
+        self._clock = clock
+        self._log = logger or logging.getLogger("omnibase_infra.audit")
+
+    def record(
+        self,
+        event_type: AuditEventType,
+        severity: AuditSeverity,
+        *,
+        resource: str,
+        action: str,
+        outcome: AuditOutcome,
+        correlation_id: UUID | str | None = None,
+        extras: Mapping[str, str] | None = None,
+    ) -> AuditEvent:
+        """Record one event and return it; see the class docstring for defaults."""
+        trace_id, span_id = current_trace_ids()
+        facts = dict(extras or {})
+        parsed = _correlation(correlation_id)
+        if parsed is None and correlation_id is not None:
+            facts["correlation_id"] = str(correlation_id)
+        event = AuditEvent(
+            event_type=event_type,
+            severity=severity,
+            occurred_at=self._clock.now(),
+            correlation_id=parsed,
+            resource=resource,
+            action=action,
+            outcome=outcome,
+            details=ModelAuditDetails(
+                trace_id=trace_id, span_id=span_id, environment=self._environment, extras=facts
+            ),
+        )
+        level = logging.WARNING if severity in (AuditSeverity.HIGH, AuditSeverity.CRITICAL) else logging.INFO
+        self._log.log(
+            level,
+            "audit %s %s %s: %s",
+            event.event_type.value,
+            event.action,
+            event.resource,
+            event.outcome.value,
+            extra={"audit": event.model_dump(mode="json")},
+        )
+        if self._sink is not None:
+            self._sink.write([event])
+        return event
+
+    def record_operation(
+        self,
+        operation: str,
+        *,
+        read_only: bool,
+        outcome: AuditOutcome,
+        correlation_id: UUID | str | None = None,
+        error_class: str | None = None,
+    ) -> AuditEvent:
+        """Audit one contract operation run (DATA_ACCESS when read-only, else DATA_MODIFICATION)."""
+        extras = {"error_class": error_class} if error_class else {}
+        return self.record(
+            AuditEventType.DATA_ACCESS if read_only else AuditEventType.DATA_MODIFICATION,
+            AuditSeverity.LOW if outcome is AuditOutcome.SUCCESS else AuditSeverity.MEDIUM,
+            resource=operation,
+            action="run_operation",
+            outcome=outcome,
+            correlation_id=correlation_id,
+            extras=extras,
+        )
+
+    def record_dead_letter(
+        self,
+        topic: str,
+        *,
+        partition: int,
+        offset: int,
+        stage: str,
+        error_class: str,
+        correlation_id: UUID | str | None = None,
+    ) -> AuditEvent:
+        """Audit one record sent to ``<topic>.dlq`` (HIGH: data was not applied)."""
+        return self.record(
+            AuditEventType.DEAD_LETTER,
+            AuditSeverity.HIGH,
+            resource=topic,
+            action="dead_letter",
+            outcome=AuditOutcome.FAILURE,
+            correlation_id=correlation_id,
+            extras={
+                "partition": str(partition),
+                "offset": str(offset),
+                "stage": stage,
+                "error_class": error_class,
+            },
+        )
+
+    def record_breaker_transition(self, transition: ModelCircuitBreakerTransition) -> None:
+        """Audit a breaker transition; usable as an ``EventBusCircuitBreaker`` listener.
+
+        Opening is HIGH, a forced open CRITICAL, anything else MEDIUM.
+        """
+        if transition.to_state == "forced_open":
+            severity = AuditSeverity.CRITICAL
+        elif transition.to_state == "open":
+            severity = AuditSeverity.HIGH
+        else:
+            severity = AuditSeverity.MEDIUM
+        self.record(
+            AuditEventType.CIRCUIT_BREAKER,
+            severity,
+            resource=transition.name,
+            action=f"{transition.from_state}->{transition.to_state}",
+            outcome=AuditOutcome.SUCCESS,
+            extras={"reason": transition.reason, "at": transition.at.isoformat()},
+        )
+
+
+__all__ = [
+    "AuditEvent",
+    "AuditEventType",
+    "AuditLogger",
+    "AuditOutcome",
+    "AuditSeverity",
+    "InMemoryAuditSink",
+    "ModelAuditDetails",
+    "ProtocolAuditSink",
+]
