@@ -43,6 +43,7 @@ class ModelInfraSettings(BaseModel):
     kafka_security: ModelKafkaSecurityConfig
     kafka_consumer_group: str = "omnibase-infra"
     telemetry: ModelTelemetrySettings = ModelTelemetrySettings()
+    http_host: str = "0.0.0.0"
     health_check_port: int = Field(default=8080, ge=0, le=65535)
     prometheus_metrics_port: int = Field(default=9090, ge=0, le=65535)
     health_check_interval: float = Field(default=30.0, gt=0, le=3600)
@@ -54,6 +55,7 @@ class ModelInfraSettings(BaseModel):
     extra_contract_paths: tuple[str, ...] = ()
     admin_token: SecretStr | None = None
     log_level: str = "INFO"
+    startup_timeout: float = Field(default=120.0, gt=0, le=3600)
 
 
 class _Reader:
@@ -183,6 +185,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
     }
     others = {
         "kafka_consumer_group": r.text("KAFKA_CONSUMER_GROUP", "omnibase-infra"),
+        "http_host": r.text("HEALTH_CHECK_HOST", "0.0.0.0"),
         "health_check_port": r.parsed("HEALTH_CHECK_PORT", 8080, _port, "a port number"),
         "prometheus_metrics_port": r.parsed("PROMETHEUS_METRICS_PORT", 9090, _port, "a port number"),
         "health_check_interval": r.parsed("HEALTH_CHECK_INTERVAL", 30.0, float, "a number of seconds"),
@@ -194,6 +197,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
         "extra_contract_paths": r.parsed("ONEX_CONTRACTS_PATH", no_paths, _csv, "a comma-separated list"),
         "admin_token": r.secret("ONEX_ADMIN_TOKEN"),
         "log_level": r.text("LOG_LEVEL", "INFO"),
+        "startup_timeout": r.parsed("ONEX_STARTUP_TIMEOUT", 120.0, float, "a number of seconds"),
     }
     r.raise_if_any()
 
@@ -202,6 +206,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
         "kafka_security": "KAFKA",
         "telemetry": "OTEL",
     }
+    # Fields whose variable is not <PREFIX>_<FIELD>.
+    variable_of_field = {("postgres", "schema_name"): "POSTGRES_SCHEMA"}
     try:
         return ModelInfraSettings.model_validate(
             {
@@ -219,6 +225,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
             loc = [str(p) for p in err["loc"]]
             head = variable_of.get(loc[0], loc[0].upper()) if loc else "settings"
             name = f"{head}_{'_'.join(loc[1:]).upper()}" if len(loc) > 1 else head
+            name = variable_of_field.get((loc[0], loc[1]), name) if len(loc) > 1 else name
             problems.append((name, err["msg"]))
         r.problems.extend(problems)
         r.raise_if_any()

@@ -70,6 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_contracts(nodes_list)
     nodes_list.set_defaults(handler=_lazy("nodes_command:run_list"))
 
+    run = commands.add_parser("run", help="run the service until SIGTERM/SIGINT")
+    _add_contracts(run)
+    run.set_defaults(handler=_lazy("run_command:run_service"))
+
+    db = commands.add_parser("db", help="the service's own tables")
+    db_sub = db.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    migrate = db_sub.add_parser("migrate", help="create or upgrade the tables in POSTGRES_SCHEMA")
+    _add_json(migrate)
+    migrate.set_defaults(handler=_lazy("db_command:run_migrate"))
+    db_status = db_sub.add_parser("status", help="show the schema version (exit 1 if behind)")
+    _add_json(db_status)
+    db_status.set_defaults(handler=_lazy("db_command:run_status"))
+
     return parser
 
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.observability.propagation import TRACEPARENT, extract_trace_context
+from omnibase_infra.observability.spans import trace_database_operation, trace_kafka_operation
 from omnibase_infra.runtime.consumer_loop import Batch
 from omnibase_infra.runtime.dead_letter import DeadLetter, DeadLetterWriter, SourceRecord
 from omnibase_infra.runtime.envelope_codec import decode_envelope
@@ -95,6 +97,8 @@ class RecordBatchProcessor:
         executor: OperationExecutor,
         reply_headers: Callable[[Envelope], Headers] | None = None,
         fold: FoldEvents = fold_duplicates,
+        consumer_group: str | None = None,
+        max_span_links: int = 64,
         observer: ProtocolBatchObserver | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -108,6 +112,8 @@ class RecordBatchProcessor:
         self._executor = executor
         self._reply_headers = reply_headers
         self._fold = fold
+        self._group = consumer_group
+        self._max_links = max_span_links
         self._observer: ProtocolBatchObserver = observer or _NoObserver()
         self._clock = clock
         self.stats = BatchStats()
@@ -155,12 +161,28 @@ class RecordBatchProcessor:
 
     async def _store(self, rows: list[StoredEvent]) -> list[DeadLetter]:
         folded = self._fold(rows)
+        links = [
+            extract_trace_context(row.source.headers)
+            for row in folded[: self._max_links]
+            if any(name == TRACEPARENT for name, _ in row.source.headers)
+        ]
+        topics = sorted({row.topic for row in folded})
 
         async def write() -> WriteResult:
-            async with self._database.acquire_connection() as conn:
+            async with (
+                self._database.acquire_connection() as conn,
+                trace_database_operation("INSERT", collection="onex_event_store", batch_size=len(folded)),
+            ):
                 return await write_events(conn, folded)
 
-        result = await self._db_guard.call(write)
+        async with trace_kafka_operation(
+            "process",
+            topics[0] if len(topics) == 1 else ",".join(topics),
+            consumer_group=self._group,
+            batch_size=len(folded),
+            links=links,
+        ):
+            result = await self._db_guard.call(write)
         self.stats.stored += result.inserted
         self.stats.duplicates += result.duplicates + (len(rows) - len(folded))
         self._observer.on_stored(result, folded)
@@ -168,22 +190,38 @@ class RecordBatchProcessor:
         return [DeadLetter.from_error(row.source, err, 1, now) for row, err in result.rejected]
 
     async def _run_command(self, source: SourceRecord, request: Envelope) -> DeadLetter | None:
-        async def execute() -> OperationOutcome:
-            async with self._database.acquire_connection() as conn:
-                return await self._executor.execute(conn, request)
+        parent = extract_trace_context(source.headers, request)
+        async with trace_kafka_operation(
+            "process",
+            source.topic,
+            partition=source.partition,
+            offset=source.offset,
+            key=source.key,
+            correlation_id=request.correlation_id,
+            consumer_group=self._group,
+            parent=parent,
+        ):
+            outcome = await self._db_guard.call(lambda: self._execute(request))
+            async with trace_kafka_operation(
+                "send", outcome.reply_topic, key=source.key, correlation_id=request.correlation_id
+            ):
+                headers = self._reply_headers(request) if self._reply_headers else None
 
-        outcome = await self._db_guard.call(execute)
-        headers = self._reply_headers(request) if self._reply_headers else None
-        await self._publish_guard.call(
-            lambda: self._publisher.send(
-                outcome.reply_topic, outcome.reply_value, key=source.key, headers=headers
-            )
-        )
+                async def send() -> tuple[int, int]:
+                    return await self._publisher.send(
+                        outcome.reply_topic, outcome.reply_value, key=source.key, headers=headers
+                    )
+
+                await self._publish_guard.call(send)
         self.stats.operations += 1
         self._observer.on_operation(source, request, outcome)
         if outcome.poison is None:
             return None
         return DeadLetter.from_error(source, outcome.poison, 1, self._clock.now())
+
+    async def _execute(self, request: Envelope) -> OperationOutcome:
+        async with self._database.acquire_connection() as conn:
+            return await self._executor.execute(conn, request)
 
 
 __all__ = ["BatchStats", "ProtocolBatchObserver", "RecordBatchProcessor", "fold_duplicates"]

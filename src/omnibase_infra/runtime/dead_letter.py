@@ -70,11 +70,14 @@ class DeadLetter:
             "attempts": str(self.attempts),
             "failed_at": self.failed_at.isoformat(),
         }
-        encoded = [
-            (HEADER_PREFIX + name, value.encode("utf-8", "replace")[:MAX_MESSAGE_BYTES])
-            for name, value in context.items()
-        ]
+        encoded = [(HEADER_PREFIX + name, _truncated_utf8(value)) for name, value in context.items()]
         return kept + encoded
+
+
+def _truncated_utf8(value: str) -> bytes:
+    """``value`` as UTF-8, cut to ``MAX_MESSAGE_BYTES`` without splitting a character."""
+    raw = value.encode("utf-8", "replace")[:MAX_MESSAGE_BYTES]
+    return raw.decode("utf-8", "ignore").encode("utf-8")
 
 
 class DeadLetterWriter:

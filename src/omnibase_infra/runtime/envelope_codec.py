@@ -9,6 +9,7 @@ not UTF-8 JSON) and ``validate`` (JSON that is not an envelope). Both raise
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from pydantic import JsonValue, ValidationError
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 STAGE_DECODE = "decode"
 STAGE_VALIDATE = "validate"
 MAX_ERROR_TEXT = 500
+# The JSON escape of NUL: ``\u0000`` preceded by an even number of backslashes
+# (``\\u0000`` is an escaped backslash followed by the text "u0000", not a NUL).
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _envelope_type() -> type[Envelope]:
@@ -52,7 +56,7 @@ def decode_envelope(value: bytes | None) -> Envelope:
         raise PoisonRecordError(
             STAGE_DECODE, "UnicodeDecodeError", f"invalid UTF-8 at byte {exc.start}"
         ) from exc
-    if "\x00" in text or "\\u0000" in text:
+    if "\x00" in text or _ESCAPED_NUL.search(text):
         # PostgreSQL rejects NUL in text and jsonb: refuse it here, before it can fail a batch.
         raise PoisonRecordError(STAGE_DECODE, "NulCharacter", "record contains a NUL character")
     try:

@@ -24,9 +24,8 @@ from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.runtime.dead_letter import SourceRecord
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from omnibase_infra.runtime.envelope_codec import Envelope
+    from omnibase_infra.runtime.protocols import DbConnection
 
 STAGE_STORE = "store"
 
@@ -107,7 +106,7 @@ def poison_from_database_error(exc: BaseException) -> PoisonRecordError | None:
     return None
 
 
-async def write_events(conn: asyncpg.Connection, rows: list[StoredEvent]) -> WriteResult:
+async def write_events(conn: DbConnection, rows: list[StoredEvent]) -> WriteResult:
     """Write ``rows`` in one transaction; see the module docstring for the guarantees."""
     if not rows:
         return WriteResult(0, 0, ())
@@ -122,7 +121,7 @@ async def write_events(conn: asyncpg.Connection, rows: list[StoredEvent]) -> Wri
     return await _write_isolating_poison(conn, rows)
 
 
-async def _write_isolating_poison(conn: asyncpg.Connection, rows: list[StoredEvent]) -> WriteResult:
+async def _write_isolating_poison(conn: DbConnection, rows: list[StoredEvent]) -> WriteResult:
     inserted = 0
     rejected: list[tuple[StoredEvent, PoisonRecordError]] = []
     async with conn.transaction():

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+from omnibase_infra.contract_validation.model_environment_settings import ModelKafkaConsumerSettings
 from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
 
 
@@ -91,7 +92,7 @@ class _AiokafkaConsumer:
         on_revoked: RevokeCallback,
         on_assigned: RevokeCallback,
         client_id: str,
-        max_partition_fetch_bytes: int,
+        settings: ModelKafkaConsumerSettings,
     ) -> None:
         from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]  # untyped library
         from aiokafka.abc import ConsumerRebalanceListener  # type: ignore[import-untyped]
@@ -111,9 +112,14 @@ class _AiokafkaConsumer:
             group_id=group_id,
             client_id=client_id,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=max_partition_fetch_bytes,
+            auto_offset_reset=settings.auto_offset_reset,
+            isolation_level=settings.isolation_level,
+            max_poll_records=settings.max_poll_records,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
             **security_kwargs(security),
         )
         self._topics = list(topics)
@@ -168,7 +174,7 @@ def create_consumer(
     on_revoked: RevokeCallback,
     on_assigned: RevokeCallback,
     client_id: str = "omnibase-infra",
-    max_partition_fetch_bytes: int = 1048576,
+    settings: ModelKafkaConsumerSettings | None = None,
 ) -> ProtocolKafkaConsumer:
     """A real aiokafka consumer in the group ``group_id`` with manual offset commits."""
     return _AiokafkaConsumer(
@@ -179,7 +185,7 @@ def create_consumer(
         on_revoked=on_revoked,
         on_assigned=on_assigned,
         client_id=client_id,
-        max_partition_fetch_bytes=max_partition_fetch_bytes,
+        settings=settings or ModelKafkaConsumerSettings(),
     )
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from omnibase_infra.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    import asyncpg
+    from omnibase_infra.runtime.protocols import DbConnection
 
 _LOCK_KEY = 0x0E5B_1F7A  # advisory lock id reserved for migrations
 VERSION_TABLE = "onex_schema_version"
@@ -57,7 +57,7 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-async def current_version(conn: asyncpg.Connection, schema: str) -> int:
+async def current_version(conn: DbConnection, schema: str) -> int:
     """The recorded schema version, 0 when the schema or the version table does not exist."""
     exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{_quote(schema)}.{VERSION_TABLE}")
     if not exists:
@@ -66,7 +66,7 @@ async def current_version(conn: asyncpg.Connection, schema: str) -> int:
     return int(value or 0)
 
 
-async def migrate(conn: asyncpg.Connection, schema: str) -> MigrationReport:
+async def migrate(conn: DbConnection, schema: str) -> MigrationReport:
     """Create or upgrade the service tables in ``schema``; idempotent."""
     q = _quote(schema)
     applied: list[str] = []
@@ -93,7 +93,7 @@ async def migrate(conn: asyncpg.Connection, schema: str) -> MigrationReport:
     return MigrationReport(schema, previous, latest_version(), tuple(applied))
 
 
-async def check_schema(conn: asyncpg.Connection, schema: str) -> int:
+async def check_schema(conn: DbConnection, schema: str) -> int:
     """Return the schema version, or raise ``ConfigurationError`` if it is older than this release."""
     have = await current_version(conn, schema)
     want = latest_version()

@@ -25,12 +25,14 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
 from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.observability.spans import trace_database_operation
 from omnibase_infra.runtime.event_store_writer import poison_from_database_error
 
 if TYPE_CHECKING:
     import asyncpg
 
     from omnibase_infra.runtime.envelope_codec import Envelope
+    from omnibase_infra.runtime.protocols import DbConnection
 
 STAGE_OPERATION = "operation"
 REPLY_NAMESPACE = uuid.UUID("6f1d1c1e-7c38-4d67-9a55-0d5a3c0b9e11")
@@ -147,7 +149,7 @@ class OperationExecutor:
             error = ModelOperationError(kind="invalid_command", message=f"{where}: {first['msg']}")
             return self._failure(request, "<unknown>", error, "InvalidCommand")
 
-    async def execute(self, conn: asyncpg.Connection, request: Envelope) -> OperationOutcome:
+    async def execute(self, conn: DbConnection, request: Envelope) -> OperationOutcome:
         """Run the command in ``request``; raise only for outages."""
         command = self._parse(request)
         if isinstance(command, OperationOutcome):
@@ -164,9 +166,15 @@ class OperationExecutor:
             return self._failure(request, operation.name, error, "InvalidParameters")
         arguments = [command.parameters.get(name) for name in operation.parameter_names]
         try:
-            if operation.read_only:
-                return await self._run_read_only(conn, request, operation, arguments)
-            return await self._run_write(conn, request, operation, arguments)
+            async with trace_database_operation(
+                operation.sql.split(None, 1)[0],
+                operation.sql,
+                operation_name=operation.name,
+                correlation_id=request.correlation_id,
+            ):
+                if operation.read_only:
+                    return await self._run_read_only(conn, request, operation, arguments)
+                return await self._run_write(conn, request, operation, arguments)
         except Exception as exc:
             poison = poison_from_database_error(exc)
             if poison is None:
@@ -193,7 +201,7 @@ class OperationExecutor:
 
     async def _run_read_only(
         self,
-        conn: asyncpg.Connection,
+        conn: DbConnection,
         request: Envelope,
         operation: ProtocolOperation,
         arguments: list[JsonValue],
@@ -205,7 +213,7 @@ class OperationExecutor:
 
     async def _run_write(
         self,
-        conn: asyncpg.Connection,
+        conn: DbConnection,
         request: Envelope,
         operation: ProtocolOperation,
         arguments: list[JsonValue],

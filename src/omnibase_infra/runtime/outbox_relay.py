@@ -12,8 +12,8 @@ Guarantees:
 - an outage (broker unavailable, breaker open) stops the round without counting
   attempts: rows stay pending until the broker is back;
 - a row that fails for another reason (e.g. too large) counts an attempt and
-  keeps its error; after ``max_attempts`` it is parked when dead-lettering is
-  enabled, otherwise it stays pending and is retried forever.
+  keeps its error; after ``max_attempts`` it is parked (status ``dead_letter``)
+  when dead-lettering is enabled, otherwise it stays pending and is retried forever.
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pydantic_core
-
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.infrastructure.error_classification import is_outage
+from omnibase_infra.infrastructure.outbox_spill import decode_headers
 from omnibase_infra.runtime.protocols import (
     ProtocolConnectionSource,
     ProtocolGuard,
@@ -37,6 +36,8 @@ from omnibase_infra.runtime.protocols import (
 
 if TYPE_CHECKING:
     import asyncpg
+
+    from omnibase_infra.runtime.protocols import DbConnection
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class OutboxRelay:
         self.parked_total += report.parked
         return report
 
-    async def _relay(self, conn: asyncpg.Connection) -> RelayReport:
+    async def _relay(self, conn: DbConnection) -> RelayReport:
         rows = await conn.fetch(CLAIM_SQL, self._batch_size)
         chains: dict[bytes | None, list[asyncpg.Record]] = defaultdict(list)
         for row in rows:
@@ -130,7 +131,7 @@ class OutboxRelay:
             parked += int(park)
             await conn.execute(
                 "UPDATE onex_outbox SET attempts = $2, last_error = $3, "
-                "status = CASE WHEN $4 THEN 'parked' ELSE status END WHERE id = $1",
+                "status = CASE WHEN $4 THEN 'dead_letter' ELSE status END WHERE id = $1",
                 row["id"],
                 attempts,
                 error,
@@ -143,7 +144,7 @@ class OutboxRelay:
     ) -> tuple[list[int], list[tuple[asyncpg.Record, str]], bool]:
         published: list[int] = []
         for row in chain:
-            headers = [(str(k), str(v).encode("utf-8")) for k, v in _headers(row["headers"])]
+            headers = list(decode_headers(row["headers"]))
 
             async def send(
                 row: asyncpg.Record = row, headers: list[tuple[str, bytes]] = headers
@@ -173,15 +174,6 @@ class OutboxRelay:
             if report.published == 0 or report.interrupted:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), self._idle_interval)
-
-
-def _headers(raw: object) -> list[tuple[object, object]]:
-    value = pydantic_core.from_json(raw) if isinstance(raw, str | bytes) else raw
-    if isinstance(value, list):
-        return [(item[0], item[1]) for item in value if isinstance(item, list) and len(item) == 2]
-    if isinstance(value, dict):
-        return list(value.items())
-    return []
 
 
 __all__ = ["CLAIM_SQL", "OutboxRelay", "RelayReport"]

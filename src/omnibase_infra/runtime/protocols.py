@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 if TYPE_CHECKING:
     import asyncpg
 
+    # A plain connection or one lent by a pool: the runtime's SQL runs on either.
+    type DbConnection = asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+
 Headers = Sequence[tuple[str, bytes]]
+
 T = TypeVar("T")
 
 
@@ -35,7 +39,9 @@ class ProtocolRecordPublisher(Protocol):
 class ProtocolConnectionSource(Protocol):
     """Lends PostgreSQL connections (the connection manager)."""
 
-    def acquire_connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+    def acquire_connection(
+        self,
+    ) -> AbstractAsyncContextManager[asyncpg.pool.PoolConnectionProxy[asyncpg.Record]]: ...
 
 
 class ProtocolGuard(Protocol):

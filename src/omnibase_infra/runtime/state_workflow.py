@@ -15,7 +15,7 @@ One ``step()`` per health-monitor interval:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from omnibase_infra.models.model_health import InfrastructureHealthMetrics
@@ -28,7 +28,7 @@ from omnibase_infra.models.model_infrastructure_state import (
 from omnibase_infra.runtime.protocols import ProtocolConnectionSource, ProtocolGuard
 
 if TYPE_CHECKING:
-    import asyncpg
+    from omnibase_infra.runtime.protocols import DbConnection
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,6 @@ class InfrastructureStateWorkflow:
     def __init__(
         self,
         *,
-        health: Callable[[], Awaitable[InfrastructureHealthMetrics]],
         summarise: Summarise,
         reduce: Reduce,
         database: ProtocolConnectionSource,
@@ -62,7 +61,6 @@ class InfrastructureStateWorkflow:
         topic: str,
         encode: Callable[[ModelStateChangedPayload], bytes],
     ) -> None:
-        self._health = health
         self._summarise = summarise
         self._reduce = reduce
         self._database = database
@@ -74,9 +72,8 @@ class InfrastructureStateWorkflow:
         self._unstored: list[ModelStateChangedIntent] = []
         self.published = 0
 
-    async def step(self) -> list[ModelStateChangedIntent]:
-        """Sample once, fold, publish and store the changes; return them."""
-        metrics = await self._health()
+    async def step(self, metrics: InfrastructureHealthMetrics) -> list[ModelStateChangedIntent]:
+        """Fold one health sample, publish and store the changes; return them."""
         self.state, intents = self._reduce(self.state, self._summarise(metrics))
         for intent in intents:
             payload = ModelStateChangedPayload(
@@ -118,7 +115,7 @@ class InfrastructureStateWorkflow:
         del self._unstored[: len(pending)]
 
 
-async def _store(conn: asyncpg.Connection, intent: ModelStateChangedIntent) -> None:
+async def _store(conn: DbConnection, intent: ModelStateChangedIntent) -> None:
     await conn.execute(
         "INSERT INTO onex_infrastructure_state (component, status, reason, updated_at) "
         "VALUES ($1, $2, $3, $4) ON CONFLICT (component) DO UPDATE "

@@ -33,9 +33,9 @@ CREATE TABLE onex_outbox (
     topic         text        NOT NULL,
     key           bytea,
     payload       bytea       NOT NULL,
-    headers       jsonb       NOT NULL DEFAULT '[]'::jsonb,
+    headers       jsonb       NOT NULL DEFAULT '[]'::jsonb,  -- [[name, base64(value)], ...]
     status        text        NOT NULL DEFAULT 'pending'
-                  CHECK (status IN ('pending', 'published', 'parked')),
+                  CHECK (status IN ('pending', 'published', 'dead_letter')),
     attempts      integer     NOT NULL DEFAULT 0,
     last_error    text,
     created_at    timestamptz NOT NULL DEFAULT now(),

@@ -1,0 +1,37 @@
+"""``onex-infra run``: validate the environment and contracts, then run the service until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from omnibase_infra.errors import ConfigurationError, ContractError, InfraError
+
+
+def run_service(args: argparse.Namespace) -> int:
+    from omnibase_infra.contract_validation.loader import load_contract_set
+    from omnibase_infra.observability.logging import configure_logging
+    from omnibase_infra.observability.redaction import register_settings_secrets
+    from omnibase_infra.settings import load_settings
+
+    try:
+        settings = load_settings()
+        register_settings_secrets(settings)
+        configure_logging(settings.log_level)
+        contracts = load_contract_set([*settings.extra_contract_paths, *args.contracts])
+    except (ConfigurationError, ContractError) as exc:
+        print(f"onex-infra: refusing to start: {exc}", file=sys.stderr)
+        return 3
+
+    from omnibase_infra.runtime.service import InfraService
+
+    try:
+        return asyncio.run(InfraService(settings, contracts).run())
+    except ConfigurationError as exc:
+        logging.getLogger("omnibase_infra.runtime").error("refusing to start: %s", exc)
+        return 3
+    except InfraError as exc:
+        logging.getLogger("omnibase_infra.runtime").error("service failed: %s", exc)
+        return 1

@@ -1,0 +1,248 @@
+"""``onex-infra run``: start every component, run the workflows, stop gracefully.
+
+Start order: PostgreSQL pool (schema version checked) → audit sink → producer
+pool → event queue → consumer → HTTP. A server that is down at startup is
+retried until ``ONEX_STARTUP_TIMEOUT``; a configuration or credential error
+stops at once.
+
+Shutdown (SIGTERM or SIGINT, DESIGN.md §5): stop fetching, let the batch in
+flight finish and commit, leave the consumer group, stop the outbox relay and
+the health loop, spill the event queue to the outbox, flush the producers,
+flush the audit log, close the pool, stop HTTP — within the contract's
+``shutdown_grace_seconds`` — and return 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from omnibase_infra.clock import SYSTEM_CLOCK, Clock
+from omnibase_infra.contract_validation.contract_set import ContractSet
+from omnibase_infra.errors import ConfigurationError, InfraError
+from omnibase_infra.infrastructure.error_classification import is_outage
+from omnibase_infra.observability.http_server import HealthServer, build_health_app
+from omnibase_infra.observability.tracing import TracingConfiguration, configure_tracing
+from omnibase_infra.runtime import migrations
+from omnibase_infra.runtime.consumer_loop import ConsumerLoop
+from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolKafkaConsumer, create_consumer
+from omnibase_infra.runtime.service_components import BreakerGate, ServiceComponents, build_components
+from omnibase_infra.runtime.service_observers import BreakerAdmin, ServiceHealthProvider
+from omnibase_infra.settings import ModelInfraSettings
+
+logger = logging.getLogger("omnibase_infra.runtime")
+
+
+class InfraService:
+    """One running service; ``await run()`` returns the process exit code."""
+
+    def __init__(
+        self, settings: ModelInfraSettings, contracts: ContractSet, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self.components: ServiceComponents = build_components(settings, contracts, clock=clock)
+        runtime = contracts.node("infrastructure_orchestrator").workflow_runtime(settings.environment)
+        self._grace = float(runtime.shutdown_grace_seconds)
+        self._stopping = asyncio.Event()
+        self._consumer: ProtocolKafkaConsumer | None = None
+        self._loop: ConsumerLoop | None = None
+        self._http: HealthServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def request_stop(self) -> None:
+        """Begin a graceful shutdown (what SIGTERM and SIGINT do)."""
+        if not self._stopping.is_set():
+            logger.info("shutdown requested")
+        self._stopping.set()
+        if self._loop is not None:
+            self._loop.stop()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        tracer_provider = configure_tracing(
+            TracingConfiguration.from_settings(self._settings),
+            metrics=self.components.metrics,
+            set_global=True,
+        )
+        try:
+            started = await self._start()
+            if started:
+                logger.info(
+                    "service running",
+                    extra={
+                        "topics": list(self.components.topology.subscription),
+                        "health_port": self._http.health_port if self._http else None,
+                    },
+                )
+                await self._stopping.wait()
+        finally:
+            await self._shutdown()
+            tracer_provider.shutdown()
+        return 0
+
+    async def _retry_start(self, what: str, start: Callable[[], Awaitable[None]]) -> bool:
+        """Start ``what``, retrying outages until the startup timeout; False if stopped meanwhile."""
+        deadline = self._clock.monotonic() + self._settings.startup_timeout
+        delay = 0.5
+        while True:
+            try:
+                await start()
+                return True
+            except ConfigurationError:
+                raise
+            except Exception as exc:
+                if not is_outage(exc) or self._clock.monotonic() >= deadline:
+                    raise
+                logger.warning("%s unavailable at startup (%s); retrying", what, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return False
+            delay = min(delay * 2, 5.0)
+
+    async def _start(self) -> bool:
+        c = self.components
+        if not await self._retry_start("PostgreSQL", c.database.start):
+            return False
+        async with c.database.acquire_connection() as conn:
+            await migrations.check_schema(conn, self._settings.postgres.schema_name)
+        await c.audit_sink.start()
+        if not await self._retry_start("Kafka producers", c.producers.start):
+            return False
+        await c.event_publisher.start()
+        self._loop, self._consumer = self._build_consumer_loop()
+        consumer = self._consumer
+        if not await self._retry_start("Kafka consumer", consumer.start):
+            return False
+        self._http = HealthServer(
+            build_health_app(
+                ServiceHealthProvider(
+                    c.monitor,
+                    database_ready=lambda: c.database.started,
+                    consumer_ready=lambda: self._loop is not None and self._loop.running,
+                ),
+                c.metrics,
+                BreakerAdmin(c.breakers),
+                self._settings.admin_token,
+                audit=c.audit,
+            ),
+            c.metrics,
+        )
+        await self._http.start(
+            self._settings.http_host,
+            self._settings.health_check_port,
+            self._settings.prometheus_metrics_port,
+        )
+        await self._health_round()
+        self._tasks = [
+            asyncio.create_task(self._loop.run(), name="consumer-loop"),
+            asyncio.create_task(c.relay.run(self._stopping), name="outbox-relay"),
+            asyncio.create_task(self._health_loop(), name="health-loop"),
+        ]
+        for task in self._tasks:
+            task.add_done_callback(self._on_task_done)
+        return True
+
+    def _build_consumer_loop(self) -> tuple[ConsumerLoop, ProtocolKafkaConsumer]:
+        c = self.components
+        env = self._settings.environment
+        batching = c.contracts.node("message_aggregator").batching(env)
+        holder: list[ConsumerLoop] = []
+
+        async def revoked(partitions: set[Partition]) -> None:
+            await holder[0].on_partitions_revoked(partitions)
+
+        async def assigned(partitions: set[Partition]) -> None:
+            await holder[0].on_partitions_assigned(partitions)
+
+        consumer = create_consumer(
+            c.topology.subscription,
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            group_id=self._settings.kafka_consumer_group,
+            security=self._settings.kafka_security,
+            on_revoked=revoked,
+            on_assigned=assigned,
+            settings=c.contracts.node("kafka_adapter").kafka_consumer(env),
+        )
+        loop = ConsumerLoop(
+            consumer,
+            c.processor,
+            BreakerGate(c.postgres_breaker, c.kafka_breaker),
+            max_records=batching.batch_size,
+            poll_timeout_ms=batching.batch_latency_ms,
+            clock=self._clock,
+        )
+        holder.append(loop)
+        return loop, consumer
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stopping.is_set():
+            return
+        error = task.exception()
+        logger.error("%s stopped unexpectedly; shutting down", task.get_name(), exc_info=error)
+        self.request_stop()
+
+    async def _health_round(self) -> None:
+        c = self.components
+        health = await c.monitor.sample_once()
+        await c.state.step(health)
+        if self._loop is not None:
+            for partition, lag in self._loop.lag().items():
+                c.metrics.set_consumer_lag(partition.topic, partition.partition, lag)
+        with contextlib.suppress(InfraError, OSError):
+            c.metrics.set_outbox_pending(await c.relay.pending_count())
+
+    async def _health_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._settings.health_check_interval)
+            if self._stopping.is_set():
+                return
+            try:
+                await self._health_round()
+            except Exception as exc:
+                logger.warning("health round failed: %s", type(exc).__name__)
+
+    async def _shutdown(self) -> None:
+        c = self.components
+        self.request_stop()
+        loop_task = self._tasks[0] if self._tasks else None
+        if loop_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(loop_task), self._grace)
+            except (TimeoutError, Exception):
+                loop_task.cancel()
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+        if self._consumer is not None:
+            steps.append(("consumer", self._consumer.stop))
+        steps.append(("tasks", self._cancel_tasks))
+        steps += [
+            ("event queue", c.event_publisher.stop),
+            ("producers", c.producers.stop),
+            ("audit", c.audit_sink.stop),
+            ("database", c.database.stop),
+        ]
+        if self._http is not None:
+            steps.append(("http", self._http.stop))
+        for name, step in steps:
+            try:
+                await asyncio.wait_for(step(), self._grace)
+            except Exception as exc:
+                logger.warning("stopping %s failed: %s", name, type(exc).__name__)
+        logger.info("service stopped")
+
+    async def _cancel_tasks(self) -> None:
+        for task in self._tasks[1:]:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 5.0)
+            except (TimeoutError, Exception):
+                task.cancel()
+
+
+__all__ = ["InfraService"]

@@ -1,0 +1,216 @@
+"""The composition root: every object of a running service, built from settings and contracts.
+
+``build_components`` does no I/O: it only constructs and wires. ``InfraService``
+(``runtime.service``) starts and stops them in order. This is the one module
+that imports every adapter; nothing else in the package does.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+
+from omnibase_infra.clock import SYSTEM_CLOCK, Clock
+from omnibase_infra.contract_validation.contract_set import ContractSet
+from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
+from omnibase_infra.infrastructure.event_queue import OutboundEvent
+from omnibase_infra.infrastructure.infrastructure_health_monitor import InfrastructureHealthMonitor
+from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
+from omnibase_infra.infrastructure.outbox_spill import PostgresOutboxSpill
+from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
+from omnibase_infra.infrastructure.resilient_publisher import ResilientPublisher
+from omnibase_infra.models.model_circuit_breaker_transition import ModelCircuitBreakerTransition
+from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.state_reduction import reduce_health
+from omnibase_infra.nodes.message_aggregator.v1_0_0.health_summary import summarise_health
+from omnibase_infra.observability.audit import AuditLogger
+from omnibase_infra.observability.audit_postgres import PostgresAuditSink
+from omnibase_infra.observability.metrics import InfraMetrics
+from omnibase_infra.observability.propagation import inject_trace_context
+from omnibase_infra.runtime.batch_processor import RecordBatchProcessor
+from omnibase_infra.runtime.envelope_factory import encode_reply, encode_state_changed
+from omnibase_infra.runtime.operation_catalog import ContractOperationCatalog
+from omnibase_infra.runtime.operation_executor import OperationExecutor
+from omnibase_infra.runtime.outbox_relay import OutboxRelay
+from omnibase_infra.runtime.service_observers import MetricsAndAuditObserver
+from omnibase_infra.runtime.state_workflow import InfrastructureStateWorkflow
+from omnibase_infra.runtime.topology import ServiceTopology, resolve_topology
+from omnibase_infra.settings import ModelInfraSettings
+
+if TYPE_CHECKING:
+    from omnibase_infra.runtime.envelope_codec import Envelope
+
+logger = logging.getLogger("omnibase_infra.runtime")
+
+
+class QueuedEventPublisher:
+    """``ProtocolEventPublisher`` over the breaker-guarded event queue."""
+
+    def __init__(self, publisher: ResilientPublisher) -> None:
+        self._publisher = publisher
+
+    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        await self._publisher.publish(OutboundEvent.create(topic, value, key, inject_trace_context(None)))
+
+
+class BreakerGate:
+    """The consumer's traffic gate: closed while any breaker the batch needs refuses calls."""
+
+    def __init__(self, *breakers: EventBusCircuitBreaker) -> None:
+        self._breakers = breakers
+
+    def allows_traffic(self) -> bool:
+        return all(b.allows_calls for b in self._breakers)
+
+
+def _log_transition(transition: ModelCircuitBreakerTransition) -> None:
+    logger.warning(
+        "circuit breaker %s: %s -> %s (%s)",
+        transition.name,
+        transition.from_state,
+        transition.to_state,
+        transition.reason,
+    )
+
+
+@dataclass
+class ServiceComponents:
+    """Everything ``InfraService`` starts, in one place."""
+
+    settings: ModelInfraSettings
+    contracts: ContractSet
+    topology: ServiceTopology
+    metrics: InfraMetrics
+    audit: AuditLogger
+    audit_sink: PostgresAuditSink
+    database: PostgresConnectionManager
+    producers: KafkaProducerPool
+    postgres_breaker: EventBusCircuitBreaker
+    kafka_breaker: EventBusCircuitBreaker
+    event_publisher: ResilientPublisher
+    catalog: ContractOperationCatalog
+    processor: RecordBatchProcessor
+    relay: OutboxRelay
+    monitor: InfrastructureHealthMonitor
+    state: InfrastructureStateWorkflow
+
+    @property
+    def breakers(self) -> tuple[EventBusCircuitBreaker, ...]:
+        return (self.postgres_breaker, self.kafka_breaker)
+
+
+def _reply_headers(request: Envelope) -> list[tuple[str, bytes]]:
+    # Called inside the reply's "send" span: carry that span's context.
+    return inject_trace_context(None)
+
+
+def build_components(
+    settings: ModelInfraSettings, contracts: ContractSet, *, clock: Clock = SYSTEM_CLOCK
+) -> ServiceComponents:
+    """Construct and wire every component (no I/O)."""
+    env = settings.environment
+    postgres_node = contracts.node("postgres_adapter")
+    kafka_node = contracts.node("kafka_adapter")
+    orchestrator = contracts.node("infrastructure_orchestrator")
+    topology = resolve_topology(contracts, settings)
+    runtime = orchestrator.workflow_runtime(env)
+
+    metrics = InfraMetrics(CollectorRegistry(), str(env))
+    database = PostgresConnectionManager(
+        postgres_node.postgres_pool(env).apply_to(settings.postgres), clock=clock
+    )
+    audit_sink = PostgresAuditSink(database, schema=settings.postgres.schema_name)
+    audit = AuditLogger(audit_sink, environment=str(env), clock=clock)
+    listeners = (metrics.on_breaker_transition, audit.record_breaker_transition, _log_transition)
+    postgres_breaker = EventBusCircuitBreaker.from_contract(
+        postgres_node.circuit_breakers, name="postgres", environment=env, clock=clock, listeners=listeners
+    )
+    kafka_breaker = EventBusCircuitBreaker.from_contract(
+        kafka_node.circuit_breakers, name="kafka", environment=env, clock=clock, listeners=listeners
+    )
+    producers = KafkaProducerPool(
+        kafka_node.kafka_producer(env).to_producer_config(
+            settings.kafka_bootstrap_servers, settings.kafka_security
+        ),
+        clock=clock,
+    )
+    event_publisher = ResilientPublisher(
+        producers,
+        kafka_breaker,
+        spill=PostgresOutboxSpill(database, schema=settings.postgres.schema_name),
+        max_attempts=runtime.outbox_max_attempts,
+        clock=clock,
+    )
+    catalog = ContractOperationCatalog(postgres_node.operations)
+    executor = OperationExecutor(
+        catalog,
+        completed_topic=topology.operation_completed_topic,
+        failed_topic=topology.operation_failed_topic,
+        encode_reply=encode_reply,
+    )
+    processor = RecordBatchProcessor(
+        event_store_topics=topology.event_store_topics,
+        command_topics=topology.command_topics,
+        database=database,
+        database_guard=postgres_breaker,
+        publisher=producers,
+        publish_guard=kafka_breaker,
+        executor=executor,
+        reply_headers=_reply_headers,
+        observer=MetricsAndAuditObserver(metrics, audit, catalog),
+        consumer_group=settings.kafka_consumer_group,
+        clock=clock,
+    )
+    relay = OutboxRelay(
+        database,
+        postgres_breaker,
+        producers,
+        kafka_breaker,
+        batch_size=runtime.outbox_batch_size,
+        max_attempts=runtime.outbox_max_attempts,
+        dead_letter_enabled=kafka_breaker.config.dead_letter_enabled,
+        idle_interval_seconds=runtime.outbox_idle_interval_ms / 1000,
+        clock=clock,
+    )
+    monitor = InfrastructureHealthMonitor(
+        postgres=database,
+        kafka=producers,
+        breakers=(postgres_breaker, kafka_breaker),
+        environment=str(env),
+        interval_seconds=settings.health_check_interval,
+        processed_counter=lambda: processor.stats.stored + processor.stats.operations,
+        listeners=(metrics.update_from_health,),
+        clock=clock,
+    )
+    state = InfrastructureStateWorkflow(
+        summarise=summarise_health,
+        reduce=reduce_health,
+        database=database,
+        database_guard=postgres_breaker,
+        publisher=QueuedEventPublisher(event_publisher),
+        topic=topology.state_changed_topic,
+        encode=encode_state_changed,
+    )
+    return ServiceComponents(
+        settings=settings,
+        contracts=contracts,
+        topology=topology,
+        metrics=metrics,
+        audit=audit,
+        audit_sink=audit_sink,
+        database=database,
+        producers=producers,
+        postgres_breaker=postgres_breaker,
+        kafka_breaker=kafka_breaker,
+        event_publisher=event_publisher,
+        catalog=catalog,
+        processor=processor,
+        relay=relay,
+        monitor=monitor,
+        state=state,
+    )
+
+
+__all__ = ["BreakerGate", "QueuedEventPublisher", "ServiceComponents", "build_components"]

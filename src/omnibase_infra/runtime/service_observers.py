@@ -1,0 +1,114 @@
+"""Connect the runtime to metrics, audit and the health endpoints.
+
+- ``MetricsAndAuditObserver``: the batch processor's hooks; counts stored
+  events, operations and DLQ records, and audits every operation and DLQ record.
+- ``ServiceHealthProvider``: ``/health`` and ``/ready`` over the health
+  monitor's latest sample and the consumer's state.
+- ``BreakerAdmin``: the operator's breaker reset, by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
+from omnibase_infra.infrastructure.infrastructure_health_monitor import InfrastructureHealthMonitor
+from omnibase_infra.models.model_health import CircuitState, InfrastructureHealthMetrics
+from omnibase_infra.observability.audit import AuditLogger, AuditOutcome
+from omnibase_infra.observability.health import evaluate_readiness
+from omnibase_infra.observability.metrics import InfraMetrics
+from omnibase_infra.runtime.dead_letter import DeadLetter, SourceRecord
+from omnibase_infra.runtime.event_store_writer import StoredEvent, WriteResult
+from omnibase_infra.runtime.operation_executor import OperationOutcome, ProtocolOperationCatalog
+
+if TYPE_CHECKING:
+    from omnibase_infra.runtime.envelope_codec import Envelope
+
+
+class MetricsAndAuditObserver:
+    """``ProtocolBatchObserver`` feeding Prometheus and the audit log."""
+
+    def __init__(self, metrics: InfraMetrics, audit: AuditLogger, catalog: ProtocolOperationCatalog) -> None:
+        self._metrics = metrics
+        self._audit = audit
+        self._catalog = catalog
+
+    def on_stored(self, result: WriteResult, rows: list[StoredEvent]) -> None:
+        self._metrics.count_messages_processed("event_store", len(rows))
+        self._metrics.observe_batch("event_store", len(rows))
+
+    def on_operation(self, source: SourceRecord, request: Envelope, outcome: OperationOutcome) -> None:
+        self._metrics.count_messages_processed("operations", 1)
+        name = _operation_name(request)
+        operation = self._catalog.get_operation(name)
+        self._audit.record_operation(
+            name[:200],
+            read_only=operation.read_only if operation is not None else True,
+            outcome=AuditOutcome.SUCCESS if outcome.poison is None else AuditOutcome.FAILURE,
+            correlation_id=request.correlation_id,
+            error_class=outcome.poison.poison_class if outcome.poison is not None else None,
+        )
+
+    def on_dead_letter(self, letter: DeadLetter) -> None:
+        self._metrics.count_dlq_record(letter.record.topic, letter.stage)
+        self._audit.record_dead_letter(
+            letter.record.topic,
+            partition=letter.record.partition,
+            offset=letter.record.offset,
+            stage=letter.stage,
+            error_class=letter.error_class,
+        )
+
+
+def _operation_name(request: Envelope) -> str:
+    payload = request.payload
+    if isinstance(payload, dict):
+        name = payload.get("operation")
+        if isinstance(name, str):
+            return name
+    return "<invalid command>"
+
+
+class ServiceHealthProvider:
+    """``ProtocolHealthProvider`` of the running service."""
+
+    def __init__(
+        self,
+        monitor: InfrastructureHealthMonitor,
+        *,
+        database_ready: Callable[[], bool],
+        consumer_ready: Callable[[], bool],
+    ) -> None:
+        self._monitor = monitor
+        self._database_ready = database_ready
+        self._consumer_ready = consumer_ready
+
+    async def health(self) -> InfrastructureHealthMetrics:
+        latest = self._monitor.latest()
+        return latest if latest is not None else await self._monitor.sample_once()
+
+    async def readiness(self) -> tuple[bool, list[str]]:
+        return evaluate_readiness(
+            self._monitor.latest(),
+            database_pool_ready=self._database_ready(),
+            consumer_ready=self._consumer_ready(),
+        )
+
+
+class BreakerAdmin:
+    """``ProtocolBreakerAdmin`` over the service's breakers."""
+
+    def __init__(self, breakers: Sequence[EventBusCircuitBreaker]) -> None:
+        self._breakers = {b.name: b for b in breakers}
+
+    def breaker_names(self) -> Sequence[str]:
+        return sorted(self._breakers)
+
+    async def reset_breaker(self, name: str) -> CircuitState:
+        breaker = self._breakers[name]
+        breaker.reset_circuit()
+        return breaker.state
+
+
+__all__ = ["BreakerAdmin", "MetricsAndAuditObserver", "ServiceHealthProvider"]
