@@ -1,0 +1,93 @@
+"""Pure parts of the event-store writer: rows from envelopes and the poison classification of errors."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from omnibase_core.models.core.model_envelope_metadata import ModelEnvelopeMetadata
+from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
+from pydantic import JsonValue
+
+from omnibase_infra.runtime.dead_letter import SourceRecord
+from omnibase_infra.runtime.event_store_writer import (
+    STAGE_STORE,
+    StoredEvent,
+    poison_from_database_error,
+)
+
+SOURCE = SourceRecord("onex.evt.orders.created.v1", 2, 41, b"order-1", b"raw", (("h", b"v"),))
+
+
+class FakePostgresError(Exception):
+    """Carries ``sqlstate`` like asyncpg's ``PostgresError``."""
+
+    def __init__(self, sqlstate: object, message: str = "boom") -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+def test_row_takes_envelope_fields_and_kafka_coordinates() -> None:
+    correlation = uuid.uuid4()
+    stamped = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
+    envelope = ModelEventEnvelope[JsonValue](
+        payload={"sku": "A-1", "qty": 2, "note": None},
+        correlation_id=correlation,
+        event_type="onex.evt.orders.created.v1",
+        envelope_timestamp=stamped,
+    )
+
+    row = StoredEvent.from_envelope(SOURCE, envelope)
+
+    assert row.envelope_id == envelope.envelope_id
+    assert (row.topic, row.partition, row.offset) == ("onex.evt.orders.created.v1", 2, 41)
+    assert row.event_type == "onex.evt.orders.created.v1"
+    assert row.correlation_id == correlation
+    assert row.envelope_timestamp == stamped
+    assert json.loads(row.payload_json) == {"sku": "A-1", "qty": 2, "note": None}
+    assert row.source is SOURCE
+
+
+def test_row_metadata_is_json_without_none_fields() -> None:
+    metadata = ModelEnvelopeMetadata(tags={"team": "orders"})
+    envelope = ModelEventEnvelope[JsonValue](payload=[1, 2], metadata=metadata)
+
+    row = StoredEvent.from_envelope(SOURCE, envelope)
+
+    document = json.loads(row.metadata_json)
+    assert document["tags"] == {"team": "orders"}
+    assert None not in document.values()
+    assert row.correlation_id is None
+    assert row.event_type is None
+
+
+@pytest.mark.parametrize("sqlstate", ["22P02", "22001", "22021", "23505", "23503", "23514"])
+def test_data_and_constraint_errors_are_poison(sqlstate: str) -> None:
+    poison = poison_from_database_error(FakePostgresError(sqlstate, "bad value"))
+
+    assert poison is not None
+    assert poison.stage == STAGE_STORE
+    assert poison.poison_class == f"SQLSTATE {sqlstate}"
+    assert "FakePostgresError" in poison.reason
+    assert "bad value" in poison.reason
+
+
+@pytest.mark.parametrize(
+    "sqlstate", ["08006", "08001", "57P01", "53300", "40001", "42P01", "XX000", "", 23505]
+)
+def test_other_errors_are_not_poison(sqlstate: object) -> None:
+    assert poison_from_database_error(FakePostgresError(sqlstate)) is None
+
+
+def test_errors_without_sqlstate_are_not_poison() -> None:
+    assert poison_from_database_error(ConnectionResetError("reset")) is None
+    assert poison_from_database_error(TimeoutError()) is None
+
+
+def test_poison_detail_is_bounded() -> None:
+    poison = poison_from_database_error(FakePostgresError("23505", "x" * 5000))
+
+    assert poison is not None
+    assert len(poison.reason) <= 300
