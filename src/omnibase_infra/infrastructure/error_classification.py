@@ -184,6 +184,23 @@ def is_poison(exc: BaseException) -> bool:
     return classify_error(exc).is_poison
 
 
+def is_authentication_failure(exc: BaseException) -> bool:
+    """True when a server rejected our credentials or certificate: fix configuration, never retry.
+
+    Kafka SASL/authorisation errors, a TLS certificate verification failure,
+    or SQLSTATE class 28 (invalid authorization specification).
+    """
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return True
+    sqlstate = sqlstate_of(exc)
+    if sqlstate is not None:
+        return sqlstate.startswith("28")
+    kafka_errors = sys.modules.get("aiokafka.errors")
+    if kafka_errors is None or not isinstance(exc, kafka_errors.KafkaError):
+        return False
+    return bool({cls.__name__ for cls in type(exc).__mro__} & _KAFKA_CONFIGURATION_ERRORS)
+
+
 def sqlstate_of(exc: BaseException) -> str | None:
     """The five-character SQLSTATE carried by ``exc``, if any."""
     value = getattr(exc, "sqlstate", None)
@@ -283,6 +300,7 @@ __all__ = [
     "ErrorClassification",
     "classify_error",
     "classify_sqlstate",
+    "is_authentication_failure",
     "is_outage",
     "is_poison",
     "qualified_name",

@@ -59,6 +59,8 @@ class _NoObserver:
         return None
 
 
+STAGE_ROUTE = "route"
+
 FoldEvents = Callable[[list[StoredEvent]], list[StoredEvent]]
 
 
@@ -139,8 +141,13 @@ class RecordBatchProcessor:
                     continue
                 if record.topic in self._command_topics:
                     commands.append((source, envelope))
-                else:
+                elif record.topic in self._store_topics:
                     stored.append(StoredEvent.from_envelope(source, envelope))
+                else:
+                    unrouted = PoisonRecordError(
+                        STAGE_ROUTE, "UnroutedTopic", f"no workflow consumes {record.topic}"
+                    )
+                    dead.append(DeadLetter.from_error(source, unrouted, 1, self._clock.now()))
         if stored:
             dead.extend(await self._store(stored))
         for source, envelope in commands:
