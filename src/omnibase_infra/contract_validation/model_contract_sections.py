@@ -1,0 +1,182 @@
+"""The sections of a node contract, as frozen pydantic models.
+
+These models are the single source of the JSON Schemas in ``schemas/`` (see
+``schema_builder``): a bound written here is a bound the schema enforces.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from omnibase_infra.contract_validation.model_environment_settings import (
+    ModelBatchingSettings,
+    ModelKafkaConsumerSettings,
+    ModelKafkaProducerSettings,
+    ModelPerEnvironment,
+    ModelPostgresPoolSettings,
+    ModelWorkflowRuntimeSettings,
+)
+from omnibase_infra.models.model_circuit_breaker_config import ModelCircuitBreakerEnvironmentConfig
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+TOPIC_PATTERN = (
+    r"^onex\.(evt|cmd|intent|snapshot)\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*\.v[1-9][0-9]*$"
+)
+"""``onex.<kind>.<domain>.<name>.v<N>``; a dead-letter topic is derived, never declared."""
+
+DEAD_LETTER_SUFFIX = ".dlq"
+"""The dead-letter topic of a topic T is ``T + DEAD_LETTER_SUFFIX`` (DESIGN.md §3)."""
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+TopicName = Annotated[str, StringConstraints(pattern=TOPIC_PATTERN, max_length=249)]
+ClassPath = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$", max_length=300)
+]
+ProtocolName = Annotated[str, StringConstraints(pattern=r"^Protocol[A-Z][A-Za-z0-9]*$", max_length=100)]
+ModulePath = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=200)
+]
+Description = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+NodeType = Literal["EFFECT_GENERIC", "COMPUTE_GENERIC", "REDUCER_GENERIC", "ORCHESTRATOR_GENERIC"]
+
+
+class ModelSemVerValue(BaseModel):
+    """A contract version ``{major, minor, patch}``; the node folder is ``v<major>_<minor>_<patch>``."""
+
+    model_config = _FROZEN
+
+    major: int = Field(ge=0, le=999)
+    minor: int = Field(ge=0, le=999)
+    patch: int = Field(ge=0, le=999)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+    @property
+    def folder_name(self) -> str:
+        """The version folder this contract must live in, e.g. ``v1_0_0``."""
+        return f"v{self.major}_{self.minor}_{self.patch}"
+
+
+class ModelPerformanceSection(BaseModel):
+    """omnibase-core ``performance``; compute and orchestrator contracts must set it."""
+
+    model_config = _FROZEN
+
+    single_operation_max_ms: int = Field(ge=1, le=3_600_000)
+
+
+class ModelIoOperationSection(BaseModel):
+    """omnibase-core ``io_operations`` entry of an effect contract (its kind of I/O)."""
+
+    model_config = _FROZEN
+
+    operation_type: Identifier
+    atomic: bool = True
+    timeout_seconds: int = Field(default=30, ge=1, le=3600)
+
+
+class ModelAlgorithmFactorSection(BaseModel):
+    model_config = _FROZEN
+
+    weight: float = Field(ge=0.0, le=1.0)
+    calculation_method: Identifier
+
+
+class ModelAlgorithmSection(BaseModel):
+    """omnibase-core ``algorithm`` of a compute contract; factor weights sum to 1 (as core requires)."""
+
+    model_config = _FROZEN
+
+    algorithm_type: Identifier
+    factors: dict[str, ModelAlgorithmFactorSection] = Field(min_length=1)
+
+    @field_validator("factors")
+    @classmethod
+    def _weights_sum_to_one(
+        cls, factors: dict[str, ModelAlgorithmFactorSection]
+    ) -> dict[str, ModelAlgorithmFactorSection]:
+        total = sum(f.weight for f in factors.values())
+        if not 0.99 <= total <= 1.01:
+            raise ValueError(f"factor weights must sum to 1.0, got {total:g}")
+        return factors
+
+
+class ModelProtocolDependency(BaseModel):
+    """A collaborator the node resolves from the container by protocol type."""
+
+    model_config = _FROZEN
+
+    name: ProtocolName
+    module: ModulePath
+    dependency_type: Literal["protocol"] = "protocol"
+    required: bool = True
+    description: Description | None = None
+
+    @property
+    def import_path(self) -> str:
+        """``module:name``, for ``importlib`` at startup."""
+        return f"{self.module}:{self.name}"
+
+
+class ModelCapability(BaseModel):
+    """A built-in operation the node's code performs; workflow steps name it."""
+
+    model_config = _FROZEN
+
+    name: Identifier
+    description: Description
+
+
+class ModelTopicsSection(BaseModel):
+    """Topics consumed and published; every topic the service touches is declared somewhere."""
+
+    model_config = _FROZEN
+
+    consumes: tuple[TopicName, ...] = ()
+    publishes: tuple[TopicName, ...] = ()
+    dead_letter_suffix: Literal[".dlq"] = Field(
+        default=".dlq", description="the DLQ of topic T is T + this suffix (fixed)"
+    )
+
+
+class ModelNodeEnvironmentConfig(BaseModel):
+    """``environment_config``: the circuit breaker plus the node's own settings, per environment.
+
+    Which sections a node needs is fixed per shipped node (see ``node_rules``); the
+    schema requires those and rejects the others.
+    """
+
+    model_config = _FROZEN
+
+    circuit_breaker: ModelCircuitBreakerEnvironmentConfig
+    postgres_pool: ModelPerEnvironment[ModelPostgresPoolSettings] | None = None
+    kafka_producer: ModelPerEnvironment[ModelKafkaProducerSettings] | None = None
+    kafka_consumer: ModelPerEnvironment[ModelKafkaConsumerSettings] | None = None
+    batching: ModelPerEnvironment[ModelBatchingSettings] | None = None
+    workflow_runtime: ModelPerEnvironment[ModelWorkflowRuntimeSettings] | None = None
+
+
+__all__ = [
+    "DEAD_LETTER_SUFFIX",
+    "TOPIC_PATTERN",
+    "ClassPath",
+    "Description",
+    "Identifier",
+    "ModelAlgorithmFactorSection",
+    "ModelAlgorithmSection",
+    "ModelCapability",
+    "ModelIoOperationSection",
+    "ModelNodeEnvironmentConfig",
+    "ModelPerformanceSection",
+    "ModelProtocolDependency",
+    "ModelSemVerValue",
+    "ModelTopicsSection",
+    "ModulePath",
+    "NodeType",
+    "ProtocolName",
+    "TopicName",
+]

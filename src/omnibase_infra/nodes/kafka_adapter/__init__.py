@@ -1,0 +1,1 @@
+"""The kafka_adapter node (see v1_0_0/contract.yaml)."""

@@ -1,0 +1,61 @@
+"""What every node of this package binds to at ``initialize()``: its validated contract.
+
+omnibase-core's default contract loading walks the call stack for a ``contract.yaml``
+and can pick up the caller's; our nodes instead take their contract from the
+``ProtocolContractSet`` in the container (validated at startup) and the environment
+from ``ProtocolDeploymentContext``, and give core its ``contract_data`` from that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from omnibase_infra.contract_validation.core_validation import validate_core
+from omnibase_infra.environment import EnumEnvironment
+from omnibase_infra.errors import LifecycleError
+from omnibase_infra.protocols.protocol_contract_set import ProtocolContractSet
+from omnibase_infra.protocols.protocol_deployment_context import ProtocolDeploymentContext
+
+if TYPE_CHECKING:
+    from omnibase_core.models.container.model_onex_container import ModelONEXContainer
+    from pydantic import BaseModel
+
+    from omnibase_infra.contract_validation.contract_set import LoadedNodeContract
+
+
+@dataclass(frozen=True)
+class NodeBinding:
+    """A node's contract, the environment it runs in, and core's view of the contract."""
+
+    contract: LoadedNodeContract
+    environment: EnumEnvironment
+    core_contract: BaseModel
+
+
+async def resolve_binding(container: ModelONEXContainer, node_name: str) -> NodeBinding:
+    """Look up ``node_name``'s contract and the environment in ``container``.
+
+    Raises ``LifecycleError`` naming what is missing when the container was not built
+    by ``omnibase_infra.container.build_container`` (or lacks those registrations).
+    """
+    try:
+        contracts = await container.get_service_async(ProtocolContractSet)  # type: ignore[type-abstract]  # resolved by protocol type
+        context = await container.get_service_async(ProtocolDeploymentContext)  # type: ignore[type-abstract]  # resolved by protocol type
+    except Exception as exc:  # core raises its own resolution error type
+        raise LifecycleError(f"{node_name}: container lacks contracts or deployment context: {exc}") from exc
+    contract = contracts.find_node(node_name)
+    if contract is None:
+        raise LifecycleError(f"{node_name}: no contract for this node in the contract set")
+    core = validate_core(contract.core_document(), contract.document.node_type)
+    return NodeBinding(contract=contract, environment=context.environment, core_contract=core)
+
+
+def require_binding(binding: NodeBinding | None, node_name: str) -> NodeBinding:
+    """``binding``, or ``LifecycleError`` when the node was not initialised."""
+    if binding is None:
+        raise LifecycleError(f"{node_name}: call `await node.initialize()` first")
+    return binding
+
+
+__all__ = ["NodeBinding", "require_binding", "resolve_binding"]

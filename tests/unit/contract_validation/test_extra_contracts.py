@@ -1,0 +1,131 @@
+"""Extra contract files (``--contracts`` / ONEX_CONTRACTS_PATH) join the shipped set, validated alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from omnibase_infra.contract_validation.discovery import (
+    NODES_ROOT,
+    combined_extra_paths,
+    expand_extra_paths,
+    paths_from_environment,
+)
+from omnibase_infra.contract_validation.loader import check_contracts, load_contract_set
+from omnibase_infra.errors import ContractError
+
+OPERATIONS = """\
+kind: operations
+target_node: postgres_adapter
+operations:
+  - name: events_of_topic
+    description: latest envelopes of a topic
+    read_only: true
+    exposed: true
+    sql: SELECT envelope_id FROM onex_event_store WHERE topic = $1 ORDER BY stored_at DESC LIMIT $2
+    parameters:
+      - {name: topic, schema: {type: string}}
+      - {name: limit, schema: {type: integer, minimum: 1}}
+"""
+
+COMPOSITION = """\
+kind: composition
+name: orders
+contract_version: {major: 1, minor: 0, patch: 0}
+description: store the orders topic too
+topics:
+  consumes: [onex.evt.orders.order-placed.v1]
+workflows:
+  - name: orders_event_store
+    pattern: event_store
+    description: store every order event
+    steps:
+      - {id: consume, node: kafka_adapter, operation: consume, consumes: [onex.evt.orders.order-placed.v1]}
+      - {id: store, node: postgres_adapter, operation: events_of_topic}
+"""
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_extra_operations_merge_into_their_node_and_workflows_can_use_them(tmp_path: Path) -> None:
+    ops = _write(tmp_path, "ops.yaml", OPERATIONS)
+    comp = _write(tmp_path, "orders.yaml", COMPOSITION)
+    contracts = load_contract_set([ops, comp])
+    postgres = contracts.node("postgres_adapter")
+    assert postgres.operation("events_of_topic").parameter_names == ("topic", "limit")
+    assert postgres.operation_files["events_of_topic"] == str(ops)
+    assert contracts.workflow("orders_event_store").consumed_topics == ("onex.evt.orders.order-placed.v1",)
+    assert "onex.evt.orders.order-placed.v1" in contracts.declared_topics
+
+
+def test_a_folder_is_searched_for_yaml_files_once_each(tmp_path: Path) -> None:
+    _write(tmp_path, "ops.yaml", OPERATIONS)
+    (tmp_path / "nested").mkdir()
+    _write(tmp_path / "nested", "orders.yml", COMPOSITION)
+    _write(tmp_path, "notes.txt", "not a contract")
+    expanded = expand_extra_paths([tmp_path, tmp_path / "ops.yaml", tmp_path / "missing.yaml"])
+    assert sorted(s.path.name for s in expanded.sources) == ["ops.yaml", "orders.yml"]
+    assert expanded.missing == [str(tmp_path / "missing.yaml")]
+
+
+def test_a_missing_path_is_reported(tmp_path: Path) -> None:
+    report, contract_set = check_contracts([tmp_path / "absent.yaml"])
+    assert contract_set is None
+    assert [(p.file, p.reason) for p in report.problems] == [
+        (str(tmp_path / "absent.yaml"), "no such file or folder")
+    ]
+
+
+def test_environment_variable_lists_paths_before_the_command_line() -> None:
+    environ = {"ONEX_CONTRACTS_PATH": " /a.yaml, ,/b "}
+    assert paths_from_environment(environ) == ("/a.yaml", "/b")
+    assert combined_extra_paths(["/c"], environ) == ("/a.yaml", "/b", "/c")
+    assert paths_from_environment({}) == ()
+
+
+def test_two_files_adding_the_same_operation_clash(tmp_path: Path) -> None:
+    first = _write(tmp_path, "a.yaml", OPERATIONS)
+    second = _write(tmp_path, "b.yaml", OPERATIONS)
+    with pytest.raises(ContractError) as caught:
+        load_contract_set([first, second])
+    assert caught.value.problems == [
+        (
+            str(second),
+            "operations[0].name",
+            f"postgres_adapter already has an operation 'events_of_topic' ({first})",
+        )
+    ]
+
+
+def test_all_problems_of_a_file_are_reported_together(tmp_path: Path) -> None:
+    broken = OPERATIONS.replace("LIMIT $2", "LIMIT $3").replace("read_only: true", "read_only: maybe")
+    broken += "unexpected: 1\n"
+    path = _write(tmp_path, "ops.yaml", broken)
+    report, _ = check_contracts([path])
+    paths = sorted(p.key_path for p in report.problems)
+    assert paths == ["operations[0].read_only", "unexpected"]
+    # the operation failed the schema, so its SQL is checked once it is fixed; the file still lists both
+    assert all(p.file == str(path) and p.line is not None for p in report.problems)
+
+
+def test_an_extra_node_contract_replaces_the_shipped_one(tmp_path: Path) -> None:
+    shipped = (NODES_ROOT / "message_aggregator/v1_0_0/contract.yaml").read_text(encoding="utf-8")
+    tuned = _write(tmp_path, "aggregator.yaml", shipped.replace("batch_size: 500", "batch_size: 800"))
+    report, contracts = check_contracts([tuned])
+    assert contracts is not None
+    assert contracts.node("message_aggregator").batching("production").batch_size == 800
+    assert contracts.node("message_aggregator").origin == "extra"
+    assert report.notes == (f"{tuned} replaces the shipped contract of message_aggregator 1.0.0",)
+
+
+def test_two_extra_contracts_for_one_node_clash(tmp_path: Path) -> None:
+    shipped = (NODES_ROOT / "message_aggregator/v1_0_0/contract.yaml").read_text(encoding="utf-8")
+    first = _write(tmp_path, "a.yaml", shipped)
+    second = _write(tmp_path, "b.yaml", shipped)
+    report, _ = check_contracts([first, second])
+    assert [(p.file, p.key_path) for p in report.problems] == [(str(second), "name")]

@@ -1,0 +1,33 @@
+"""Importing the package and asking for help stay light: no Kafka client, no OTel SDK, no node classes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("aiokafka", "opentelemetry.sdk", "omnibase_core.nodes")
+
+PROBES = {
+    "import": "import omnibase_infra",
+    "help": (
+        "import contextlib, io\n"
+        "from omnibase_infra.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+    ),
+    "contract models": "import omnibase_infra.contract_validation.contract_set",
+}
+
+
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_heavy_modules_stay_unloaded(probe: str) -> None:
+    code = (
+        PROBES[probe]
+        + "\nimport sys\nprint(sorted(m for m in sys.modules if m.startswith("
+        + repr(HEAVY)
+        + ")))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
