@@ -7,7 +7,8 @@
     │   └── CircuitOpenError        a breaker refused the call without trying it
     ├── PoisonRecordError           the record itself is bad: goes to the DLQ, never trips a breaker
     ├── QueueFullError              graceful degradation is off and the event queue is full
-    └── LifecycleError              a component used before ``start()`` or after ``stop()``
+    ├── LifecycleError              a component used before ``start()`` or after ``stop()``
+    └── UnsupportedRequestError     a request a component deliberately does not take
 
 Policy is data: ``counts_against_breaker`` and ``goes_to_dead_letter`` are class
 attributes read by the classifier (see ``infrastructure.error_classification``),
@@ -111,6 +112,12 @@ class LifecycleError(InfraError):
     error_class = "lifecycle_error"
 
 
+class UnsupportedRequestError(InfraError):
+    """A request the component does not take by design (the message names the right entry point)."""
+
+    error_class = "unsupported_request"
+
+
 __all__ = [
     "CircuitOpenError",
     "ConfigurationError",
@@ -120,4 +127,5 @@ __all__ = [
     "OutageError",
     "PoisonRecordError",
     "QueueFullError",
+    "UnsupportedRequestError",
 ]

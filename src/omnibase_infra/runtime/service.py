@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.contract_validation.contract_set import ContractSet
@@ -29,6 +29,7 @@ from omnibase_infra.observability.tracing import TracingConfiguration, configure
 from omnibase_infra.runtime import migrations
 from omnibase_infra.runtime.consumer_loop import ConsumerLoop
 from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolKafkaConsumer, create_consumer
+from omnibase_infra.runtime.node_host import HostedNodes, host_nodes
 from omnibase_infra.runtime.service_components import BreakerGate, ServiceComponents, build_components
 from omnibase_infra.runtime.service_observers import BreakerAdmin, ServiceHealthProvider
 from omnibase_infra.settings import ModelInfraSettings
@@ -52,6 +53,7 @@ class InfraService:
         self._loop: ConsumerLoop | None = None
         self._http: HealthServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.nodes: HostedNodes | None = None
 
     def request_stop(self) -> None:
         """Begin a graceful shutdown (what SIGTERM and SIGINT do)."""
@@ -77,6 +79,7 @@ class InfraService:
                     "service running",
                     extra={
                         "topics": list(self.components.topology.subscription),
+                        "nodes": list(self.nodes.names) if self.nodes else [],
                         "health_port": self._http.health_port if self._http else None,
                     },
                 )
@@ -120,6 +123,12 @@ class InfraService:
         consumer = self._consumer
         if not await self._retry_start("Kafka consumer", consumer.start):
             return False
+        self.nodes = await host_nodes(c, c.executor)
+
+        async def commit(offsets: Mapping[tuple[str, int], int]) -> None:
+            await consumer.commit({Partition(t, p): o for (t, p), o in offsets.items()})
+
+        self.nodes.kafka_handler.commit_offsets = commit
         self._http = HealthServer(
             build_health_app(
                 ServiceHealthProvider(

@@ -91,6 +91,7 @@ class ServiceComponents:
     kafka_breaker: EventBusCircuitBreaker
     event_publisher: ResilientPublisher
     catalog: ContractOperationCatalog
+    executor: OperationExecutor
     processor: RecordBatchProcessor
     relay: OutboxRelay
     monitor: InfrastructureHealthMonitor
@@ -206,6 +207,7 @@ def build_components(
         kafka_breaker=kafka_breaker,
         event_publisher=event_publisher,
         catalog=catalog,
+        executor=executor,
         processor=processor,
         relay=relay,
         monitor=monitor,

@@ -18,7 +18,7 @@ from omnibase_infra.container import build_container
 from omnibase_infra.contract_validation.contract_set import ContractSet
 from omnibase_infra.contract_validation.loader import load_contract_set
 from omnibase_infra.environment import EnumEnvironment
-from omnibase_infra.errors import LifecycleError
+from omnibase_infra.errors import LifecycleError, UnsupportedRequestError
 from omnibase_infra.models.model_health import InfrastructureHealthMetrics
 from omnibase_infra.models.model_infrastructure_state import ModelComponentSample, ModelHealthSummary
 from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.models import ModelRouteRequest
@@ -184,5 +184,5 @@ async def test_orchestrator_routes_and_refuses_core_process(contracts: ContractS
         ModelRouteRequest(topic="onex.evt.infrastructure.event-store.v1", envelope_id=uuid.uuid4())
     )
     assert [w.name for w in plan.workflows] == ["event_store"]
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(UnsupportedRequestError):
         await node.process(None)  # type: ignore[arg-type]  # refused before the input is read

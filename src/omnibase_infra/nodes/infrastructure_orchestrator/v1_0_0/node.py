@@ -14,6 +14,7 @@ from omnibase_core.models.orchestrator.model_orchestrator_output import ModelOrc
 from omnibase_core.nodes.node_orchestrator import NodeOrchestrator
 
 from omnibase_infra.contract_validation.model_workflows import ModelWorkflow
+from omnibase_infra.errors import UnsupportedRequestError
 from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.models import ModelRoutePlan, ModelRouteRequest
 from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.routing import plan_route
 from omnibase_infra.nodes.node_binding import NodeBinding, require_binding, resolve_binding
@@ -58,7 +59,7 @@ class NodeInfrastructureOrchestrator(NodeOrchestrator):
 
     async def process(self, input_data: ModelOrchestratorInput) -> ModelOrchestratorOutput:
         """Not supported: the runtime runs the steps ``route()`` lists."""
-        raise NotImplementedError(f"{NODE_NAME} routes with route(); the runtime runs the workflow steps")
+        raise UnsupportedRequestError(f"{NODE_NAME} routes with route(); the runtime runs the workflow steps")
 
 
 __all__ = ["NodeInfrastructureOrchestrator"]

@@ -13,7 +13,7 @@ from omnibase_core.models.effect.model_effect_input import ModelEffectInput
 from omnibase_core.models.effect.model_effect_output import ModelEffectOutput
 from omnibase_core.nodes.node_effect import NodeEffect
 
-from omnibase_infra.errors import LifecycleError
+from omnibase_infra.errors import LifecycleError, UnsupportedRequestError
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.models import (
     ModelKafkaAdapterInput,
     ModelKafkaAdapterOutput,
@@ -55,7 +55,7 @@ class NodeKafkaAdapterEffect(NodeEffect):
 
     async def process(self, input_data: ModelEffectInput) -> ModelEffectOutput:
         """Not supported: core's generic effect input carries no typed request; use ``execute()``."""
-        raise NotImplementedError(f"{NODE_NAME} takes typed requests through execute(), not process()")
+        raise UnsupportedRequestError(f"{NODE_NAME} takes typed requests through execute(), not process()")
 
 
 __all__ = ["NodeKafkaAdapterEffect"]

@@ -1,0 +1,207 @@
+"""``ProtocolKafkaProducer`` over aiokafka's ``AIOKafkaProducer``: the only module that imports aiokafka.
+
+Configuration mapping from ``ModelKafkaProducerConfig``: ``acks``,
+``enable_idempotence``, ``compression_type`` (``none`` → no codec),
+``linger_ms``, ``batch_size`` → ``max_batch_size``, ``max_request_size``,
+``request_timeout_ms``; security from ``ModelKafkaSecurityConfig`` (SASL
+PLAIN/SCRAM credentials, an ``ssl.SSLContext`` with the CA, client certificate
+and hostname check). aiokafka has no ``retries``/``buffer_memory``/
+``max_in_flight`` settings (retries are bounded by time); the pool applies
+``delivery_timeout_ms`` itself.
+
+aiokafka folds an authentication failure during bootstrap into a generic
+"Unable to bootstrap" connection error; ``start()`` then opens one diagnostic
+connection with the same settings so that a rejected login surfaces as
+``ConfigurationError`` instead of an outage retried forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+import aiokafka  # type: ignore[import-untyped]  # aiokafka ships no type information; see module doc
+from aiokafka import codec as kafka_codec
+from aiokafka import errors as kafka_errors
+from aiokafka.conn import create_conn  # type: ignore[import-untyped]  # same package, same reason
+
+from omnibase_infra.errors import ConfigurationError
+from omnibase_infra.infrastructure.error_classification import is_authentication_failure, qualified_name
+from omnibase_infra.infrastructure.kafka_producer_protocol import Ack, Header
+from omnibase_infra.models.model_kafka_producer_config import (
+    ModelKafkaProducerConfig,
+    ModelKafkaSecurityConfig,
+)
+
+_log = logging.getLogger(__name__)
+
+
+def build_kafka_ssl_context(security: ModelKafkaSecurityConfig) -> ssl.SSLContext | None:
+    """The TLS context for SSL/SASL_SSL, or ``None`` for plaintext protocols."""
+    if not security.security_protocol.endswith("SSL"):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=security.ssl_ca_file)
+        if security.ssl_cert_file is not None:
+            context.load_cert_chain(certfile=security.ssl_cert_file, keyfile=security.ssl_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            "KAFKA_SSL_CA_FILE/KAFKA_SSL_CERT_FILE",
+            f"cannot load TLS files: {exc.strerror or type(exc).__name__}",
+        ) from None
+    context.check_hostname = security.ssl_check_hostname
+    return context
+
+
+def producer_settings(config: ModelKafkaProducerConfig, client_id: str) -> dict[str, Any]:
+    """Keyword arguments for ``AIOKafkaProducer`` (and the shared part for ``create_conn``)."""
+    security = config.security
+    settings: dict[str, Any] = {
+        "bootstrap_servers": config.bootstrap_servers,
+        "client_id": client_id,
+        "acks": "all" if config.acks in ("all", "-1") else int(config.acks),
+        "enable_idempotence": config.enable_idempotence,
+        "compression_type": None if config.compression_type == "none" else config.compression_type,
+        "linger_ms": config.linger_ms,
+        "max_batch_size": config.batch_size,
+        "max_request_size": config.max_request_size,
+        "request_timeout_ms": config.request_timeout_ms,
+        "security_protocol": security.security_protocol,
+        "ssl_context": build_kafka_ssl_context(security),
+    }
+    if security.security_protocol.startswith("SASL"):
+        settings["sasl_mechanism"] = security.sasl_mechanism
+        settings["sasl_plain_username"] = security.sasl_username
+        settings["sasl_plain_password"] = (
+            security.sasl_password.get_secret_value() if security.sasl_password is not None else None
+        )
+    return settings
+
+
+class AIOKafkaProducerAdapter:
+    """One ``AIOKafkaProducer`` behind ``ProtocolKafkaProducer``."""
+
+    def __init__(self, config: ModelKafkaProducerConfig, client_id: str) -> None:
+        self._config = config
+        self._settings = producer_settings(config, client_id)
+        codec = config.compression_type
+        if codec != "none" and not getattr(kafka_codec, f"has_{codec}")():
+            raise ConfigurationError(
+                "KAFKA_COMPRESSION_TYPE", f"codec {codec!r} needs a compression library that is not installed"
+            )
+        self._producer: Any = aiokafka.AIOKafkaProducer(**self._settings)
+        self._closing: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            await self._producer.start()
+        except asyncio.CancelledError:
+            await asyncio.shield(self._stop_quietly())  # never leave a half-started client behind
+            raise
+        except Exception as exc:
+            await self._stop_quietly()
+            if isinstance(exc, kafka_errors.KafkaConnectionError):
+                await self._raise_if_rejected()
+            raise
+
+    async def stop(self) -> None:
+        if self._closing is not None:
+            await asyncio.gather(self._closing, return_exceptions=True)
+            return
+        await self._producer.stop()
+
+    async def enqueue(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: Sequence[Header],
+        partition: int | None,
+    ) -> asyncio.Future[Ack]:
+        delivery = await self._producer.send(
+            topic, value=value, key=key, partition=partition, headers=list(headers)
+        )
+        ack: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+
+        def _copy(done: asyncio.Future[Any]) -> None:
+            if ack.done():
+                return
+            if done.cancelled():
+                ack.cancel()
+            elif (error := done.exception()) is not None:
+                ack.set_exception(error)
+            else:
+                metadata = done.result()
+                ack.set_result((int(metadata.partition), int(metadata.offset)))
+
+        delivery.add_done_callback(_copy)
+        return ack
+
+    def abort(self, exc: BaseException) -> None:
+        producer = self._producer
+        # aiokafka has no public "abandon what is buffered": stop its sender task
+        # first (so nothing more is drained), then fail every buffered batch.
+        sender = getattr(producer, "_sender", None)
+        task = getattr(sender, "sender_task", None)
+        if task is not None and not task.done():
+            task.cancel()
+        accumulator = getattr(producer, "_message_accumulator", None)
+        if accumulator is not None:
+            accumulator.fail_all(exc)
+        else:  # pragma: no cover - only if aiokafka's internals change
+            _log.warning("aiokafka internals changed: abandoned records may still be delivered late")
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(self._stop_quietly())
+
+    async def fetch_metadata(self) -> int:
+        metadata = await self._producer.client.fetch_all_metadata()
+        return len(metadata.brokers())
+
+    async def _stop_quietly(self) -> None:
+        try:
+            await self._producer.stop()
+        except Exception:
+            _log.debug("stopping an aborted producer failed", exc_info=True)
+
+    async def _raise_if_rejected(self) -> None:
+        """Open one connection with the same settings; raise ``ConfigurationError`` if it is refused."""
+        settings = self._settings
+        for server in str(settings["bootstrap_servers"]).split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                conn = await create_conn(
+                    host.strip("[]"),
+                    int(port),
+                    client_id=settings["client_id"],
+                    request_timeout_ms=settings["request_timeout_ms"],
+                    ssl_context=settings["ssl_context"],
+                    security_protocol=settings["security_protocol"],
+                    sasl_mechanism=settings.get("sasl_mechanism", "PLAIN"),
+                    sasl_plain_username=settings.get("sasl_plain_username"),
+                    sasl_plain_password=settings.get("sasl_plain_password"),
+                )
+            except Exception as exc:
+                if is_authentication_failure(exc):
+                    raise ConfigurationError(
+                        "KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD/KAFKA_SSL_*",
+                        f"the broker at {server.strip()} rejected the connection: {qualified_name(exc)}",
+                    ) from exc
+                continue
+            conn.close()
+            return
+
+
+def default_producer_factory(config: ModelKafkaProducerConfig, client_id: str) -> AIOKafkaProducerAdapter:
+    """The pool's default factory: an aiokafka producer."""
+    return AIOKafkaProducerAdapter(config, client_id)
+
+
+__all__ = [
+    "AIOKafkaProducerAdapter",
+    "build_kafka_ssl_context",
+    "default_producer_factory",
+    "producer_settings",
+]

@@ -1,0 +1,387 @@
+"""A pool of Kafka producers with real statistics and a broker health check.
+
+Guarantees:
+
+- Between ``min_pool_size`` and ``max_pool_size`` producers
+  (``ModelKafkaProducerConfig``). ``send`` prefers an idle producer, otherwise
+  shares the least loaded one and grows the pool in the background. The pool's
+  own ``asyncio.Lock`` guards the producer list; callers never see it.
+- ``send`` returns ``(partition, offset)`` only after the broker acknowledged
+  the record (``acks`` per config), within ``delivery_timeout_ms``. When the
+  wait for an ack is abandoned (the delivery timeout, or the caller was
+  cancelled, e.g. by a breaker's timeout), the producer is aborted: its
+  buffered records are failed and never delivered late, it is marked
+  ``failed`` and replaced. A record already on the wire may still land, so
+  delivery is at-least-once.
+- Errors: outages raise ``OutageError``; a record the broker can never take
+  (too large, corrupt) raises ``PoisonRecordError``; rejected credentials raise
+  ``ConfigurationError`` (never retried). All are raised ``from`` the client's
+  error; messages carry no secrets.
+- ``start()``/``stop()`` are idempotent; ``send`` before ``start()`` or after
+  ``stop()`` raises ``LifecycleError``. ``stop()`` flushes each producer for up
+  to ``close_timeout_seconds`` and aborts it after that.
+
+Statistics are defined in ``kafka_producer_stats``. Pool health: unhealthy
+when no producer is usable (or the pool is not running), degraded when a
+producer has failed or the recent error rate exceeds 5 %, healthy otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+
+from omnibase_infra.clock import SYSTEM_CLOCK, Clock
+from omnibase_infra.errors import ConfigurationError, LifecycleError, OutageError
+from omnibase_infra.infrastructure.error_classification import qualified_name
+from omnibase_infra.infrastructure.event_queue import OutboundEvent
+from omnibase_infra.infrastructure.kafka_producer_errors import (
+    describe_kafka_error,
+    is_fatal_for_producer,
+    translate_kafka_error,
+)
+from omnibase_infra.infrastructure.kafka_producer_protocol import (
+    Ack,
+    Header,
+    ProducerFactory,
+    ProtocolKafkaProducer,
+)
+from omnibase_infra.infrastructure.kafka_producer_stats import PoolCounters, ProducerCounters, pool_snapshot
+from omnibase_infra.models.model_health import ModelKafkaHealth
+from omnibase_infra.models.model_kafka_producer_config import ModelKafkaProducerConfig
+from omnibase_infra.models.model_kafka_producer_pool_stats import ModelKafkaProducerPoolStats
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    future: asyncio.Future[Ack]
+    started: float
+
+
+@dataclass(slots=True)
+class _Slot:
+    producer: ProtocolKafkaProducer
+    counters: ProducerCounters
+
+
+def _default_factory(config: ModelKafkaProducerConfig, client_id: str) -> ProtocolKafkaProducer:
+    from omnibase_infra.infrastructure.kafka_producer_adapter import AIOKafkaProducerAdapter
+
+    return AIOKafkaProducerAdapter(config, client_id)
+
+
+class KafkaProducerPool:
+    """Pooled producers with statistics and health (see the module docstring for guarantees)."""
+
+    def __init__(
+        self,
+        config: ModelKafkaProducerConfig,
+        *,
+        name: str = "kafka_producer_pool",
+        factory: ProducerFactory | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        health_timeout_seconds: float = 5.0,
+        close_timeout_seconds: float = 10.0,
+        stats_window_seconds: float = 60.0,
+    ) -> None:
+        self._config = config
+        self._name = name
+        self._factory = factory or _default_factory
+        self._clock = clock
+        self._health_timeout = health_timeout_seconds
+        self._close_timeout = close_timeout_seconds
+        self._slots: list[_Slot] = []
+        self._lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self._growing = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._state = "new"
+        self._counters = PoolCounters(clock, stats_window_seconds)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def config(self) -> ModelKafkaProducerConfig:
+        return self._config
+
+    async def start(self, *, require_connection: bool = True) -> None:
+        """Start ``min_pool_size`` producers; idempotent.
+
+        With ``require_connection`` a broker that cannot be reached raises
+        ``OutageError`` (and the pool stays unstarted); without it the pool
+        starts empty and connects on first use or health check.
+        """
+        async with self._lock:
+            if self._state == "stopped":
+                raise LifecycleError(f"producer pool {self._name!r} was stopped; create a new one")
+            if self._state == "running":
+                return
+            started: list[_Slot] = []
+            try:
+                for _ in range(self._config.min_pool_size):
+                    started.append(await self._create_slot())
+            except Exception as exc:
+                if require_connection or isinstance(exc, ConfigurationError):
+                    for slot in started:
+                        await self._close_slot(slot)
+                    raise
+                _log.warning("producer pool %s started without a broker connection: %s", self._name, exc)
+            self._slots.extend(started)
+            self._state = "running"
+
+    async def stop(self) -> None:
+        """Flush and close every producer; idempotent."""
+        async with self._lock:
+            if self._state != "running":
+                self._state = "stopped"
+                return
+            self._state = "stopped"
+            slots, self._slots = self._slots, []
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(self._close_slot(slot) for slot in slots))
+
+    async def __aenter__(self) -> KafkaProducerPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Sequence[Header] | None = None,
+        partition: int | None = None,
+    ) -> Ack:
+        """Publish one record and return ``(partition, offset)`` once acknowledged."""
+        record = OutboundEvent(topic, value, key, tuple(headers or ()))
+        slot = await self._acquire()
+        try:
+            pending = await self._enqueue(slot, record, partition)
+            return await self._await_ack(slot, record, pending)
+        finally:
+            self._release(slot)
+
+    async def send_batch(self, records: Sequence[OutboundEvent]) -> list[Ack | Exception]:
+        """Buffer all records on one producer in order, then await every ack.
+
+        Returns one outcome per record, in order: its ack, or the error (translated
+        as in ``send``) in its place. Records keep their order per partition.
+        Cancellation of the caller aborts the producer like ``send``.
+        """
+        if not records:
+            return []
+        slot = await self._acquire()
+        try:
+            outcomes: list[Ack | Exception] = []
+            waits: list[tuple[int, OutboundEvent, _Pending]] = []
+            for index, record in enumerate(records):
+                try:
+                    waits.append((index, record, await self._enqueue(slot, record, None)))
+                except Exception as exc:
+                    outcomes.append(exc)
+                else:
+                    outcomes.append(OutageError("not acknowledged"))  # replaced below
+            for index, record, pending in waits:
+                try:
+                    outcomes[index] = await self._await_ack(slot, record, pending)
+                except Exception as exc:
+                    outcomes[index] = exc
+            return outcomes
+        finally:
+            self._release(slot)
+
+    def get_pool_stats(self) -> ModelKafkaProducerPoolStats:
+        """A snapshot of the pool (definitions in ``kafka_producer_stats``)."""
+        return pool_snapshot(
+            pool_name=self._name,
+            config=self._config,
+            running=self._state == "running",
+            producers=[slot.counters for slot in self._slots],
+            counters=self._counters,
+        )
+
+    async def health_check(self) -> ModelKafkaHealth:
+        """Ask the brokers for metadata within ``health_timeout_seconds``; never raises."""
+        if self._state != "running":
+            return ModelKafkaHealth(
+                status="unhealthy",
+                brokers_reachable=False,
+                pool=self.get_pool_stats(),
+                error="pool not running",
+            )
+        try:
+            async with asyncio.timeout(self._health_timeout):
+                slot = await self._acquire()
+                try:
+                    brokers = await slot.producer.fetch_metadata()
+                finally:
+                    self._release(slot)
+        except Exception as exc:
+            return ModelKafkaHealth(
+                status="unhealthy",
+                brokers_reachable=False,
+                pool=self.get_pool_stats(),
+                error=self._describe(exc),
+            )
+        stats = self.get_pool_stats()
+        reachable = brokers > 0
+        status = "healthy" if reachable and stats.pool_health == "healthy" else "degraded"
+        return ModelKafkaHealth(
+            status=status if reachable else "unhealthy", brokers_reachable=reachable, pool=stats
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _enqueue(self, slot: _Slot, record: OutboundEvent, partition: int | None) -> _Pending:
+        started = self._clock.monotonic()
+        try:
+            future = await slot.producer.enqueue(
+                record.topic, record.value, record.key, record.headers, partition
+            )
+        except Exception as exc:
+            raise self._record_failure(slot, exc) from exc
+        return _Pending(future, started)
+
+    async def _await_ack(self, slot: _Slot, record: OutboundEvent, pending: _Pending) -> Ack:
+        try:
+            async with asyncio.timeout(self._config.delivery_timeout_ms / 1000):
+                ack = await pending.future
+        except TimeoutError as exc:
+            self._fail_slot(slot, "delivery timed out")
+            within = self._config.delivery_timeout_ms
+            outage = OutageError(f"Kafka did not acknowledge a record for {record.topic} within {within} ms")
+            raise self._record_failure(slot, outage) from exc
+        except asyncio.CancelledError:
+            self._fail_slot(slot, "delivery abandoned")
+            self._record_failure(slot, None)
+            raise
+        except Exception as exc:
+            raise self._record_failure(slot, exc) from exc
+        size = len(record.value) + len(record.key or b"")
+        self._counters.record_success(size, self._clock.monotonic() - pending.started)
+        slot.counters.messages_sent += 1
+        slot.counters.bytes_sent += size
+        return ack
+
+    def _record_failure(self, slot: _Slot, exc: Exception | None) -> Exception:
+        """Count a failed record; return the error to raise in place of ``exc``."""
+        self._counters.record_failure()
+        slot.counters.messages_failed += 1
+        if exc is None:
+            return OutageError("delivery abandoned")
+        slot.counters.last_error = self._describe(exc)
+        if is_fatal_for_producer(exc):
+            self._fail_slot(slot, qualified_name(exc))
+        return self._translate(exc)
+
+    def _translate(self, exc: Exception) -> Exception:
+        return translate_kafka_error(exc, self._config)
+
+    def _describe(self, exc: BaseException) -> str:
+        return describe_kafka_error(exc, self._config)
+
+    async def _acquire(self) -> _Slot:
+        async with self._lock:
+            if self._state != "running":
+                state = "stopped" if self._state == "stopped" else "not started"
+                raise LifecycleError(f"producer pool {self._name!r} is {state}")
+            self._retire_failed()
+            usable = [slot for slot in self._slots if slot.counters.state != "failed"]
+            slot = next((s for s in usable if s.counters.in_flight == 0), None)
+            if slot is None and not usable:
+                slot = await self._create_slot()
+                self._slots.append(slot)
+            elif slot is None:
+                if len(self._slots) + self._growing < self._config.max_pool_size:
+                    self._start_growing()
+                slot = min(usable, key=lambda s: s.counters.in_flight)
+            slot.counters.in_flight += 1
+            slot.counters.state = "active"
+            return slot
+
+    def _release(self, slot: _Slot) -> None:
+        slot.counters.in_flight = max(0, slot.counters.in_flight - 1)
+        if slot.counters.in_flight == 0 and slot.counters.state == "active":
+            slot.counters.state = "idle"
+
+    def _fail_slot(self, slot: _Slot, reason: str) -> None:
+        if slot.counters.state in ("failed", "closed"):
+            return
+        _log.warning(
+            "producer %s of pool %s failed (%s); replacing it", slot.counters.producer_id, self._name, reason
+        )
+        slot.counters.state = "failed"
+        slot.counters.last_error = reason
+        slot.producer.abort(OutageError(f"producer {slot.counters.producer_id} aborted: {reason}"))
+
+    def _retire_failed(self) -> None:
+        """Drop failed producers (already aborted) and top the pool up to ``min_pool_size``."""
+        kept = [
+            slot for slot in self._slots if slot.counters.state != "failed" or slot.counters.in_flight > 0
+        ]
+        if len(kept) == len(self._slots):
+            return
+        self._slots = kept
+        missing = self._config.min_pool_size - len(kept) - self._growing
+        for _ in range(max(0, missing)):
+            self._start_growing()
+
+    async def _create_slot(self) -> _Slot:
+        producer_id = f"{self._name}-{next(self._ids)}"
+        producer = self._factory(self._config, f"{self._config.client_id}-{producer_id}")
+        try:
+            await producer.start()
+        except Exception as exc:
+            translated = self._translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+        return _Slot(producer, ProducerCounters(producer_id))
+
+    def _start_growing(self) -> None:
+        self._growing += 1  # counted now, so that concurrent acquires do not over-grow
+        self._spawn(self._grow())
+
+    async def _grow(self) -> None:
+        try:
+            slot = await self._create_slot()
+        except Exception as exc:
+            self._growing -= 1
+            _log.warning("producer pool %s could not add a producer: %s", self._name, self._describe(exc))
+            return
+        async with self._lock:
+            self._growing -= 1
+            if self._state == "running":
+                self._slots.append(slot)
+                return
+        await self._close_slot(slot)
+
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close_slot(self, slot: _Slot) -> None:
+        try:
+            await asyncio.wait_for(slot.producer.stop(), self._close_timeout)
+        except Exception as exc:
+            slot.producer.abort(OutageError(f"producer pool {self._name!r} stopped"))
+            _log.warning(
+                "producer %s did not close cleanly: %s", slot.counters.producer_id, self._describe(exc)
+            )
+        slot.counters.state = "closed"
+
+
+__all__ = ["KafkaProducerPool"]

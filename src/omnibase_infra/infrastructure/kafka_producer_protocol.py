@@ -1,0 +1,60 @@
+"""The typed seam between the producer pool and a Kafka client library.
+
+aiokafka ships no type information, so the pool talks to a
+``ProtocolKafkaProducer``; ``kafka_producer_adapter.AIOKafkaProducerAdapter``
+is the only code that touches aiokafka, and tests pass their own factory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from omnibase_infra.models.model_kafka_producer_config import ModelKafkaProducerConfig
+
+Header = tuple[str, bytes]
+Ack = tuple[int, int]
+"""``(partition, offset)`` of an acknowledged record."""
+
+
+class ProtocolKafkaProducer(Protocol):
+    """One producer connection set. Safe for concurrent ``enqueue`` calls from one loop."""
+
+    async def start(self) -> None:
+        """Connect to the cluster. Raises the client's error if it cannot."""
+        ...
+
+    async def stop(self) -> None:
+        """Deliver what is buffered, then close; idempotent."""
+        ...
+
+    async def enqueue(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: Sequence[Header],
+        partition: int | None,
+    ) -> asyncio.Future[Ack]:
+        """Buffer one record; the future resolves to its ack, or to the delivery error."""
+        ...
+
+    def abort(self, exc: BaseException) -> None:
+        """Fail every record not yet acknowledged with ``exc`` and close in the background.
+
+        After ``abort`` returns, no buffered record of this producer is sent
+        again, so a record whose send was abandoned is never delivered late
+        (a request already on the wire may still land: at-least-once).
+        """
+        ...
+
+    async def fetch_metadata(self) -> int:
+        """Ask the brokers for cluster metadata; return how many brokers answered for."""
+        ...
+
+
+ProducerFactory = Callable[[ModelKafkaProducerConfig, str], ProtocolKafkaProducer]
+"""Builds an unstarted producer from the pool's config and a client id."""
+
+__all__ = ["Ack", "Header", "ProducerFactory", "ProtocolKafkaProducer"]
