@@ -21,6 +21,7 @@ boundary where an ONEX error is required.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -47,14 +48,21 @@ class InfraError(Exception):
 
 
 class ConfigurationError(InfraError):
-    """A configuration value is missing or malformed; ``variable`` names it."""
+    """A configuration value is missing or malformed; ``variable`` names it.
+
+    ``problems`` lists every ``(variable, reason)`` pair when several were found at once
+    (``load_settings`` reports them together); for a single problem it is just that pair.
+    """
 
     error_class = "configuration_error"
 
-    def __init__(self, variable: str, reason: str) -> None:
+    def __init__(
+        self, variable: str, reason: str, problems: Sequence[tuple[str, str]] | None = None
+    ) -> None:
         super().__init__(f"{variable}: {reason}")
         self.variable = variable
         self.reason = reason
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems) if problems else ((variable, reason),)
 
 
 class ContractError(InfraError):

@@ -99,7 +99,7 @@ class _Reader:
         if self.problems:
             names = ", ".join(name for name, _ in self.problems)
             reasons = "; ".join(f"{name} {reason}" for name, reason in self.problems)
-            raise ConfigurationError(names, reasons)
+            raise ConfigurationError(names, reasons, self.problems)
 
 
 def _port(raw: str) -> int:
@@ -162,16 +162,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
         "ssl_key_file": r.text("POSTGRES_SSL_KEY_FILE"),
         "ssl_ca_file": r.text("POSTGRES_SSL_CA_FILE"),
     }
-    kafka_security_fields = {
-        "security_protocol": r.text("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
-        "sasl_mechanism": r.text("KAFKA_SASL_MECHANISM"),
-        "sasl_username": r.text("KAFKA_SASL_USERNAME"),
-        "sasl_password": r.secret("KAFKA_SASL_PASSWORD"),
-        "ssl_ca_file": r.text("KAFKA_SSL_CA_FILE"),
-        "ssl_cert_file": r.text("KAFKA_SSL_CERT_FILE"),
-        "ssl_key_file": r.text("KAFKA_SSL_KEY_FILE"),
-        "ssl_check_hostname": r.parsed("KAFKA_SSL_CHECK_HOSTNAME", True, _bool, "true or false"),
-    }
+    kafka_security_fields = _kafka_security_fields(r)
     bootstrap = r.text("KAFKA_BOOTSTRAP_SERVERS", required=True)
     no_attributes: dict[str, str] = {}
     no_paths: tuple[str, ...] = ()
@@ -201,13 +192,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
     }
     r.raise_if_any()
 
-    variable_of = {
-        "postgres": "POSTGRES",
-        "kafka_security": "KAFKA",
-        "telemetry": "OTEL",
-    }
-    # Fields whose variable is not <PREFIX>_<FIELD>.
-    variable_of_field = {("postgres", "schema_name"): "POSTGRES_SCHEMA"}
     try:
         return ModelInfraSettings.model_validate(
             {
@@ -220,16 +204,59 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
             }
         )
     except ValidationError as exc:
-        problems: list[tuple[str, str]] = []
-        for err in exc.errors():
-            loc = [str(p) for p in err["loc"]]
-            head = variable_of.get(loc[0], loc[0].upper()) if loc else "settings"
-            name = f"{head}_{'_'.join(loc[1:]).upper()}" if len(loc) > 1 else head
-            name = variable_of_field.get((loc[0], loc[1]), name) if len(loc) > 1 else name
-            problems.append((name, err["msg"]))
-        r.problems.extend(problems)
+        r.problems.extend(_variable_problems(exc))
         r.raise_if_any()
         raise  # unreachable: raise_if_any raised
 
 
-__all__ = ["ModelInfraSettings", "ModelTelemetrySettings", "load_settings"]
+def load_kafka_connection(environ: Mapping[str, str] | None = None) -> tuple[str, ModelKafkaSecurityConfig]:
+    """``KAFKA_BOOTSTRAP_SERVERS`` and the ``KAFKA_*`` security settings alone.
+
+    For tools that talk to the brokers only (``onex-infra dlq``); validated exactly as
+    ``load_settings`` validates them, raising ``ConfigurationError`` naming every bad variable.
+    """
+    r = _Reader(os.environ if environ is None else environ)
+    fields = _kafka_security_fields(r)
+    bootstrap = r.text("KAFKA_BOOTSTRAP_SERVERS", required=True)
+    r.raise_if_any()
+    try:
+        security = ModelKafkaSecurityConfig.model_validate(fields)
+    except ValidationError as exc:
+        r.problems.extend(_variable_problems(exc, ("kafka_security",)))
+        r.raise_if_any()
+        raise  # unreachable: raise_if_any raised
+    assert bootstrap is not None  # required: raise_if_any raised otherwise
+    return bootstrap, security
+
+
+def _kafka_security_fields(r: _Reader) -> dict[str, object]:
+    return {
+        "security_protocol": r.text("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+        "sasl_mechanism": r.text("KAFKA_SASL_MECHANISM"),
+        "sasl_username": r.text("KAFKA_SASL_USERNAME"),
+        "sasl_password": r.secret("KAFKA_SASL_PASSWORD"),
+        "ssl_ca_file": r.text("KAFKA_SSL_CA_FILE"),
+        "ssl_cert_file": r.text("KAFKA_SSL_CERT_FILE"),
+        "ssl_key_file": r.text("KAFKA_SSL_KEY_FILE"),
+        "ssl_check_hostname": r.parsed("KAFKA_SSL_CHECK_HOSTNAME", True, _bool, "true or false"),
+    }
+
+
+_VARIABLE_OF = {"postgres": "POSTGRES", "kafka_security": "KAFKA", "telemetry": "OTEL"}
+# Fields whose variable is not <PREFIX>_<FIELD>.
+_VARIABLE_OF_FIELD = {("postgres", "schema_name"): "POSTGRES_SCHEMA"}
+
+
+def _variable_problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(variable, reason) for each error of ``exc``; ``prefix`` is the model's place in the settings."""
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors():
+        loc = [*prefix, *(str(p) for p in err["loc"])]
+        head = _VARIABLE_OF.get(loc[0], loc[0].upper()) if loc else "settings"
+        name = f"{head}_{'_'.join(loc[1:]).upper()}" if len(loc) > 1 else head
+        name = _VARIABLE_OF_FIELD.get((loc[0], loc[1]), name) if len(loc) > 1 else name
+        problems.append((name, err["msg"]))
+    return problems
+
+
+__all__ = ["ModelInfraSettings", "ModelTelemetrySettings", "load_kafka_connection", "load_settings"]

@@ -11,7 +11,8 @@ and hostname check). aiokafka has no ``retries``/``buffer_memory``/
 
 aiokafka folds an authentication failure during bootstrap into a generic
 "Unable to bootstrap" connection error; ``start()`` then opens one diagnostic
-connection with the same settings so that a rejected login surfaces as
+connection with the same settings (``raise_if_rejected``, also used by the
+consumer) so that a rejected login or an untrusted broker certificate surfaces as
 ``ConfigurationError`` instead of an outage retried forever.
 """
 
@@ -29,7 +30,8 @@ from aiokafka import errors as kafka_errors
 from aiokafka.conn import create_conn  # type: ignore[import-untyped]  # same package, same reason
 
 from omnibase_infra.errors import ConfigurationError
-from omnibase_infra.infrastructure.error_classification import is_authentication_failure, qualified_name
+from omnibase_infra.infrastructure.error_classification import is_authentication_failure
+from omnibase_infra.infrastructure.kafka_producer_errors import rejection_error
 from omnibase_infra.infrastructure.kafka_producer_protocol import Ack, Header
 from omnibase_infra.models.model_kafka_producer_config import (
     ModelKafkaProducerConfig,
@@ -104,7 +106,14 @@ class AIOKafkaProducerAdapter:
         except Exception as exc:
             await self._stop_quietly()
             if isinstance(exc, kafka_errors.KafkaConnectionError):
-                await self._raise_if_rejected()
+                settings = self._settings
+                await raise_if_rejected(
+                    str(settings["bootstrap_servers"]),
+                    self._config.security,
+                    client_id=str(settings["client_id"]),
+                    request_timeout_ms=int(settings["request_timeout_ms"]),
+                    ssl_context=settings["ssl_context"],
+                )
             raise
 
     async def stop(self) -> None:
@@ -166,32 +175,44 @@ class AIOKafkaProducerAdapter:
         except Exception:
             _log.debug("stopping an aborted producer failed", exc_info=True)
 
-    async def _raise_if_rejected(self) -> None:
-        """Open one connection with the same settings; raise ``ConfigurationError`` if it is refused."""
-        settings = self._settings
-        for server in str(settings["bootstrap_servers"]).split(","):
-            host, _, port = server.strip().rpartition(":")
-            try:
-                conn = await create_conn(
-                    host.strip("[]"),
-                    int(port),
-                    client_id=settings["client_id"],
-                    request_timeout_ms=settings["request_timeout_ms"],
-                    ssl_context=settings["ssl_context"],
-                    security_protocol=settings["security_protocol"],
-                    sasl_mechanism=settings.get("sasl_mechanism", "PLAIN"),
-                    sasl_plain_username=settings.get("sasl_plain_username"),
-                    sasl_plain_password=settings.get("sasl_plain_password"),
-                )
-            except Exception as exc:
-                if is_authentication_failure(exc):
-                    raise ConfigurationError(
-                        "KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD/KAFKA_SSL_*",
-                        f"the broker at {server.strip()} rejected the connection: {qualified_name(exc)}",
-                    ) from exc
-                continue
-            conn.close()
-            return
+
+async def raise_if_rejected(
+    bootstrap_servers: str,
+    security: ModelKafkaSecurityConfig,
+    *,
+    client_id: str,
+    request_timeout_ms: int,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
+    """Open one connection per bootstrap server until one works; raise ``ConfigurationError`` if refused.
+
+    Called after a client failed to bootstrap: a broker that rejects the credentials or whose
+    certificate is not trusted raises ``rejection_error``'s ``ConfigurationError`` (from the
+    client's error); a broker that is merely unreachable returns, leaving the outage to the caller.
+    """
+    context = ssl_context if ssl_context is not None else build_kafka_ssl_context(security)
+    password = security.sasl_password.get_secret_value() if security.sasl_password is not None else None
+    for server in bootstrap_servers.split(","):
+        address = server.strip().split("://", 1)[-1]
+        host, _, port = address.rpartition(":")
+        try:
+            conn = await create_conn(
+                host.strip("[]"),
+                int(port),
+                client_id=client_id,
+                request_timeout_ms=request_timeout_ms,
+                ssl_context=context,
+                security_protocol=security.security_protocol,
+                sasl_mechanism=security.sasl_mechanism or "PLAIN",
+                sasl_plain_username=security.sasl_username,
+                sasl_plain_password=password,
+            )
+        except Exception as exc:
+            if is_authentication_failure(exc):
+                raise rejection_error(exc, security, address) from exc
+            continue
+        conn.close()
+        return
 
 
 def default_producer_factory(config: ModelKafkaProducerConfig, client_id: str) -> AIOKafkaProducerAdapter:
@@ -204,4 +225,5 @@ __all__ = [
     "build_kafka_ssl_context",
     "default_producer_factory",
     "producer_settings",
+    "raise_if_rejected",
 ]

@@ -184,20 +184,21 @@ class KafkaProducerPool:
             return []
         slot = await self._acquire()
         try:
-            outcomes: list[Ack | Exception] = []
-            waits: list[tuple[int, OutboundEvent, _Pending]] = []
-            for index, record in enumerate(records):
+            buffered: list[_Pending | Exception] = []
+            for record in records:
                 try:
-                    waits.append((index, record, await self._enqueue(slot, record, None)))
+                    buffered.append(await self._enqueue(slot, record, None))
+                except Exception as exc:
+                    buffered.append(exc)
+            outcomes: list[Ack | Exception] = []
+            for record, item in zip(records, buffered, strict=True):
+                if isinstance(item, Exception):
+                    outcomes.append(item)
+                    continue
+                try:
+                    outcomes.append(await self._await_ack(slot, record, item))
                 except Exception as exc:
                     outcomes.append(exc)
-                else:
-                    outcomes.append(OutageError("not acknowledged"))  # replaced below
-            for index, record, pending in waits:
-                try:
-                    outcomes[index] = await self._await_ack(slot, record, pending)
-                except Exception as exc:
-                    outcomes[index] = exc
             return outcomes
         finally:
             self._release(slot)

@@ -5,8 +5,11 @@
   closed, becomes ``OutageError`` raised ``from`` the original. The latter is
   how asyncpg reports a session the server ended while it was idle (e.g.
   ``pg_terminate_backend``: "connection is closed", "cannot switch to state").
-- Authentication failures (SQLSTATE class 28) and an unknown database (3D000)
-  at connect time become ``ConfigurationError`` naming the variable to fix.
+- Authentication failures (SQLSTATE class 28, with the server's reason), an
+  unknown database (3D000) and a server certificate that fails TLS verification
+  (wrong CA: ``POSTGRES_SSL_CA_FILE``; certificate for another host:
+  ``POSTGRES_HOST``) at connect time become ``ConfigurationError`` naming the
+  variable to fix: retrying cannot help.
 - Everything else is left to the caller unchanged (a data or constraint error
   keeps its SQLSTATE, so ``classify_error`` still sees it as poison).
 
@@ -17,6 +20,7 @@ health report: the password and any ``scheme://user:password@`` are masked.
 from __future__ import annotations
 
 import re
+import ssl
 
 import asyncpg
 
@@ -27,6 +31,8 @@ from omnibase_infra.models.model_postgres_connection_config import ModelPostgres
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@")
 _PASSWORD_ASSIGNMENT = re.compile(r"(password\s*=\s*)('[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE)
 _MAX_MESSAGE = 300
+# OpenSSL verify codes of a certificate that does not name the host we connected to.
+_X509_HOSTNAME_MISMATCH = frozenset({62, 64})  # X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH
 
 
 def sanitize(exc: BaseException, config: ModelPostgresConnectionConfig) -> str:
@@ -63,10 +69,18 @@ def as_outage(
 
 def as_connect_error(exc: BaseException, config: ModelPostgresConnectionConfig) -> InfraError | None:
     """The error to raise when ``start()`` failed with ``exc`` (``None``: re-raise ``exc``)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        wrong_host = exc.verify_code in _X509_HOSTNAME_MISMATCH
+        return ConfigurationError(
+            "POSTGRES_HOST" if wrong_host else "POSTGRES_SSL_CA_FILE",
+            f"the TLS certificate of {config.describe()} is not trusted (ssl_mode {config.ssl_mode}): "
+            f"{exc.verify_message}",
+        )
     sqlstate = sqlstate_of(exc)
     if sqlstate is not None and sqlstate.startswith("28"):
         return ConfigurationError(
-            "POSTGRES_USER/POSTGRES_PASSWORD", f"authentication failed for {config.describe()}"
+            "POSTGRES_USER/POSTGRES_PASSWORD",
+            f"authentication failed for {config.describe()}: {sanitize(exc, config)}",
         )
     if sqlstate == "3D000":
         return ConfigurationError("POSTGRES_DATABASE", f"database {config.database!r} does not exist")

@@ -196,7 +196,12 @@ class ResilientPublisher:
         return PublishOutcome("published", partition, offset)
 
     async def recover_queued_events(self) -> RecoveryReport:
-        """Drain the queue, then the outbox, while the breaker admits calls; report what happened."""
+        """Drain the queue, then the outbox, while the breaker admits calls; report what happened.
+
+        Never raises for a failed publish (the report says where it stopped and
+        why); raises ``OutageError`` if the outbox itself cannot be read.
+        Concurrent calls are serialised.
+        """
         return await self._recover()
 
     # -- internals ---------------------------------------------------------------------------

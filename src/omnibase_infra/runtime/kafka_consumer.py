@@ -2,7 +2,10 @@
 
 ``ProtocolKafkaConsumer`` lists exactly what the runtime uses; ``create_consumer``
 builds the real ``AIOKafkaConsumer`` behind it with manual commits, so that an
-offset is committed only when the runtime says so.
+offset is committed only when the runtime says so. A broker that rejects the
+credentials or presents an untrusted certificate makes ``start()`` raise
+``ConfigurationError`` (aiokafka alone reports it as a connection error, which
+would be retried as an outage).
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from typing import Protocol, cast
 
 from omnibase_infra.contract_validation.model_environment_settings import ModelKafkaConsumerSettings
 from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
+
+
+_DIAGNOSIS_TIMEOUT_MS = 10_000
+"""How long the one diagnostic connection after a failed bootstrap may take."""
 
 
 @dataclass(frozen=True, order=True)
@@ -124,6 +131,9 @@ class _AiokafkaConsumer:
         )
         self._topics = list(topics)
         self._listener = _Listener()
+        self._bootstrap_servers = bootstrap_servers
+        self._security = security
+        self._client_id = client_id
 
     @staticmethod
     def _wrap(tp: object) -> Partition:
@@ -133,8 +143,21 @@ class _AiokafkaConsumer:
         return self._tp_type(partition.topic, partition.partition)
 
     async def start(self) -> None:
+        from aiokafka.errors import KafkaConnectionError  # type: ignore[import-untyped]  # untyped library
+
         self._consumer.subscribe(self._topics, listener=self._listener)
-        await self._consumer.start()
+        try:
+            await self._consumer.start()
+        except KafkaConnectionError:
+            from omnibase_infra.infrastructure.kafka_producer_adapter import raise_if_rejected
+
+            await raise_if_rejected(
+                self._bootstrap_servers,
+                self._security,
+                client_id=self._client_id,
+                request_timeout_ms=_DIAGNOSIS_TIMEOUT_MS,
+            )
+            raise
 
     async def stop(self) -> None:
         await self._consumer.stop()

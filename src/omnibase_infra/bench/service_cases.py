@@ -1,0 +1,380 @@
+"""Cases 2–6: the real service (``onex-infra run``) as a subprocess, measured from outside.
+
+"Row committed" is the commit time of the row's transaction
+(``pg_xact_commit_timestamp(xmin)``) when ``track_commit_timestamp`` is on, otherwise the
+row's ``stored_at`` (its transaction's start, a few milliseconds earlier).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+
+from omnibase_infra.bench.workload import Dataset, Progress, committed_total, envelope, percentiles
+
+ONEX_INFRA = str(Path(sys.executable).parent / "onex-infra")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS / VmHWM of ``pid`` in KiB (empty when the process is gone)."""
+    found: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    found[line.split(":")[0]] = int(line.split()[1])
+    except OSError:
+        pass
+    return found
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    with open("/proc/stat", encoding="utf-8") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return float(sum(values) - idle), float(sum(values))
+
+
+@dataclass
+class BenchTopics:
+    store: str
+    latency: str
+    command: str
+    completed: str
+    failed: str
+    state: str
+    outbox: str
+
+
+@dataclass
+class ServiceProcess:
+    """One ``onex-infra run`` with its environment, log and resource samples."""
+
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    rss_max_kib: int = 0
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, base_env: dict[str, str], schema: str, topics: BenchTopics, group: str, log_path: Path,
+               environment: str) -> ServiceProcess:
+        env = dict(base_env)
+        env.update(
+            ENVIRONMENT=environment,
+            POSTGRES_SCHEMA=schema,
+            KAFKA_CONSUMER_GROUP=group,
+            ONEX_EVENT_STORE_TOPICS=f"{topics.store},{topics.latency}",
+            ONEX_COMMAND_TOPIC=topics.command,
+            ONEX_OPERATION_COMPLETED_TOPIC=topics.completed,
+            ONEX_OPERATION_FAILED_TOPIC=topics.failed,
+            ONEX_STATE_CHANGED_TOPIC=topics.state,
+            HEALTH_CHECK_PORT=str(free_port()),
+            PROMETHEUS_METRICS_PORT=str(free_port()),
+            HEALTH_CHECK_HOST="127.0.0.1",
+        )
+        return cls(env, log_path)
+
+    def migrate(self) -> None:
+        done = subprocess.run([ONEX_INFRA, "db", "migrate"], env=self.env, capture_output=True, text=True,
+                              check=False, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"onex-infra db migrate failed: {done.stdout}{done.stderr}")
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.started_at = time.time()
+            self.proc = subprocess.Popen([ONEX_INFRA, "run"], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return int(self.proc.pid)
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace").splitlines()[-30:]
+            raise RuntimeError(f"service exited {self.proc.returncode}:\n" + "\n".join(tail))
+
+    async def sample_memory(self, stop: asyncio.Event, every: float = 0.25) -> None:
+        while not stop.is_set():
+            rss = proc_status(self.pid).get("VmRSS", 0)
+            self.rss_max_kib = max(self.rss_max_kib, rss)
+            self.samples.append((time.time(), rss))
+            try:
+                await asyncio.wait_for(stop.wait(), every)
+            except TimeoutError:
+                pass
+
+    def stop(self, timeout: float = 60.0) -> tuple[int, float]:
+        assert self.proc is not None
+        started = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        return int(code), time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+async def wait_committed(service: ServiceProcess, bootstrap: str, group: str, topics: set[str], want: int,
+                         within: float, progress: Progress, label: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + within
+        next_report = time.monotonic() + 2.0
+        done = 0
+        while time.monotonic() < deadline:
+            service.check_alive()
+            try:
+                done = await committed_total(admin, group, topics)
+            except Exception:  # noqa: BLE001  # the group may not exist yet
+                done = 0
+            if done >= want:
+                return
+            if time.monotonic() >= next_report:
+                next_report += 2.0
+                progress(f"{label}: {done:,}/{want:,} committed")
+            await asyncio.sleep(0.25)
+        raise RuntimeError(f"{label}: only {done:,}/{want:,} committed after {within:.0f}s")
+    finally:
+        await admin.close()
+
+
+def committed_expr(commit_ts: bool) -> str:
+    return "pg_xact_commit_timestamp(xmin)" if commit_ts else "stored_at"
+
+
+async def throughput(service: ServiceProcess, servers_dsn: str, schema: str, bootstrap: str, group: str,
+                     data: Dataset, commit_ts: bool, progress: Progress) -> dict[str, float]:
+    """Case 2 (+6): start the service on the pre-loaded topic; time start → last row committed."""
+    stop_sampling = asyncio.Event()
+    busy0 = machine_busy()
+    service.start()
+    sampler = asyncio.create_task(service.sample_memory(stop_sampling))
+    try:
+        await wait_committed(service, bootstrap, group, {data.topic}, len(data.values),
+                             within=120 + len(data.values) / 1000, progress=progress, label="2 event store")
+    finally:
+        stop_sampling.set()
+        await sampler
+    busy1 = machine_busy()
+    cpu = proc_cpu_seconds(service.pid)
+    hwm = proc_status(service.pid).get("VmHWM", 0)
+    conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
+    try:
+        expr = committed_expr(commit_ts)
+        row = await conn.fetchrow(
+            f"SELECT count(*) AS n, extract(epoch FROM min({expr})) AS first, "
+            f"extract(epoch FROM max({expr})) AS last FROM onex_event_store WHERE topic = $1",
+            data.topic,
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    n, first, last = int(row["n"]), float(row["first"]), float(row["last"])
+    if n != len(data.values):
+        raise RuntimeError(f"event store holds {n:,} rows of {data.topic}, expected {len(data.values):,}")
+    elapsed = last - service.started_at
+    return {
+        "events": float(n),
+        "seconds": elapsed,
+        "events_per_s": n / elapsed,
+        "startup_to_first_commit_s": first - service.started_at,
+        "steady_events_per_s": n / (last - first) if last > first else 0.0,
+        "service_cpu_s": cpu,
+        "service_cpu_us_per_event": cpu / n * 1e6,
+        "machine_cpu_busy_pct": 100 * (busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1]),
+        "rss_peak_mib": hwm / 1024,
+        "rss_sampled_max_mib": service.rss_max_kib / 1024,
+    }
+
+
+async def latency(service: ServiceProcess, servers_dsn: str, schema: str, bootstrap: str, group: str,
+                  topic: str, partitions: int, rate: float, seconds: float, commit_ts: bool,
+                  progress: Progress) -> dict[str, float]:
+    """Case 3: produce at ``rate``/s for ``seconds``; envelope timestamp (set at send) → commit."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+    await producer.start()
+    sent = 0
+    try:
+        started = time.monotonic()
+        next_report = started + 5.0
+        while (now := time.monotonic()) - started < seconds:
+            due = int((now - started) * rate)
+            while sent < due:
+                value, _ = envelope(sent, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
+                await producer.send(topic, value, partition=sent % partitions)
+                sent += 1
+            await asyncio.sleep(0.002)
+            if now >= next_report:
+                next_report += 5.0
+                progress(f"3 latency: {sent:,} sent at {rate:,.0f}/s")
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await wait_committed(service, bootstrap, group, {topic}, sent, within=120, progress=progress,
+                         label="3 latency")
+    conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
+    try:
+        expr = committed_expr(commit_ts)
+        delays = await conn.fetch(
+            f"SELECT extract(epoch FROM {expr} - envelope_timestamp) * 1000 AS ms FROM onex_event_store "
+            "WHERE topic = $1",
+            topic,
+        )
+    finally:
+        await conn.close()
+    stats = percentiles([float(r["ms"]) for r in delays])
+    return {"offered_per_s": rate, "seconds": seconds, **{f"{k}_ms" if k != "count" else k: v
+                                                          for k, v in stats.items()}}
+
+
+async def operations(service: ServiceProcess, bootstrap: str, topics: BenchTopics, envelope_ids: list[uuid.UUID],
+                     rate: float, seconds: float, progress: Progress) -> dict[str, float]:
+    """Case 4: ``get_event_by_id`` commands at ``rate``/s; send → reply received, per correlation id."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                fetch_max_wait_ms=5)
+    await consumer.start()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+    await producer.start()
+    sent_at: dict[str, float] = {}
+    delays: list[float] = []
+    failed = 0
+
+    async def receive(done: asyncio.Event) -> None:
+        nonlocal failed
+        while not (done.is_set() and len(delays) + failed >= len(sent_at)):
+            batch = await consumer.getmany(timeout_ms=50)
+            now = time.monotonic()
+            for tp, records in batch.items():
+                for r in records:
+                    cid = json.loads(r.value).get("correlation_id")
+                    if cid in sent_at:
+                        if tp.topic == topics.failed:
+                            failed += 1
+                        else:
+                            delays.append((now - sent_at[cid]) * 1000)
+
+    try:
+        parts = [TopicPartition(topics.completed, 0), TopicPartition(topics.failed, 0)]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for p in parts:
+            await consumer.position(p)
+        done = asyncio.Event()
+        receiver = asyncio.create_task(receive(done))
+        started = time.monotonic()
+        count = 0
+        while (now := time.monotonic()) - started < seconds:
+            while count < int((now - started) * rate):
+                cid = str(uuid.uuid4())
+                target = envelope_ids[count % len(envelope_ids)]
+                command = json.dumps({
+                    "payload": {"operation": "get_event_by_id", "parameters": {"envelope_id": str(target)}},
+                    "envelope_id": str(uuid.uuid4()), "correlation_id": cid,
+                    "event_type": "onex.postgres.operation.requested",
+                }).encode()
+                sent_at[cid] = time.monotonic()
+                await producer.send(topics.command, command, partition=0)
+                count += 1
+            await asyncio.sleep(0.002)
+        done.set()
+        progress(f"4 operations: {count:,} commands sent, waiting for replies")
+        await asyncio.wait_for(receiver, 120)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    stats = percentiles(delays)
+    return {"offered_per_s": rate, "commands": float(len(sent_at)), "failed_replies": float(failed),
+            **{f"{k}_ms" if k != "count" else "replies": v for k, v in stats.items()}}
+
+
+async def outbox(service: ServiceProcess, servers_dsn: str, schema: str, bootstrap: str, topic: str,
+                 rows: int, keys: int, commit_ts: bool, progress: Progress) -> dict[str, float]:
+    """Case 5: ``rows`` pending outbox rows inserted at once; insert → last row marked published."""
+    value, _ = envelope(0, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
+    records = [(topic, f"k{i % keys}".encode(), value, "[]") for i in range(rows)]
+    conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
+    try:
+        await conn.copy_records_to_table("onex_outbox", records=records,
+                                         columns=("topic", "key", "payload", "headers"), schema_name=schema)
+        inserted_at = time.time()
+        deadline = time.monotonic() + 60 + rows / 200
+        pending = rows
+        while time.monotonic() < deadline:
+            service.check_alive()
+            pending = int(await conn.fetchval("SELECT count(*) FROM onex_outbox WHERE status = 'pending'"))
+            if pending == 0:
+                break
+            progress(f"5 outbox: {rows - pending:,}/{rows:,} published")
+            await asyncio.sleep(0.5)
+        if pending:
+            raise RuntimeError(f"outbox: {pending:,} rows still pending")
+        last = float(await conn.fetchval(
+            f"SELECT extract(epoch FROM max({'pg_xact_commit_timestamp(xmin)' if commit_ts else 'published_at'})) "
+            "FROM onex_outbox WHERE topic = $1",
+            topic,
+        ))
+    finally:
+        await conn.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}]
+        on_topic = sum((await consumer.end_offsets(parts)).values())
+    finally:
+        await consumer.stop()
+    elapsed = last - inserted_at
+    return {"rows": float(rows), "keys": float(keys), "seconds": elapsed, "rows_per_s": rows / elapsed,
+            "records_on_topic": float(on_topic)}
+
+
+def rss_after(service: ServiceProcess) -> dict[str, float]:
+    status = proc_status(service.pid)
+    return {"rss_mib": status.get("VmRSS", 0) / 1024, "rss_peak_mib": status.get("VmHWM", 0) / 1024}
+
+
+def memory_series(service: ServiceProcess) -> list[tuple[float, float]]:
+    return [(round(t - service.started_at, 2), round(kib / 1024, 1)) for t, kib in service.samples]
+
+
+def summary_of(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
