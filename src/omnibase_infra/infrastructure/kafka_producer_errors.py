@@ -50,7 +50,9 @@ def describe_kafka_error(exc: BaseException, config: ModelKafkaProducerConfig) -
     return f"{qualified_name(exc)}: {text}" if text else qualified_name(exc)
 
 
-def rejection_error(exc: BaseException, security: ModelKafkaSecurityConfig, server: str) -> ConfigurationError:
+def rejection_error(
+    exc: BaseException, security: ModelKafkaSecurityConfig, server: str
+) -> ConfigurationError:
     """The ``ConfigurationError`` for a connection to ``server`` refused over credentials or a certificate.
 
     ``exc`` is one for which ``is_authentication_failure`` is true. A broker certificate we

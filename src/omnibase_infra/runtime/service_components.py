@@ -62,7 +62,7 @@ class BreakerGate:
         self._breakers = breakers
 
     def allows_traffic(self) -> bool:
-        return all(b.allows_calls for b in self._breakers)
+        return all(b.allows_calls() for b in self._breakers)
 
 
 def _log_transition(transition: ModelCircuitBreakerTransition) -> None:

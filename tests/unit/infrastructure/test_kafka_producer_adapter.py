@@ -1,0 +1,109 @@
+"""The aiokafka adapter: settings mapping and the diagnosis of rejected credentials (no broker needed)."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import aiokafka
+import aiokafka.errors as kafka_errors
+import pytest
+from pydantic import SecretStr
+
+from omnibase_infra.errors import ConfigurationError
+from omnibase_infra.infrastructure import kafka_producer_adapter
+from omnibase_infra.infrastructure.kafka_producer_adapter import AIOKafkaProducerAdapter, producer_settings
+from omnibase_infra.models.model_kafka_producer_config import (
+    ModelKafkaProducerConfig,
+    ModelKafkaSecurityConfig,
+)
+
+SASL = ModelKafkaSecurityConfig(
+    security_protocol="SASL_PLAINTEXT",
+    sasl_mechanism="SCRAM-SHA-512",
+    sasl_username="svc",
+    sasl_password=SecretStr("pw"),
+)
+CONFIG = ModelKafkaProducerConfig(
+    bootstrap_servers="127.0.0.1:1,127.0.0.1:2",
+    acks="all",
+    compression_type="gzip",
+    linger_ms=7,
+    batch_size=32768,
+    request_timeout_ms=5000,
+    security=SASL,
+)
+
+
+def test_settings_follow_the_config() -> None:
+    settings = producer_settings(CONFIG, "client-1")
+    assert settings["acks"] == "all"
+    assert settings["enable_idempotence"] is True
+    assert settings["compression_type"] == "gzip"
+    assert (settings["linger_ms"], settings["max_batch_size"], settings["request_timeout_ms"]) == (
+        7,
+        32768,
+        5000,
+    )
+    assert (settings["security_protocol"], settings["sasl_mechanism"]) == ("SASL_PLAINTEXT", "SCRAM-SHA-512")
+    assert (settings["sasl_plain_username"], settings["sasl_plain_password"]) == ("svc", "pw")
+    assert settings["ssl_context"] is None
+    plain = producer_settings(
+        ModelKafkaProducerConfig(
+            bootstrap_servers="b:9092", acks="1", enable_idempotence=False, compression_type="none"
+        ),
+        "c",
+    )
+    assert (plain["acks"], plain["compression_type"]) == (1, None)
+    assert "sasl_plain_password" not in plain
+
+
+def test_ssl_protocols_get_a_verifying_context() -> None:
+    secure = CONFIG.model_copy(update={"security": ModelKafkaSecurityConfig(security_protocol="SSL")})
+    context = producer_settings(secure, "c")["ssl_context"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+async def test_rejected_credentials_surface_as_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def refuse_bootstrap(self: Any) -> None:
+        raise kafka_errors.KafkaConnectionError("Unable to bootstrap from [...]")
+
+    async def reject_login(*args: Any, **kwargs: Any) -> Any:
+        raise kafka_errors.SaslAuthenticationFailed(
+            "Authentication failed during authentication due to invalid credentials"
+        )
+
+    monkeypatch.setattr(aiokafka.AIOKafkaProducer, "start", refuse_bootstrap)
+    monkeypatch.setattr(kafka_producer_adapter, "create_conn", reject_login)
+    adapter = AIOKafkaProducerAdapter(CONFIG, "c")
+    with pytest.raises(ConfigurationError) as raised:
+        await adapter.start()
+    assert "rejected" in str(raised.value)
+    assert "pw" not in str(raised.value).replace("KAFKA_SASL_PASSWORD", "")
+
+
+async def test_an_unreachable_broker_stays_an_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def refuse_bootstrap(self: Any) -> None:
+        raise kafka_errors.KafkaConnectionError("Unable to bootstrap from [...]")
+
+    async def refuse_connection(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError(111, "refused")
+
+    monkeypatch.setattr(aiokafka.AIOKafkaProducer, "start", refuse_bootstrap)
+    monkeypatch.setattr(kafka_producer_adapter, "create_conn", refuse_connection)
+    adapter = AIOKafkaProducerAdapter(CONFIG, "c")
+    with pytest.raises(kafka_errors.KafkaConnectionError):
+        await adapter.start()
+
+
+async def test_an_unavailable_codec_is_a_configuration_error() -> None:
+    try:
+        import cramjam  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("cramjam is installed, every codec is available")
+    with pytest.raises(ConfigurationError) as raised:
+        AIOKafkaProducerAdapter(CONFIG.model_copy(update={"compression_type": "zstd"}), "c")
+    assert raised.value.variable == "KAFKA_COMPRESSION_TYPE"

@@ -1,0 +1,257 @@
+"""The producer pool against fake producers: lifecycle, growth, acks, aborts, errors, statistics."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiokafka.errors as kafka_errors
+import pytest
+from pydantic import SecretStr
+
+from omnibase_infra.clock import FakeClock
+from omnibase_infra.errors import ConfigurationError, LifecycleError, OutageError, PoisonRecordError
+from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
+from omnibase_infra.models.model_kafka_producer_config import (
+    ModelKafkaProducerConfig,
+    ModelKafkaSecurityConfig,
+)
+
+from .autojump import run_autojump
+from .fakes import FakeProducer, events
+
+CONFIG = ModelKafkaProducerConfig(
+    bootstrap_servers="broker:9092",
+    min_pool_size=1,
+    max_pool_size=3,
+    request_timeout_ms=1000,
+    delivery_timeout_ms=2000,
+)
+
+
+class Factory:
+    def __init__(self) -> None:
+        self.made: list[FakeProducer] = []
+        self.start_error: Exception | None = None
+
+    def __call__(self, config: ModelKafkaProducerConfig, client_id: str) -> FakeProducer:
+        producer = FakeProducer(client_id, start_error=self.start_error)
+        self.made.append(producer)
+        return producer
+
+
+def make_pool(config: ModelKafkaProducerConfig = CONFIG) -> tuple[KafkaProducerPool, Factory, FakeClock]:
+    factory = Factory()
+    clock = FakeClock()
+    return KafkaProducerPool(config, name="test-pool", factory=factory, clock=clock), factory, clock
+
+
+async def test_lifecycle_is_idempotent_and_guarded() -> None:
+    pool, factory, _ = make_pool()
+    with pytest.raises(LifecycleError, match="not started"):
+        await pool.send("t", b"v")
+    await pool.start()
+    await pool.start()
+    assert len(factory.made) == 1 and factory.made[0].started
+    await pool.stop()
+    await pool.stop()
+    assert factory.made[0].stopped
+    with pytest.raises(LifecycleError, match="stopped"):
+        await pool.send("t", b"v")
+    with pytest.raises(LifecycleError):
+        await pool.start()
+
+
+async def test_send_returns_the_ack_and_counts_it() -> None:
+    pool, factory, _ = make_pool()
+    async with pool:
+        assert await pool.send("t", b"12345", key=b"k", headers=[("h", b"v")]) == (0, 0)
+        assert await pool.send("t", b"67890", partition=2) == (2, 1)
+        stats = pool.get_pool_stats()
+    assert factory.made[0].sent[0].headers == (("h", b"v"),)
+    assert (stats.total_messages_sent, stats.total_messages_failed, stats.total_bytes_sent) == (2, 0, 11)
+    assert (stats.error_rate, stats.success_rate, stats.pool_health) == (0.0, 1.0, "healthy")
+    assert stats.producers[0].messages_sent == 2
+
+
+async def test_busy_producers_make_the_pool_grow_up_to_max() -> None:
+    pool, factory, _ = make_pool()
+    await pool.start()
+    factory.made[0].auto_ack = False
+    tasks = [asyncio.create_task(pool.send("t", b"v")) for _ in range(6)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    for producer in factory.made:
+        producer.auto_ack = False
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(factory.made) == 3
+    stats = pool.get_pool_stats()
+    assert stats.total_producers == 3
+    assert stats.active_producers >= 1
+    assert 0 < stats.pool_utilization <= 1
+    for producer in factory.made:
+        for _, future in producer.pending:
+            future.set_result((0, 0))
+        producer.pending.clear()
+        producer.auto_ack = True
+    await asyncio.gather(*tasks)
+    await pool.stop()
+
+
+def test_an_unacknowledged_record_aborts_its_producer_and_is_replaced() -> None:
+    pool, factory, clock = make_pool()
+
+    async def scenario() -> None:
+        await pool.start()
+        factory.made[0].auto_ack = False
+        started = clock.monotonic()
+        with pytest.raises(OutageError, match="did not acknowledge"):
+            await pool.send("t", b"v")
+        assert clock.monotonic() - started == 2.0  # delivery_timeout_ms
+        assert isinstance(factory.made[0].aborted, OutageError)
+        stats = pool.get_pool_stats()
+        assert stats.failed_producers == 1
+        assert stats.pool_health == "unhealthy"
+        assert await pool.send("t", b"v") == (0, 0)  # a replacement producer took over
+        assert len(factory.made) == 2
+        assert pool.get_pool_stats().failed_producers == 0
+        await pool.stop()
+
+    run_autojump(scenario(), clock)
+
+
+def test_a_caller_that_gives_up_aborts_the_producer_too() -> None:
+    pool, factory, clock = make_pool()
+
+    async def scenario() -> None:
+        await pool.start()
+        factory.made[0].auto_ack = False
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):  # e.g. the breaker's timeout_seconds
+                await pool.send("t", b"v")
+        assert factory.made[0].aborted is not None
+        assert pool.get_pool_stats().total_messages_failed == 1
+        await pool.stop()
+
+    run_autojump(scenario(), clock)
+
+
+@pytest.mark.parametrize(
+    ("client_error", "expected"),
+    [
+        (kafka_errors.KafkaConnectionError(), OutageError),
+        (kafka_errors.KafkaTimeoutError(), OutageError),
+        (kafka_errors.MessageSizeTooLargeError(), PoisonRecordError),
+        (kafka_errors.AuthenticationFailedError(), ConfigurationError),
+    ],
+)
+async def test_client_errors_are_translated(client_error: Exception, expected: type[Exception]) -> None:
+    pool, factory, _ = make_pool()
+    async with pool:
+        factory.made[0].enqueue_error = client_error
+        with pytest.raises(expected) as raised:
+            await pool.send("t", b"v")
+        assert raised.value.__cause__ is client_error
+        assert pool.get_pool_stats().total_messages_failed == 1
+
+
+async def test_a_fatal_producer_error_marks_the_producer_failed() -> None:
+    pool, factory, _ = make_pool()
+    async with pool:
+        factory.made[0].enqueue_error = kafka_errors.ProducerClosed()
+        with pytest.raises(kafka_errors.ProducerClosed):
+            await pool.send("t", b"v")
+        assert pool.get_pool_stats().failed_producers == 1
+        await pool.send("t", b"v")
+        assert len(factory.made) == 2
+
+
+async def test_start_raises_an_outage_when_the_broker_is_unreachable() -> None:
+    pool, factory, _ = make_pool()
+    factory.start_error = kafka_errors.KafkaConnectionError("Unable to bootstrap")
+    with pytest.raises(OutageError):
+        await pool.start()
+    factory.start_error = None
+    await pool.start()  # may be retried
+    await pool.stop()
+
+
+async def test_start_without_a_broker_connects_on_first_use() -> None:
+    pool, factory, _ = make_pool()
+    factory.start_error = kafka_errors.KafkaConnectionError("Unable to bootstrap")
+    await pool.start(require_connection=False)
+    health = await pool.health_check()
+    assert (health.status, health.brokers_reachable) == ("unhealthy", False)
+    factory.start_error = None
+    assert await pool.send("t", b"v") == (0, 0)
+    assert (await pool.health_check()).status == "healthy"
+    await pool.stop()
+
+
+async def test_rejected_credentials_fail_start_even_without_require_connection() -> None:
+    pool, factory, _ = make_pool()
+    factory.start_error = ConfigurationError("KAFKA_SASL_PASSWORD", "rejected")
+    with pytest.raises(ConfigurationError):
+        await pool.start(require_connection=False)
+
+
+async def test_health_reflects_broker_metadata() -> None:
+    pool, factory, _ = make_pool()
+    assert (await pool.health_check()).status == "unhealthy"
+    async with pool:
+        health = await pool.health_check()
+        assert (health.status, health.brokers_reachable) == ("healthy", True)
+        factory.made[0].metadata_error = kafka_errors.KafkaError("Unable to get cluster metadata")
+        health = await pool.health_check()
+        assert (health.status, health.brokers_reachable) == ("unhealthy", False)
+        assert health.error is not None and "Unable to get cluster metadata" in health.error
+
+
+async def test_secrets_never_reach_error_text() -> None:
+    secure = CONFIG.model_copy(
+        update={
+            "security": ModelKafkaSecurityConfig(
+                security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism="PLAIN",
+                sasl_username="svc",
+                sasl_password=SecretStr("hunter2"),
+            )
+        }
+    )
+    pool, factory, _ = make_pool(secure)
+    async with pool:
+        factory.made[0].metadata_error = kafka_errors.KafkaError("login hunter2 failed")
+        health = await pool.health_check()
+    assert health.error is not None and "hunter2" not in health.error and "***" in health.error
+
+
+async def test_send_batch_returns_one_outcome_per_record_in_order() -> None:
+    pool, factory, _ = make_pool()
+    async with pool:
+        records = events(4)
+        outcomes = await pool.send_batch(records)
+        assert outcomes == [(0, 0), (0, 1), (0, 2), (0, 3)]
+        assert factory.made[0].sent == records
+        factory.made[0].enqueue_error = kafka_errors.MessageSizeTooLargeError()
+        [failed] = await pool.send_batch(records[:1])
+        assert isinstance(failed, PoisonRecordError)
+        assert await pool.send_batch([]) == []
+
+
+async def test_rates_cover_a_sliding_window() -> None:
+    pool, factory, clock = make_pool()
+    async with pool:
+        for _ in range(9):
+            await pool.send("t", b"v")
+        factory.made[0].enqueue_error = kafka_errors.KafkaConnectionError()
+        with pytest.raises(OutageError):
+            await pool.send("t", b"v")
+        clock.advance(10)
+        stats = pool.get_pool_stats()
+        assert stats.error_rate == pytest.approx(0.1)
+        assert stats.pool_health == "degraded"
+        assert stats.average_throughput_mps == pytest.approx(9 / 10)
+        clock.advance(61)
+        stats = pool.get_pool_stats()
+        assert (stats.error_rate, stats.success_rate, stats.pool_health) == (0.0, 1.0, "healthy")
+        assert stats.total_messages_sent == 9
