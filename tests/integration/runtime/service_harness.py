@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import RecordMetadata
 from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
@@ -163,8 +164,10 @@ async def produce(
     *,
     partitions: int | None = None,
     keys: list[bytes | None] | None = None,
-) -> None:
-    """Send ``values`` (round-robin over ``partitions`` when given) and wait for every ack."""
+    headers: list[tuple[str, bytes]] | None = None,
+) -> list[RecordMetadata]:
+    """Send ``values`` (round-robin over ``partitions`` when given, each with ``headers``) and
+    wait for every ack; return where each record landed, in order."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
@@ -172,8 +175,8 @@ async def produce(
         for i, value in enumerate(values):
             partition = i % partitions if partitions else None
             key = keys[i] if keys else None
-            futures.append(await producer.send(topic, value, key=key, partition=partition))
-        await asyncio.gather(*futures)
+            futures.append(await producer.send(topic, value, key=key, partition=partition, headers=headers))
+        return list(await asyncio.gather(*futures))
     finally:
         await producer.stop()
 

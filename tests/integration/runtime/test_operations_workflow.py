@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 from service_harness import ServiceProcess, ServiceTopics, consume_all, encode, make_envelope, produce
@@ -98,5 +99,58 @@ async def test_bad_commands_get_typed_failed_replies_and_go_to_the_dlq(
         for r in dlq  # type: ignore[attr-defined]
     )
     assert offsets == [0, 1, 2, 3]
+    code, _ = service.stop()
+    assert code == 0
+
+
+EXTRA_OPERATIONS = """\
+kind: operations
+target_node: postgres_adapter
+operations:
+  - name: set_component_status
+    description: record a component status by hand (a user-added operation)
+    read_only: false
+    exposed: true
+    returns: none
+    sql: >-
+      INSERT INTO onex_infrastructure_state (component, status) VALUES ($1, $2)
+      ON CONFLICT (component) DO UPDATE SET status = EXCLUDED.status
+    parameters:
+      - {name: component, schema: {type: string, minLength: 1}}
+      - {name: status, schema: {type: string}}
+"""
+
+
+async def test_user_added_operation_runs_and_its_constraint_violation_goes_to_the_dlq(
+    service: ServiceProcess,
+    service_topics: ServiceTopics,
+    db: asyncpg.Connection,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:
+    extra = tmp_path / "extra_operations.yaml"
+    extra.write_text(EXTRA_OPERATIONS)
+    service.env["ONEX_CONTRACTS_PATH"] = str(extra)
+    ok = make_envelope(
+        {"operation": "set_component_status", "parameters": {"component": "manual", "status": "degraded"}}
+    )
+    violation = make_envelope(
+        {"operation": "set_component_status", "parameters": {"component": "manual", "status": "bogus"}}
+    )
+    await produce(kafka_bootstrap, service_topics.command, [encode(ok), encode(violation)], partitions=1)
+    service.start()
+    await service.wait_ready()
+    failed = await consume_all(kafka_bootstrap, service_topics.failed, expect=1, within=45)
+    error = json.loads(failed[0].value)["payload"]["error"]  # type: ignore[attr-defined]
+    assert error["kind"] == "sql_error"
+    assert error["sqlstate"] == "23514"  # check_violation
+    dlq = await consume_all(kafka_bootstrap, service_topics.command + ".dlq", expect=1, within=30)
+    headers = dict(dlq[0].headers)  # type: ignore[attr-defined]
+    assert headers["onex.dlq.original.offset"] == b"1"
+    assert headers["onex.dlq.stage"] == b"operation"
+    assert headers["onex.dlq.error.class"] == b"SQLSTATE 23514"
+    assert await db.fetchval("SELECT status FROM onex_infrastructure_state WHERE component = 'manual'") == (
+        "degraded"
+    )
     code, _ = service.stop()
     assert code == 0
