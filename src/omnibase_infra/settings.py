@@ -139,7 +139,10 @@ def _attributes(raw: str) -> dict[str, str]:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSettings:
     """Read and validate the environment; raise ``ConfigurationError`` naming every bad variable."""
-    env = os.environ if environ is None else environ
+    from omnibase_infra.infrastructure.vault_overlay import overlay_vault_credentials
+
+    # With VAULT_ADDR set, the PostgreSQL/Kafka credentials come from the credential store.
+    env = overlay_vault_credentials(os.environ if environ is None else environ)
     r = _Reader(env)
     try:
         environment = detect_environment(env)
@@ -215,7 +218,9 @@ def load_kafka_connection(environ: Mapping[str, str] | None = None) -> tuple[str
     For tools that talk to the brokers only (``onex-infra dlq``); validated exactly as
     ``load_settings`` validates them, raising ``ConfigurationError`` naming every bad variable.
     """
-    r = _Reader(os.environ if environ is None else environ)
+    from omnibase_infra.infrastructure.vault_overlay import overlay_vault_credentials
+
+    r = _Reader(overlay_vault_credentials(os.environ if environ is None else environ))
     fields = _kafka_security_fields(r)
     bootstrap = r.text("KAFKA_BOOTSTRAP_SERVERS", required=True)
     r.raise_if_any()

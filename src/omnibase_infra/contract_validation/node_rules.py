@@ -77,6 +77,7 @@ SHIPPED_NODE_RULES: dict[str, ShippedNodeRule] = {
     "infrastructure_orchestrator": ShippedNodeRule(
         "ORCHESTRATOR_GENERIC", ("circuit_breaker", "workflow_runtime")
     ),
+    "vault_adapter": ShippedNodeRule("EFFECT_GENERIC", ("circuit_breaker",)),
 }
 
 __all__ = [

@@ -21,7 +21,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_shipped_contracts_pass() -> None:
     result = _run("contracts", "check")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1].startswith("valid: 6 files, 5 nodes")
+    assert result.stdout.splitlines()[-1].startswith("valid: 7 files, 6 nodes")
 
 
 def test_json_report_of_the_shipped_contracts() -> None:
@@ -29,7 +29,7 @@ def test_json_report_of_the_shipped_contracts() -> None:
     assert result.returncode == 0
     report = json.loads(result.stdout)
     assert report["valid"] is True
-    assert report["summary"]["nodes"] == 5
+    assert report["summary"]["nodes"] == 6
     assert all(f["problems"] == [] for f in report["files"])
 
 
@@ -40,7 +40,7 @@ def test_a_broken_file_fails_with_its_key_path() -> None:
         "environment_config.circuit_breaker.production.failure_threshold: 21 is above the maximum 20"
         in result.stdout
     )
-    assert result.stdout.splitlines()[-1].startswith("invalid: 1 problems in 1 of 7 files")
+    assert result.stdout.splitlines()[-1].startswith("invalid: 1 problems in 1 of 8 files")
 
 
 def test_a_broken_file_in_json() -> None:
@@ -80,6 +80,7 @@ def test_nodes_list() -> None:
         ("kafka_adapter", "EFFECT"),
         ("message_aggregator", "COMPUTE"),
         ("postgres_adapter", "EFFECT"),
+        ("vault_adapter", "EFFECT"),
     ]
     table = _run("nodes", "list")
     assert table.returncode == 0 and "NodePostgresAdapterEffect" in table.stdout

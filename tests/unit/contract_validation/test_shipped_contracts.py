@@ -16,6 +16,7 @@ NODES = {
     "message_aggregator": "COMPUTE",
     "infrastructure_reducer": "REDUCER",
     "infrastructure_orchestrator": "ORCHESTRATOR",
+    "vault_adapter": "EFFECT",
 }
 
 
@@ -29,7 +30,7 @@ def test_shipped_contracts_pass_every_check() -> None:
     assert report.valid, [p.render() for p in report.problems]
     assert report.core_validation
     assert contract_set is not None
-    assert report.summary.nodes == 5
+    assert report.summary.nodes == 6
     assert report.summary.workflows == 4
 
 

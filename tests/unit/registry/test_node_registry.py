@@ -20,6 +20,7 @@ EXPECTED_CLASSES = {
     "message_aggregator": "NodeMessageAggregatorCompute",
     "infrastructure_reducer": "NodeInfrastructureReducer",
     "infrastructure_orchestrator": "NodeInfrastructureOrchestrator",
+    "vault_adapter": "NodeVaultAdapterEffect",
 }
 
 
