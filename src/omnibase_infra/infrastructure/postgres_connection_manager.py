@@ -89,10 +89,20 @@ class PostgresConnectionManager:
         self._failed_queries = 0
         self._total_query_seconds = 0.0
         self._outage_pending = False
+        self._password_source: Callable[[], Awaitable[str]] | None = None
 
     @property
     def config(self) -> ModelPostgresConnectionConfig:
         return self._config
+
+    def use_password_source(self, source: Callable[[], Awaitable[str]]) -> None:
+        """Ask ``source`` for the password on every new connection (rotated credentials, e.g. Vault).
+
+        Must be called before ``start()``; existing connections keep the password they used.
+        """
+        if self._pool is not None:
+            raise LifecycleError("use_password_source() must be called before start()")
+        self._password_source = source
 
     @property
     def started(self) -> bool:
@@ -112,7 +122,8 @@ class PostgresConnectionManager:
                     host=cfg.host,
                     port=cfg.port,
                     user=cfg.user,
-                    password=cfg.password.get_secret_value() if cfg.password is not None else None,
+                    password=self._password_source
+                    or (cfg.password.get_secret_value() if cfg.password is not None else None),
                     database=cfg.database,
                     min_size=cfg.min_connections,
                     max_size=cfg.max_connections,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from omnibase_infra.container import build_container, verify_dependencies
+from omnibase_infra.protocols.protocol_credential_provider import ProtocolCredentialProvider
 from omnibase_infra.protocols.protocol_kafka_effect_handler import ProtocolKafkaAdapterHandler
 from omnibase_infra.protocols.protocol_postgres_effect_handler import ProtocolPostgresAdapterHandler
 from omnibase_infra.runtime.node_handlers import KafkaAdapterHandler, PostgresAdapterHandler
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from omnibase_infra.nodes.kafka_adapter.v1_0_0.node import NodeKafkaAdapterEffect
     from omnibase_infra.nodes.message_aggregator.v1_0_0.node import NodeMessageAggregatorCompute
     from omnibase_infra.nodes.postgres_adapter.v1_0_0.node import NodePostgresAdapterEffect
+    from omnibase_infra.nodes.vault_adapter.v1_0_0.node import NodeVaultAdapterEffect
     from omnibase_infra.runtime.service_components import ServiceComponents
 
 
@@ -40,20 +42,26 @@ class HostedNodes:
     infrastructure_reducer: NodeInfrastructureReducer
     infrastructure_orchestrator: NodeInfrastructureOrchestrator
     kafka_handler: KafkaAdapterHandler
+    vault_adapter: NodeVaultAdapterEffect | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
-        return (
+        hosted = (
             "postgres_adapter",
             "kafka_adapter",
             "message_aggregator",
             "infrastructure_reducer",
             "infrastructure_orchestrator",
         )
+        return (*hosted, "vault_adapter") if self.vault_adapter is not None else hosted
 
 
-async def host_nodes(components: ServiceComponents, executor: OperationExecutor) -> HostedNodes:
-    """Build the container, create the five nodes and initialise them."""
+async def host_nodes(
+    components: ServiceComponents,
+    executor: OperationExecutor,
+    credentials: ProtocolCredentialProvider | None = None,
+) -> HostedNodes:
+    """Build the container, create the five nodes (six with a credential store) and initialise them."""
     from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.node import (
         NodeInfrastructureOrchestrator,
     )
@@ -61,6 +69,7 @@ async def host_nodes(components: ServiceComponents, executor: OperationExecutor)
     from omnibase_infra.nodes.kafka_adapter.v1_0_0.node import NodeKafkaAdapterEffect
     from omnibase_infra.nodes.message_aggregator.v1_0_0.node import NodeMessageAggregatorCompute
     from omnibase_infra.nodes.postgres_adapter.v1_0_0.node import NodePostgresAdapterEffect
+    from omnibase_infra.nodes.vault_adapter.v1_0_0.node import NodeVaultAdapterEffect
 
     c = components
     kafka_handler = KafkaAdapterHandler(c.producers, c.kafka_breaker)
@@ -73,6 +82,7 @@ async def host_nodes(components: ServiceComponents, executor: OperationExecutor)
                 PostgresAdapterHandler(c.database, c.postgres_breaker, executor),
             ),
             (ProtocolKafkaAdapterHandler, kafka_handler),
+            *([(ProtocolCredentialProvider, credentials)] if credentials is not None else []),
         ],
     )
     await verify_dependencies(container, c.contracts)
@@ -84,7 +94,10 @@ async def host_nodes(components: ServiceComponents, executor: OperationExecutor)
         infrastructure_reducer=NodeInfrastructureReducer(container),
         infrastructure_orchestrator=NodeInfrastructureOrchestrator(container),
         kafka_handler=kafka_handler,
+        vault_adapter=NodeVaultAdapterEffect(container) if credentials is not None else None,
     )
+    if hosted.vault_adapter is not None:
+        await hosted.vault_adapter.initialize()
     for node in (
         hosted.postgres_adapter,
         hosted.kafka_adapter,

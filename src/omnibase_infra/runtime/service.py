@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -24,6 +25,8 @@ from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.contract_validation.contract_set import ContractSet
 from omnibase_infra.errors import ConfigurationError, InfraError
 from omnibase_infra.infrastructure.error_classification import is_outage
+from omnibase_infra.infrastructure.vault_credentials import VaultCredentialProvider
+from omnibase_infra.infrastructure.vault_settings import load_vault_settings
 from omnibase_infra.observability.http_server import HealthServer, build_health_app
 from omnibase_infra.observability.tracing import TracingConfiguration, configure_tracing
 from omnibase_infra.runtime import migrations
@@ -54,6 +57,10 @@ class InfraService:
         self._http: HealthServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.nodes: HostedNodes | None = None
+        self._credentials = _credential_provider(settings, contracts, clock)
+        if self._credentials is not None:
+            # New connections ask the store, so a rotated password is picked up without a restart.
+            self.components.database.use_password_source(self._credentials.password_source("postgres"))
 
     def request_stop(self) -> None:
         """Begin a graceful shutdown (what SIGTERM and SIGINT do)."""
@@ -111,6 +118,8 @@ class InfraService:
 
     async def _start(self) -> bool:
         c = self.components
+        if self._credentials is not None:
+            await self._credentials.start()
         if not await self._retry_start("PostgreSQL", c.database.start):
             return False
         async with c.database.acquire_connection() as conn:
@@ -123,7 +132,7 @@ class InfraService:
         consumer = self._consumer
         if not await self._retry_start("Kafka consumer", consumer.start):
             return False
-        self.nodes = await host_nodes(c, c.executor)
+        self.nodes = await host_nodes(c, c.executor, self._credentials)
 
         async def commit(offsets: Mapping[tuple[str, int], int]) -> None:
             await consumer.commit({Partition(t, p): o for (t, p), o in offsets.items()})
@@ -154,6 +163,14 @@ class InfraService:
             asyncio.create_task(c.relay.run(self._stopping), name="outbox-relay"),
             asyncio.create_task(self._health_loop(), name="health-loop"),
         ]
+        if self._credentials is not None:
+            refresh = self._credentials.settings.refresh_interval
+            self._tasks.append(
+                asyncio.create_task(
+                    self._credentials.keep_fresh(self._stopping, every=min(refresh, 30.0)),
+                    name="credential-refresh",
+                )
+            )
         for task in self._tasks:
             task.add_done_callback(self._on_task_done)
         return True
@@ -237,6 +254,8 @@ class InfraService:
             ("audit", c.audit_sink.stop),
             ("database", c.database.stop),
         ]
+        if self._credentials is not None:
+            steps.append(("credential store", self._credentials.stop))
         if self._http is not None:
             steps.append(("http", self._http.stop))
         for name, step in steps:
@@ -252,6 +271,18 @@ class InfraService:
                 await asyncio.wait_for(asyncio.shield(task), 5.0)
             except (TimeoutError, Exception):
                 task.cancel()
+
+
+def _credential_provider(
+    settings: ModelInfraSettings, contracts: ContractSet, clock: Clock
+) -> VaultCredentialProvider | None:
+    """The credential store when ``VAULT_ADDR`` is set, else ``None``."""
+    vault = load_vault_settings(os.environ)
+    if vault is None:
+        return None
+    return VaultCredentialProvider.from_contract(
+        vault, contracts.node("vault_adapter"), settings.environment, clock=clock
+    )
 
 
 __all__ = ["InfraService"]
