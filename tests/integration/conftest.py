@@ -19,6 +19,10 @@ Fixtures:
   brought back (PostgreSQL started, Kafka resumed or restarted with its data kept) before
   ``pg_schema``/``unique_topic`` clean up and again when the test ends, so one failing fault
   test does not take the servers away from the rest of the session.
+- ``service_topics``, ``service`` (a migrated, not yet started ``onex-infra run`` on its own
+  schema, topics, consumer group and ports; killed after the test) and ``db`` (a connection
+  to the test's schema): the real service, run by ``runtime/service_harness.py``, which is
+  importable from every integration test directory as ``service_harness``.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
@@ -39,6 +44,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES_SCRIPT = REPO_ROOT / "scripts" / "services"
 _INTEGRATION_DIR = Path(__file__).resolve().parent
+if str(_INTEGRATION_DIR / "runtime") not in sys.path:
+    sys.path.insert(0, str(_INTEGRATION_DIR / "runtime"))
+
+from service_harness import ServiceProcess, ServiceTopics, free_port, service_env  # noqa: E402
+
 _HOW_TO_FIX = (
     'start the servers and export their settings: scripts/services start && eval "$(scripts/services env)" '
     "(scripts/test does both)"
@@ -213,3 +223,40 @@ def pg_admin() -> Iterator[ServicesCommand]:
 
     yield run
     _restore_services()
+
+
+@pytest.fixture
+async def service_topics(unique_topic: Callable[..., Awaitable[str]]) -> ServiceTopics:
+    return ServiceTopics(
+        store=await unique_topic(3),
+        command=await unique_topic(1, kind="cmd"),
+        completed=await unique_topic(1),
+        failed=await unique_topic(1),
+        state=await unique_topic(1),
+    )
+
+
+@pytest.fixture
+async def service(
+    pg_schema: str, service_topics: ServiceTopics, tmp_path: Path
+) -> AsyncIterator[ServiceProcess]:
+    """A migrated (not yet started) service; killed after the test if still running."""
+    health_port, metrics_port = free_port(), free_port()
+    env = service_env(
+        schema=pg_schema,
+        topics=service_topics,
+        group=f"onex-test-{uuid.uuid4().hex[:8]}",
+        health_port=health_port,
+        metrics_port=metrics_port,
+    )
+    process = ServiceProcess(env, tmp_path / "service.log", health_port, metrics_port)
+    process.migrate()
+    yield process
+    process.kill()
+
+
+@pytest.fixture
+async def db(postgres_dsn: str, pg_schema: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(postgres_dsn, server_settings={"search_path": pg_schema})
+    yield conn
+    await conn.close()

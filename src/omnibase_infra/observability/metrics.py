@@ -19,11 +19,13 @@ Fed by the runtime as work happens:
 
 - ``omnibase_messages_processed_total{workflow}`` counter;
 - ``omnibase_db_operation_duration_seconds{operation}``,
-  ``omnibase_kafka_publish_duration_seconds{topic}``, ``omnibase_batch_size{workflow}`` histograms;
+  ``omnibase_kafka_publish_duration_seconds{topic}``, ``omnibase_batch_size{workflow}`` histograms
+  (the two duration histograms are fed from traced spans by ``span_metrics.MetricsSpanProcessor``);
 - ``omnibase_consumer_lag{topic,partition}`` and ``omnibase_outbox_pending`` gauges;
 - ``omnibase_dlq_records_total{topic,stage}`` counter;
 - ``omnibase_circuit_breaker_transitions_total{breaker,from_state,to_state}`` counter
-  (``on_breaker_transition`` is a breaker listener);
+  (``on_breaker_transition`` is a breaker listener; ``register_breaker`` creates a breaker's
+  series at 0 so that they exist before its first transition);
 - ``omnibase_span_duration_seconds{span_name,kind,status}`` histogram (sampled spans, from
   ``span_metrics.MetricsSpanProcessor``).
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterable
 from typing import Protocol, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -216,6 +219,13 @@ class InfraMetrics:
             self.circuit_breaker_state.labels(self.environment, breaker, candidate).set(
                 1.0 if candidate == state else 0.0
             )
+
+    def register_breaker(self, breaker: str, state: str, transitions: Iterable[tuple[str, str]]) -> None:
+        """Export ``breaker`` before anything happens to it: its state gauge, and a 0 counter per
+        possible ``(from_state, to_state)`` transition. ``ValueError`` for an unknown state."""
+        self.set_breaker_state(breaker, state)
+        for from_state, to_state in transitions:
+            self.circuit_breaker_transitions.labels(self.environment, breaker, from_state, to_state)
 
     def on_breaker_transition(self, transition: BreakerTransition) -> None:
         """Count the transition and move the state gauge; usable as a breaker listener."""

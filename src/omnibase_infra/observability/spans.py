@@ -197,6 +197,12 @@ async def trace_kafka_operation(
         yield span
 
 
+def set_delivery_attributes(span: Span, partition: int, offset: int) -> None:
+    """Record where a ``send`` landed (partition and offset are known only after the ack)."""
+    span.set_attribute(MESSAGING_DESTINATION_PARTITION_ID, str(partition))
+    span.set_attribute(MESSAGING_KAFKA_OFFSET, offset)
+
+
 @asynccontextmanager
 async def trace_database_operation(
     operation_type: str,
@@ -257,6 +263,7 @@ __all__ = [
     "error_type",
     "get_tracer",
     "record_error",
+    "set_delivery_attributes",
     "trace_database_operation",
     "trace_kafka_operation",
 ]

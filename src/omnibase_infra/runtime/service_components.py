@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.contract_validation.contract_set import ContractSet
+from omnibase_infra.infrastructure.circuit_breaker_states import LEGAL_TRANSITIONS
 from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.infrastructure_health_monitor import InfrastructureHealthMonitor
@@ -131,6 +132,8 @@ def build_components(
     kafka_breaker = EventBusCircuitBreaker.from_contract(
         kafka_node.circuit_breakers, name="kafka", environment=env, clock=clock, listeners=listeners
     )
+    for breaker in (postgres_breaker, kafka_breaker):
+        metrics.register_breaker(breaker.name, breaker.state, LEGAL_TRANSITIONS)
     producers = KafkaProducerPool(
         kafka_node.kafka_producer(env).to_producer_config(
             settings.kafka_bootstrap_servers, settings.kafka_security

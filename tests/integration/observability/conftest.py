@@ -53,6 +53,8 @@ class ReceivedSpan:
     attributes: dict[str, str | int | float | bool]
     resource: dict[str, str | int | float | bool]
     status_code: int
+    links: tuple[tuple[str, str], ...] = ()
+    """(trace id, span id) of each span link, in hex."""
 
 
 @dataclass
@@ -120,6 +122,7 @@ def _received(span: Span, resource: dict[str, str | int | float | bool]) -> Rece
         attributes=attributes(list(span.attributes)),
         resource=resource,
         status_code=span.status.code,
+        links=tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
     )
 
 

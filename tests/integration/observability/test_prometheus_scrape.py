@@ -1,28 +1,31 @@
 """Debian's Prometheus scrapes a HealthServer with monitoring/prometheus.yml and finds every metric.
 
-The configuration is derived from ``monitoring/prometheus.yml``: the target is replaced by
-the HealthServer started here (its PROMETHEUS_METRICS_PORT site, on an ephemeral port), the
-intervals are shortened, and the rule file is loaded as is. The test then checks through
-Prometheus's HTTP API that every ``omnibase_*`` name used in alerts.yml and in the Grafana
-dashboard exists, that every dashboard expression parses and evaluates, and that every alert
-rule evaluates without error.
+The configuration is derived from ``monitoring/prometheus.yml`` (``prometheus_harness``): the
+target is replaced by the HealthServer started here (its PROMETHEUS_METRICS_PORT site, on an
+ephemeral port), the intervals are shortened, and the rule file is loaded as is. The test then
+checks through Prometheus's HTTP API that every ``omnibase_*`` name used in alerts.yml and in
+the Grafana dashboard exists, that every dashboard expression parses and evaluates, and that
+every alert rule evaluates without error. ``test_service_prometheus.py`` does the same against
+the running service.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
-import shutil
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry
+from prometheus_harness import (
+    JOB,
+    alert_expressions,
+    dashboard_expressions,
+    free_port,
+    referenced_names,
+    run_prometheus,
+)
 
 from omnibase_infra.models.model_circuit_breaker_transition import ModelCircuitBreakerTransition
 from omnibase_infra.models.model_health import (
@@ -35,10 +38,6 @@ from omnibase_infra.models.model_health import (
 from omnibase_infra.observability.health import evaluate_readiness
 from omnibase_infra.observability.http_server import HealthServer, build_health_app
 from omnibase_infra.observability.metrics import InfraMetrics
-
-MONITORING = Path(__file__).resolve().parents[3] / "monitoring"
-METRIC_NAME = re.compile(r"\bomnibase_[a-z_]+\b")
-JOB = "omnibase-infrastructure"
 
 
 def _health() -> InfrastructureHealthMetrics:
@@ -115,36 +114,6 @@ def populated_metrics() -> InfraMetrics:
     return metrics
 
 
-def prometheus_binary() -> str:
-    path = shutil.which("prometheus")
-    if path is None:
-        pytest.fail("prometheus is not installed: run scripts/install-prometheus", pytrace=False)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def referenced_names() -> set[str]:
-    return {
-        name for expr in alert_expressions() + dashboard_expressions() for name in METRIC_NAME.findall(expr)
-    }
-
-
-def alert_expressions() -> list[str]:
-    alerts = yaml.safe_load((MONITORING / "alerts.yml").read_text())
-    return [rule["expr"] for group in alerts["groups"] for rule in group["rules"]]
-
-
-def dashboard_expressions() -> list[str]:
-    dashboard = json.loads((MONITORING / "grafana" / "omnibase-infrastructure.json").read_text())
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-    return [e.replace("$environment", ".*") for e in exprs]
-
-
 @pytest.fixture
 async def health_server() -> AsyncIterator[HealthServer]:
     metrics = populated_metrics()
@@ -190,101 +159,21 @@ async def test_one_port_serves_everything_when_both_ports_are_equal() -> None:
         await server.stop()
 
 
-async def _get_json(session: aiohttp.ClientSession, url: str, **params: str) -> dict[str, object]:
-    async with session.get(url, params=params) as response:
-        body: dict[str, object] = await response.json()
-        assert response.status == 200, body
-        return body
-
-
-async def _wait_for_scrape(
-    session: aiohttp.ClientSession, api: str, process: asyncio.subprocess.Process
-) -> None:
-    deadline = asyncio.get_running_loop().time() + 60
-    while True:
-        if process.returncode is not None:
-            pytest.fail(f"prometheus exited with {process.returncode}", pytrace=False)
-        try:
-            body = await _get_json(session, f"{api}/query", query=f'up{{job="{JOB}"}} == 1')
-            data = body["data"]
-            if isinstance(data, dict) and data.get("result"):
-                return
-        except (aiohttp.ClientError, AssertionError):
-            pass
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail("Prometheus did not scrape the service within 60 s", pytrace=False)
-        await asyncio.sleep(0.25)
-
-
 async def test_prometheus_scrapes_every_referenced_metric(
     health_server: HealthServer, tmp_path: Path
 ) -> None:
-    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
-    config["global"]["scrape_interval"] = "1s"
-    config["global"]["evaluation_interval"] = "1s"
-    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == JOB]
-    job["scrape_interval"] = "1s"
-    job["scrape_timeout"] = "1s"
-    job["static_configs"] = [{"targets": [f"127.0.0.1:{health_server.metrics_port}"]}]
-    config["rule_files"] = [str(MONITORING / name) for name in config["rule_files"]]
-    config_path = tmp_path / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    port = free_port()
+    async with run_prometheus(f"127.0.0.1:{health_server.metrics_port}", tmp_path) as prometheus:
+        await prometheus.wait_for_scrape()
 
-    process = await asyncio.create_subprocess_exec(
-        prometheus_binary(),
-        f"--config.file={config_path}",
-        f"--storage.tsdb.path={tmp_path / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--log.level=warn",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    api = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        async with aiohttp.ClientSession() as session:
-            await _wait_for_scrape(session, api, process)
+        missing = referenced_names() - await prometheus.names()
+        assert not missing, f"metrics referenced by alerts.yml/dashboard but not scraped: {sorted(missing)}"
 
-            names_body = await _get_json(session, f"{api}/label/__name__/values")
-            present = set(names_body["data"])  # type: ignore[arg-type]
-            missing = referenced_names() - present
-            assert not missing, (
-                f"metrics referenced by alerts.yml/dashboard but not scraped: {sorted(missing)}"
-            )
+        (sample,) = await prometheus.query("omnibase_infrastructure_health")
+        assert sample["metric"]["environment"] == "staging"  # type: ignore[index]
+        assert sample["metric"]["job"] == JOB  # type: ignore[index]
+        assert sample["value"][1] == "0.5"  # type: ignore[index]
 
-            labels_body = await _get_json(session, f"{api}/query", query="omnibase_infrastructure_health")
-            (sample,) = labels_body["data"]["result"]  # type: ignore[index]
-            assert sample["metric"]["environment"] == "staging"
-            assert sample["metric"]["job"] == JOB
-            assert sample["value"][1] == "0.5"
+        for expr in dashboard_expressions() + alert_expressions():
+            await prometheus.query(expr)  # 400 on a parse or matching error
 
-            for expr in dashboard_expressions() + alert_expressions():
-                await _get_json(session, f"{api}/query", query=expr)  # 400 on a parse or matching error
-
-            await _wait_for_rule_evaluation(session, api)
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), timeout=15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
-async def _wait_for_rule_evaluation(session: aiohttp.ClientSession, api: str) -> None:
-    """Every alert rule has been evaluated at least once, and without error."""
-    deadline = asyncio.get_running_loop().time() + 30
-    while True:
-        body = await _get_json(session, f"{api}/rules")
-        rules = [rule for group in body["data"]["groups"] for rule in group["rules"]]  # type: ignore[index]
-        assert rules
-        errors = {r["name"]: r.get("lastError") for r in rules if r.get("health") == "err"}
-        assert not errors, errors
-        if all(r.get("health") == "ok" for r in rules):
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(
-                f"rules not evaluated: {[(r['name'], r.get('health')) for r in rules]}", pytrace=False
-            )
-        await asyncio.sleep(0.25)
+        await prometheus.wait_for_rule_evaluation()

@@ -115,6 +115,15 @@ def test_transitions_are_counted_and_move_the_state(metrics: InfraMetrics) -> No
     assert _value(metrics, "omnibase_circuit_breaker_state", breaker="postgres", state="open") == 1
 
 
+def test_a_registered_breaker_is_exported_before_its_first_transition(metrics: InfraMetrics) -> None:
+    metrics.register_breaker("kafka", "closed", [("closed", "open"), ("open", "half_open")])
+    for from_state, to_state in (("closed", "open"), ("open", "half_open")):
+        labels = {"breaker": "kafka", "from_state": from_state, "to_state": to_state}
+        assert _value(metrics, "omnibase_circuit_breaker_transitions_total", **labels) == 0
+    assert _value(metrics, "omnibase_circuit_breaker_state", breaker="kafka", state="closed") == 1
+    assert _value(metrics, "omnibase_circuit_breaker_state", breaker="kafka", state="open") == 0
+
+
 def test_reconnects_become_counter_increments(
     metrics: InfraMetrics, health_factory: Callable[..., InfrastructureHealthMetrics]
 ) -> None:

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from omnibase_infra.environment import EnumEnvironment
 from omnibase_infra.observability.metrics import InfraMetrics
-from omnibase_infra.observability.spans import trace_kafka_operation
+from omnibase_infra.observability.spans import trace_database_operation, trace_kafka_operation
 from omnibase_infra.observability.tracing import TracingConfiguration, configure_tracing
 
 
@@ -43,4 +43,38 @@ async def test_unsampled_spans_are_not_observed() -> None:
         )
         is None
     )
+    provider.shutdown()
+
+
+async def test_database_and_send_spans_feed_the_latency_histograms() -> None:
+    registry = CollectorRegistry()
+    metrics = InfraMetrics(registry, "development")
+    provider = configure_tracing(
+        TracingConfiguration(environment=EnumEnvironment.DEVELOPMENT), metrics=metrics
+    )
+    async with trace_database_operation(
+        "SELECT", "SELECT 1", operation_name="count_events_by_type", tracer_provider=provider
+    ):
+        pass
+    async with trace_database_operation("INSERT", collection="onex_event_store", tracer_provider=provider):
+        pass
+    async with trace_kafka_operation("send", "t", tracer_provider=provider):
+        pass
+    async with trace_kafka_operation("process", "t", tracer_provider=provider):
+        pass
+    with pytest.raises(RuntimeError):  # a failed send was never acknowledged: not a latency
+        async with trace_kafka_operation("send", "failing", tracer_provider=provider):
+            raise RuntimeError("x")
+    env = {"environment": "development"}
+
+    def db_count(operation: str) -> float | None:
+        labels = {**env, "operation": operation}
+        return registry.get_sample_value("omnibase_db_operation_duration_seconds_count", labels)
+
+    def publish_count(topic: str) -> float | None:
+        labels = {**env, "topic": topic}
+        return registry.get_sample_value("omnibase_kafka_publish_duration_seconds_count", labels)
+
+    assert (db_count("count_events_by_type"), db_count("INSERT")) == (1.0, 1.0)
+    assert (publish_count("t"), publish_count("failing")) == (1.0, None)
     provider.shutdown()

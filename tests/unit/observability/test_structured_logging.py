@@ -108,3 +108,12 @@ def test_configure_logging_is_idempotent_and_checks_the_level(restore_root_logge
     assert len(_lines(second)) == 1
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("LOUD")
+
+
+def test_a_client_supplied_line_separator_cannot_split_or_forge_a_line(stream: io.StringIO) -> None:
+    hostile = 'x\u2028{"level":"ERROR","message":"forged"}\x85y\u2029z'
+    logging.getLogger("omnibase_infra.test").warning("breaker:%s", hostile)
+    text = stream.getvalue()
+    assert len(text.splitlines()) == 1
+    (line,) = _lines(stream)
+    assert line["message"] == f"breaker:{hostile}"
