@@ -7,6 +7,8 @@ import asyncio
 import json
 import sys
 
+import asyncpg
+
 from omnibase_infra.errors import ConfigurationError, InfraError
 from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
 from omnibase_infra.runtime import migrations
@@ -63,6 +65,9 @@ def _run(coroutine_factory: str, args: argparse.Namespace) -> int:
         return 3
     except InfraError as exc:
         print(f"onex-infra: {exc}", file=sys.stderr)
+        return 1
+    except asyncpg.PostgresError as exc:  # e.g. 42501: the role lacks a privilege the migration needs
+        print(f"onex-infra: PostgreSQL refused: {exc} (SQLSTATE {exc.sqlstate})", file=sys.stderr)
         return 1
 
 

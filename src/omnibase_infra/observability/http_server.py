@@ -7,13 +7,18 @@ On ``PROMETHEUS_METRICS_PORT``: ``/metrics`` only.
 
 ``HealthServer.start`` binds both sites (port 0 picks a free port; the bound ports are
 then in ``health_port``/``metrics_port``); ``stop`` is idempotent.
+
+A malformed request (bad request line, header or encoding) gets aiohttp's 400 and one
+INFO line naming the client and the parser's complaint; aiohttp alone would log it at
+ERROR with a traceback, so any client could flood the log and the error alerts.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import http_exceptions, web
 
 from omnibase_infra.errors import LifecycleError
 from omnibase_infra.observability.http_handlers import HealthHandlers, error_middleware, metrics_response
@@ -27,6 +32,28 @@ if TYPE_CHECKING:
     from omnibase_infra.observability.metrics import InfraMetrics
 
 ADMIN_RESET_PATH = "/admin/breakers/{name}/reset"
+_SERVER_LOGGER = "aiohttp.server"
+
+
+class MalformedRequestFilter(logging.Filter):
+    """Turns aiohttp's ERROR-with-traceback for a request it could not parse into one INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, http_exceptions.HttpProcessingError) and record.levelno > logging.INFO:
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            reason = " ".join(str(error.message).split())[:200]  # the client's bytes: bounded, one line
+            record.msg = f"{record.getMessage()}: malformed request: {type(error).__name__}: {reason}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _install_malformed_request_filter() -> None:
+    logger = logging.getLogger(_SERVER_LOGGER)
+    if not any(isinstance(f, MalformedRequestFilter) for f in logger.filters):
+        logger.addFilter(MalformedRequestFilter())
 
 
 def build_health_app(
@@ -118,6 +145,7 @@ class HealthServer:
         if self._started:
             raise LifecycleError("HealthServer already started")
         self._started = True
+        _install_malformed_request_filter()
         try:
             self._health_port = await self._serve(self._health_app, host, health_port, access_log=True)
             if metrics_port is not None and (metrics_port == 0 or metrics_port != health_port):
@@ -138,4 +166,10 @@ class HealthServer:
         await self._cleanup()
 
 
-__all__ = ["ADMIN_RESET_PATH", "HealthServer", "build_health_app", "build_metrics_app"]
+__all__ = [
+    "ADMIN_RESET_PATH",
+    "HealthServer",
+    "MalformedRequestFilter",
+    "build_health_app",
+    "build_metrics_app",
+]

@@ -5,6 +5,9 @@ Every line carries ``timestamp`` (UTC, ISO 8601, milliseconds), ``level``, ``log
 ``null``), ``correlation_id`` (from ``correlation_scope``, or ``null``), then every
 ``extra=`` field of the call, and ``exception`` when one is attached.
 
+A line is one line for every reader: the Unicode line separators that JSON leaves raw
+(U+0085, U+2028, U+2029) are escaped too.
+
 Secrets never reach the stream: ``RedactionFilter`` masks registered secret values and
 DSN passwords in the message, in every extra field and in exception text (see
 ``observability.redaction``). The formatter redacts again as a last line of defence, so
@@ -35,6 +38,11 @@ _correlation_id: ContextVar[str | None] = ContextVar("omnibase_correlation_id", 
 _STANDARD_ATTRIBUTES = frozenset(
     vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
 ) | {"message", "asctime", "taskName"}
+
+# Characters that ``json.dumps(ensure_ascii=False)`` writes raw but that many readers (Python's
+# ``str.splitlines``, JavaScript) treat as a line break: escaped, so a client-supplied value
+# (a URL path, an operation name) can never split one log line into two or forge a line.
+_LINE_BREAKS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 _RESERVED_KEYS = frozenset(
     {"timestamp", "level", "logger", "message", "trace_id", "span_id", "correlation_id", "exception"}
@@ -127,7 +135,8 @@ class JsonLogFormatter(logging.Formatter):
             line["exception"] = record.exc_text
         if record.stack_info:
             line["stack"] = record.stack_info
-        return json.dumps(redact_json(line), ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(redact_json(line), ensure_ascii=False, separators=(",", ":"))
+        return text.translate(_LINE_BREAKS)
 
 
 class _OnexHandler(logging.StreamHandler[IO[str]]):

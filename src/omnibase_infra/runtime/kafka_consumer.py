@@ -18,7 +18,6 @@ from typing import Protocol, cast
 from omnibase_infra.contract_validation.model_environment_settings import ModelKafkaConsumerSettings
 from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
 
-
 _DIAGNOSIS_TIMEOUT_MS = 10_000
 """How long the one diagnostic connection after a failed bootstrap may take."""
 

@@ -5,6 +5,10 @@ applied in order inside one transaction each, and recorded in
 ``onex_schema_version``. A transaction-level advisory lock makes concurrent
 ``migrate`` runs safe. ``run`` calls ``check_schema`` and refuses to start on an
 older schema, naming the command that fixes it.
+
+Privileges: in a schema that already exists (e.g. one a DBA created for a migrator
+role), ``migrate`` needs only USAGE and CREATE on that schema, not CREATE on the
+database (``deploy/postgres/least_privilege_roles.sql``, docs/security.md).
 """
 
 from __future__ import annotations
@@ -72,7 +76,10 @@ async def migrate(conn: DbConnection, schema: str) -> MigrationReport:
     applied: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q}")
+        # CREATE SCHEMA IF NOT EXISTS checks CREATE on the database before it looks for the
+        # schema, so a migrator without that privilege must not run it for an existing schema.
+        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema):
+            await conn.execute(f"CREATE SCHEMA {q}")
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {q}.{VERSION_TABLE} ("
             "version integer PRIMARY KEY, name text NOT NULL, "
