@@ -1,0 +1,135 @@
+"""Readers for the deployment assets: Dockerfile instructions, YAML documents, environments.
+
+Shared by the tests of this folder; nothing here builds or applies anything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from omnibase_infra.cli.main import build_parser
+from omnibase_infra.settings import ModelInfraSettings, load_settings
+from service_facts import REPO_ROOT, read_variables
+
+DEPLOY = REPO_ROOT / "deploy"
+KUBERNETES = DEPLOY / "kubernetes"
+MONITORING = REPO_ROOT / "monitoring"
+# Variables a manifest defines only to build other values with $(NAME).
+HELPER_VARIABLES = frozenset({"POD_NAME", "POD_NAMESPACE"})
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    argument: str
+    line: int
+
+    def exec_form(self) -> list[str]:
+        """The JSON array of an exec-form argument (``CMD ["a", "b"]``)."""
+        text = self.argument
+        if text.startswith("CMD "):
+            text = text[4:]
+        value = json.loads(text)
+        assert isinstance(value, list), f"line {self.line}: not an exec-form array"
+        return [str(v) for v in value]
+
+
+def dockerfile_instructions(path: Path) -> list[Instruction]:
+    """Instructions with continuation lines joined and comments dropped."""
+    instructions: list[Instruction] = []
+    pending = ""
+    start = 0
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if pending and line.startswith("#"):
+            continue
+        if not pending:
+            start = number
+        if line.endswith("\\"):
+            pending += line[:-1].strip() + " "
+            continue
+        text = (pending + line).strip()
+        pending = ""
+        keyword, _, argument = text.partition(" ")
+        instructions.append(Instruction(keyword.upper(), argument.strip(), start))
+    return instructions
+
+
+def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
+    """Instructions grouped by ``FROM`` (global ``ARG``s before the first ``FROM`` dropped)."""
+    grouped: list[list[Instruction]] = []
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            grouped.append([instruction])
+        elif grouped:
+            grouped[-1].append(instruction)
+    return grouped
+
+
+def env_pairs(argument: str) -> dict[str, str]:
+    """``ENV A=1 B=2`` as a mapping (the ``key=value`` form only)."""
+    pairs: dict[str, str] = {}
+    for token in re.findall(r'(\w+)=("[^"]*"|\S+)', argument):
+        pairs[token[0]] = token[1].strip('"')
+    return pairs
+
+
+def yaml_documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
+
+
+def cli_accepts(argv: list[str]) -> bool:
+    """Whether ``onex-infra ARGV`` parses (without running anything)."""
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code == 0
+    return True
+
+
+def settings_from(environ: dict[str, str]) -> ModelInfraSettings:
+    """``load_settings`` for a manifest's environment: ``<NAME>_FILE`` mounts become ``<NAME>``.
+
+    The files exist only inside the container, so each is replaced by its variable with a
+    placeholder value; everything else is validated exactly as at startup.
+    """
+    resolved = dict(environ)
+    for name in secret_file_variables() & set(resolved):
+        del resolved[name]
+        resolved[name[: -len("_FILE")]] = "placeholder-secret"
+    return load_settings(resolved)
+
+
+def secret_file_variables() -> set[str]:
+    """``<NAME>_FILE`` of every secret variable (not the certificate paths like POSTGRES_SSL_CA_FILE)."""
+    return {f"{v.name}_FILE" for v in read_variables().values() if v.secret}
+
+
+def expand_references(value: str, defined: dict[str, str]) -> str:
+    """Kubernetes ``$(NAME)`` expansion against the variables defined so far."""
+    return re.sub(r"\$\((\w+)\)", lambda m: defined.get(m.group(1), m.group(0)), value)
+
+
+__all__ = [
+    "DEPLOY",
+    "HELPER_VARIABLES",
+    "KUBERNETES",
+    "MONITORING",
+    "Instruction",
+    "cli_accepts",
+    "dockerfile_instructions",
+    "env_pairs",
+    "expand_references",
+    "secret_file_variables",
+    "settings_from",
+    "stages",
+    "yaml_documents",
+]
