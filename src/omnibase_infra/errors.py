@@ -56,13 +56,17 @@ class ConfigurationError(InfraError):
 
     error_class = "configuration_error"
 
-    def __init__(
-        self, variable: str, reason: str, problems: Sequence[tuple[str, str]] | None = None
-    ) -> None:
-        super().__init__(f"{variable}: {reason}")
+    def __init__(self, variable: str, reason: str, problems: Sequence[tuple[str, str]] | None = None) -> None:
+        listed: tuple[tuple[str, str], ...] = tuple(problems) if problems else ((variable, reason),)
+        message = (
+            f"{variable}: {reason}"
+            if len(listed) == 1
+            else "; ".join(f"{name}: {why}" for name, why in listed)
+        )
+        super().__init__(message)
         self.variable = variable
         self.reason = reason
-        self.problems: tuple[tuple[str, str], ...] = tuple(problems) if problems else ((variable, reason),)
+        self.problems = listed
 
 
 class ContractError(InfraError):

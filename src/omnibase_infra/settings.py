@@ -96,9 +96,12 @@ class _Reader:
             return default
 
     def raise_if_any(self) -> None:
+        if len(self.problems) == 1:
+            ((name, reason),) = self.problems
+            raise ConfigurationError(name, reason)
         if self.problems:
             names = ", ".join(name for name, _ in self.problems)
-            reasons = "; ".join(f"{name} {reason}" for name, reason in self.problems)
+            reasons = "; ".join(f"{name}: {reason}" for name, reason in self.problems)
             raise ConfigurationError(names, reasons, self.problems)
 
 
@@ -250,6 +253,20 @@ def _kafka_security_fields(r: _Reader) -> dict[str, object]:
 _VARIABLE_OF = {"postgres": "POSTGRES", "kafka_security": "KAFKA", "telemetry": "OTEL"}
 # Fields whose variable is not <PREFIX>_<FIELD>.
 _VARIABLE_OF_FIELD = {("postgres", "schema_name"): "POSTGRES_SCHEMA"}
+# Cross-field rules are reported at the section; name the variables they involve instead.
+_SECTION_RULES = (
+    ("ssl_ca_file", "POSTGRES_SSL_CA_FILE", "postgres"),
+    ("ssl_cert_file", "POSTGRES_SSL_CERT_FILE, POSTGRES_SSL_KEY_FILE", "postgres"),
+    ("min_connections", "POSTGRES_MIN_CONNECTIONS, POSTGRES_MAX_CONNECTIONS", "postgres"),
+    ("sasl_", "KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD", "kafka_security"),
+)
+
+
+def _section_variable(section: str, message: str) -> str | None:
+    for marker, variables, owner in _SECTION_RULES:
+        if owner == section and marker in message:
+            return variables
+    return None
 
 
 def _variable_problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[tuple[str, str]]:
@@ -260,7 +277,10 @@ def _variable_problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> li
         head = _VARIABLE_OF.get(loc[0], loc[0].upper()) if loc else "settings"
         name = f"{head}_{'_'.join(loc[1:]).upper()}" if len(loc) > 1 else head
         name = _VARIABLE_OF_FIELD.get((loc[0], loc[1]), name) if len(loc) > 1 else name
-        problems.append((name, err["msg"]))
+        message = err["msg"].removeprefix("Value error, ")
+        if len(loc) == 1:
+            name = _section_variable(loc[0], message) or name
+        problems.append((name, message))
     return problems
 
 

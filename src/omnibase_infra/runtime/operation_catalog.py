@@ -1,7 +1,8 @@
 """The operations a command on the bus may name: the contract's ``exposed`` operations.
 
-Parameters are checked against each operation's JSON Schema (draft 2020-12)
-with validators compiled once. An operation that is not exposed is reported as
+Parameters are checked against each operation's JSON Schema (draft 2020-12,
+``format`` asserted: a ``uuid`` that is not one is a parameter error, not an SQL
+error) with validators compiled once. An operation that is not exposed is reported as
 unknown, exactly like a name that does not exist: the bus learns nothing.
 """
 
@@ -23,7 +24,10 @@ class ContractOperationCatalog:
     def __init__(self, operations: Iterable[ModelOperationDefinition]) -> None:
         self._operations = {op.name: op for op in operations if op.exposed}
         self._validators = {
-            name: Draft202012Validator(op.parameters_schema) for name, op in self._operations.items()
+            name: Draft202012Validator(
+                op.parameters_schema, format_checker=Draft202012Validator.FORMAT_CHECKER
+            )
+            for name, op in self._operations.items()
         }
 
     @property
