@@ -153,21 +153,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
         r.problems.append((exc.variable, exc.reason))
         environment = EnumEnvironment.DEVELOPMENT
 
-    pg_fields = {
-        "host": r.text("POSTGRES_HOST", required=True),
-        "port": r.parsed("POSTGRES_PORT", 5432, _port, "a port number"),
-        "database": r.text("POSTGRES_DATABASE", required=True),
-        "user": r.text("POSTGRES_USER", required=True),
-        "password": r.secret("POSTGRES_PASSWORD"),
-        "schema_name": r.text("POSTGRES_SCHEMA", "public"),
-        "min_connections": r.parsed("POSTGRES_MIN_CONNECTIONS", 2, int, "an integer"),
-        "max_connections": r.parsed("POSTGRES_MAX_CONNECTIONS", 10, int, "an integer"),
-        "command_timeout": r.parsed("POSTGRES_COMMAND_TIMEOUT", 30.0, float, "a number"),
-        "ssl_mode": r.text("POSTGRES_SSL_MODE", "disable"),
-        "ssl_cert_file": r.text("POSTGRES_SSL_CERT_FILE"),
-        "ssl_key_file": r.text("POSTGRES_SSL_KEY_FILE"),
-        "ssl_ca_file": r.text("POSTGRES_SSL_CA_FILE"),
-    }
+    pg_fields = _postgres_fields(r)
     kafka_security_fields = _kafka_security_fields(r)
     bootstrap = r.text("KAFKA_BOOTSTRAP_SERVERS", required=True)
     no_attributes: dict[str, str] = {}
@@ -237,6 +223,43 @@ def load_kafka_connection(environ: Mapping[str, str] | None = None) -> tuple[str
     return bootstrap, security
 
 
+def load_postgres_connection(environ: Mapping[str, str] | None = None) -> ModelPostgresConnectionConfig:
+    """The ``POSTGRES_*`` settings alone, for tools that talk to the database only (``onex-infra db``).
+
+    Validated exactly as ``load_settings`` validates them; raises ``ConfigurationError``
+    naming every bad variable. Kafka variables are neither needed nor read.
+    """
+    from omnibase_infra.infrastructure.vault_overlay import overlay_vault_credentials
+
+    r = _Reader(overlay_vault_credentials(os.environ if environ is None else environ))
+    fields = _postgres_fields(r)
+    r.raise_if_any()
+    try:
+        return ModelPostgresConnectionConfig.model_validate(fields)
+    except ValidationError as exc:
+        r.problems.extend(_variable_problems(exc, ("postgres",)))
+        r.raise_if_any()
+        raise  # unreachable: raise_if_any raised
+
+
+def _postgres_fields(r: _Reader) -> dict[str, object]:
+    return {
+        "host": r.text("POSTGRES_HOST", required=True),
+        "port": r.parsed("POSTGRES_PORT", 5432, _port, "a port number"),
+        "database": r.text("POSTGRES_DATABASE", required=True),
+        "user": r.text("POSTGRES_USER", required=True),
+        "password": r.secret("POSTGRES_PASSWORD"),
+        "schema_name": r.text("POSTGRES_SCHEMA", "public"),
+        "min_connections": r.parsed("POSTGRES_MIN_CONNECTIONS", 2, int, "an integer"),
+        "max_connections": r.parsed("POSTGRES_MAX_CONNECTIONS", 10, int, "an integer"),
+        "command_timeout": r.parsed("POSTGRES_COMMAND_TIMEOUT", 30.0, float, "a number"),
+        "ssl_mode": r.text("POSTGRES_SSL_MODE", "disable"),
+        "ssl_cert_file": r.text("POSTGRES_SSL_CERT_FILE"),
+        "ssl_key_file": r.text("POSTGRES_SSL_KEY_FILE"),
+        "ssl_ca_file": r.text("POSTGRES_SSL_CA_FILE"),
+    }
+
+
 def _kafka_security_fields(r: _Reader) -> dict[str, object]:
     return {
         "security_protocol": r.text("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
@@ -284,4 +307,10 @@ def _variable_problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> li
     return problems
 
 
-__all__ = ["ModelInfraSettings", "ModelTelemetrySettings", "load_kafka_connection", "load_settings"]
+__all__ = [
+    "ModelInfraSettings",
+    "ModelTelemetrySettings",
+    "load_kafka_connection",
+    "load_postgres_connection",
+    "load_settings",
+]

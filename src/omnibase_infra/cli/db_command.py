@@ -1,4 +1,7 @@
-"""``onex-infra db migrate``: create or upgrade the service's tables; ``db status``: show the version."""
+"""``onex-infra db migrate``: create or upgrade the service's tables; ``db status``: show the version.
+
+Only the ``POSTGRES_*`` variables are read: a migration Job needs no Kafka settings.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,11 @@ import asyncpg
 from omnibase_infra.errors import ConfigurationError, InfraError
 from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
 from omnibase_infra.runtime import migrations
-from omnibase_infra.settings import load_settings
+from omnibase_infra.settings import load_postgres_connection
 
 
 async def _migrate(as_json: bool) -> int:
-    settings = load_settings()
-    config = settings.postgres.model_copy(update={"min_connections": 0, "max_connections": 1})
+    config = load_postgres_connection().model_copy(update={"min_connections": 0, "max_connections": 1})
     async with PostgresConnectionManager(config) as manager, manager.acquire_connection() as conn:
         report = await migrations.migrate(conn, config.schema_name)
     if as_json:
@@ -42,8 +44,7 @@ async def _migrate(as_json: bool) -> int:
 
 
 async def _status(as_json: bool) -> int:
-    settings = load_settings()
-    config = settings.postgres.model_copy(update={"min_connections": 0, "max_connections": 1})
+    config = load_postgres_connection().model_copy(update={"min_connections": 0, "max_connections": 1})
     async with PostgresConnectionManager(config) as manager, manager.acquire_connection() as conn:
         have = await migrations.current_version(conn, config.schema_name)
     want = migrations.latest_version()

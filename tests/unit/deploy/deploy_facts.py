@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from omnibase_infra.cli.main import build_parser
-from omnibase_infra.settings import ModelInfraSettings, load_settings
+from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
+from omnibase_infra.settings import ModelInfraSettings, load_postgres_connection, load_settings
 from service_facts import REPO_ROOT, read_variables
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -95,17 +96,26 @@ def cli_accepts(argv: list[str]) -> bool:
     return True
 
 
+def _resolve_files(environ: dict[str, str]) -> dict[str, str]:
+    resolved = dict(environ)
+    for name in secret_file_variables() & set(resolved):
+        del resolved[name]
+        resolved[name[: -len("_FILE")]] = "placeholder-secret"
+    return resolved
+
+
+def postgres_from(environ: dict[str, str]) -> ModelPostgresConnectionConfig:
+    """``load_postgres_connection`` (what ``db migrate`` reads) for a manifest's environment."""
+    return load_postgres_connection(_resolve_files(environ))
+
+
 def settings_from(environ: dict[str, str]) -> ModelInfraSettings:
     """``load_settings`` for a manifest's environment: ``<NAME>_FILE`` mounts become ``<NAME>``.
 
     The files exist only inside the container, so each is replaced by its variable with a
     placeholder value; everything else is validated exactly as at startup.
     """
-    resolved = dict(environ)
-    for name in secret_file_variables() & set(resolved):
-        del resolved[name]
-        resolved[name[: -len("_FILE")]] = "placeholder-secret"
-    return load_settings(resolved)
+    return load_settings(_resolve_files(environ))
 
 
 def secret_file_variables() -> set[str]:
