@@ -159,6 +159,14 @@ class HealthHandlers:
         body: JsonValue = {"ready": ready, "reasons": list(reasons)}
         return json_response(body, status=200 if ready else 503)
 
+    async def live(self, request: web.Request) -> web.Response:
+        """GET /live — 200 while the process serves requests (the liveness probe).
+
+        Deliberately independent of PostgreSQL and Kafka: an outage pauses work and is
+        reported by /health and /ready; restarting the process would not fix it.
+        """
+        return json_response({"alive": True}, status=200)
+
     async def metrics(self, request: web.Request) -> web.Response:
         """GET /metrics — Prometheus text exposition."""
         return metrics_response(self._metrics)

@@ -82,6 +82,7 @@ def build_health_app(
     app.router.add_get("/health", handlers.health, allow_head=False)
     app.router.add_get("/health/detailed", handlers.health_detailed, allow_head=False)
     app.router.add_get("/ready", handlers.ready, allow_head=False)
+    app.router.add_get("/live", handlers.live, allow_head=False)
     app.router.add_get("/metrics", handlers.metrics, allow_head=False)
     app.router.add_get("/openapi.json", handlers.openapi, allow_head=False)
     if enabled:

@@ -150,6 +150,23 @@ def build_openapi(*, include_admin: bool) -> JsonObject:
                 },
             }
         },
+        "/live": {
+            "get": {
+                "summary": "200 while the process serves requests (liveness; independent of outages)",
+                "operationId": "getLive",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["alive"],
+                            "properties": {"alive": {"type": "boolean", "const": True}},
+                            "additionalProperties": False,
+                        },
+                        "alive",
+                    )
+                },
+            }
+        },
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics (text exposition format)",

@@ -152,7 +152,7 @@ def test_ports_probes_and_scrape_annotations(resources: dict[str, Resource]) -> 
         "health": int(config["HEALTH_CHECK_PORT"]),
         "metrics": int(config["PROMETHEUS_METRICS_PORT"]),
     }
-    expected = {"livenessProbe": "/health", "readinessProbe": "/ready", "startupProbe": "/health"}
+    expected = {"livenessProbe": "/live", "readinessProbe": "/ready", "startupProbe": "/health"}
     for probe, path in expected.items():
         get = container[probe]["httpGet"]
         assert get["path"] == path and path in health_routes(), probe
