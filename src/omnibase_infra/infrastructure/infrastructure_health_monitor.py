@@ -15,8 +15,9 @@ Figures in ``InfrastructureHealthMetrics``:
   (true when the component is not configured);
   ``circuit_breaker_healthy``: every breaker is closed.
 - ``error_rate_percent``: failed / attempted operations (PostgreSQL queries
-  plus Kafka records) since the oldest retained sample, so it recovers once
-  failures stop; 0 without traffic.
+  plus Kafka records) over the last ``error_rate_window_seconds`` (5 minutes,
+  the HighErrorRate alert's window), so it recovers once failures stop; 0
+  without traffic.
 - ``total_connections``: PostgreSQL pool connections plus Kafka producers.
 - ``total_messages_processed``: records acknowledged by Kafka, plus the
   optional ``processed_counter`` (e.g. the consumer's processed records).
@@ -85,6 +86,7 @@ HealthListener = Callable[[InfrastructureHealthMetrics], None]
 class _Counts:
     attempted: int
     failed: int
+    at: float = 0.0
 
 
 class InfrastructureHealthMonitor:
@@ -100,6 +102,7 @@ class InfrastructureHealthMonitor:
         interval_seconds: float = 30.0,
         history_size: int = 60,
         sample_timeout_seconds: float = 10.0,
+        error_rate_window_seconds: float = 300.0,
         processed_counter: Callable[[], int] | None = None,
         listeners: Iterable[HealthListener] = (),
         clock: Clock = SYSTEM_CLOCK,
@@ -112,6 +115,7 @@ class InfrastructureHealthMonitor:
         self._environment = environment or str(detect_environment())
         self._interval = interval_seconds
         self._timeout = sample_timeout_seconds
+        self._error_window = error_rate_window_seconds
         self._processed_counter = processed_counter
         self._listeners = list(listeners)
         self._clock = clock
@@ -165,7 +169,10 @@ class InfrastructureHealthMonitor:
             attempted=(pg_stats.query_count if pg_stats else 0)
             + (pool.total_messages_sent + pool.total_messages_failed if pool else 0),
             failed=(pg_stats.failed_queries if pg_stats else 0) + (pool.total_messages_failed if pool else 0),
+            at=self._clock.monotonic(),
         )
+        while self._counts and self._counts[0].at < counts.at - self._error_window:
+            self._counts.popleft()
         baseline = self._counts[0] if self._counts else _Counts(0, 0)
         self._counts.append(counts)
         attempted = counts.attempted - baseline.attempted

@@ -184,6 +184,29 @@ async def test_error_rate_over_five_percent_degrades_and_recovers() -> None:
     assert len(rig.monitor.history()) == 3
 
 
+async def test_error_rate_forgets_failures_older_than_its_time_window() -> None:
+    rig = Rig()
+    rig.monitor = InfrastructureHealthMonitor(
+        postgres=rig.postgres,
+        kafka=rig.kafka,
+        environment="development",
+        history_size=60,
+        error_rate_window_seconds=300,
+        clock=rig.clock,
+    )
+    await rig.monitor.sample_once()
+    rig.postgres.queries, rig.postgres.failed = 50, 30
+    assert (await rig.monitor.sample_once()).error_rate_percent > 5
+    rig.clock.advance(200)
+    rig.postgres.queries += 10
+    assert (await rig.monitor.sample_once()).error_rate_percent > 5  # the failures are 200 s old
+    rig.clock.advance(150)
+    rig.postgres.queries += 10
+    recovered = await rig.monitor.sample_once()  # 350 s later: outside the 300 s window
+    assert recovered.error_rate_percent == 0.0
+    assert recovered.overall_status == "healthy"
+
+
 async def test_breaker_success_rate_is_aggregated() -> None:
     rig = Rig()
     other = EventBusCircuitBreaker("postgres", DEVELOPMENT_DEFAULT, clock=rig.clock)
