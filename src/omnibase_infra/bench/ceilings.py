@@ -19,10 +19,12 @@ from omnibase_infra.runtime.dead_letter import SourceRecord
 from omnibase_infra.runtime.event_store_writer import StoredEvent, write_events
 
 
-async def kafka_ceiling(bootstrap: str, data: Dataset, consumer_settings: dict[str, Any], batch_size: int,
-                        progress: Progress) -> dict[str, float]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                **consumer_settings)
+async def kafka_ceiling(
+    bootstrap: str, data: Dataset, consumer_settings: dict[str, Any], batch_size: int, progress: Progress
+) -> dict[str, float]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **consumer_settings
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(data.topic, p) for p in range(data.partitions)]
@@ -44,54 +46,84 @@ async def kafka_ceiling(bootstrap: str, data: Dataset, consumer_settings: dict[s
         elapsed = time.perf_counter() - started
     finally:
         await consumer.stop()
-    return {"events": float(seen), "seconds": elapsed, "events_per_s": seen / elapsed,
-            "mb_per_s": size / elapsed / 1e6}
+    return {
+        "events": float(seen),
+        "seconds": elapsed,
+        "events_per_s": seen / elapsed,
+        "mb_per_s": size / elapsed / 1e6,
+    }
 
 
-async def copy_ceiling(dsn: str, schema: str, data: Dataset, chunk: int, progress: Progress) -> dict[str, float]:
+async def copy_ceiling(
+    dsn: str, schema: str, data: Dataset, chunk: int, progress: Progress
+) -> dict[str, float]:
     conn = await asyncpg.connect(dsn)
     table = "bench_copy_ceiling"
     try:
-        await conn.execute(f'CREATE TABLE "{schema}".{table} (LIKE "{schema}".onex_event_store INCLUDING ALL)')
+        await conn.execute(
+            f'CREATE TABLE "{schema}".{table} (LIKE "{schema}".onex_event_store INCLUDING ALL)'
+        )
         started = time.perf_counter()
         for start in range(0, len(data.rows), chunk):
-            await conn.copy_records_to_table(table, records=data.rows[start:start + chunk], columns=COLUMNS,
-                                             schema_name=schema)
+            await conn.copy_records_to_table(
+                table, records=data.rows[start : start + chunk], columns=COLUMNS, schema_name=schema
+            )
             if (start // chunk) % 10 == 9:
                 progress(f"1b copy ceiling: {start + chunk:,}/{len(data.rows):,}")
         elapsed = time.perf_counter() - started
         await conn.execute(f'DROP TABLE "{schema}".{table}')
     finally:
         await conn.close()
-    return {"events": float(len(data.rows)), "seconds": elapsed, "events_per_s": len(data.rows) / elapsed,
-            "chunk": float(chunk)}
+    return {
+        "events": float(len(data.rows)),
+        "seconds": elapsed,
+        "events_per_s": len(data.rows) / elapsed,
+        "chunk": float(chunk),
+    }
 
 
-async def writer_alone(dsn: str, schema: str, data: Dataset, batch: int, progress: Progress) -> dict[str, float]:
+async def writer_alone(
+    dsn: str, schema: str, data: Dataset, batch: int, progress: Progress
+) -> dict[str, float]:
     """The service's ``write_events`` on its own, ``batch`` rows per call, into a scratch table."""
     scratch = f"{schema}_w"
     admin = await asyncpg.connect(dsn)
     try:
         await admin.execute(f'CREATE SCHEMA "{scratch}"')
-        await admin.execute(f'CREATE TABLE "{scratch}".onex_event_store (LIKE "{schema}".onex_event_store '
-                            "INCLUDING ALL)")
+        await admin.execute(
+            f'CREATE TABLE "{scratch}".onex_event_store (LIKE "{schema}".onex_event_store INCLUDING ALL)'
+        )
     finally:
         await admin.close()
     conn = await asyncpg.connect(dsn, server_settings={"search_path": scratch})
     try:
         events = [
-            StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                        SourceRecord(r[1], r[2], r[3], None, None, ()))
+            StoredEvent(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                SourceRecord(r[1], r[2], r[3], None, None, ()),
+            )
             for r in data.rows
         ]
         started = time.perf_counter()
         for start in range(0, len(events), batch):
-            await write_events(conn, events[start:start + batch])
+            await write_events(conn, events[start : start + batch])
             if (start // batch) % 200 == 199:
                 progress(f"1c writer alone: {start + batch:,}/{len(events):,}")
         elapsed = time.perf_counter() - started
         await conn.execute(f'DROP SCHEMA "{scratch}" CASCADE')
     finally:
         await conn.close()
-    return {"events": float(len(events)), "seconds": elapsed, "events_per_s": len(events) / elapsed,
-            "batch": float(batch)}
+    return {
+        "events": float(len(events)),
+        "seconds": elapsed,
+        "events_per_s": len(events) / elapsed,
+        "batch": float(batch),
+    }

@@ -23,8 +23,15 @@ import asyncpg
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVICES_SCRIPT = REPO_ROOT / "scripts" / "services"
-PACKAGES = ("omnibase_infra", "omnibase_core", "aiokafka", "asyncpg", "pydantic", "pydantic_core",
-            "opentelemetry-sdk")
+PACKAGES = (
+    "omnibase_infra",
+    "omnibase_core",
+    "aiokafka",
+    "asyncpg",
+    "pydantic",
+    "pydantic_core",
+    "opentelemetry-sdk",
+)
 
 
 @dataclass(frozen=True)
@@ -48,12 +55,20 @@ class Servers:
         )
 
 
-SERVER_VARIABLES = ("POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DATABASE", "POSTGRES_USER",
-                    "POSTGRES_PASSWORD", "KAFKA_BOOTSTRAP_SERVERS")
+SERVER_VARIABLES = (
+    "POSTGRES_HOST",
+    "POSTGRES_PORT",
+    "POSTGRES_DATABASE",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "KAFKA_BOOTSTRAP_SERVERS",
+)
 
 
 def _services_env(state_dir: Path, pg_port: int, kafka_port: int, controller_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SERVER_VARIABLES and not k.startswith("ONEX_SERVICES")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in SERVER_VARIABLES and not k.startswith("ONEX_SERVICES")
+    }
     env.update(
         ONEX_SERVICES_STATE_DIR=str(state_dir),
         POSTGRES_PORT=str(pg_port),
@@ -65,8 +80,9 @@ def _services_env(state_dir: Path, pg_port: int, kafka_port: int, controller_por
 
 def services(command: list[str], env: dict[str, str]) -> str:
     """Run ``scripts/services COMMAND``; its stdout (stderr passes through as progress)."""
-    done = subprocess.run([str(SERVICES_SCRIPT), *command], env=env, check=True, stdout=subprocess.PIPE,
-                          text=True)
+    done = subprocess.run(
+        [str(SERVICES_SCRIPT), *command], env=env, check=True, stdout=subprocess.PIPE, text=True
+    )
     return done.stdout
 
 
@@ -79,7 +95,7 @@ def start_own_servers(state_dir: Path, pg_port: int, kafka_port: int, controller
     found: dict[str, str] = {}
     for line in services(["env"], env).splitlines():
         if line.startswith("export "):
-            name, _, value = shlex.split(line[len("export "):])[0].partition("=")
+            name, _, value = shlex.split(line[len("export ") :])[0].partition("=")
             found[name] = value
     return Servers({**env, **found}, managed=True, state_dir=state_dir)
 
@@ -95,14 +111,15 @@ async def ensure_commit_timestamps(servers: Servers) -> bool:
     """True when ``track_commit_timestamp`` is on (switching it on for our own server)."""
     conn = await asyncpg.connect(servers.dsn)
     try:
-        on = await conn.fetchval("SHOW track_commit_timestamp") == "on"
+        on = str(await conn.fetchval("SHOW track_commit_timestamp")) == "on"
     finally:
         await conn.close()
     if on or not servers.managed or not servers.env.get("POSTGRES_ADMIN_COMMAND"):
         return on
     admin = shlex.split(servers.env["POSTGRES_ADMIN_COMMAND"])
-    subprocess.run([*admin, "-c", "ALTER SYSTEM SET track_commit_timestamp = on"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*admin, "-c", "ALTER SYSTEM SET track_commit_timestamp = on"], check=True, stdout=subprocess.DEVNULL
+    )
     services(["restart-postgres"], servers.env)
     return True
 
@@ -142,16 +159,25 @@ async def versions(servers: Servers) -> dict[str, str]:
         await conn.close()
     found["kafka"] = "external"
     if servers.managed:
-        status = subprocess.run([str(SERVICES_SCRIPT), "status"], env=servers.env, check=False,
-                                capture_output=True, text=True).stdout
+        status = subprocess.run(
+            [str(SERVICES_SCRIPT), "status"], env=servers.env, check=False, capture_output=True, text=True
+        ).stdout
         for line in status.splitlines():
             if line.startswith("kafka") and "Apache Kafka" in line:
                 found["kafka"] = line.split("Apache Kafka", 1)[1].split()[0]
     try:
-        head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], check=True,
-                              capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               check=True, capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         found["git"] = head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         found["git"] = "unknown"

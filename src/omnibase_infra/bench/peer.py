@@ -57,8 +57,14 @@ def _fetch(folder: Path, artifact: str, dependencies: list[tuple[str, str, str]]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pom.xml").write_text(_pom(artifact, dependencies))
     shutil.rmtree(libs, ignore_errors=True)
-    command = ["mvn", "-q", "-B", f"{DEPENDENCY_PLUGIN}:copy-dependencies", "-DincludeScope=runtime",
-               "-DoutputDirectory=libs"]
+    command = [
+        "mvn",
+        "-q",
+        "-B",
+        f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+        "-DincludeScope=runtime",
+        "-DoutputDirectory=libs",
+    ]
     progress(f"7 peer: fetching {artifact} jars from Maven Central")
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False, timeout=900)
     if done.returncode != 0:
@@ -75,40 +81,43 @@ class PeerJars:
 
 
 def fetch_jars(cache: Path, progress: Progress) -> PeerJars:
-    connect = _fetch(cache / "connect", "connect", [
-        ("org.apache.kafka", "connect-runtime", CONNECT_VERSION),
-        ("org.apache.kafka", "connect-json", CONNECT_VERSION),
-        ("org.apache.kafka", "connect-file", CONNECT_VERSION),
-        ("org.slf4j", "slf4j-reload4j", "1.7.36"),
-        ("ch.qos.reload4j", "reload4j", "1.2.25"),
-    ], progress)
-    plugin = _fetch(cache / "plugins" / "debezium-connector-jdbc", "plugin", [
-        ("io.debezium", "debezium-connector-jdbc", DEBEZIUM_VERSION),
-    ], progress)
-    return PeerJars(connect, plugin.parent.parent / "path")
-
-
-def _plugin_path(jars: PeerJars) -> Path:
-    """A plugin.path holding only the connector's jars (Connect scans every jar under it)."""
-    path = jars.plugin_path
-    target = path / "debezium-connector-jdbc"
-    if not target.exists():
-        path.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(jars.plugin_path.parent / "plugins" / "debezium-connector-jdbc" / "libs")
-    return path
+    connect = _fetch(
+        cache / "connect",
+        "connect",
+        [
+            ("org.apache.kafka", "connect-runtime", CONNECT_VERSION),
+            ("org.apache.kafka", "connect-json", CONNECT_VERSION),
+            ("org.apache.kafka", "connect-file", CONNECT_VERSION),
+            ("org.slf4j", "slf4j-reload4j", "1.7.36"),
+            ("ch.qos.reload4j", "reload4j", "1.2.25"),
+        ],
+        progress,
+    )
+    plugin = _fetch(
+        cache / "plugins" / "debezium-connector-jdbc",
+        "plugin",
+        [
+            ("io.debezium", "debezium-connector-jdbc", DEBEZIUM_VERSION),
+        ],
+        progress,
+    )
+    return PeerJars(connect, plugin.parent.parent)
 
 
 def _properties(values: dict[str, str]) -> str:
     return "".join(f"{k}={v}\n" for k, v in values.items())
 
 
-async def run_peer(servers: Servers, schema: str, topic: str, count: int, jars: PeerJars, work: Path,
-                   progress: Progress) -> dict[str, float]:
+async def run_peer(
+    servers: Servers, schema: str, topic: str, count: int, jars: PeerJars, work: Path, progress: Progress
+) -> dict[str, float]:
     """Start Connect + the sink on the pre-loaded ``topic``; time start → last row committed."""
     env = servers.env
     conn = await asyncpg.connect(servers.dsn)
     try:
-        await conn.execute(f'CREATE TABLE "{schema}".{PEER_TABLE} (LIKE "{schema}".onex_event_store INCLUDING ALL)')
+        await conn.execute(
+            f'CREATE TABLE "{schema}".{PEER_TABLE} (LIKE "{schema}".onex_event_store INCLUDING ALL)'
+        )
     finally:
         await conn.close()
     work.mkdir(parents=True, exist_ok=True)
@@ -116,41 +125,60 @@ async def run_peer(servers: Servers, schema: str, topic: str, count: int, jars: 
     connector = work / "jdbc-sink.properties"
     log4j = work / "log4j.properties"
     log = work / "connect.log"
-    worker.write_text(_properties({
-        "bootstrap.servers": servers.bootstrap,
-        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
-        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "value.converter.schemas.enable": "true",
-        "offset.storage.file.filename": str(work / "offsets"),
-        "plugin.path": str(_plugin_path(jars)),
-        "listeners": f"http://127.0.0.1:{free_port()}",
-    }))
-    url = (f"jdbc:postgresql://{env['POSTGRES_HOST']}:{env.get('POSTGRES_PORT', '5432')}/"
-           f"{env['POSTGRES_DATABASE']}?stringtype=unspecified&currentSchema={schema}")
-    connector.write_text(_properties({
-        "name": f"bench-jdbc-sink-{schema}",
-        "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
-        "tasks.max": "1",
-        "topics": topic,
-        "connection.url": url,
-        "connection.username": env["POSTGRES_USER"],
-        "connection.password": env.get("POSTGRES_PASSWORD", ""),
-        "insert.mode": "upsert",
-        "delete.enabled": "false",
-        "primary.key.mode": "record_value",
-        "primary.key.fields": "envelope_id",
-        "schema.evolution": "none",
-        "collection.name.format": PEER_TABLE,
-        "consumer.override.auto.offset.reset": "earliest",
-    }))
+    worker.write_text(
+        _properties(
+            {
+                "bootstrap.servers": servers.bootstrap,
+                "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+                "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+                "value.converter.schemas.enable": "true",
+                "offset.storage.file.filename": str(work / "offsets"),
+                "plugin.path": str(jars.plugin_path),
+                "listeners": f"http://127.0.0.1:{free_port()}",
+            }
+        )
+    )
+    url = (
+        f"jdbc:postgresql://{env['POSTGRES_HOST']}:{env.get('POSTGRES_PORT', '5432')}/"
+        f"{env['POSTGRES_DATABASE']}?stringtype=unspecified&currentSchema={schema}"
+    )
+    connector.write_text(
+        _properties(
+            {
+                "name": f"bench-jdbc-sink-{schema}",
+                "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
+                "tasks.max": "1",
+                "topics": topic,
+                "connection.url": url,
+                "connection.username": env["POSTGRES_USER"],
+                "connection.password": env.get("POSTGRES_PASSWORD", ""),
+                "insert.mode": "upsert",
+                "delete.enabled": "false",
+                "primary.key.mode": "record_value",
+                "primary.key.fields": "envelope_id",
+                "schema.evolution": "none",
+                "collection.name.format": PEER_TABLE,
+                "consumer.override.auto.offset.reset": "earliest",
+            }
+        )
+    )
     log4j.write_text(
         "log4j.rootLogger=INFO, file\nlog4j.appender.file=org.apache.log4j.FileAppender\n"
         f"log4j.appender.file.File={log}\nlog4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
         "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
     )
-    command = ["java", "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", f"-Dlog4j.configuration=file:{log4j}",
-               "-cp", f"{jars.connect_libs}/*", "org.apache.kafka.connect.cli.ConnectStandalone",
-               str(worker), str(connector)]
+    command = [
+        "java",
+        "-Xms256m",
+        "-Xmx1g",
+        "-XX:+UseG1GC",
+        f"-Dlog4j.configuration=file:{log4j}",
+        "-cp",
+        f"{jars.connect_libs}/*",
+        "org.apache.kafka.connect.cli.ConnectStandalone",
+        str(worker),
+        str(connector),
+    ]
     started = time.time()
     with (work / "connect.out").open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=work)
@@ -170,7 +198,9 @@ async def run_peer(servers: Servers, schema: str, topic: str, count: int, jars: 
                 progress(f"7 peer: {rows:,}/{count:,} rows")
                 await asyncio.sleep(2.0)
             if rows < count:
-                raise PeerUnavailable(f"peer wrote {rows:,}/{count:,} rows before the deadline:\n{_tail(work)}")
+                raise PeerUnavailable(
+                    f"peer wrote {rows:,}/{count:,} rows before the deadline:\n{_tail(work)}"
+                )
             cpu = proc_cpu_seconds(proc.pid)
             stats = await conn.fetchrow(
                 "SELECT extract(epoch FROM min(pg_xact_commit_timestamp(xmin))) AS first, "
@@ -189,10 +219,15 @@ async def run_peer(servers: Servers, schema: str, topic: str, count: int, jars: 
     if stats["last"] is None:
         raise PeerUnavailable("no commit timestamps (track_commit_timestamp is off)")
     first, last = float(stats["first"]), float(stats["last"])
-    return {"events": float(count), "seconds": last - started, "events_per_s": count / (last - started),
-            "startup_to_first_commit_s": first - started,
-            "steady_events_per_s": count / (last - first) if last > first else 0.0,
-            "cpu_s": cpu, "rss_max_mib": rss_max / 1024}
+    return {
+        "events": float(count),
+        "seconds": last - started,
+        "events_per_s": count / (last - started),
+        "startup_to_first_commit_s": first - started,
+        "steady_events_per_s": count / (last - first) if last > first else 0.0,
+        "cpu_s": cpu,
+        "rss_max_mib": rss_max / 1024,
+    }
 
 
 def _tail(work: Path) -> str:
@@ -200,7 +235,12 @@ def _tail(work: Path) -> str:
     for name in ("connect.out", "connect.log"):
         path = work / name
         if path.exists():
-            lines += [f"--- {name}"] + [
-                line for line in path.read_text(errors="replace").splitlines() if "ERROR" in line or "Exception" in line
-            ][-10:]
+            lines += [
+                f"--- {name}",
+                *[
+                    line
+                    for line in path.read_text(errors="replace").splitlines()
+                    if "ERROR" in line or "Exception" in line
+                ][-10:],
+            ]
     return "\n".join(lines)

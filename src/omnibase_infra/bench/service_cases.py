@@ -8,6 +8,7 @@ row's ``stored_at`` (its transaction's start, a few milliseconds earlier).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 
+from omnibase_infra.bench import profiling
 from omnibase_infra.bench.workload import Dataset, Progress, committed_total, envelope, percentiles
 
 ONEX_INFRA = str(Path(sys.executable).parent / "onex-infra")
@@ -90,8 +92,15 @@ class ServiceProcess:
     samples: list[tuple[float, int]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, base_env: dict[str, str], schema: str, topics: BenchTopics, group: str, log_path: Path,
-               environment: str) -> ServiceProcess:
+    def create(
+        cls,
+        base_env: dict[str, str],
+        schema: str,
+        topics: BenchTopics,
+        group: str,
+        log_path: Path,
+        environment: str,
+    ) -> ServiceProcess:
         env = dict(base_env)
         env.update(
             ENVIRONMENT=environment,
@@ -109,15 +118,23 @@ class ServiceProcess:
         return cls(env, log_path)
 
     def migrate(self) -> None:
-        done = subprocess.run([ONEX_INFRA, "db", "migrate"], env=self.env, capture_output=True, text=True,
-                              check=False, timeout=120)
+        done = subprocess.run(
+            [ONEX_INFRA, "db", "migrate"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"onex-infra db migrate failed: {done.stdout}{done.stderr}")
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.started_at = time.time()
-            self.proc = subprocess.Popen([ONEX_INFRA, "run"], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [ONEX_INFRA, "run"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
 
     @property
     def pid(self) -> int:
@@ -134,10 +151,8 @@ class ServiceProcess:
             rss = proc_status(self.pid).get("VmRSS", 0)
             self.rss_max_kib = max(self.rss_max_kib, rss)
             self.samples.append((time.time(), rss))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
-            except TimeoutError:
-                pass
 
     def stop(self, timeout: float = 60.0) -> tuple[int, float]:
         assert self.proc is not None
@@ -153,8 +168,16 @@ class ServiceProcess:
             self.proc.wait(timeout=30)
 
 
-async def wait_committed(service: ServiceProcess, bootstrap: str, group: str, topics: set[str], want: int,
-                         within: float, progress: Progress, label: str) -> None:
+async def wait_committed(
+    service: ServiceProcess,
+    bootstrap: str,
+    group: str,
+    topics: set[str],
+    want: int,
+    within: float,
+    progress: Progress,
+    label: str,
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -165,7 +188,7 @@ async def wait_committed(service: ServiceProcess, bootstrap: str, group: str, to
             service.check_alive()
             try:
                 done = await committed_total(admin, group, topics)
-            except Exception:  # noqa: BLE001  # the group may not exist yet
+            except Exception:  # the group may not exist yet
                 done = 0
             if done >= want:
                 return
@@ -182,19 +205,43 @@ def committed_expr(commit_ts: bool) -> str:
     return "pg_xact_commit_timestamp(xmin)" if commit_ts else "stored_at"
 
 
-async def throughput(service: ServiceProcess, servers_dsn: str, schema: str, bootstrap: str, group: str,
-                     data: Dataset, commit_ts: bool, progress: Progress) -> dict[str, float]:
+async def throughput(
+    service: ServiceProcess,
+    servers_dsn: str,
+    schema: str,
+    bootstrap: str,
+    group: str,
+    data: Dataset,
+    commit_ts: bool,
+    progress: Progress,
+    profile_seconds: float = 0.0,
+) -> dict[str, float]:
     """Case 2 (+6): start the service on the pre-loaded topic; time start → last row committed."""
     stop_sampling = asyncio.Event()
     busy0 = machine_busy()
     service.start()
     sampler = asyncio.create_task(service.sample_memory(stop_sampling))
+    profiler = None
+    if profile_seconds > 0:
+        await asyncio.sleep(6)  # past start-up, into the steady state
+        profiler = profiling.start(service.pid, profile_seconds, service.log_path.with_name("profile.txt"))
+        progress("2 event store: py-spy attached" if profiler else "2 event store: py-spy not found")
     try:
-        await wait_committed(service, bootstrap, group, {data.topic}, len(data.values),
-                             within=120 + len(data.values) / 1000, progress=progress, label="2 event store")
+        await wait_committed(
+            service,
+            bootstrap,
+            group,
+            {data.topic},
+            len(data.values),
+            within=120 + len(data.values) / 1000,
+            progress=progress,
+            label="2 event store",
+        )
     finally:
         stop_sampling.set()
         await sampler
+        if profiler is not None:
+            profiler.wait(timeout=profile_seconds + 60)
     busy1 = machine_busy()
     cpu = proc_cpu_seconds(service.pid)
     hwm = proc_status(service.pid).get("VmHWM", 0)
@@ -227,9 +274,19 @@ async def throughput(service: ServiceProcess, servers_dsn: str, schema: str, boo
     }
 
 
-async def latency(service: ServiceProcess, servers_dsn: str, schema: str, bootstrap: str, group: str,
-                  topic: str, partitions: int, rate: float, seconds: float, commit_ts: bool,
-                  progress: Progress) -> dict[str, float]:
+async def latency(
+    service: ServiceProcess,
+    servers_dsn: str,
+    schema: str,
+    bootstrap: str,
+    group: str,
+    topic: str,
+    partitions: int,
+    rate: float,
+    seconds: float,
+    commit_ts: bool,
+    progress: Progress,
+) -> dict[str, float]:
     """Case 3: produce at ``rate``/s for ``seconds``; envelope timestamp (set at send) → commit."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
     await producer.start()
@@ -250,8 +307,9 @@ async def latency(service: ServiceProcess, servers_dsn: str, schema: str, bootst
         await producer.flush()
     finally:
         await producer.stop()
-    await wait_committed(service, bootstrap, group, {topic}, sent, within=120, progress=progress,
-                         label="3 latency")
+    await wait_committed(
+        service, bootstrap, group, {topic}, sent, within=120, progress=progress, label="3 latency"
+    )
     conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
     try:
         expr = committed_expr(commit_ts)
@@ -263,15 +321,26 @@ async def latency(service: ServiceProcess, servers_dsn: str, schema: str, bootst
     finally:
         await conn.close()
     stats = percentiles([float(r["ms"]) for r in delays])
-    return {"offered_per_s": rate, "seconds": seconds, **{f"{k}_ms" if k != "count" else k: v
-                                                          for k, v in stats.items()}}
+    return {
+        "offered_per_s": rate,
+        "seconds": seconds,
+        **{f"{k}_ms" if k != "count" else k: v for k, v in stats.items()},
+    }
 
 
-async def operations(service: ServiceProcess, bootstrap: str, topics: BenchTopics, envelope_ids: list[uuid.UUID],
-                     rate: float, seconds: float, progress: Progress) -> dict[str, float]:
+async def operations(
+    service: ServiceProcess,
+    bootstrap: str,
+    topics: BenchTopics,
+    envelope_ids: list[uuid.UUID],
+    rate: float,
+    seconds: float,
+    progress: Progress,
+) -> dict[str, float]:
     """Case 4: ``get_event_by_id`` commands at ``rate``/s; send → reply received, per correlation id."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                fetch_max_wait_ms=5)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=5
+    )
     await consumer.start()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
     await producer.start()
@@ -307,11 +376,17 @@ async def operations(service: ServiceProcess, bootstrap: str, topics: BenchTopic
             while count < int((now - started) * rate):
                 cid = str(uuid.uuid4())
                 target = envelope_ids[count % len(envelope_ids)]
-                command = json.dumps({
-                    "payload": {"operation": "get_event_by_id", "parameters": {"envelope_id": str(target)}},
-                    "envelope_id": str(uuid.uuid4()), "correlation_id": cid,
-                    "event_type": "onex.postgres.operation.requested",
-                }).encode()
+                command = json.dumps(
+                    {
+                        "payload": {
+                            "operation": "get_event_by_id",
+                            "parameters": {"envelope_id": str(target)},
+                        },
+                        "envelope_id": str(uuid.uuid4()),
+                        "correlation_id": cid,
+                        "event_type": "onex.postgres.operation.requested",
+                    }
+                ).encode()
                 sent_at[cid] = time.monotonic()
                 await producer.send(topics.command, command, partition=0)
                 count += 1
@@ -323,19 +398,34 @@ async def operations(service: ServiceProcess, bootstrap: str, topics: BenchTopic
         await producer.stop()
         await consumer.stop()
     stats = percentiles(delays)
-    return {"offered_per_s": rate, "commands": float(len(sent_at)), "failed_replies": float(failed),
-            **{f"{k}_ms" if k != "count" else "replies": v for k, v in stats.items()}}
+    return {
+        "offered_per_s": rate,
+        "commands": float(len(sent_at)),
+        "failed_replies": float(failed),
+        **{f"{k}_ms" if k != "count" else "replies": v for k, v in stats.items()},
+    }
 
 
-async def outbox(service: ServiceProcess, servers_dsn: str, schema: str, bootstrap: str, topic: str,
-                 rows: int, keys: int, commit_ts: bool, progress: Progress) -> dict[str, float]:
+async def outbox(
+    service: ServiceProcess,
+    partitions: int,
+    servers_dsn: str,
+    schema: str,
+    bootstrap: str,
+    topic: str,
+    rows: int,
+    keys: int,
+    commit_ts: bool,
+    progress: Progress,
+) -> dict[str, float]:
     """Case 5: ``rows`` pending outbox rows inserted at once; insert → last row marked published."""
     value, _ = envelope(0, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
     records = [(topic, f"k{i % keys}".encode(), value, "[]") for i in range(rows)]
     conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
     try:
-        await conn.copy_records_to_table("onex_outbox", records=records,
-                                         columns=("topic", "key", "payload", "headers"), schema_name=schema)
+        await conn.copy_records_to_table(
+            "onex_outbox", records=records, columns=("topic", "key", "payload", "headers"), schema_name=schema
+        )
         inserted_at = time.time()
         deadline = time.monotonic() + 60 + rows / 200
         pending = rows
@@ -348,23 +438,30 @@ async def outbox(service: ServiceProcess, servers_dsn: str, schema: str, bootstr
             await asyncio.sleep(0.5)
         if pending:
             raise RuntimeError(f"outbox: {pending:,} rows still pending")
-        last = float(await conn.fetchval(
-            f"SELECT extract(epoch FROM max({'pg_xact_commit_timestamp(xmin)' if commit_ts else 'published_at'})) "
-            "FROM onex_outbox WHERE topic = $1",
-            topic,
-        ))
+        expr = "pg_xact_commit_timestamp(xmin)" if commit_ts else "published_at"
+        last = float(
+            await conn.fetchval(
+                f"SELECT extract(epoch FROM max({expr})) FROM onex_outbox WHERE topic = $1",
+                topic,
+            )
+        )
     finally:
         await conn.close()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}]
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
         on_topic = sum((await consumer.end_offsets(parts)).values())
     finally:
         await consumer.stop()
     elapsed = last - inserted_at
-    return {"rows": float(rows), "keys": float(keys), "seconds": elapsed, "rows_per_s": rows / elapsed,
-            "records_on_topic": float(on_topic)}
+    return {
+        "rows": float(rows),
+        "keys": float(keys),
+        "seconds": elapsed,
+        "rows_per_s": rows / elapsed,
+        "records_on_topic": float(on_topic),
+    }
 
 
 def rss_after(service: ServiceProcess) -> dict[str, float]:

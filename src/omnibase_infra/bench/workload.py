@@ -23,8 +23,17 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-
 EVENT_TYPE = "bench.event"
 # What the service stores as metadata for an envelope that carries none.
 METADATA_JSON = '{"headers":{},"tags":{}}'
-COLUMNS = ("envelope_id", "topic", "partition", "offset", "event_type", "correlation_id",
-           "envelope_timestamp", "payload", "metadata")
+COLUMNS = (
+    "envelope_id",
+    "topic",
+    "partition",
+    "offset",
+    "event_type",
+    "correlation_id",
+    "envelope_timestamp",
+    "payload",
+    "metadata",
+)
 
 Row = tuple[uuid.UUID, str, int, int, str, uuid.UUID, datetime, str, str]
 Progress = Callable[[str], None]
@@ -36,7 +45,7 @@ def timestamp_text(at: datetime) -> str:
 
 def envelope(seq: int, envelope_id: uuid.UUID, correlation_id: uuid.UUID, at: datetime) -> tuple[bytes, str]:
     """The wire bytes of one bench envelope and the payload JSON the service will store."""
-    payload = f'{{"seq":{seq},"source":"bench","data":"{seq:012d}"}}'
+    payload = f'{{"seq":{seq},"data":"bench"}}'
     value = (
         f'{{"payload":{payload},"envelope_id":"{envelope_id}","envelope_timestamp":"{timestamp_text(at)}",'
         f'"correlation_id":"{correlation_id}","event_type":"{EVENT_TYPE}"}}'
@@ -68,8 +77,19 @@ def make_dataset(topic: str, count: int, partitions: int, seed: int = 7) -> Data
         correlation_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         value, payload = envelope(i, envelope_id, correlation_id, at)
         values.append(value)
-        rows.append((envelope_id, topic, i % partitions, i // partitions, EVENT_TYPE, correlation_id, at,
-                     payload, METADATA_JSON))
+        rows.append(
+            (
+                envelope_id,
+                topic,
+                i % partitions,
+                i // partitions,
+                EVENT_TYPE,
+                correlation_id,
+                at,
+                payload,
+                METADATA_JSON,
+            )
+        )
     return Dataset(topic, partitions, values, rows)
 
 
@@ -97,9 +117,17 @@ def peer_values(rows: Sequence[Row]) -> list[bytes]:
     out: list[bytes] = []
     for r in rows:
         body = json.dumps(
-            {"envelope_id": str(r[0]), "topic": r[1], "partition": r[2], "offset": r[3], "event_type": r[4],
-             "correlation_id": str(r[5]), "envelope_timestamp": timestamp_text(r[6]), "payload": r[7],
-             "metadata": r[8]},
+            {
+                "envelope_id": str(r[0]),
+                "topic": r[1],
+                "partition": r[2],
+                "offset": r[3],
+                "event_type": r[4],
+                "correlation_id": str(r[5]),
+                "envelope_timestamp": timestamp_text(r[6]),
+                "payload": r[7],
+                "metadata": r[8],
+            },
             separators=(",", ":"),
         )
         out.append(f'{{"schema":{schema},"payload":{body}}}'.encode())
@@ -124,8 +152,9 @@ async def delete_topics(bootstrap: str, topics: Sequence[str]) -> None:
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, values: Sequence[bytes], partitions: int,
-                  progress: Progress) -> float:
+async def produce(
+    bootstrap: str, topic: str, values: Sequence[bytes], partitions: int, progress: Progress
+) -> float:
     """Send ``values`` round-robin over ``partitions``, wait for every ack; return records/s."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20, max_batch_size=262144)
     await producer.start()
@@ -159,5 +188,10 @@ def percentiles(samples: Sequence[float]) -> dict[str, float]:
     def rank(q: float) -> float:
         return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
-    return {"p50": rank(0.50), "p99": rank(0.99), "p999": rank(0.999), "max": ordered[-1],
-            "count": float(len(ordered))}
+    return {
+        "p50": rank(0.50),
+        "p99": rank(0.99),
+        "p999": rank(0.999),
+        "max": ordered[-1],
+        "count": float(len(ordered)),
+    }

@@ -49,7 +49,9 @@ def colour_enabled(stream: TextIO, environ: Mapping[str, str] | None = None) -> 
 class Console:
     """Writes lines to ``out`` (errors to ``err``), styling them only when colour is enabled."""
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, *, colour: bool | None = None):
+    def __init__(
+        self, out: TextIO | None = None, err: TextIO | None = None, *, colour: bool | None = None
+    ) -> None:
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
         self.colour = colour_enabled(self.out) if colour is None else colour
@@ -59,10 +61,11 @@ class Console:
             return text
         return f"\x1b[{_CODES[colour]}m{text}\x1b[0m"
 
-    def word(self, text: str) -> str:
-        """``text`` coloured by meaning (healthy green, degraded yellow, unhealthy red, ...)."""
+    def word(self, text: str, width: int = 0) -> str:
+        """``text`` padded to ``width``, coloured by meaning (healthy green, unhealthy red, ...)."""
         colour = _WORD_COLOUR.get(text)
-        return self.style(text, colour) if colour else text
+        padded = text.ljust(width)
+        return self.style(text, colour) + padded[len(text) :] if colour else padded
 
     def mark(self, status: Status) -> str:
         """A fixed-width status mark: ``ok  ``, ``warn``, ``FAIL``, ``skip``."""
@@ -97,7 +100,7 @@ class Progress:
     the terminal; ``close`` ends the line.
     """
 
-    def __init__(self, total: int, label: str, stream: TextIO | None = None, *, width: int = 30):
+    def __init__(self, total: int, label: str, stream: TextIO | None = None, *, width: int = 30) -> None:
         self._stream = stream if stream is not None else sys.stderr
         isatty = getattr(self._stream, "isatty", None)
         self.enabled = bool(isatty and isatty()) and total > 0

@@ -178,7 +178,9 @@ def check_variables(
             report.unset_optional.append(variable)
     for name, reason in orphans:
         hint = f"the {name}_* variables disagree" if name in _GROUP_PREFIXES else "see DESIGN.md §6"
-        report.results.append(CheckResult("variables", name, "fail", redactor.redact(f"{name}: {reason}"), hint))
+        report.results.append(
+            CheckResult("variables", name, "fail", redactor.redact(f"{name}: {reason}"), hint)
+        )
     if report.settings is None:
         report.bad_groups.update({"postgres", "kafka", "telemetry", "service"})
     return report

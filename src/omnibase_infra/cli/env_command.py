@@ -1,4 +1,4 @@
-"""``onex-infra env check [--json] [--verbose] [--timeout S]``: is this environment ready to run?
+"""``onex-infra env check [--json] [--verbose] [--timeout_seconds S]``: is this environment ready to run?
 
 Checks, each printed as a pass/warn/fail line with a hint:
 
@@ -50,7 +50,7 @@ def _skipped(group: str, why: str) -> list[CheckResult]:
 
 
 async def run_checks(
-    environ: Mapping[str, str], *, timeout: float = 5.0, verbose: bool = False
+    environ: Mapping[str, str], *, timeout_seconds: float = 5.0, verbose: bool = False
 ) -> tuple[VariableReport, list[CheckResult]]:
     """The variable report and every result, in display order."""
     report = check_variables(environ, SecretRegistry(), verbose=verbose)
@@ -64,16 +64,18 @@ async def run_checks(
     if settings is None or "postgres" in report.bad_groups:
         skipped["postgres"] = _skipped("postgres", fix_first.format("POSTGRES_*"))
     else:
-        pending["postgres"] = check_postgres(settings.postgres, timeout)
+        pending["postgres"] = check_postgres(settings.postgres, timeout_seconds)
     if settings is None or "kafka" in report.bad_groups:
         skipped["kafka"] = _skipped("kafka", fix_first.format("KAFKA_*"))
     else:
-        pending["kafka"] = check_kafka(settings.kafka_bootstrap_servers, settings.kafka_security, timeout)
+        pending["kafka"] = check_kafka(
+            settings.kafka_bootstrap_servers, settings.kafka_security, timeout_seconds
+        )
     endpoint = settings.telemetry.otlp_endpoint if settings is not None else None
     if "telemetry" in report.bad_groups:
         skipped["otlp"] = _skipped("otlp", fix_first.format("OTEL_*"))
     elif endpoint:
-        pending["otlp"] = check_otlp(endpoint, timeout, redactor.redact)
+        pending["otlp"] = check_otlp(endpoint, timeout_seconds, redactor.redact)
     else:
         skipped["otlp"] = _skipped("otlp", "OTEL_EXPORTER_OTLP_ENDPOINT not set: spans are not exported")
     done = dict(zip(pending, await asyncio.gather(*pending.values()), strict=True))
@@ -125,7 +127,7 @@ def run_check(args: argparse.Namespace) -> int:
     console = Console()
     quiet_library_logs()
     report, results = asyncio.run(
-        run_checks(os.environ, timeout=float(args.timeout), verbose=bool(args.verbose))
+        run_checks(os.environ, timeout_seconds=float(args.timeout), verbose=bool(args.verbose))
     )
     ok = not any(r.status == "fail" for r in results)
     if args.json:

@@ -1,6 +1,6 @@
 """The server checks of ``onex-infra env check``: PostgreSQL, Kafka, the OTLP endpoint.
 
-Each check is bounded by ``timeout`` seconds per step, returns ``CheckResult`` lines and
+Each check is bounded by ``timeout_seconds`` seconds per step, returns ``CheckResult`` lines and
 never raises for what it checks: a refused connection is a failed line with a hint. Error
 details are reduced to the exception's class and its sanitised message (the connection
 manager's errors never carry a password or a DSN).
@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 
 OTLP_TRACES_PATH = "/v1/traces"
 _PG_DOWN_HINT = (
-    "is the server running and reachable? check POSTGRES_HOST/POSTGRES_PORT "
-    "(locally: scripts/services start)"
+    "is the server running and reachable? check POSTGRES_HOST/POSTGRES_PORT (locally: scripts/services start)"
 )
 _KAFKA_DOWN_HINT = (
     "is the broker running and reachable? check KAFKA_BOOTSTRAP_SERVERS (locally: scripts/services start)"
@@ -51,7 +50,7 @@ def _ms(started: float) -> str:
     return f"{(time.monotonic() - started) * 1000:.0f} ms"
 
 
-async def check_postgres(config: ModelPostgresConnectionConfig, timeout: float) -> list[CheckResult]:
+async def check_postgres(config: ModelPostgresConnectionConfig, timeout_seconds: float) -> list[CheckResult]:
     """Connect, read the server version, compare the schema version with this release's."""
     from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
     from omnibase_infra.runtime import migrations
@@ -60,14 +59,14 @@ async def check_postgres(config: ModelPostgresConnectionConfig, timeout: float) 
         update={
             "min_connections": 0,
             "max_connections": 1,
-            "connect_timeout": timeout,
+            "connect_timeout": timeout_seconds,
             "application_name": "onex-infra env check",
         }
     )
     where = cfg.describe()
     started = time.monotonic()
     try:
-        async with asyncio.timeout(timeout * 2):
+        async with asyncio.timeout(timeout_seconds * 2):
             async with PostgresConnectionManager(cfg) as manager, manager.acquire_connection() as conn:
                 version = str(await conn.fetchval("SHOW server_version"))
                 have = await migrations.current_version(conn, cfg.schema_name)
@@ -111,10 +110,10 @@ def bootstrap_hosts(bootstrap: str) -> list[tuple[str, int]]:
     return hosts
 
 
-async def _tcp(host: str, port: int, timeout: float) -> str | None:
+async def _tcp(host: str, port: int, timeout_seconds: float) -> str | None:
     """``None`` when a TCP connection opens, else the reason."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_seconds)
     except (OSError, TimeoutError) as exc:
         return _reason(exc)
     writer.close()
@@ -122,14 +121,16 @@ async def _tcp(host: str, port: int, timeout: float) -> str | None:
     return None
 
 
-async def check_kafka(bootstrap: str, security: ModelKafkaSecurityConfig, timeout: float) -> list[CheckResult]:
+async def check_kafka(
+    bootstrap: str, security: ModelKafkaSecurityConfig, timeout_seconds: float
+) -> list[CheckResult]:
     """TCP to each bootstrap server, then a metadata request through aiokafka's admin client."""
     try:
         hosts = bootstrap_hosts(bootstrap)
     except ValueError:
         hint = "host:port[,host:port...]"
         return [CheckResult("kafka", "connect", "fail", f"cannot parse {bootstrap!r}", hint)]
-    refusals = await asyncio.gather(*(_tcp(h, p, timeout) for h, p in hosts))
+    refusals = await asyncio.gather(*(_tcp(h, p, timeout_seconds) for h, p in hosts))
     if all(refusals):
         detail = "; ".join(f"{h}:{p}: {r}" for (h, p), r in zip(hosts, refusals, strict=True))
         return [CheckResult("kafka", "connect", "fail", detail, _KAFKA_DOWN_HINT)]
@@ -145,10 +146,10 @@ async def check_kafka(bootstrap: str, security: ModelKafkaSecurityConfig, timeou
         admin = AIOKafkaAdminClient(
             bootstrap_servers=bootstrap,
             client_id="onex-infra-env-check",
-            request_timeout_ms=int(timeout * 1000),
+            request_timeout_ms=int(timeout_seconds * 1000),
             **security_kwargs(security),
         )
-        async with asyncio.timeout(timeout * 2):
+        async with asyncio.timeout(timeout_seconds * 2):
             await admin.start()
             cluster = await admin.describe_cluster()
     except Exception as exc:
@@ -174,19 +175,21 @@ def traces_url(endpoint: str) -> str:
     return base if base.endswith(OTLP_TRACES_PATH) else base + OTLP_TRACES_PATH
 
 
-def _post_empty(url: str, timeout: float) -> int:
+def _post_empty(url: str, timeout_seconds: float) -> int:
     """POST an empty OTLP/protobuf export request; the HTTP status (error statuses included)."""
     request = urllib.request.Request(
         url, data=b"", method="POST", headers={"Content-Type": "application/x-protobuf"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
 
 
-async def check_otlp(endpoint: str, timeout: float, redact: Callable[[str], str]) -> list[CheckResult]:
+async def check_otlp(
+    endpoint: str, timeout_seconds: float, redact: Callable[[str], str]
+) -> list[CheckResult]:
     """TCP then an empty OTLP/HTTP export to the traces URL (shown through ``redact``)."""
     url = traces_url(endpoint)
     shown = redact(url)
@@ -198,18 +201,20 @@ async def check_otlp(endpoint: str, timeout: float, redact: Callable[[str], str]
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return [CheckResult("otlp", "endpoint", "fail", f"{shown}: bad port", hint)]
-    refused = await _tcp(parts.hostname, port, timeout)
+    refused = await _tcp(parts.hostname, port, timeout_seconds)
     if refused:
         down = "is the collector running and reachable from here?"
         return [CheckResult("otlp", "endpoint", "fail", f"{shown}: {refused}", down)]
     try:
-        status = await asyncio.to_thread(_post_empty, url, timeout)
+        status = await asyncio.to_thread(_post_empty, url, timeout_seconds)
     except (OSError, urllib.error.URLError) as exc:
         return [CheckResult("otlp", "endpoint", "fail", f"{shown}: {_reason(exc)}", hint)]
     if 200 <= status < 300:
         return [CheckResult("otlp", "endpoint", "pass", f"{shown} answered HTTP {status}")]
     if status in (404, 405):
-        return [CheckResult("otlp", "endpoint", "fail", f"{shown}: HTTP {status} - no OTLP traces receiver", hint)]
+        return [
+            CheckResult("otlp", "endpoint", "fail", f"{shown}: HTTP {status} - no OTLP traces receiver", hint)
+        ]
     return [CheckResult("otlp", "endpoint", "warn", f"{shown}: answered HTTP {status}", hint)]
 
 

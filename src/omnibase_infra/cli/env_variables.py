@@ -43,25 +43,48 @@ VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable("POSTGRES_DATABASE", None, "database holding the service's tables", True, group="postgres"),
     EnvVariable("POSTGRES_USER", None, "role the service logs in as", required=True, group="postgres"),
     EnvVariable(
-        "POSTGRES_PASSWORD", None, "password of POSTGRES_USER (or POSTGRES_PASSWORD_FILE)", secret=True,
+        "POSTGRES_PASSWORD",
+        None,
+        "password of POSTGRES_USER (or POSTGRES_PASSWORD_FILE)",
+        secret=True,
         group="postgres",
     ),
-    EnvVariable("POSTGRES_SCHEMA", "public", "schema of the service's tables (a plain identifier)", group="postgres"),
-    EnvVariable("POSTGRES_MIN_CONNECTIONS", "2", "pool minimum (the contract's per-environment pool applies)",
-                group="postgres"),
-    EnvVariable("POSTGRES_MAX_CONNECTIONS", "10", "pool maximum, >= POSTGRES_MIN_CONNECTIONS", group="postgres"),
+    EnvVariable(
+        "POSTGRES_SCHEMA", "public", "schema of the service's tables (a plain identifier)", group="postgres"
+    ),
+    EnvVariable(
+        "POSTGRES_MIN_CONNECTIONS",
+        "2",
+        "pool minimum (the contract's per-environment pool applies)",
+        group="postgres",
+    ),
+    EnvVariable(
+        "POSTGRES_MAX_CONNECTIONS", "10", "pool maximum, >= POSTGRES_MIN_CONNECTIONS", group="postgres"
+    ),
     EnvVariable("POSTGRES_COMMAND_TIMEOUT", "30", "statement timeout in seconds", group="postgres"),
     EnvVariable(
         "POSTGRES_SSL_MODE", "disable", "disable|allow|prefer|require|verify-ca|verify-full", group="postgres"
     ),
-    EnvVariable("POSTGRES_SSL_CA_FILE", None, "CA bundle (needed by verify-ca/verify-full)", group="postgres"),
-    EnvVariable("POSTGRES_SSL_CERT_FILE", None, "client certificate (with POSTGRES_SSL_KEY_FILE)", group="postgres"),
+    EnvVariable(
+        "POSTGRES_SSL_CA_FILE", None, "CA bundle (needed by verify-ca/verify-full)", group="postgres"
+    ),
+    EnvVariable(
+        "POSTGRES_SSL_CERT_FILE", None, "client certificate (with POSTGRES_SSL_KEY_FILE)", group="postgres"
+    ),
     EnvVariable("POSTGRES_SSL_KEY_FILE", None, "client key (with POSTGRES_SSL_CERT_FILE)", group="postgres"),
     EnvVariable(
-        "KAFKA_BOOTSTRAP_SERVERS", None, f"host:port[,host:port...] of the brokers ({_LOCAL})", True, group="kafka"
+        "KAFKA_BOOTSTRAP_SERVERS",
+        None,
+        f"host:port[,host:port...] of the brokers ({_LOCAL})",
+        True,
+        group="kafka",
     ),
-    EnvVariable("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL", group="kafka"),
-    EnvVariable("KAFKA_SASL_MECHANISM", None, "PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 (SASL_* protocols)", group="kafka"),
+    EnvVariable(
+        "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL", group="kafka"
+    ),
+    EnvVariable(
+        "KAFKA_SASL_MECHANISM", None, "PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 (SASL_* protocols)", group="kafka"
+    ),
     EnvVariable("KAFKA_SASL_USERNAME", None, "SASL user (SASL_* protocols)", group="kafka"),
     EnvVariable(
         "KAFKA_SASL_PASSWORD", None, "SASL password (or KAFKA_SASL_PASSWORD_FILE)", secret=True, group="kafka"
@@ -69,20 +92,33 @@ VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable("KAFKA_SSL_CA_FILE", None, "CA bundle for SSL/SASL_SSL", group="kafka"),
     EnvVariable("KAFKA_SSL_CERT_FILE", None, "client certificate for SSL", group="kafka"),
     EnvVariable("KAFKA_SSL_KEY_FILE", None, "client key for SSL", group="kafka"),
-    EnvVariable("KAFKA_SSL_CHECK_HOSTNAME", "true", "verify the broker's host name: true|false", group="kafka"),
+    EnvVariable(
+        "KAFKA_SSL_CHECK_HOSTNAME", "true", "verify the broker's host name: true|false", group="kafka"
+    ),
     EnvVariable("KAFKA_CONSUMER_GROUP", "omnibase-infra", "consumer group of the service", group="kafka"),
-    EnvVariable("OTEL_EXPORTER_OTLP_ENDPOINT", None, "OTLP/HTTP collector base URL; unset: no export",
-                group="telemetry"),
-    EnvVariable("OTEL_SERVICE_NAME", "omnibase_infrastructure", "service.name of exported spans", group="telemetry"),
-    EnvVariable("OTEL_RESOURCE_ATTRIBUTES", None, "extra resource attributes: key=value,key=value",
-                group="telemetry"),
+    EnvVariable(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        None,
+        "OTLP/HTTP collector base URL; unset: no export",
+        group="telemetry",
+    ),
+    EnvVariable(
+        "OTEL_SERVICE_NAME", "omnibase_infrastructure", "service.name of exported spans", group="telemetry"
+    ),
+    EnvVariable(
+        "OTEL_RESOURCE_ATTRIBUTES", None, "extra resource attributes: key=value,key=value", group="telemetry"
+    ),
     EnvVariable("OTEL_TRACE_SAMPLE_RATE", None, "0.0-1.0; default per environment", group="telemetry"),
     EnvVariable("HEALTH_CHECK_HOST", "0.0.0.0", "address the HTTP endpoints bind to"),
     EnvVariable("HEALTH_CHECK_PORT", "8080", "port of /health, /health/detailed, /ready, /metrics, /admin"),
     EnvVariable("PROMETHEUS_METRICS_PORT", "9090", "port of the metrics-only /metrics"),
     EnvVariable("HEALTH_CHECK_INTERVAL", "30", "seconds between health samples (0 < s <= 3600)"),
-    EnvVariable("ONEX_ADMIN_TOKEN", None, "bearer token of POST /admin/breakers/{name}/reset; unset: no admin",
-                secret=True),
+    EnvVariable(
+        "ONEX_ADMIN_TOKEN",
+        None,
+        "bearer token of POST /admin/breakers/{name}/reset; unset: no admin",
+        secret=True,
+    ),
     EnvVariable("ONEX_EVENT_STORE_TOPICS", None, "comma-separated topics to store (default: the contract's)"),
     EnvVariable("ONEX_COMMAND_TOPIC", None, "command topic (default: the contract's onex.cmd.* topic)"),
     EnvVariable("ONEX_OPERATION_COMPLETED_TOPIC", None, "reply topic of completed operations"),

@@ -50,7 +50,7 @@ def fetch(method: str, url: str, headers: Mapping[str, str], timeout: float) -> 
     data = b"" if method == "POST" else None
     request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return HttpReply(int(response.status), response.read().decode("utf-8", "replace"))
     except urllib.error.HTTPError as exc:
         body = exc.read().decode("utf-8", "replace") if exc.fp is not None else ""

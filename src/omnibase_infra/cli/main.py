@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import cast
@@ -46,6 +47,132 @@ def _add_contracts(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="extra contract file or folder (repeatable; also ONEX_CONTRACTS_PATH)",
     )
+
+
+def _lazy_type(target: str) -> Callable[[str], object]:
+    """An argparse ``type=`` that imports ``module:function`` only when the option is given."""
+    module_name, function_name = target.split(":")
+
+    def convert(text: str) -> object:
+        module = importlib.import_module(f"omnibase_infra.cli.{module_name}")
+        return cast(Callable[[str], object], getattr(module, function_name))(text)
+
+    convert.__name__ = function_name  # argparse names the type in its error message
+    return convert
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a positive number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+        return value
+
+    return convert
+
+
+def _add_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        help="the service's health endpoint base (default http://127.0.0.1:$HEALTH_CHECK_PORT, port 8080)",
+    )
+
+
+def _add_timeout(parser: argparse.ArgumentParser, default: float) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=default,
+        metavar="SECONDS",
+        help=f"give up on a server after this long (default {default:g})",
+    )
+
+
+def _add_limit(parser: argparse.ArgumentParser, default: int, what: str) -> None:
+    parser.add_argument(
+        "--limit",
+        type=_positive(int),
+        default=default,
+        metavar="N",
+        help=f"show at most N {what} (default {default})",
+    )
+
+
+def _add_operator_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``env check``, ``health``, ``dlq list|replay``, ``outbox status``, ``breaker reset``."""
+    env = commands.add_parser("env", help="the environment the service would run in")
+    env_sub = env.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    env_check = env_sub.add_parser(
+        "check", help="check variables, PostgreSQL, Kafka and the OTLP endpoint (exit 1 on a problem)"
+    )
+    env_check.add_argument(
+        "-v", "--verbose", action="store_true", help="also list the unset optional variables"
+    )
+    _add_timeout(env_check, 5.0)
+    _add_json(env_check)
+    env_check.set_defaults(handler=_lazy("env_command:run_check"))
+
+    health = commands.add_parser(
+        "health", help="a running service's /health/detailed (exit 1 when unhealthy or unreachable)"
+    )
+    _add_url(health)
+    _add_timeout(health, 5.0)
+    _add_json(health)
+    health.set_defaults(handler=_lazy("health_command:run_health"))
+
+    dlq = commands.add_parser("dlq", help="dead-letter topics: inspect and replay")
+    dlq_sub = dlq.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    dlq_list = dlq_sub.add_parser(
+        "list", help="list the records of a DLQ topic (no consumer group, no commit)"
+    )
+    dlq_replay = dlq_sub.add_parser("replay", help="republish selected DLQ records to their original topics")
+    for sub in (dlq_list, dlq_replay):
+        sub.add_argument("topic", metavar="TOPIC", help="the DLQ topic T.dlq, or its source topic T")
+        sub.add_argument("--partition", type=int, metavar="P", help="only this partition of the DLQ topic")
+    _add_limit(dlq_list, 50, "records")
+    selection = dlq_replay.add_mutually_exclusive_group(required=True)
+    selection.add_argument(
+        "--offsets",
+        type=_lazy_type("dlq_records:parse_offsets"),
+        metavar="LIST",
+        help="offsets to replay: 3,5-9 (of --partition or the only partition) or 0:3,1:5-9",
+    )
+    selection.add_argument("--all", action="store_true", help="replay every record of the topic")
+    dlq_replay.add_argument(
+        "--stage", metavar="STAGE", help="only records that failed at STAGE (decode, ...)"
+    )
+    dlq_replay.add_argument(
+        "--dry-run", action="store_true", help="show what would be replayed; send nothing"
+    )
+    for sub in (dlq_list, dlq_replay):
+        _add_timeout(sub, 10.0)
+        _add_json(sub)
+    dlq_list.set_defaults(handler=_lazy("dlq_command:run_list"))
+    dlq_replay.set_defaults(handler=_lazy("dlq_command:run_replay"))
+
+    outbox = commands.add_parser("outbox", help="the outbox table (PostgreSQL -> Kafka relay)")
+    outbox_sub = outbox.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    outbox_status = outbox_sub.add_parser(
+        "status", help="rows per status, oldest pending age, dead-letter rows (exit 1 if any)"
+    )
+    _add_limit(outbox_status, 10, "dead-letter rows")
+    _add_json(outbox_status)
+    outbox_status.set_defaults(handler=_lazy("outbox_command:run_status"))
+
+    breaker = commands.add_parser("breaker", help="circuit breakers of a running service")
+    breaker_sub = breaker.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    reset = breaker_sub.add_parser(
+        "reset", help="close breaker NAME (POST /admin/breakers/NAME/reset with $ONEX_ADMIN_TOKEN)"
+    )
+    reset.add_argument("name", metavar="NAME", help="breaker name: postgres or kafka")
+    _add_url(reset)
+    _add_timeout(reset, 5.0)
+    _add_json(reset)
+    reset.set_defaults(handler=_lazy("breaker_command:run_reset"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(db_status)
     db_status.set_defaults(handler=_lazy("db_command:run_status"))
 
+    _add_operator_commands(commands)
     return parser
 
 
@@ -90,7 +218,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = cast(Handler, args.handler)
-    return handler(args)
+    try:
+        return handler(args)
+    except BrokenPipeError:
+        # The reader went away (`onex-infra dlq list T --json | head`): stop quietly, as a
+        # pipeline expects; stdout is pointed at devnull so the interpreter's flush at exit
+        # does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

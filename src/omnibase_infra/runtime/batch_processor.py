@@ -1,33 +1,42 @@
 """Applies one consumed batch: the event-store and operations workflows plus the DLQ.
 
-Per batch (one call of ``handle``):
-1. every record is decoded; undecodable or invalid ones become dead letters;
+Per batch (one call of ``handle``, or ``prepare`` then ``apply``):
+1. every record is decoded once (``prepare``: CPU only, no I/O); undecodable or
+   invalid ones become dead letters; event-store records are decoded straight
+   into rows;
 2. envelopes from event-store topics are folded (duplicate envelope ids kept
    once, order per partition kept) and written in one transaction through the
    PostgreSQL breaker; rows PostgreSQL rejects as data/constraint errors become
    dead letters;
-3. commands are run one by one through the PostgreSQL breaker; each reply is
-   published and acknowledged through the Kafka breaker; failed commands are
+3. commands are run one by one, in order, through the PostgreSQL breaker; each
+   reply is published through the Kafka breaker as soon as its command is done,
+   and every reply is acknowledged before ``apply`` returns; failed commands are
    also dead-lettered;
-4. dead letters are published to ``T.dlq`` and acknowledged.
+4. dead letters are published to ``T.dlq`` and acknowledged (sent together).
 Any outage raises, and the consumer loop rewinds and pauses: everything here
 is idempotent, so re-applying a batch adds nothing twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.observability.propagation import TRACEPARENT, extract_trace_context
-from omnibase_infra.observability.spans import trace_database_operation, trace_kafka_operation
+from omnibase_infra.observability.spans import (
+    set_delivery_attributes,
+    trace_database_operation,
+    trace_kafka_operation,
+)
 from omnibase_infra.runtime.consumer_loop import Batch
 from omnibase_infra.runtime.dead_letter import DeadLetter, DeadLetterWriter, SourceRecord
-from omnibase_infra.runtime.envelope_codec import decode_envelope
+from omnibase_infra.runtime.envelope_codec import decode_envelope, decode_stored_fields
 from omnibase_infra.runtime.event_store_writer import StoredEvent, WriteResult, write_events
+from omnibase_infra.runtime.kafka_consumer import Partition
 from omnibase_infra.runtime.operation_executor import OperationExecutor, OperationOutcome
 from omnibase_infra.runtime.protocols import (
     Headers,
@@ -76,6 +85,41 @@ def fold_duplicates(rows: list[StoredEvent]) -> list[StoredEvent]:
 
 
 @dataclass
+class PreparedBatch:
+    """A decoded, routed batch (``RecordBatchProcessor.prepare``), ready for ``apply``."""
+
+    stored: list[StoredEvent] = field(default_factory=list)
+    commands: list[tuple[SourceRecord, Envelope]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+    def only(self, partitions: set[Partition]) -> PreparedBatch:
+        """The part of this batch read from ``partitions`` (order kept)."""
+
+        def keep(source: SourceRecord) -> bool:
+            return Partition(source.topic, source.partition) in partitions
+
+        return PreparedBatch(
+            [row for row in self.stored if keep(row.source)],
+            [command for command in self.commands if keep(command[0])],
+            [letter for letter in self.dead if keep(letter.record)],
+        )
+
+    def partitions(self) -> set[Partition]:
+        sources = [row.source for row in self.stored] + [c[0] for c in self.commands]
+        return {Partition(s.topic, s.partition) for s in sources + [d.record for d in self.dead]}
+
+
+async def _settle(tasks: Sequence[asyncio.Future[object]]) -> None:
+    """Wait for every task; then raise the first failure, if any."""
+    if not tasks:
+        return
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+@dataclass
 class BatchStats:
     stored: int = 0
     duplicates: int = 0
@@ -121,41 +165,62 @@ class RecordBatchProcessor:
         self.stats = BatchStats()
 
     async def handle(self, batch: Batch) -> None:
-        stored: list[StoredEvent] = []
-        commands: list[tuple[SourceRecord, Envelope]] = []
-        dead: list[DeadLetter] = []
+        await self.apply(self.prepare(batch))
+
+    def prepare(self, batch: Batch) -> PreparedBatch:
+        """Decode and route every record of ``batch`` (CPU only: no I/O, never raises for a record).
+
+        Event-store records are decoded straight into rows (``decode_stored_fields``);
+        commands and records of other topics are decoded into envelopes.
+        """
+        prepared = PreparedBatch()
+        store_topics = self._store_topics
+        command_topics = self._command_topics
+        stored = prepared.stored
         for records in batch.values():
             for record in records:
+                topic = record.topic
                 source = SourceRecord(
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    record.key,
-                    record.value,
-                    tuple(record.headers),
+                    topic, record.partition, record.offset, record.key, record.value, tuple(record.headers)
                 )
                 try:
+                    if topic in store_topics and topic not in command_topics:
+                        stored.append(StoredEvent.from_fields(source, decode_stored_fields(record.value)))
+                        continue
                     envelope = decode_envelope(record.value)
                 except PoisonRecordError as error:
-                    dead.append(DeadLetter.from_error(source, error, 1, self._clock.now()))
+                    prepared.dead.append(DeadLetter.from_error(source, error, 1, self._clock.now()))
                     continue
-                if record.topic in self._command_topics:
-                    commands.append((source, envelope))
-                elif record.topic in self._store_topics:
-                    stored.append(StoredEvent.from_envelope(source, envelope))
+                if topic in command_topics:
+                    prepared.commands.append((source, envelope))
                 else:
                     unrouted = PoisonRecordError(
-                        STAGE_ROUTE, "UnroutedTopic", f"no workflow consumes {record.topic}"
+                        STAGE_ROUTE, "UnroutedTopic", f"no workflow consumes {topic}"
                     )
-                    dead.append(DeadLetter.from_error(source, unrouted, 1, self._clock.now()))
-        if stored:
-            dead.extend(await self._store(stored))
-        for source, envelope in commands:
-            letter = await self._run_command(source, envelope)
-            if letter is not None:
-                dead.append(letter)
+                    prepared.dead.append(DeadLetter.from_error(source, unrouted, 1, self._clock.now()))
+        return prepared
+
+    async def apply_prepared(self, prepared: PreparedBatch, partitions: set[Partition]) -> None:
+        """``apply`` the records of ``prepared`` read from ``partitions`` (the loop's live ones)."""
+        await self.apply(prepared if prepared.partitions() <= partitions else prepared.only(partitions))
+
+    async def apply(self, prepared: PreparedBatch) -> None:
+        """Store, run commands, dead-letter: complete when it returns, raises on any outage."""
+        dead = list(prepared.dead)
+        if prepared.stored:
+            dead.extend(await self._store(prepared.stored))
+        replies: list[asyncio.Future[object]] = []
+        try:
+            for source, envelope in prepared.commands:
+                letter = await self._run_command(source, envelope, replies)
+                if letter is not None:
+                    dead.append(letter)
+        finally:
+            # Replies are sent as their commands complete and acknowledged together here;
+            # the first failure is raised once all have settled (no task is left behind).
+            await _settle(replies)
+        await _settle([asyncio.ensure_future(self._write_dead_letter(letter)) for letter in dead])
         for letter in dead:
-            await self._write_dead_letter(letter)
             self.stats.dead_letters += 1
             self.stats.by_stage[letter.stage] = self.stats.by_stage.get(letter.stage, 0) + 1
             self._observer.on_dead_letter(letter)
@@ -196,7 +261,9 @@ class RecordBatchProcessor:
         now = self._clock.now()
         return [DeadLetter.from_error(row.source, err, 1, now) for row, err in result.rejected]
 
-    async def _run_command(self, source: SourceRecord, request: Envelope) -> DeadLetter | None:
+    async def _run_command(
+        self, source: SourceRecord, request: Envelope, replies: list[asyncio.Future[object]]
+    ) -> DeadLetter | None:
         parent = extract_trace_context(source.headers, request)
         async with trace_kafka_operation(
             "process",
@@ -209,26 +276,34 @@ class RecordBatchProcessor:
             parent=parent,
         ):
             outcome = await self._db_guard.call(lambda: self._execute(request))
-            async with trace_kafka_operation(
-                "send", outcome.reply_topic, key=source.key, correlation_id=request.correlation_id
-            ):
-                headers = self._reply_headers(request) if self._reply_headers else None
-
-                async def send() -> tuple[int, int]:
-                    return await self._publisher.send(
-                        outcome.reply_topic, outcome.reply_value, key=source.key, headers=headers
-                    )
-
-                await self._publish_guard.call(send)
+            # The task copies the current context, so its "send" span is a child of "process".
+            replies.append(asyncio.ensure_future(self._send_reply(source, request, outcome)))
         self.stats.operations += 1
         self._observer.on_operation(source, request, outcome)
         if outcome.poison is None:
             return None
         return DeadLetter.from_error(source, outcome.poison, 1, self._clock.now())
 
+    async def _send_reply(
+        self, source: SourceRecord, request: Envelope, outcome: OperationOutcome
+    ) -> tuple[int, int]:
+        async with trace_kafka_operation(
+            "send", outcome.reply_topic, key=source.key, correlation_id=request.correlation_id
+        ) as span:
+            headers = self._reply_headers(request) if self._reply_headers else None
+
+            async def send() -> tuple[int, int]:
+                return await self._publisher.send(
+                    outcome.reply_topic, outcome.reply_value, key=source.key, headers=headers
+                )
+
+            partition, offset = await self._publish_guard.call(send)
+            set_delivery_attributes(span, partition, offset)
+            return partition, offset
+
     async def _execute(self, request: Envelope) -> OperationOutcome:
         async with self._database.acquire_connection() as conn:
             return await self._executor.execute(conn, request)
 
 
-__all__ = ["BatchStats", "ProtocolBatchObserver", "RecordBatchProcessor", "fold_duplicates"]
+__all__ = ["BatchStats", "PreparedBatch", "ProtocolBatchObserver", "RecordBatchProcessor", "fold_duplicates"]

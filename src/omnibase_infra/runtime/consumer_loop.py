@@ -13,14 +13,22 @@ Guarantees (DESIGN.md §5):
 - on rebalance, revocation waits until the batch in flight is applied and
   committed (commit on revoke); partitions assigned while paused stay paused;
 - ``stop()`` lets the batch in flight finish and commit, then ``run`` returns.
+
+Pipelining: when the handler can split its work (``ProtocolPreparingHandler``:
+``prepare`` decodes without I/O, ``apply`` writes), batch k+1 is fetched and
+prepared while batch k is being applied and committed, so decoding overlaps the
+database's work. Batches are still applied and committed one at a time, in
+order; a fetched batch that was not applied (its predecessor failed, or ``stop``)
+is never committed: its partitions are rewound with the failed batch's, or it is
+simply fetched again by the next owner.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import InfraError
@@ -38,6 +46,19 @@ Batch = Mapping[Partition, Sequence[ProtocolConsumerRecord]]
 class ProtocolBatchHandler(Protocol):
     async def handle(self, batch: Batch) -> None:
         """Apply ``batch`` completely or raise; never half-apply without raising."""
+        ...
+
+
+@runtime_checkable
+class ProtocolPreparingHandler(ProtocolBatchHandler, Protocol):
+    """A handler whose work splits into a pure decoding step and an applying step."""
+
+    def prepare(self, batch: Batch) -> Any:  # what it returns is opaque to the loop
+        """Decode ``batch`` (CPU only: no I/O, nothing applied, never raises for a record)."""
+        ...
+
+    async def apply_prepared(self, prepared: Any, partitions: set[Partition]) -> None:
+        """Apply the records of ``partitions`` in ``prepared`` completely, or raise."""
         ...
 
 
@@ -115,9 +136,12 @@ class ConsumerLoop:
     async def run(self) -> None:
         """Consume until ``stop()``; exceptions other than handler failures propagate."""
         self.running = True
+        preparing = isinstance(self._handler, ProtocolPreparingHandler)
+        in_flight: asyncio.Task[bool] | None = None
+        in_flight_batch: Batch = {}
         try:
             while not self._stopping.is_set():
-                if self._paused and self._may_resume():
+                if self._paused and in_flight is None and self._may_resume():
                     self._consumer.resume(self._consumer.assignment())
                     self._paused = False
                     self._retry_at = None
@@ -125,32 +149,71 @@ class ConsumerLoop:
                 batch = await self._consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_records
                 )
-                if batch:
-                    async with self._lock:
-                        await self._apply(batch)
+                if not preparing:
+                    if batch:
+                        async with self._lock:
+                            await self._apply(batch)
+                    continue
+                if not batch:
+                    if in_flight is not None and in_flight.done():
+                        await in_flight
+                        in_flight = None
+                    continue
+                # Decode this batch while the previous one is being written and committed.
+                prepared = self._prepare(batch)
+                if in_flight is not None:
+                    applied = await in_flight
+                    in_flight = None
+                    if not applied:
+                        self._rewind_not_covered(batch, in_flight_batch)
+                        continue
+                if not self._stopping.is_set():
+                    in_flight_batch = batch
+                    in_flight = asyncio.ensure_future(self._apply_locked(batch, prepared))
         finally:
+            if in_flight is not None:
+                await in_flight
             self.running = False
 
-    async def _apply(self, batch: Batch) -> None:
+    def _prepare(self, batch: Batch) -> Any:
+        handler = self._handler
+        assert isinstance(handler, ProtocolPreparingHandler)
+        return handler.prepare(batch)
+
+    async def _apply_locked(self, batch: Batch, prepared: Any) -> bool:
+        """Apply and commit one prepared batch under the lock; False if it was rewound."""
+        handler = self._handler
+        assert isinstance(handler, ProtocolPreparingHandler)
+        async with self._lock:
+            return await self._apply(batch, lambda live: handler.apply_prepared(prepared, set(live)))
+
+    def _rewind_not_covered(self, batch: Batch, failed: Batch) -> None:
+        """After ``failed`` was rewound, also rewind the partitions only ``batch`` read."""
+        for partition, records in batch.items():
+            if records and partition not in failed:
+                self._consumer.seek(partition, records[0].offset)
+
+    async def _apply(self, batch: Batch, apply: Callable[[Batch], Awaitable[None]] | None = None) -> bool:
         assigned = self._consumer.assignment()
         live = {p: records for p, records in batch.items() if records and p in assigned}
         if not live:
-            return
+            return True
         try:
-            await self._handler.handle(live)
+            await (apply(live) if apply is not None else self._handler.handle(live))
         except Exception as exc:
             self._rewind_and_pause(live, exc)
-            return
+            return False
         offsets = {p: records[-1].offset + 1 for p, records in live.items()}
         try:
             await self._consumer.commit(offsets)
         except Exception as exc:
             # The work is applied and idempotent; the next owner re-reads and adds nothing.
             logger.warning("offset commit failed: %s", type(exc).__name__)
-            return
+            return True
         self._positions.update(offsets)
         self.records_processed += sum(len(r) for r in live.values())
         self.batches_committed += 1
+        return True
 
     def _rewind_and_pause(self, batch: Batch, exc: Exception) -> None:
         for partition, records in batch.items():
@@ -172,4 +235,10 @@ class ConsumerLoop:
             )
 
 
-__all__ = ["Batch", "ConsumerLoop", "ProtocolBatchHandler", "ProtocolTrafficGate"]
+__all__ = [
+    "Batch",
+    "ConsumerLoop",
+    "ProtocolBatchHandler",
+    "ProtocolPreparingHandler",
+    "ProtocolTrafficGate",
+]

@@ -3,7 +3,11 @@
 The DLQ record keeps the original key, value and headers, and adds headers
 naming where and why it failed (the names follow Kafka Connect's
 ``__connect.errors.*`` convention under an ``onex.dlq.`` prefix). A record is
-never dead-lettered from a DLQ topic onto another DLQ topic.
+never dead-lettered from a DLQ topic onto another DLQ topic. When the copy
+cannot be published as it is (an original near the broker's size limit no
+longer fits once the DLQ headers are added), it is published without its
+value and ``onex.dlq.value.dropped`` gives the original's size: the partition
+never blocks on a record that cannot be copied.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from omnibase_infra.runtime.protocols import Headers, ProtocolRecordPublisher
 
 DLQ_SUFFIX = ".dlq"
 HEADER_PREFIX = "onex.dlq."
+VALUE_DROPPED_HEADER = HEADER_PREFIX + "value.dropped"
 MAX_MESSAGE_BYTES = 1000
 
 
@@ -91,12 +96,16 @@ class DeadLetterWriter:
         """Send ``letter`` to ``T.dlq``; only after this returns may the source offset be committed."""
         if is_dlq_topic(letter.record.topic):
             raise ValueError(f"refusing to dead-letter a record of DLQ topic {letter.record.topic}")
-        acked = await self._publisher.send(
-            dlq_topic_for(letter.record.topic),
-            letter.record.value if letter.record.value is not None else b"",
-            key=letter.record.key,
-            headers=letter.headers(),
-        )
+        topic = dlq_topic_for(letter.record.topic)
+        value = letter.record.value if letter.record.value is not None else b""
+        try:
+            acked = await self._publisher.send(topic, value, key=letter.record.key, headers=letter.headers())
+        except PoisonRecordError:
+            if not value:
+                raise
+            # The copy itself is refused (e.g. too large): keep the coordinates and the reason.
+            headers = [*letter.headers(), (VALUE_DROPPED_HEADER, str(len(value)).encode())]
+            acked = await self._publisher.send(topic, b"", key=letter.record.key, headers=headers)
         self.written += 1
         return acked
 
@@ -112,6 +121,7 @@ def read_dlq_headers(headers: Headers) -> dict[str, str]:
 
 __all__ = [
     "DLQ_SUFFIX",
+    "VALUE_DROPPED_HEADER",
     "DeadLetter",
     "DeadLetterWriter",
     "SourceRecord",

@@ -5,13 +5,24 @@ two stages so that the DLQ names where a record failed: ``decode`` (bytes are
 not UTF-8 JSON) and ``validate`` (JSON that is not an envelope). Both raise
 ``PoisonRecordError``: retrying cannot fix them. Envelopes are written with
 ``exclude_none`` so that older and newer omnibase-core versions read each other.
+
+``decode_stored_fields`` is the event store's hot path: it returns only what the
+store keeps of an envelope. Envelopes in the common shape (the fields below, with
+canonical UUIDs, RFC 3339 timestamps and plain JSON) are checked field by field
+without building the pydantic model; anything else goes through
+``decode_envelope``, so acceptance and every poison classification (stage, class,
+message) are exactly those of ``decode_envelope``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, NamedTuple
+from uuid import UUID, SafeUUID
 
+import pydantic_core
 from pydantic import JsonValue, ValidationError
 
 from omnibase_infra.errors import PoisonRecordError
@@ -28,11 +39,17 @@ MAX_ERROR_TEXT = 500
 # (``\\u0000`` is an escaped backslash followed by the text "u0000", not a NUL).
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
+_ENVELOPE_TYPE: list[type[Envelope]] = []
+
 
 def _envelope_type() -> type[Envelope]:
-    from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
+    # Imported on first use (omnibase-core is heavy) and kept: subscripting the generic
+    # model again on every record costs more than validating a small envelope's fields.
+    if not _ENVELOPE_TYPE:
+        from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 
-    return ModelEventEnvelope[JsonValue]
+        _ENVELOPE_TYPE.append(ModelEventEnvelope[JsonValue])
+    return _ENVELOPE_TYPE[0]
 
 
 def _summarise(exc: ValidationError) -> str:
@@ -46,6 +63,11 @@ def _summarise(exc: ValidationError) -> str:
     return "; ".join(parts)[:MAX_ERROR_TEXT]
 
 
+def _has_nul(text: str) -> bool:
+    # The substring tests are cheap; the regex only runs when an escape might be a NUL.
+    return "\x00" in text or ("\\u0000" in text and _ESCAPED_NUL.search(text) is not None)
+
+
 def decode_envelope(value: bytes | None) -> Envelope:
     """Parse one record value into an envelope; raise ``PoisonRecordError`` naming the stage."""
     if value is None:
@@ -56,7 +78,7 @@ def decode_envelope(value: bytes | None) -> Envelope:
         raise PoisonRecordError(
             STAGE_DECODE, "UnicodeDecodeError", f"invalid UTF-8 at byte {exc.start}"
         ) from exc
-    if "\x00" in text or _ESCAPED_NUL.search(text):
+    if _has_nul(text):
         # PostgreSQL rejects NUL in text and jsonb: refuse it here, before it can fail a batch.
         raise PoisonRecordError(STAGE_DECODE, "NulCharacter", "record contains a NUL character")
     try:
@@ -78,4 +100,183 @@ def encode_envelope(envelope: Envelope) -> bytes:
     return envelope.model_dump_json(exclude_none=True).encode("utf-8")
 
 
-__all__ = ["STAGE_DECODE", "STAGE_VALIDATE", "decode_envelope", "encode_envelope"]
+class StoredFields(NamedTuple):
+    """What the event store keeps of an envelope (payload and metadata as JSON text)."""
+
+    envelope_id: UUID
+    event_type: str | None
+    correlation_id: UUID | None
+    envelope_timestamp: datetime
+    payload_json: str
+    metadata_json: str
+
+
+def stored_fields_of(envelope: Envelope) -> StoredFields:
+    """The stored fields of a validated envelope."""
+    metadata = envelope.metadata.model_dump(mode="json", exclude_none=True)
+    return StoredFields(
+        envelope.envelope_id,
+        envelope.event_type,
+        envelope.correlation_id,
+        envelope.envelope_timestamp,
+        pydantic_core.to_json(envelope.payload).decode("utf-8"),
+        pydantic_core.to_json(metadata).decode("utf-8"),
+    )
+
+
+def decode_stored_fields(value: bytes | None) -> StoredFields:
+    """``stored_fields_of(decode_envelope(value))``, without building the model when it need not.
+
+    Same acceptance, same result and same ``PoisonRecordError`` as that expression.
+    """
+    if value is not None:
+        fields = _fast_stored_fields(value)
+        if fields is not None:
+            return fields
+    return stored_fields_of(decode_envelope(value))
+
+
+# ---- the fast path ---------------------------------------------------------------------
+# It accepts a record only when every key is one of these and every value passes a check
+# that is at least as strict as the model's own; on any doubt it returns None and the
+# caller takes the full path. It never raises.
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_FAST_KEYS = frozenset(
+    {
+        "payload",
+        "envelope_id",
+        "envelope_timestamp",
+        "correlation_id",
+        "event_type",
+        "metadata",
+        "priority",
+        "retry_count",
+        "onex_version",
+        "envelope_version",
+    }
+)
+_SEMVER_KEYS = frozenset({"major", "minor", "patch"})
+# Deeply nested documents take the full path (its recursion limits decide).
+_MAX_CONTAINERS = 64
+
+
+def _uuid(value: object) -> UUID | None:
+    if type(value) is str and len(value) == 36 and _CANONICAL_UUID.fullmatch(value):
+        # The text is a validated canonical UUID: set its two slots directly, as UUID(value)
+        # would after re-parsing it (that parsing costs more than the rest of the row).
+        uuid = object.__new__(UUID)
+        object.__setattr__(uuid, "int", int(value.replace("-", ""), 16))
+        object.__setattr__(uuid, "is_safe", SafeUUID.unknown)
+        return uuid
+    return None
+
+
+def _timestamp(value: object) -> datetime | None:
+    if type(value) is str and _RFC3339.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _small_int(value: object, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def _semver(value: object) -> bool:
+    return (
+        type(value) is dict
+        and value.keys() == _SEMVER_KEYS
+        and all(type(v) is int and 0 <= v < 2**31 for v in value.values())
+    )
+
+
+@lru_cache(maxsize=1)
+def _default_metadata_json() -> str:
+    from omnibase_core.models.core.model_envelope_metadata import ModelEnvelopeMetadata
+
+    return pydantic_core.to_json(ModelEnvelopeMetadata().model_dump(mode="json", exclude_none=True)).decode()
+
+
+@lru_cache(maxsize=256)
+def _metadata_json(raw: str) -> str | None:
+    """The stored JSON of one metadata object (given as JSON text), None when it is not valid."""
+    from omnibase_core.models.core.model_envelope_metadata import ModelEnvelopeMetadata
+
+    try:
+        metadata = ModelEnvelopeMetadata.model_validate_json(raw)
+    except (ValidationError, ValueError, RecursionError):
+        return None
+    return pydantic_core.to_json(metadata.model_dump(mode="json", exclude_none=True)).decode("utf-8")
+
+
+def _fast_stored_fields(value: bytes) -> StoredFields | None:
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in text or "\\u0000" in text or text.count("{") + text.count("[") > _MAX_CONTAINERS:
+        return None
+    try:
+        document: Any = pydantic_core.from_json(text, allow_inf_nan=False)
+    except ValueError:
+        return None
+    if type(document) is not dict or "payload" not in document or not document.keys() <= _FAST_KEYS:
+        return None
+    get = document.get
+    envelope_id = _uuid(get("envelope_id"))
+    if envelope_id is None:
+        return None
+    correlation = get("correlation_id")
+    correlation_id = None if correlation is None else _uuid(correlation)
+    if correlation is not None and correlation_id is None:
+        return None
+    event_type = get("event_type")
+    if event_type is not None and type(event_type) is not str:
+        return None
+    stamp = get("envelope_timestamp")
+    if stamp is None:
+        if "envelope_timestamp" in document:
+            return None
+        timestamp = datetime.now(UTC)
+    else:
+        parsed = _timestamp(stamp)
+        if parsed is None:
+            return None
+        timestamp = parsed
+    if "priority" in document and not _small_int(document["priority"], 1, 10):
+        return None
+    if "retry_count" in document and not _small_int(document["retry_count"], 0, 2**63 - 1):
+        return None
+    for key in ("onex_version", "envelope_version"):
+        if key in document and not _semver(document[key]):
+            return None
+    if "metadata" in document:
+        metadata_json = _metadata_json(pydantic_core.to_json(document["metadata"]).decode("utf-8"))
+        if metadata_json is None:
+            return None
+    else:
+        metadata_json = _default_metadata_json()
+    return StoredFields(
+        envelope_id,
+        event_type,
+        correlation_id,
+        timestamp,
+        pydantic_core.to_json(document["payload"]).decode("utf-8"),
+        metadata_json,
+    )
+
+
+__all__ = [
+    "STAGE_DECODE",
+    "STAGE_VALIDATE",
+    "StoredFields",
+    "decode_envelope",
+    "decode_stored_fields",
+    "encode_envelope",
+    "stored_fields_of",
+]

@@ -66,7 +66,7 @@ def _operation_name(request: Envelope) -> str:
     if isinstance(payload, dict):
         name = payload.get("operation")
         if isinstance(name, str):
-            return name
+            return name or "<empty operation name>"  # the audit record needs a non-empty resource
     return "<invalid command>"
 
 

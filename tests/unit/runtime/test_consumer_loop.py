@@ -448,3 +448,99 @@ async def test_revoked_partitions_leave_the_lag(start: Start) -> None:
     await loop.on_partitions_revoked({P1})
 
     assert loop.lag() == {P0: 0}
+
+
+# ---- pipelined: a handler with prepare/apply_prepared -----------------------------------
+
+
+class PreparingHandler(RecordingHandler):
+    """A two-step handler: ``prepare`` is recorded when called, ``apply_prepared`` behaves like ``handle``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared: list[dict[Partition, list[int]]] = []
+
+    def prepare(self, batch: Batch) -> Batch:
+        self.prepared.append({p: [r.offset for r in records] for p, records in batch.items()})
+        return batch
+
+    async def apply_prepared(self, prepared: Batch, partitions: set[Partition]) -> None:
+        await self.handle({p: records for p, records in prepared.items() if p in partitions})
+
+
+def make_pipelined_loop(
+    consumer: FakeConsumer, handler: PreparingHandler, gate: FakeGate | None = None, max_records: int = 2
+) -> ConsumerLoop:
+    return ConsumerLoop(
+        consumer, handler, gate or FakeGate(), max_records=max_records, poll_timeout_ms=1, clock=FakeClock()
+    )
+
+
+async def test_pipelined_batches_are_applied_and_committed_one_at_a_time_in_order(start: Start) -> None:
+    consumer = FakeConsumer([P0])
+    consumer.append(P0, 5)
+    handler = PreparingHandler()
+    handler.hold = asyncio.Event()
+    loop = make_pipelined_loop(consumer, handler)
+
+    start(loop)
+    await handler.entered.wait()
+    await spin_until(lambda: len(handler.prepared) == 2)
+
+    # The second batch is decoded while the first is still being applied, and nothing is committed.
+    assert handler.batches == [{P0: [0, 1]}]
+    assert consumer.commits == []
+
+    handler.hold.set()
+    await spin_until(lambda: loop.records_processed == 5)
+
+    assert handler.batches == [{P0: [0, 1]}, {P0: [2, 3]}, {P0: [4]}]
+    assert consumer.commits == [{P0: 2}, {P0: 4}, {P0: 5}]
+
+
+async def test_pipelined_failure_rewinds_the_failed_batch_and_the_one_read_behind_it(start: Start) -> None:
+    consumer = FakeConsumer([P0, P1])
+    consumer.append(P0, 2)
+    handler = PreparingHandler()
+    handler.hold = asyncio.Event()
+    handler.failures.append(OutageError("postgres unavailable"))
+    gate = FakeGate(open=False)
+    loop = make_pipelined_loop(consumer, handler, gate=gate)
+
+    start(loop)
+    await handler.entered.wait()
+    consumer.append(P1, 2)  # read behind the failing batch, never applied
+    await spin_until(lambda: len(handler.prepared) == 2)
+    handler.hold.set()
+    await spin_until(lambda: loop.paused)
+    await spin(20)
+
+    assert handler.batches == [{P0: [0, 1]}]
+    assert sorted(consumer.seeks) == [(P0, 0), (P1, 0)]
+    assert consumer.commits == []
+
+    handler.hold = None
+    gate.open = True
+    await spin_until(lambda: loop.records_processed == 4)
+
+    assert consumer.committed == {P0: 2, P1: 2}
+
+
+async def test_pipelined_stop_commits_the_batch_in_flight_but_not_the_one_read_behind_it(
+    start: Start,
+) -> None:
+    consumer = FakeConsumer([P0])
+    consumer.append(P0, 4)
+    handler = PreparingHandler()
+    handler.hold = asyncio.Event()
+    loop = make_pipelined_loop(consumer, handler)
+
+    task = start(loop)
+    await handler.entered.wait()
+    await spin_until(lambda: len(handler.prepared) == 2)
+    loop.stop()
+    handler.hold.set()
+    await asyncio.wait_for(task, timeout=1.0)
+
+    assert handler.batches == [{P0: [0, 1]}]
+    assert consumer.commits == [{P0: 2}]

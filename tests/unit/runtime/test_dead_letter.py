@@ -10,6 +10,7 @@ from omnibase_infra.errors import OutageError, PoisonRecordError
 from omnibase_infra.runtime.dead_letter import (
     HEADER_PREFIX,
     MAX_MESSAGE_BYTES,
+    VALUE_DROPPED_HEADER,
     DeadLetter,
     DeadLetterWriter,
     SourceRecord,
@@ -155,6 +156,33 @@ async def test_writer_propagates_a_publish_outage_and_counts_nothing() -> None:
 
     with pytest.raises(OutageError):
         await writer.write(make_letter())
+
+    assert writer.written == 0
+
+
+async def test_writer_drops_the_value_of_a_copy_the_broker_refuses() -> None:
+    publisher = FakePublisher()
+    publisher.failures.append(PoisonRecordError("kafka_send", "MessageSizeTooLargeError", "too large"))
+    writer = DeadLetterWriter(publisher)
+    letter = make_letter(make_record(value=b"x" * 5000))
+
+    await writer.write(letter)
+
+    assert publisher.attempts == 2
+    sent = publisher.sent[0]
+    assert sent.value == b""
+    assert list(sent.headers or ())[:-1] == letter.headers()
+    assert dict(sent.headers or ())[VALUE_DROPPED_HEADER] == b"5000"
+    assert writer.written == 1
+
+
+async def test_writer_propagates_a_refused_copy_that_has_no_value() -> None:
+    publisher = FakePublisher()
+    publisher.fail_always = PoisonRecordError("kafka_send", "InvalidTopicError", "bad topic")
+    writer = DeadLetterWriter(publisher)
+
+    with pytest.raises(PoisonRecordError):
+        await writer.write(make_letter(make_record(value=None)))
 
     assert writer.written == 0
 

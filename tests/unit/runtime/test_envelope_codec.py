@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from omnibase_core.models.core.model_envelope_metadata import ModelEnvelopeMetadata
 from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
@@ -15,8 +17,12 @@ from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.runtime.envelope_codec import (
     STAGE_DECODE,
     STAGE_VALIDATE,
+    StoredFields,
+    _fast_stored_fields,
     decode_envelope,
+    decode_stored_fields,
     encode_envelope,
+    stored_fields_of,
 )
 
 
@@ -176,3 +182,151 @@ def test_any_json_payload_round_trips(payload: JsonValue) -> None:
     envelope = make_envelope(payload={"value": payload})
 
     assert decode_envelope(encode_envelope(envelope)).payload == {"value": payload}
+
+
+# ---- decode_stored_fields: the event store's fast path must agree with the model ---------
+
+
+def _outcome(value: bytes | None) -> tuple[str, object]:
+    """What the full path says about ``value``: its stored fields, or its poison error."""
+    try:
+        return "ok", stored_fields_of(decode_envelope(value))
+    except PoisonRecordError as error:
+        return "poison", (error.stage, error.poison_class, error.reason)
+
+
+def _fast_outcome(value: bytes | None) -> tuple[str, object]:
+    try:
+        return "ok", decode_stored_fields(value)
+    except PoisonRecordError as error:
+        return "poison", (error.stage, error.poison_class, error.reason)
+
+
+def _assert_same(value: bytes | None, document: object = None) -> None:
+    want, got = _outcome(value), _fast_outcome(value)
+    assert want[0] == got[0], (value, want, got)
+    if want[0] == "poison":
+        assert want == got
+        return
+    expected, actual = want[1], got[1]
+    assert isinstance(expected, StoredFields) and isinstance(actual, StoredFields)
+    # Fields the sender left out get fresh defaults (a new id, the current time) on each decode.
+    defaulted = set()
+    if isinstance(document, dict):
+        defaulted = {"envelope_id", "envelope_timestamp"} - set(document)
+    for name in (
+        "envelope_id",
+        "event_type",
+        "correlation_id",
+        "envelope_timestamp",
+        "payload_json",
+        "metadata_json",
+    ):
+        if name not in defaulted:
+            assert getattr(actual, name) == getattr(expected, name), (name, value)
+
+
+def test_common_envelopes_take_the_fast_path_and_match_the_model() -> None:
+    metadata = ModelEnvelopeMetadata(
+        headers={"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}, tags={"team": "orders"}
+    )
+    envelopes = [
+        make_envelope(),
+        make_envelope(payload={"name": "Zoë €", "n": 1.5, "big": 2**70}, correlation_id=uuid.uuid4()),
+        make_envelope(event_type="onex.evt.x.v1", priority=9, retry_count=2, metadata=metadata),
+        make_envelope(payload=[1, "two", None], envelope_timestamp=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    ]
+    for envelope in envelopes:
+        raw = encode_envelope(envelope)
+        assert _fast_stored_fields(raw) is not None
+        assert decode_stored_fields(raw) == stored_fields_of(envelope)
+    compact = (
+        b'{"payload":{"seq":1},"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b",'
+        b'"envelope_timestamp":"2026-11-30T15:58:45.5+02:00","event_type":"e"}'
+    )
+    assert _fast_stored_fields(compact) is not None
+    _assert_same(compact)
+
+
+odd_values = st.sampled_from(
+    [
+        None,
+        True,
+        0,
+        5,
+        11,
+        -1,
+        5.0,
+        "5",
+        "",
+        " ",
+        "0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b",
+        "0B8F5C52-6C43-4C3E-9B1C-3F0A1E2D4C5B",
+        "0b8f5c526c434c3e9b1c3f0a1e2d4c5b",
+        "{0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b}",
+        "0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5",
+        "2026-11-30T15:58:45Z",
+        "2026-11-30T15:58:45.123456789Z",
+        "2026-11-30T15:58:45",
+        "2026-11-30 15:58:45Z",
+        "2026-02-30T15:58:45Z",
+        "2026-11-30T24:00:00Z",
+        "2026-11-30T15:58:45+25:00",
+        "2026-11-30",
+        "1700000000",
+        {},
+        [],
+        {"major": 1, "minor": 0, "patch": 0},
+        {"major": 1, "minor": 0, "patch": -1},
+        {"major": 1, "minor": 0},
+        {"major": "1", "minor": 0, "patch": 0},
+        {"headers": {"a": "b"}},
+        {"headers": {"a": 1}},
+        {"tags": {"k": "v"}, "trace_id": "a" * 32},
+        {"unknown": 1},
+    ]
+)
+envelope_keys = st.sampled_from(
+    [
+        "payload",
+        "envelope_id",
+        "envelope_timestamp",
+        "correlation_id",
+        "event_type",
+        "metadata",
+        "priority",
+        "retry_count",
+        "onex_version",
+        "envelope_version",
+        "parent_envelope_id",
+        "tenant_id",
+        "unknown_field",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(envelope_keys, odd_values | json_values, max_size=6), st.booleans())
+def test_stored_fields_agree_with_the_model_on_any_document(document: dict[str, object], base: bool) -> None:
+    if base:
+        document = {
+            "payload": {"a": 1},
+            "envelope_id": "0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b",
+            "envelope_timestamp": "2026-11-30T15:58:45.5Z",
+            **document,
+        }
+    _assert_same(json.dumps(document).encode("utf-8"), document)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_stored_fields_agree_with_the_model_on_any_bytes(value: bytes) -> None:
+    _assert_same(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, b"", b"\xff", b'{"payload": "a\\u0000"}', b'{"payload": "\x00"}', b"{", b"[" * 100 + b"]" * 100],
+)
+def test_stored_fields_poison_is_the_models_poison(value: bytes | None) -> None:
+    _assert_same(value)
