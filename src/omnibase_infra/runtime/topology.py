@@ -1,8 +1,10 @@
 """Which topics the service consumes and publishes: the contracts' declarations, env overrides on top.
 
-Rules: the kafka_adapter contract's consumed topics are the subscription;
-``onex.cmd.*`` topics carry operation commands, every other consumed topic is
-stored by the event-store workflow. ``ONEX_EVENT_STORE_TOPICS``,
+Rules: the composition contracts' workflows decide. The topics consumed by the
+steps of every ``event_store`` workflow are stored; those of every
+``request_reply`` workflow carry operation commands — so an extra composition
+file (``ONEX_CONTRACTS_PATH``) that adds an event-store workflow for a new topic
+makes the service consume and store it. ``ONEX_EVENT_STORE_TOPICS``,
 ``ONEX_COMMAND_TOPIC``, ``ONEX_OPERATION_COMPLETED_TOPIC``,
 ``ONEX_OPERATION_FAILED_TOPIC`` and ``ONEX_STATE_CHANGED_TOPIC`` replace the
 corresponding declaration (e.g. to run several isolated instances side by side).
@@ -13,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omnibase_infra.contract_validation.contract_set import ContractSet
+from omnibase_infra.contract_validation.model_workflows import WorkflowPattern
 from omnibase_infra.errors import ContractError
 from omnibase_infra.runtime.dead_letter import is_dlq_topic
 from omnibase_infra.settings import ModelInfraSettings
 
-COMMAND_PREFIX = "onex.cmd."
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,26 @@ def _declared(contracts: ContractSet, node: str, marker: str) -> str:
     raise ContractError([(contract.path, "topics.publishes", f"no topic containing {marker!r}")])
 
 
+def _workflow_topics(contracts: ContractSet, pattern: WorkflowPattern) -> tuple[str, ...]:
+    topics = (
+        topic
+        for workflow in contracts.workflows_with_pattern(pattern)
+        for step in workflow.steps
+        for topic in step.consumes
+    )
+    return tuple(dict.fromkeys(topics))
+
+
 def resolve_topology(contracts: ContractSet, settings: ModelInfraSettings) -> ServiceTopology:
     """The topics of this run; raises ``ContractError`` if a needed declaration is missing."""
-    consumes = contracts.node("kafka_adapter").topics.consumes
-    store = settings.event_store_topics or tuple(t for t in consumes if not t.startswith(COMMAND_PREFIX))
+    store = settings.event_store_topics or _workflow_topics(contracts, "event_store")
     commands = (
-        (settings.command_topic,)
-        if settings.command_topic
-        else tuple(t for t in consumes if t.startswith(COMMAND_PREFIX))
+        (settings.command_topic,) if settings.command_topic else _workflow_topics(contracts, "request_reply")
     )
+    if not store and not commands:
+        raise ContractError(
+            [("<compositions>", "workflows", "no event_store or request_reply workflow consumes a topic")]
+        )
     topology = ServiceTopology(
         event_store_topics=tuple(store),
         command_topics=commands,
@@ -66,4 +79,4 @@ def resolve_topology(contracts: ContractSet, settings: ModelInfraSettings) -> Se
     return topology
 
 
-__all__ = ["COMMAND_PREFIX", "ServiceTopology", "resolve_topology"]
+__all__ = ["ServiceTopology", "resolve_topology"]
