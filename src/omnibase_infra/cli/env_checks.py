@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from omnibase_infra.cli.env_variables import VARIABLES, EnvVariable, variable_for
+from omnibase_infra.cli.env_variables import VARIABLES, EnvVariable, problem_variables, variable_for
 from omnibase_infra.environment import ENVIRONMENT_VARIABLES
 from omnibase_infra.errors import ConfigurationError
 from omnibase_infra.settings import ModelInfraSettings, load_settings
@@ -116,17 +116,17 @@ def _fallback_settings(
     are returned so that one run reports them all. The groups of dropped variables are
     in ``bad_groups``, so their stubbed values are never used for a server check.
     """
-    bad = {name for name, _ in problems}
+    bad = {variable for name, _ in problems for variable in problem_variables(name)}
     extra: list[tuple[str, str]] = []
     for _ in range(3):
         try:
             return load_settings(_environment_without(environ, bad)), extra
         except ConfigurationError as exc:
-            new = [(name, reason) for name, reason in exc.problems if name not in bad]
+            new = [(name, reason) for name, reason in exc.problems if not set(problem_variables(name)) <= bad]
             if not new:
                 break
             extra.extend(new)
-            bad.update(name for name, _ in new)
+            bad.update(variable for name, _ in new for variable in problem_variables(name))
     return None, extra
 
 
@@ -177,7 +177,7 @@ def check_variables(
         else:
             report.unset_optional.append(variable)
     for name, reason in orphans:
-        hint = f"the {name}_* variables disagree" if name in _GROUP_PREFIXES else "see DESIGN.md §6"
+        hint = f"the {name}_* variables disagree" if name in _GROUP_PREFIXES else "see docs/configuration.md"
         report.results.append(
             CheckResult("variables", name, "fail", redactor.redact(f"{name}: {reason}"), hint)
         )

@@ -132,8 +132,16 @@ VARIABLES: tuple[EnvVariable, ...] = (
 BY_NAME: dict[str, EnvVariable] = {v.name: v for v in VARIABLES}
 
 
+def problem_variables(problem_name: str) -> list[str]:
+    """The variables a problem names: ``"A, B"`` and ``"A/B"`` (cross-field rules) name two."""
+    return [part.strip() for part in problem_name.replace("/", ",").split(",") if part.strip()]
+
+
 def variable_for(problem_name: str) -> EnvVariable | None:
-    """The catalogued variable a problem names (``POSTGRES_PASSWORD_FILE`` → POSTGRES_PASSWORD)."""
+    """The catalogued variable a problem names first (``POSTGRES_PASSWORD_FILE`` → POSTGRES_PASSWORD)."""
+    names = problem_variables(problem_name)
+    if len(names) > 1:
+        return next((v for v in map(variable_for, names) if v is not None), None)
     if problem_name in BY_NAME:
         return BY_NAME[problem_name]
     if problem_name.endswith("_FILE") and problem_name[: -len("_FILE")] in BY_NAME:
@@ -143,4 +151,4 @@ def variable_for(problem_name: str) -> EnvVariable | None:
     return None
 
 
-__all__ = ["BY_NAME", "VARIABLES", "EnvVariable", "variable_for"]
+__all__ = ["BY_NAME", "VARIABLES", "EnvVariable", "problem_variables", "variable_for"]

@@ -1,0 +1,1 @@
+"""Demo traffic for a local run (``scripts/run``); see ``demo.producer``."""
