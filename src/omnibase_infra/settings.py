@@ -243,21 +243,24 @@ def load_postgres_connection(environ: Mapping[str, str] | None = None) -> ModelP
 
 
 def _postgres_fields(r: _Reader) -> dict[str, object]:
-    return {
+    """The ``POSTGRES_*`` values that are set; unset ones are left out, so the model's
+    ``model_fields_set`` says which values the operator chose (they win over the contract)."""
+    fields: dict[str, object] = {
         "host": r.text("POSTGRES_HOST", required=True),
         "port": r.parsed("POSTGRES_PORT", 5432, _port, "a port number"),
         "database": r.text("POSTGRES_DATABASE", required=True),
         "user": r.text("POSTGRES_USER", required=True),
         "password": r.secret("POSTGRES_PASSWORD"),
         "schema_name": r.text("POSTGRES_SCHEMA", "public"),
-        "min_connections": r.parsed("POSTGRES_MIN_CONNECTIONS", 2, int, "an integer"),
-        "max_connections": r.parsed("POSTGRES_MAX_CONNECTIONS", 10, int, "an integer"),
-        "command_timeout": r.parsed("POSTGRES_COMMAND_TIMEOUT", 30.0, float, "a number"),
+        "min_connections": r.parsed("POSTGRES_MIN_CONNECTIONS", None, int, "an integer"),
+        "max_connections": r.parsed("POSTGRES_MAX_CONNECTIONS", None, int, "an integer"),
+        "command_timeout": r.parsed("POSTGRES_COMMAND_TIMEOUT", None, float, "a number"),
         "ssl_mode": r.text("POSTGRES_SSL_MODE", "disable"),
         "ssl_cert_file": r.text("POSTGRES_SSL_CERT_FILE"),
         "ssl_key_file": r.text("POSTGRES_SSL_KEY_FILE"),
         "ssl_ca_file": r.text("POSTGRES_SSL_CA_FILE"),
     }
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _kafka_security_fields(r: _Reader) -> dict[str, object]:

@@ -224,3 +224,22 @@ def test_os_environ_is_read_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POSTGRES_DATABASE", "from_os_environ")
 
     assert load_settings().postgres.database == "from_os_environ"
+
+
+def test_pool_variables_that_are_set_win_over_the_contract() -> None:
+    from omnibase_infra.contract_validation.loader import load_contract_set
+
+    pool = load_contract_set(validate_core=False).node("postgres_adapter").postgres_pool("production")
+    base = {
+        "POSTGRES_HOST": "db",
+        "POSTGRES_DATABASE": "d",
+        "POSTGRES_USER": "u",
+        "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+    }
+    unset = pool.apply_to(load_settings(base).postgres)
+    assert (unset.min_connections, unset.max_connections) == (pool.min_connections, pool.max_connections)
+    chosen = pool.apply_to(
+        load_settings({**base, "POSTGRES_MIN_CONNECTIONS": "1", "POSTGRES_MAX_CONNECTIONS": "3"}).postgres
+    )
+    assert (chosen.min_connections, chosen.max_connections) == (1, 3)
+    assert chosen.command_timeout == pool.command_timeout

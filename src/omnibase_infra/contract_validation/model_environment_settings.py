@@ -64,8 +64,15 @@ class ModelPostgresPoolSettings(BaseModel):
         return self
 
     def apply_to(self, connection: ModelPostgresConnectionConfig) -> ModelPostgresConnectionConfig:
-        """Return ``connection`` with this pool sizing and these timeouts (re-validated)."""
-        return ModelPostgresConnectionConfig.model_validate({**connection.model_dump(), **self.model_dump()})
+        """Return ``connection`` with this pool sizing and these timeouts (re-validated).
+
+        A field the operator set explicitly on ``connection`` (an environment variable,
+        i.e. in its ``model_fields_set``) wins over the contract's value.
+        """
+        contract = {k: v for k, v in self.model_dump().items() if k not in connection.model_fields_set}
+        return ModelPostgresConnectionConfig.model_validate(
+            {**connection.model_dump(exclude_unset=True), **contract}
+        )
 
 
 class ModelKafkaProducerSettings(BaseModel):

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.contract_validation.contract_set import ContractSet
+from omnibase_infra.contract_validation.model_environment_settings import ModelPostgresPoolSettings
+from omnibase_infra.errors import ConfigurationError
 from omnibase_infra.infrastructure.circuit_breaker_states import LEGAL_TRANSITIONS
 from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
@@ -24,6 +27,7 @@ from omnibase_infra.infrastructure.outbox_spill import PostgresOutboxSpill
 from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
 from omnibase_infra.infrastructure.resilient_publisher import ResilientPublisher
 from omnibase_infra.models.model_circuit_breaker_transition import ModelCircuitBreakerTransition
+from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
 from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.state_reduction import reduce_health
 from omnibase_infra.nodes.message_aggregator.v1_0_0.health_summary import summarise_health
 from omnibase_infra.observability.audit import AuditLogger
@@ -108,6 +112,20 @@ def _reply_headers(request: Envelope) -> list[tuple[str, bytes]]:
     return inject_trace_context(None)
 
 
+def _pool_config(
+    settings: ModelInfraSettings, pool: ModelPostgresPoolSettings
+) -> ModelPostgresConnectionConfig:
+    """The contract's pool settings under the operator's explicit ``POSTGRES_*`` values."""
+    try:
+        return pool.apply_to(settings.postgres)
+    except ValidationError as exc:
+        reason = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise ConfigurationError(
+            "POSTGRES_MIN_CONNECTIONS, POSTGRES_MAX_CONNECTIONS",
+            f"{reason} (with the contract's postgres_pool for {settings.environment.value})",
+        ) from None
+
+
 def build_components(
     settings: ModelInfraSettings, contracts: ContractSet, *, clock: Clock = SYSTEM_CLOCK
 ) -> ServiceComponents:
@@ -121,7 +139,7 @@ def build_components(
 
     metrics = InfraMetrics(CollectorRegistry(), str(env))
     database = PostgresConnectionManager(
-        postgres_node.postgres_pool(env).apply_to(settings.postgres), clock=clock
+        _pool_config(settings, postgres_node.postgres_pool(env)), clock=clock
     )
     audit_sink = PostgresAuditSink(database, schema=settings.postgres.schema_name)
     audit = AuditLogger(audit_sink, environment=str(env), clock=clock)
