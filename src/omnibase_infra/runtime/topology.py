@@ -21,7 +21,6 @@ from omnibase_infra.runtime.dead_letter import is_dlq_topic
 from omnibase_infra.settings import ModelInfraSettings
 
 
-
 @dataclass(frozen=True)
 class ServiceTopology:
     event_store_topics: tuple[str, ...]

@@ -36,7 +36,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from doc_blocks import DOCS, REPO_ROOT, SHELL_LANGUAGES, CodeBlock, code_blocks
 
 GUIDE = DOCS / "migration-guide.md"

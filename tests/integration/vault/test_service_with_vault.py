@@ -9,9 +9,8 @@ from pathlib import Path
 import asyncpg
 import hvac
 from bao_dev_server import BaoDevServer
-from service_harness import ServiceProcess, ServiceTopics, encode, make_envelope, produce
-
 from conftest import WrittenSecrets
+from service_harness import ServiceProcess, ServiceTopics, encode, make_envelope, produce
 
 
 async def test_service_runs_on_vault_credentials_and_never_prints_them(

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from service_facts import REPO_ROOT, read_variables
 
 from omnibase_infra.cli.main import build_parser
 from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
 from omnibase_infra.settings import ModelInfraSettings, load_postgres_connection, load_settings
-from service_facts import REPO_ROOT, read_variables
 
 DEPLOY = REPO_ROOT / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"

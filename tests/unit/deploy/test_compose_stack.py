@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from deploy_facts import DEPLOY, MONITORING, cli_accepts, settings_from
-
 from service_facts import environment_variables, health_routes, metrics_routes
 
 COMPOSE = DEPLOY / "docker-compose.infrastructure.yml"

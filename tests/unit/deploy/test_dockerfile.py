@@ -13,7 +13,6 @@ import tomllib
 
 import pytest
 from deploy_facts import DEPLOY, Instruction, cli_accepts, dockerfile_instructions, env_pairs, stages
-
 from service_facts import REPO_ROOT, default_ports, environment_variables, health_routes
 
 DOCKERFILE = DEPLOY / "Dockerfile"

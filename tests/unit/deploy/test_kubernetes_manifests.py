@@ -32,8 +32,6 @@ from deploy_facts import (
     stages,
     yaml_documents,
 )
-
-from omnibase_infra.environment import parse_environment
 from service_facts import (
     METRIC_NAME,
     environment_variables,
@@ -42,6 +40,8 @@ from service_facts import (
     metrics_routes,
     shipped_contracts,
 )
+
+from omnibase_infra.environment import parse_environment
 
 Resource = dict[str, Any]
 

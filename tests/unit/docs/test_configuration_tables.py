@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from doc_blocks import DOCS, REPO_ROOT
+from service_facts import environment_variables, read_variables, shipped_contracts
+
 from omnibase_infra.environment import ENVIRONMENT_VARIABLES
 from omnibase_infra.errors import ConfigurationError
 from omnibase_infra.infrastructure.vault_settings import load_vault_settings
 from omnibase_infra.settings import load_settings
-from service_facts import environment_variables, read_variables, shipped_contracts
 
 TABLE_DOCS = (REPO_ROOT / "README.md", DOCS / "configuration.md")
 CONFIGURATION = DOCS / "configuration.md"

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from doc_blocks import DOCS, MARKDOWN_FILES, REPO_ROOT, SHELL_LANGUAGES, CodeBlock, code_blocks
+from service_facts import METRIC_NAME, exported_metric_names, shipped_contracts
+
 from omnibase_infra.cli.main import build_parser
 from omnibase_infra.contract_validation.loader import check_contracts
-from service_facts import METRIC_NAME, exported_metric_names, shipped_contracts
 
 # Documents other engineers own; a link to one of them may precede the document itself.
 SIBLING_DOCS = frozenset({"performance.md", "reliability.md", "security.md"})
