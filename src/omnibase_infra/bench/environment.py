@@ -9,6 +9,7 @@ PostgreSQL so that "row committed" is the real commit time of its transaction.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import os
 import platform
@@ -49,9 +50,10 @@ class Servers:
     @property
     def dsn(self) -> str:
         e = self.env
+        user, password = quote(e["POSTGRES_USER"], safe=""), quote(e.get("POSTGRES_PASSWORD", ""), safe="")
+        database = quote(e["POSTGRES_DATABASE"], safe="")
         return (
-            f"postgresql://{quote(e['POSTGRES_USER'], safe='')}:{quote(e.get('POSTGRES_PASSWORD', ''), safe='')}"
-            f"@{e['POSTGRES_HOST']}:{e.get('POSTGRES_PORT', '5432')}/{quote(e['POSTGRES_DATABASE'], safe='')}"
+            f"postgresql://{user}:{password}@{e['POSTGRES_HOST']}:{e.get('POSTGRES_PORT', '5432')}/{database}"
         )
 
 
@@ -116,12 +118,16 @@ async def ensure_commit_timestamps(servers: Servers) -> bool:
         await conn.close()
     if on or not servers.managed or not servers.env.get("POSTGRES_ADMIN_COMMAND"):
         return on
+    await asyncio.to_thread(_enable_commit_timestamps, servers)
+    return True
+
+
+def _enable_commit_timestamps(servers: Servers) -> None:
     admin = shlex.split(servers.env["POSTGRES_ADMIN_COMMAND"])
     subprocess.run(
         [*admin, "-c", "ALTER SYSTEM SET track_commit_timestamp = on"], check=True, stdout=subprocess.DEVNULL
     )
     services(["restart-postgres"], servers.env)
-    return True
 
 
 def machine() -> dict[str, object]:
@@ -157,6 +163,13 @@ async def versions(servers: Servers) -> dict[str, str]:
         found["postgresql"] = str(await conn.fetchval("SHOW server_version"))
     finally:
         await conn.close()
+    found.update(await asyncio.to_thread(_tool_versions, servers))
+    return found
+
+
+def _tool_versions(servers: Servers) -> dict[str, str]:
+    """The broker's version (our own servers only) and the checkout's git revision."""
+    found: dict[str, str] = {}
     found["kafka"] = "external"
     if servers.managed:
         status = subprocess.run(

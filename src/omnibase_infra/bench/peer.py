@@ -33,9 +33,20 @@ class PeerUnavailable(Exception):
     """The peer could not be set up; the message says exactly why (command and output)."""
 
 
-def _pom(artifact: str, dependencies: list[tuple[str, str, str]]) -> str:
+# The plugin must use the Connect runtime's Jackson: with a second copy in the plugin, the
+# runtime's Jackson modules (found through ServiceLoader) are "not a subtype" of the plugin's
+# Module class and the sink task dies at start.
+PLUGIN_EXCLUSIONS = ("com.fasterxml.jackson.core", "com.fasterxml.jackson.datatype")
+
+
+def _pom(artifact: str, dependencies: list[tuple[str, str, str]], exclusions: tuple[str, ...] = ()) -> str:
+    excluded = "".join(
+        f"<exclusion><groupId>{g}</groupId><artifactId>*</artifactId></exclusion>" for g in exclusions
+    )
+    wrapped = f"<exclusions>{excluded}</exclusions>" if excluded else ""
     deps = "\n".join(
-        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
+        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version>"
+        f"{wrapped}</dependency>"
         for g, a, v in dependencies
     )
     return (
@@ -46,16 +57,22 @@ def _pom(artifact: str, dependencies: list[tuple[str, str, str]]) -> str:
     )
 
 
-def _fetch(folder: Path, artifact: str, dependencies: list[tuple[str, str, str]], progress: Progress) -> Path:
+def _fetch(
+    folder: Path,
+    artifact: str,
+    dependencies: list[tuple[str, str, str]],
+    progress: Progress,
+    exclusions: tuple[str, ...] = (),
+) -> Path:
     libs = folder / "libs"
     stamp = folder / ".complete"
-    wanted = repr(dependencies)
+    wanted = repr((dependencies, exclusions))
     if stamp.exists() and stamp.read_text() == wanted:
         return libs
     if shutil.which("mvn") is None:
         raise PeerUnavailable("mvn not found (apt-get install maven)")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pom.xml").write_text(_pom(artifact, dependencies))
+    (folder / "pom.xml").write_text(_pom(artifact, dependencies, exclusions))
     shutil.rmtree(libs, ignore_errors=True)
     command = [
         "mvn",
@@ -100,6 +117,7 @@ def fetch_jars(cache: Path, progress: Progress) -> PeerJars:
             ("io.debezium", "debezium-connector-jdbc", DEBEZIUM_VERSION),
         ],
         progress,
+        PLUGIN_EXCLUSIONS,
     )
     return PeerJars(connect, plugin.parent.parent)
 
@@ -112,7 +130,6 @@ async def run_peer(
     servers: Servers, schema: str, topic: str, count: int, jars: PeerJars, work: Path, progress: Progress
 ) -> dict[str, float]:
     """Start Connect + the sink on the pre-loaded ``topic``; time start → last row committed."""
-    env = servers.env
     conn = await asyncpg.connect(servers.dsn)
     try:
         await conn.execute(
@@ -120,68 +137,7 @@ async def run_peer(
         )
     finally:
         await conn.close()
-    work.mkdir(parents=True, exist_ok=True)
-    worker = work / "worker.properties"
-    connector = work / "jdbc-sink.properties"
-    log4j = work / "log4j.properties"
-    log = work / "connect.log"
-    worker.write_text(
-        _properties(
-            {
-                "bootstrap.servers": servers.bootstrap,
-                "key.converter": "org.apache.kafka.connect.storage.StringConverter",
-                "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-                "value.converter.schemas.enable": "true",
-                "offset.storage.file.filename": str(work / "offsets"),
-                "plugin.path": str(jars.plugin_path),
-                "listeners": f"http://127.0.0.1:{free_port()}",
-            }
-        )
-    )
-    url = (
-        f"jdbc:postgresql://{env['POSTGRES_HOST']}:{env.get('POSTGRES_PORT', '5432')}/"
-        f"{env['POSTGRES_DATABASE']}?stringtype=unspecified&currentSchema={schema}"
-    )
-    connector.write_text(
-        _properties(
-            {
-                "name": f"bench-jdbc-sink-{schema}",
-                "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
-                "tasks.max": "1",
-                "topics": topic,
-                "connection.url": url,
-                "connection.username": env["POSTGRES_USER"],
-                "connection.password": env.get("POSTGRES_PASSWORD", ""),
-                "insert.mode": "upsert",
-                "delete.enabled": "false",
-                "primary.key.mode": "record_value",
-                "primary.key.fields": "envelope_id",
-                "schema.evolution": "none",
-                "collection.name.format": PEER_TABLE,
-                "consumer.override.auto.offset.reset": "earliest",
-            }
-        )
-    )
-    log4j.write_text(
-        "log4j.rootLogger=INFO, file\nlog4j.appender.file=org.apache.log4j.FileAppender\n"
-        f"log4j.appender.file.File={log}\nlog4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
-        "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
-    )
-    command = [
-        "java",
-        "-Xms256m",
-        "-Xmx1g",
-        "-XX:+UseG1GC",
-        f"-Dlog4j.configuration=file:{log4j}",
-        "-cp",
-        f"{jars.connect_libs}/*",
-        "org.apache.kafka.connect.cli.ConnectStandalone",
-        str(worker),
-        str(connector),
-    ]
-    started = time.time()
-    with (work / "connect.out").open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=work)
+    proc, command, started = await asyncio.to_thread(_launch, servers, schema, topic, jars, work)
     rss_max = 0
     try:
         conn = await asyncpg.connect(servers.dsn, server_settings={"search_path": schema})
@@ -191,6 +147,8 @@ async def run_peer(
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
                     raise PeerUnavailable(f"`{' '.join(command)}` exited {proc.returncode}:\n{_tail(work)}")
+                if _task_died(work):
+                    raise PeerUnavailable(f"the sink task died:\n{_tail(work)}")
                 rss_max = max(rss_max, proc_status(proc.pid).get("VmRSS", 0))
                 rows = int(await conn.fetchval(f"SELECT count(*) FROM {PEER_TABLE}"))
                 if rows >= count:
@@ -228,6 +186,82 @@ async def run_peer(
         "cpu_s": cpu,
         "rss_max_mib": rss_max / 1024,
     }
+
+
+def _launch(
+    servers: Servers, schema: str, topic: str, jars: PeerJars, work: Path
+) -> tuple[subprocess.Popen[bytes], list[str], float]:
+    """Write the worker and connector configuration and start Connect; (process, command, start time)."""
+    env = servers.env
+    work.mkdir(parents=True, exist_ok=True)
+    worker = work / "worker.properties"
+    connector = work / "jdbc-sink.properties"
+    log4j = work / "log4j.properties"
+    log = work / "connect.log"
+    worker.write_text(
+        _properties(
+            {
+                "bootstrap.servers": servers.bootstrap,
+                "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+                "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+                "value.converter.schemas.enable": "true",
+                "offset.storage.file.filename": str(work / "offsets"),
+                "plugin.path": str(jars.plugin_path),
+                "listeners": f"http://127.0.0.1:{free_port()}",
+            }
+        )
+    )
+    url = (
+        f"jdbc:postgresql://{env['POSTGRES_HOST']}:{env.get('POSTGRES_PORT', '5432')}/"
+        f"{env['POSTGRES_DATABASE']}?stringtype=unspecified&currentSchema={schema}"
+    )
+    connector.write_text(
+        _properties(
+            {
+                "name": f"bench-jdbc-sink-{schema}",
+                "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector",
+                "tasks.max": "1",
+                "topics": topic,
+                "connection.url": url,
+                "connection.username": env["POSTGRES_USER"],
+                "connection.password": env.get("POSTGRES_PASSWORD", ""),
+                "insert.mode": "upsert",
+                "delete.enabled": "false",
+                "primary.key.mode": "record_value",
+                "primary.key.fields": "envelope_id",
+                "schema.evolution": "none",
+                "quote.identifiers": "true",
+                "collection.name.format": PEER_TABLE,
+                "consumer.override.auto.offset.reset": "earliest",
+            }
+        )
+    )
+    log4j.write_text(
+        "log4j.rootLogger=INFO, file\nlog4j.appender.file=org.apache.log4j.FileAppender\n"
+        f"log4j.appender.file.File={log}\nlog4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
+        "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+    )
+    command = [
+        "java",
+        "-Xms256m",
+        "-Xmx1g",
+        "-XX:+UseG1GC",
+        f"-Dlog4j.configuration=file:{log4j}",
+        "-cp",
+        f"{jars.connect_libs}/*",
+        "org.apache.kafka.connect.cli.ConnectStandalone",
+        str(worker),
+        str(connector),
+    ]
+    started = time.time()
+    with (work / "connect.out").open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=work)
+    return proc, command, started
+
+
+def _task_died(work: Path) -> bool:
+    log = work / "connect.log"
+    return log.exists() and "Task is being killed" in log.read_text(errors="replace")
 
 
 def _tail(work: Path) -> str:

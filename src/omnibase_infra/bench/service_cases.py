@@ -1,4 +1,4 @@
-"""Cases 2–6: the real service (``onex-infra run``) as a subprocess, measured from outside.
+"""Cases 2, 5 and 6: the real service (``onex-infra run``) as a subprocess, measured from outside.
 
 "Row committed" is the commit time of the row's transaction
 (``pg_xact_commit_timestamp(xmin)``) when ``track_commit_timestamp`` is on, otherwise the
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -23,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 
 from omnibase_infra.bench import profiling
-from omnibase_infra.bench.workload import Dataset, Progress, committed_total, envelope, percentiles
+from omnibase_infra.bench.workload import Dataset, Progress, committed_total, envelope
 
 ONEX_INFRA = str(Path(sys.executable).parent / "onex-infra")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -78,6 +77,7 @@ class BenchTopics:
     failed: str
     state: str
     outbox: str
+    floor: str
 
 
 @dataclass
@@ -271,138 +271,6 @@ async def throughput(
         "machine_cpu_busy_pct": 100 * (busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1]),
         "rss_peak_mib": hwm / 1024,
         "rss_sampled_max_mib": service.rss_max_kib / 1024,
-    }
-
-
-async def latency(
-    service: ServiceProcess,
-    servers_dsn: str,
-    schema: str,
-    bootstrap: str,
-    group: str,
-    topic: str,
-    partitions: int,
-    rate: float,
-    seconds: float,
-    commit_ts: bool,
-    progress: Progress,
-) -> dict[str, float]:
-    """Case 3: produce at ``rate``/s for ``seconds``; envelope timestamp (set at send) → commit."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
-    await producer.start()
-    sent = 0
-    try:
-        started = time.monotonic()
-        next_report = started + 5.0
-        while (now := time.monotonic()) - started < seconds:
-            due = int((now - started) * rate)
-            while sent < due:
-                value, _ = envelope(sent, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
-                await producer.send(topic, value, partition=sent % partitions)
-                sent += 1
-            await asyncio.sleep(0.002)
-            if now >= next_report:
-                next_report += 5.0
-                progress(f"3 latency: {sent:,} sent at {rate:,.0f}/s")
-        await producer.flush()
-    finally:
-        await producer.stop()
-    await wait_committed(
-        service, bootstrap, group, {topic}, sent, within=120, progress=progress, label="3 latency"
-    )
-    conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
-    try:
-        expr = committed_expr(commit_ts)
-        delays = await conn.fetch(
-            f"SELECT extract(epoch FROM {expr} - envelope_timestamp) * 1000 AS ms FROM onex_event_store "
-            "WHERE topic = $1",
-            topic,
-        )
-    finally:
-        await conn.close()
-    stats = percentiles([float(r["ms"]) for r in delays])
-    return {
-        "offered_per_s": rate,
-        "seconds": seconds,
-        **{f"{k}_ms" if k != "count" else k: v for k, v in stats.items()},
-    }
-
-
-async def operations(
-    service: ServiceProcess,
-    bootstrap: str,
-    topics: BenchTopics,
-    envelope_ids: list[uuid.UUID],
-    rate: float,
-    seconds: float,
-    progress: Progress,
-) -> dict[str, float]:
-    """Case 4: ``get_event_by_id`` commands at ``rate``/s; send → reply received, per correlation id."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=5
-    )
-    await consumer.start()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
-    await producer.start()
-    sent_at: dict[str, float] = {}
-    delays: list[float] = []
-    failed = 0
-
-    async def receive(done: asyncio.Event) -> None:
-        nonlocal failed
-        while not (done.is_set() and len(delays) + failed >= len(sent_at)):
-            batch = await consumer.getmany(timeout_ms=50)
-            now = time.monotonic()
-            for tp, records in batch.items():
-                for r in records:
-                    cid = json.loads(r.value).get("correlation_id")
-                    if cid in sent_at:
-                        if tp.topic == topics.failed:
-                            failed += 1
-                        else:
-                            delays.append((now - sent_at[cid]) * 1000)
-
-    try:
-        parts = [TopicPartition(topics.completed, 0), TopicPartition(topics.failed, 0)]
-        consumer.assign(parts)
-        await consumer.seek_to_end(*parts)
-        for p in parts:
-            await consumer.position(p)
-        done = asyncio.Event()
-        receiver = asyncio.create_task(receive(done))
-        started = time.monotonic()
-        count = 0
-        while (now := time.monotonic()) - started < seconds:
-            while count < int((now - started) * rate):
-                cid = str(uuid.uuid4())
-                target = envelope_ids[count % len(envelope_ids)]
-                command = json.dumps(
-                    {
-                        "payload": {
-                            "operation": "get_event_by_id",
-                            "parameters": {"envelope_id": str(target)},
-                        },
-                        "envelope_id": str(uuid.uuid4()),
-                        "correlation_id": cid,
-                        "event_type": "onex.postgres.operation.requested",
-                    }
-                ).encode()
-                sent_at[cid] = time.monotonic()
-                await producer.send(topics.command, command, partition=0)
-                count += 1
-            await asyncio.sleep(0.002)
-        done.set()
-        progress(f"4 operations: {count:,} commands sent, waiting for replies")
-        await asyncio.wait_for(receiver, 120)
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    stats = percentiles(delays)
-    return {
-        "offered_per_s": rate,
-        "commands": float(len(sent_at)),
-        "failed_replies": float(failed),
-        **{f"{k}_ms" if k != "count" else "replies": v for k, v in stats.items()},
     }
 
 

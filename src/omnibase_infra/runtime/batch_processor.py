@@ -69,6 +69,7 @@ class _NoObserver:
 
 
 STAGE_ROUTE = "route"
+YIELD_EVERY = 64
 
 FoldEvents = Callable[[list[StoredEvent]], list[StoredEvent]]
 
@@ -91,6 +92,7 @@ class PreparedBatch:
     stored: list[StoredEvent] = field(default_factory=list)
     commands: list[tuple[SourceRecord, Envelope]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    read_from: set[Partition] = field(default_factory=set)
 
     def only(self, partitions: set[Partition]) -> PreparedBatch:
         """The part of this batch read from ``partitions`` (order kept)."""
@@ -102,11 +104,8 @@ class PreparedBatch:
             [row for row in self.stored if keep(row.source)],
             [command for command in self.commands if keep(command[0])],
             [letter for letter in self.dead if keep(letter.record)],
+            self.read_from & partitions,
         )
-
-    def partitions(self) -> set[Partition]:
-        sources = [row.source for row in self.stored] + [c[0] for c in self.commands]
-        return {Partition(s.topic, s.partition) for s in sources + [d.record for d in self.dead]}
 
 
 async def _settle(tasks: Sequence[asyncio.Future[object]]) -> None:
@@ -165,20 +164,27 @@ class RecordBatchProcessor:
         self.stats = BatchStats()
 
     async def handle(self, batch: Batch) -> None:
-        await self.apply(self.prepare(batch))
+        await self.apply(await self.prepare(batch))
 
-    def prepare(self, batch: Batch) -> PreparedBatch:
-        """Decode and route every record of ``batch`` (CPU only: no I/O, never raises for a record).
+    async def prepare(self, batch: Batch) -> PreparedBatch:
+        """Decode and route every record of ``batch`` (no I/O; never raises for a record).
 
         Event-store records are decoded straight into rows (``decode_stored_fields``);
-        commands and records of other topics are decoded into envelopes.
+        commands and records of other topics are decoded into envelopes. Every
+        ``YIELD_EVERY`` records it yields to the event loop, so that a batch being
+        written meanwhile (the consumer loop's pipelining) keeps moving.
         """
-        prepared = PreparedBatch()
+        prepared = PreparedBatch(read_from={p for p, records in batch.items() if records})
         store_topics = self._store_topics
         command_topics = self._command_topics
         stored = prepared.stored
+        budget = YIELD_EVERY
         for records in batch.values():
             for record in records:
+                budget -= 1
+                if not budget:
+                    budget = YIELD_EVERY
+                    await asyncio.sleep(0)
                 topic = record.topic
                 source = SourceRecord(
                     topic, record.partition, record.offset, record.key, record.value, tuple(record.headers)
@@ -202,7 +208,7 @@ class RecordBatchProcessor:
 
     async def apply_prepared(self, prepared: PreparedBatch, partitions: set[Partition]) -> None:
         """``apply`` the records of ``prepared`` read from ``partitions`` (the loop's live ones)."""
-        await self.apply(prepared if prepared.partitions() <= partitions else prepared.only(partitions))
+        await self.apply(prepared if prepared.read_from <= partitions else prepared.only(partitions))
 
     async def apply(self, prepared: PreparedBatch) -> None:
         """Store, run commands, dead-letter: complete when it returns, raises on any outage."""

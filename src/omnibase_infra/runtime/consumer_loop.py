@@ -15,9 +15,9 @@ Guarantees (DESIGN.md §5):
 - ``stop()`` lets the batch in flight finish and commit, then ``run`` returns.
 
 Pipelining: when the handler can split its work (``ProtocolPreparingHandler``:
-``prepare`` decodes without I/O, ``apply`` writes), batch k+1 is fetched and
-prepared while batch k is being applied and committed, so decoding overlaps the
-database's work. Batches are still applied and committed one at a time, in
+``prepare`` decodes without I/O, yielding now and then; ``apply_prepared``
+writes), batch k+1 is fetched and prepared while batch k is being applied and
+committed, so decoding overlaps the database's work. Batches are still applied and committed one at a time, in
 order; a fetched batch that was not applied (its predecessor failed, or ``stop``)
 is never committed: its partitions are rewound with the failed batch's, or it is
 simply fetched again by the next owner.
@@ -53,8 +53,11 @@ class ProtocolBatchHandler(Protocol):
 class ProtocolPreparingHandler(ProtocolBatchHandler, Protocol):
     """A handler whose work splits into a pure decoding step and an applying step."""
 
-    def prepare(self, batch: Batch) -> Any:  # what it returns is opaque to the loop
-        """Decode ``batch`` (CPU only: no I/O, nothing applied, never raises for a record)."""
+    async def prepare(self, batch: Batch) -> Any:  # what it returns is opaque to the loop
+        """Decode ``batch`` (no I/O, nothing applied, never raises for a record).
+
+        It should yield to the event loop now and then, so the batch in flight keeps moving.
+        """
         ...
 
     async def apply_prepared(self, prepared: Any, partitions: set[Partition]) -> None:
@@ -160,7 +163,7 @@ class ConsumerLoop:
                         in_flight = None
                     continue
                 # Decode this batch while the previous one is being written and committed.
-                prepared = self._prepare(batch)
+                prepared = await self._prepare(batch)
                 if in_flight is not None:
                     applied = await in_flight
                     in_flight = None
@@ -175,10 +178,10 @@ class ConsumerLoop:
                 await in_flight
             self.running = False
 
-    def _prepare(self, batch: Batch) -> Any:
+    async def _prepare(self, batch: Batch) -> Any:
         handler = self._handler
         assert isinstance(handler, ProtocolPreparingHandler)
-        return handler.prepare(batch)
+        return await handler.prepare(batch)
 
     async def _apply_locked(self, batch: Batch, prepared: Any) -> bool:
         """Apply and commit one prepared batch under the lock; False if it was rewound."""

@@ -4,10 +4,12 @@ Guarantees:
 - one transaction per batch; the caller commits Kafka offsets only after it returns;
 - idempotent: keyed by ``envelope_id`` with ``ON CONFLICT DO NOTHING``, so a
   redelivered batch adds nothing (exactly-once effect);
-- bulk: the batch is COPied (binary) into a per-session temporary staging table
-  and moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, never a
-  row-at-a-time loop (COPY costs less CPU on both sides than ``unnest`` of nine
-  arrays; docs/performance.md has the measurements); only when PostgreSQL rejects
+- bulk, never a row-at-a-time loop: a batch of ``COPY_THRESHOLD`` rows or more is
+  COPied (binary) into a per-session temporary staging table and moved with one
+  ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (COPY costs less CPU on both
+  sides than ``unnest`` of nine arrays); a smaller batch is one
+  ``INSERT ... SELECT FROM unnest(...)`` statement, a single round trip
+  (docs/performance.md has the measurements); only when PostgreSQL rejects
   the batch for a data or constraint error (SQLSTATE class 22/23) are rows
   retried one by one, each in a savepoint, to isolate the poison rows, which are
   returned for the DLQ;
@@ -51,6 +53,9 @@ COLUMNS = (
     "payload",
     "metadata",
 )
+# From this many rows on, a batch goes through COPY (five round trips, less CPU per row);
+# below it, through one ``INSERT ... SELECT FROM unnest(...)`` statement (one round trip).
+COPY_THRESHOLD = 100
 STAGE_TABLE = "onex_event_store_stage"
 # Temporary (one per session, invisible to others, never WAL-logged), emptied at each commit.
 CREATE_STAGE_SQL = f"""
@@ -149,12 +154,16 @@ async def write_events(conn: DbConnection, rows: list[StoredEvent]) -> WriteResu
     if not rows:
         return WriteResult(0, 0, ())
     try:
-        async with conn.transaction():
-            await conn.execute(CREATE_STAGE_SQL)
-            await conn.copy_records_to_table(
-                STAGE_TABLE, records=[r.record() for r in rows], columns=COLUMNS, schema_name="pg_temp"
-            )
-            status = await conn.execute(MOVE_STAGE_SQL)
+        if len(rows) < COPY_THRESHOLD:
+            # One statement is one transaction: a single round trip (what latency needs).
+            status = await conn.execute(INSERT_SQL, *_columns(rows))
+        else:
+            async with conn.transaction():
+                await conn.execute(CREATE_STAGE_SQL)
+                await conn.copy_records_to_table(
+                    STAGE_TABLE, records=[r.record() for r in rows], columns=COLUMNS, schema_name="pg_temp"
+                )
+                status = await conn.execute(MOVE_STAGE_SQL)
         inserted = _inserted_count(status)
         return WriteResult(inserted, len(rows) - inserted, ())
     except Exception as exc:

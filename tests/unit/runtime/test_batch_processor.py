@@ -275,3 +275,29 @@ def test_fold_of_distinct_rows_changes_nothing() -> None:
 
     assert fold_duplicates(rows) == rows
     assert fold_duplicates([]) == []
+
+
+async def test_prepared_records_of_partitions_no_longer_live_are_not_applied() -> None:
+    setup = Setup()
+    batch = batch_of(record(STORE, 0, b"\xff", partition=0), record(STORE, 0, b"\xfe", partition=1))
+
+    prepared = await setup.processor.prepare(batch)
+    assert setup.publisher.sent == [], "prepare does no I/O"
+    await setup.processor.apply_prepared(prepared, {Partition(STORE, 1)})
+
+    assert [r.value for r in setup.publisher.to(STORE + ".dlq")] == [b"\xfe"]
+    assert setup.processor.stats.dead_letters == 1
+
+
+async def test_prepare_then_apply_equals_handle() -> None:
+    by_handle, by_steps = Setup(), Setup()
+
+    await by_handle.processor.handle(batch_of(*POISON))
+    await by_steps.processor.apply_prepared(
+        await by_steps.processor.prepare(batch_of(*POISON)), set(batch_of(*POISON))
+    )
+
+    assert [(r.topic, r.value) for r in by_steps.publisher.sent] == [
+        (r.topic, r.value) for r in by_handle.publisher.sent
+    ]
+    assert by_steps.processor.stats == by_handle.processor.stats

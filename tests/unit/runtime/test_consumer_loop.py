@@ -460,7 +460,7 @@ class PreparingHandler(RecordingHandler):
         super().__init__()
         self.prepared: list[dict[Partition, list[int]]] = []
 
-    def prepare(self, batch: Batch) -> Batch:
+    async def prepare(self, batch: Batch) -> Batch:
         self.prepared.append({p: [r.offset for r in records] for p, records in batch.items()})
         return batch
 

@@ -1,0 +1,265 @@
+"""Cases 3, 4 and the soak: the running service under a fixed offered rate, timed from outside.
+
+Latency is envelope timestamp (set just before the send) → row committed (see
+``service_cases.committed_expr``); the Kafka-only floor is the same load read by a bare
+aiokafka consumer; operations are command sent → reply received; the soak samples RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
+
+from omnibase_infra.bench.service_cases import (
+    BenchTopics,
+    ServiceProcess,
+    committed_expr,
+    proc_status,
+    wait_committed,
+)
+from omnibase_infra.bench.workload import Progress, envelope, percentiles
+
+
+async def latency(
+    service: ServiceProcess,
+    servers_dsn: str,
+    schema: str,
+    bootstrap: str,
+    group: str,
+    topic: str,
+    partitions: int,
+    rate: float,
+    seconds: float,
+    commit_ts: bool,
+    progress: Progress,
+) -> dict[str, float]:
+    """Case 3: produce at ``rate``/s for ``seconds``; envelope timestamp (set at send) → commit."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+    await producer.start()
+    sent = 0
+    try:
+        started = time.monotonic()
+        next_report = started + 5.0
+        while (now := time.monotonic()) - started < seconds:
+            due = int((now - started) * rate)
+            while sent < due:
+                value, _ = envelope(sent, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
+                await producer.send(topic, value, partition=sent % partitions)
+                sent += 1
+            await asyncio.sleep(0.002)
+            if now >= next_report:
+                next_report += 5.0
+                progress(f"3 latency: {sent:,} sent at {rate:,.0f}/s")
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await wait_committed(
+        service, bootstrap, group, {topic}, sent, within=120, progress=progress, label="3 latency"
+    )
+    conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
+    try:
+        expr = committed_expr(commit_ts)
+        delays = await conn.fetch(
+            f"SELECT extract(epoch FROM {expr} - envelope_timestamp) * 1000 AS ms FROM onex_event_store "
+            "WHERE topic = $1",
+            topic,
+        )
+    finally:
+        await conn.close()
+    stats = percentiles([float(r["ms"]) for r in delays])
+    return {
+        "offered_per_s": rate,
+        "seconds": seconds,
+        **{f"{k}_ms" if k != "count" else k: v for k, v in stats.items()},
+    }
+
+
+async def operations(
+    service: ServiceProcess,
+    bootstrap: str,
+    topics: BenchTopics,
+    envelope_ids: list[uuid.UUID],
+    rate: float,
+    seconds: float,
+    progress: Progress,
+) -> dict[str, float]:
+    """Case 4: ``get_event_by_id`` commands at ``rate``/s; send → reply received, per correlation id."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=5
+    )
+    await consumer.start()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+    await producer.start()
+    sent_at: dict[str, float] = {}
+    delays: list[float] = []
+    failed = 0
+
+    async def receive(done: asyncio.Event) -> None:
+        nonlocal failed
+        while not (done.is_set() and len(delays) + failed >= len(sent_at)):
+            batch = await consumer.getmany(timeout_ms=50)
+            now = time.monotonic()
+            for tp, records in batch.items():
+                for r in records:
+                    cid = json.loads(r.value).get("correlation_id")
+                    if cid in sent_at:
+                        if tp.topic == topics.failed:
+                            failed += 1
+                        else:
+                            delays.append((now - sent_at[cid]) * 1000)
+
+    try:
+        parts = [TopicPartition(topics.completed, 0), TopicPartition(topics.failed, 0)]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for p in parts:
+            await consumer.position(p)
+        done = asyncio.Event()
+        receiver = asyncio.create_task(receive(done))
+        started = time.monotonic()
+        count = 0
+        while (now := time.monotonic()) - started < seconds:
+            while count < int((now - started) * rate):
+                cid = str(uuid.uuid4())
+                target = envelope_ids[count % len(envelope_ids)]
+                command = json.dumps(
+                    {
+                        "payload": {
+                            "operation": "get_event_by_id",
+                            "parameters": {"envelope_id": str(target)},
+                        },
+                        "envelope_id": str(uuid.uuid4()),
+                        "correlation_id": cid,
+                        "event_type": "onex.postgres.operation.requested",
+                    }
+                ).encode()
+                sent_at[cid] = time.monotonic()
+                await producer.send(topics.command, command, partition=0)
+                count += 1
+            await asyncio.sleep(0.002)
+        done.set()
+        progress(f"4 operations: {count:,} commands sent, waiting for replies")
+        await asyncio.wait_for(receiver, 120)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    stats = percentiles(delays)
+    return {
+        "offered_per_s": rate,
+        "commands": float(len(sent_at)),
+        "failed_replies": float(failed),
+        **{f"{k}_ms" if k != "count" else "replies": v for k, v in stats.items()},
+    }
+
+
+async def kafka_latency_floor(
+    bootstrap: str, topic: str, partitions: int, rate: float, seconds: float, progress: Progress
+) -> dict[str, float]:
+    """Case 3a (diagnostic): the same offered load, produce → a bare aiokafka consumer, no service.
+
+    The floor the machine gives to any Kafka consumer at that moment; case 3 adds the
+    service's work and the PostgreSQL commit on top of it.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+    await producer.start()
+    delays: list[float] = []
+    try:
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for p in parts:
+            await consumer.position(p)
+        sent = 0
+        done = asyncio.Event()
+
+        async def receive() -> None:
+            while not (done.is_set() and len(delays) >= sent):
+                batch = await consumer.getmany(timeout_ms=100)
+                now = time.time()
+                for records in batch.values():
+                    for r in records:
+                        stamp = json.loads(r.value)["envelope_timestamp"]
+                        delays.append((now - datetime.fromisoformat(stamp).timestamp()) * 1000)
+
+        receiver = asyncio.create_task(receive())
+        started = time.monotonic()
+        while (now := time.monotonic()) - started < seconds:
+            while sent < int((now - started) * rate):
+                value, _ = envelope(sent, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
+                await producer.send(topic, value, partition=sent % partitions)
+                sent += 1
+            await asyncio.sleep(0.002)
+        done.set()
+        progress(f"3a latency floor: {sent:,} sent")
+        await asyncio.wait_for(receiver, 60)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    stats = percentiles(delays)
+    return {
+        "offered_per_s": rate,
+        "seconds": seconds,
+        **{f"{k}_ms" if k != "count" else k: v for k, v in stats.items()},
+    }
+
+
+async def soak(
+    service: ServiceProcess,
+    bootstrap: str,
+    group: str,
+    topic: str,
+    partitions: int,
+    rate: float,
+    seconds: float,
+    progress: Progress,
+) -> dict[str, float]:
+    """Memory under a fixed offered rate for ``seconds``: RSS every 5 s, and its trend after minute one."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
+    await producer.start()
+    samples: list[tuple[float, float]] = []
+    sent = 0
+    try:
+        started = time.monotonic()
+        next_sample = started
+        while (now := time.monotonic()) - started < seconds:
+            while sent < int((now - started) * rate):
+                value, _ = envelope(sent, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
+                await producer.send(topic, value, partition=sent % partitions)
+                sent += 1
+            if now >= next_sample:
+                service.check_alive()
+                samples.append((now - started, proc_status(service.pid).get("VmRSS", 0) / 1024))
+                if len(samples) % 12 == 0:
+                    progress(f"soak: {now - started:,.0f}/{seconds:,.0f} s, RSS {samples[-1][1]:.1f} MiB")
+                next_sample += 5.0
+            await asyncio.sleep(0.005)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await wait_committed(
+        service, bootstrap, group, {topic}, sent, within=120, progress=progress, label="soak"
+    )
+    later = [(t, m) for t, m in samples if t >= 60.0] or samples
+    n = len(later)
+    mean_t = sum(t for t, _ in later) / n
+    mean_m = sum(m for _, m in later) / n
+    spread = sum((t - mean_t) ** 2 for t, _ in later)
+    slope = sum((t - mean_t) * (m - mean_m) for t, m in later) / spread if spread else 0.0
+    return {
+        "offered_per_s": rate,
+        "seconds": seconds,
+        "events": float(sent),
+        "rss_first_mib": samples[0][1] if samples else 0.0,
+        "rss_at_60s_mib": later[0][1] if later else 0.0,
+        "rss_last_mib": samples[-1][1] if samples else 0.0,
+        "rss_max_mib": max((m for _, m in samples), default=0.0),
+        "rss_trend_mib_per_min_after_60s": slope * 60,
+    }

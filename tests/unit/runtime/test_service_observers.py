@@ -1,0 +1,33 @@
+"""The batch processor's observer: metrics and audit for every operation, never raising."""
+
+from __future__ import annotations
+
+import uuid
+
+from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
+from prometheus_client import CollectorRegistry
+from pydantic import JsonValue
+
+from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.observability.audit import AuditLogger
+from omnibase_infra.observability.metrics import InfraMetrics
+from omnibase_infra.runtime.dead_letter import SourceRecord
+from omnibase_infra.runtime.operation_catalog import ContractOperationCatalog
+from omnibase_infra.runtime.operation_executor import OperationOutcome
+from omnibase_infra.runtime.service_observers import MetricsAndAuditObserver
+
+
+def test_a_command_with_an_empty_operation_name_is_audited_without_raising() -> None:
+    observer = MetricsAndAuditObserver(
+        InfraMetrics(CollectorRegistry(), "development"),
+        AuditLogger(None, environment="development"),
+        ContractOperationCatalog([]),
+    )
+    request = ModelEventEnvelope[JsonValue](
+        payload={"operation": "", "parameters": {}}, correlation_id=uuid.uuid4()
+    )
+    poison = PoisonRecordError("operation", "UnknownOperation", "no operation named ''")
+    outcome = OperationOutcome("onex.evt.failed.v1", b"{}", uuid.uuid4(), False, poison)
+    source = SourceRecord("onex.cmd.postgres.operation.v1", 0, 7, None, b"{}", ())
+
+    observer.on_operation(source, request, outcome)
