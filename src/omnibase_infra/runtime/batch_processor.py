@@ -20,6 +20,7 @@ is idempotent, so re-applying a batch adds nothing twice.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -57,6 +58,9 @@ class ProtocolBatchObserver(Protocol):
     def on_dead_letter(self, letter: DeadLetter) -> None: ...
 
 
+_logger = logging.getLogger(__name__)
+
+
 class _NoObserver:
     def on_stored(self, result: WriteResult, rows: list[StoredEvent]) -> None:
         return None
@@ -66,6 +70,35 @@ class _NoObserver:
 
     def on_dead_letter(self, letter: DeadLetter) -> None:
         return None
+
+
+class _GuardedObserver:
+    """Calls an observer and logs what it raises: metrics and audit must never stall a batch.
+
+    The work a batch did is applied and committed whatever the observer does; a failing
+    observer costs a log line, never a retried batch.
+    """
+
+    def __init__(self, inner: ProtocolBatchObserver) -> None:
+        self._inner = inner
+
+    def on_stored(self, result: WriteResult, rows: list[StoredEvent]) -> None:
+        try:
+            self._inner.on_stored(result, rows)
+        except Exception:
+            _logger.exception("batch observer failed in on_stored")
+
+    def on_operation(self, source: SourceRecord, request: Envelope, outcome: OperationOutcome) -> None:
+        try:
+            self._inner.on_operation(source, request, outcome)
+        except Exception:
+            _logger.exception("batch observer failed in on_operation")
+
+    def on_dead_letter(self, letter: DeadLetter) -> None:
+        try:
+            self._inner.on_dead_letter(letter)
+        except Exception:
+            _logger.exception("batch observer failed in on_dead_letter")
 
 
 STAGE_ROUTE = "route"
@@ -159,7 +192,7 @@ class RecordBatchProcessor:
         self._fold = fold
         self._group = consumer_group
         self._max_links = max_span_links
-        self._observer: ProtocolBatchObserver = observer or _NoObserver()
+        self._observer: ProtocolBatchObserver = _GuardedObserver(observer or _NoObserver())
         self._clock = clock
         self.stats = BatchStats()
 

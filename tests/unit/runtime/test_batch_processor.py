@@ -66,12 +66,16 @@ class RecordingObserver:
 
 
 class Setup:
-    def __init__(self, database: ProtocolConnectionSource | None = None) -> None:
+    def __init__(
+        self,
+        database: ProtocolConnectionSource | None = None,
+        observer: RecordingObserver | None = None,
+    ) -> None:
         self.database: ProtocolConnectionSource = database or UntouchableDatabase()
         self.db_guard = FakeGuard("postgres")
         self.publish_guard = FakeGuard("kafka")
         self.publisher = FakePublisher()
-        self.observer = RecordingObserver()
+        self.observer = observer or RecordingObserver()
         self.processor = RecordBatchProcessor(
             event_store_topics=[STORE],
             command_topics=[COMMANDS],
@@ -136,6 +140,20 @@ async def test_a_batch_of_only_poison_goes_to_the_dlq_without_touching_the_datab
     assert setup.database.acquired == 0
     assert len(setup.observer.letters) == 4
     assert setup.publish_guard.calls == 4, "every DLQ write goes through the Kafka breaker"
+
+
+class ExplodingObserver(RecordingObserver):
+    def on_dead_letter(self, letter: DeadLetter) -> None:
+        raise ValueError("an audit model refused the record")
+
+
+async def test_a_failing_observer_never_fails_the_batch() -> None:
+    setup = Setup(observer=ExplodingObserver())
+
+    await setup.processor.handle(batch_of(*POISON))
+
+    assert len(setup.publisher.sent) == 4, "every dead letter was still written"
+    assert setup.processor.stats.dead_letters == 4
 
 
 async def test_open_publish_guard_makes_handle_raise_so_the_loop_rewinds() -> None:
