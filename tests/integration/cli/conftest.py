@@ -9,13 +9,11 @@ a closed port instead.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
 from cli_helpers import ADMIN_TOKEN, run_cli
-from service_harness import ServiceProcess, ServiceTopics, free_port, service_env
+from service_harness import ServiceProcess, ServiceTopics, free_port
 
 
 @pytest.fixture
@@ -56,24 +54,10 @@ async def service_topics(unique_topic: Callable[..., Awaitable[str]]) -> Service
 
 
 @pytest.fixture
-async def service(
-    pg_schema: str, service_topics: ServiceTopics, tmp_path: Path
-) -> AsyncIterator[ServiceProcess]:
-    """A migrated service with ONEX_ADMIN_TOKEN set, started and ready; killed after the test."""
-    health_port, metrics_port = free_port(), free_port()
-    env = service_env(
-        schema=pg_schema,
-        topics=service_topics,
-        group=f"onex-cli-test-{uuid.uuid4().hex[:8]}",
-        health_port=health_port,
-        metrics_port=metrics_port,
-    )
-    env["ONEX_ADMIN_TOKEN"] = ADMIN_TOKEN
-    process = ServiceProcess(env, tmp_path / "service.log", health_port, metrics_port)
-    process.migrate()
-    process.start()
-    try:
-        await process.wait_ready()
-        yield process
-    finally:
-        process.kill()
+async def service(service: ServiceProcess) -> AsyncIterator[ServiceProcess]:
+    """The shared migrated service (on these one-partition topics), with ONEX_ADMIN_TOKEN set,
+    started and ready; killed after the test."""
+    service.env["ONEX_ADMIN_TOKEN"] = ADMIN_TOKEN
+    service.start()
+    await service.wait_ready()
+    yield service
