@@ -109,7 +109,7 @@ class _Admin:
 
 class _Provider:
     async def health(self) -> object:
-        raise NotImplementedError
+        raise AssertionError("only the app's routes are read; no request is served")
 
     async def readiness(self) -> tuple[bool, list[str]]:
         return True, []

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from doc_blocks import DOCS, REPO_ROOT, SHELL_LANGUAGES, CodeBlock, code_blocks
+from service_harness import create_topics, delete_topics
 
 GUIDE = DOCS / "migration-guide.md"
 VENV_BIN = Path(sys.executable).parent
@@ -79,23 +79,11 @@ class GuideService:
 
 
 async def _create_topics(bootstrap: str, topics: dict[str, int]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="onex-docs-test")
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1) for name, partitions in topics.items()])
-    finally:
-        await admin.close()
+    await create_topics(bootstrap, topics, client_id="onex-docs-test")
 
 
 async def _delete_topics(bootstrap: str, prefixes: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="onex-docs-test")
-    await admin.start()
-    try:
-        doomed = [t for t in await admin.list_topics() if any(t.startswith(p) for p in prefixes)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
+    await delete_topics(bootstrap, prefixes, client_id="onex-docs-test")
 
 
 async def _drop_schema(env: dict[str, str], schema: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import RecordMetadata
 from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
@@ -221,3 +222,27 @@ async def committed_offsets(bootstrap: str, group: str, topic: str, partitions: 
         return result
     finally:
         await consumer.stop()
+
+
+async def create_topics(
+    bootstrap: str, topics: dict[str, int], *, client_id: str = "onex-test-admin"
+) -> None:
+    """Create ``topics`` (name → partitions, replication 1) with the admin client."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1) for name, partitions in topics.items()])
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, prefixes: list[str], *, client_id: str = "onex-test-admin") -> None:
+    """Delete every topic whose name starts with one of ``prefixes``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if any(t.startswith(p) for p in prefixes)]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()

@@ -33,13 +33,14 @@ import aiohttp
 import pytest
 import schemathesis
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from secure_setup import LeastPrivilegeDb, SecuredKafka
 from service_harness import (
     ServiceProcess,
     ServiceTopics,
+    create_topics,
+    delete_topics,
     encode,
     free_port,
     make_envelope,
@@ -108,24 +109,12 @@ class SecureService:
             return response.status, body
 
 
-async def _create_topics(bootstrap: str, names: dict[str, int]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="onex-security-admin")
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1) for name, partitions in names.items()])
-    finally:
-        await admin.close()
+async def _create_topics(bootstrap: str, topics: dict[str, int]) -> None:
+    await create_topics(bootstrap, topics, client_id="onex-security-admin")
 
 
 async def _delete_topics(bootstrap: str, prefixes: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="onex-security-admin")
-    await admin.start()
-    try:
-        doomed = [t for t in await admin.list_topics() if any(t.startswith(p) for p in prefixes)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
+    await delete_topics(bootstrap, prefixes, client_id="onex-security-admin")
 
 
 @pytest.fixture(scope="module")
