@@ -14,9 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from omnibase_infra.environment import EnumEnvironment, parse_environment
 from omnibase_infra.models.model_kafka_producer_config import (
-    KafkaAcks,
-    KafkaCompression,
     ModelKafkaProducerConfig,
+    ModelKafkaProducerTuning,
     ModelKafkaSecurityConfig,
 )
 from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
@@ -75,35 +74,10 @@ class ModelPostgresPoolSettings(BaseModel):
         )
 
 
-class ModelKafkaProducerSettings(BaseModel):
+class ModelKafkaProducerSettings(ModelKafkaProducerTuning):
     """The producer settings of ``ModelKafkaProducerConfig`` without servers and security."""
 
     model_config = _FROZEN
-
-    client_id: str = Field(default="omnibase-infra", min_length=1)
-    acks: KafkaAcks = "all"
-    retries: int = Field(default=3, ge=0, le=100)
-    batch_size: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
-    linger_ms: int = Field(default=10, ge=0, le=10_000)
-    buffer_memory: int = Field(default=67108864, ge=1024 * 1024)
-    compression_type: KafkaCompression = "none"
-    max_request_size: int = Field(default=1048576, ge=1024, le=100 * 1024 * 1024)
-    enable_idempotence: bool = True
-    max_in_flight_requests_per_connection: int = Field(default=1, ge=1, le=5)
-    request_timeout_ms: int = Field(default=30000, ge=1000, le=600_000)
-    delivery_timeout_ms: int = Field(default=120000, ge=1000, le=3_600_000)
-    min_pool_size: int = Field(default=1, ge=1, le=64)
-    max_pool_size: int = Field(default=4, ge=1, le=64)
-
-    @model_validator(mode="after")
-    def _check_consistency(self) -> ModelKafkaProducerSettings:
-        if self.min_pool_size > self.max_pool_size:
-            raise ValueError("min_pool_size must not exceed max_pool_size")
-        if self.enable_idempotence and self.acks not in ("all", "-1"):
-            raise ValueError("enable_idempotence requires acks='all'")
-        if self.delivery_timeout_ms < self.request_timeout_ms:
-            raise ValueError("delivery_timeout_ms must be >= request_timeout_ms")
-        return self
 
     def to_producer_config(
         self, bootstrap_servers: str, security: ModelKafkaSecurityConfig

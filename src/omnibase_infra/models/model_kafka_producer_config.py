@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -38,13 +38,16 @@ class ModelKafkaSecurityConfig(BaseModel):
         return self
 
 
-class ModelKafkaProducerConfig(BaseModel):
-    """Producer settings; defaults are the seed's production tuning."""
+class ModelKafkaProducerTuning(BaseModel):
+    """Producer tuning without servers and security; defaults are the seed's production values.
+
+    The one definition of these fields and their rules: the full ``ModelKafkaProducerConfig``
+    and a contract's per-environment ``kafka_producer`` settings both extend it.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port...]")
-    client_id: str = "omnibase-infra"
+    client_id: str = Field(default="omnibase-infra", min_length=1)
     acks: KafkaAcks = "all"
     retries: int = Field(default=3, ge=0, le=100)
     batch_size: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
@@ -58,10 +61,9 @@ class ModelKafkaProducerConfig(BaseModel):
     delivery_timeout_ms: int = Field(default=120000, ge=1000, le=3_600_000)
     min_pool_size: int = Field(default=1, ge=1, le=64)
     max_pool_size: int = Field(default=4, ge=1, le=64)
-    security: ModelKafkaSecurityConfig = ModelKafkaSecurityConfig()
 
     @model_validator(mode="after")
-    def _check_consistency(self) -> ModelKafkaProducerConfig:
+    def _check_consistency(self) -> Self:
         if self.min_pool_size > self.max_pool_size:
             raise ValueError("min_pool_size must not exceed max_pool_size")
         if self.enable_idempotence and self.acks not in ("all", "-1"):
@@ -71,11 +73,19 @@ class ModelKafkaProducerConfig(BaseModel):
         return self
 
 
+class ModelKafkaProducerConfig(ModelKafkaProducerTuning):
+    """Producer settings: the tuning plus where the brokers are and how to authenticate."""
+
+    bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port...]")
+    security: ModelKafkaSecurityConfig = ModelKafkaSecurityConfig()
+
+
 __all__ = [
     "KafkaAcks",
     "KafkaCompression",
     "KafkaSaslMechanism",
     "KafkaSecurityProtocol",
     "ModelKafkaProducerConfig",
+    "ModelKafkaProducerTuning",
     "ModelKafkaSecurityConfig",
 ]

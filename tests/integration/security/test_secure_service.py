@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 import schemathesis
-from aiokafka import AIOKafkaConsumer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from secure_setup import LeastPrivilegeDb, SecuredKafka
 from service_harness import (
     ServiceProcess,
     ServiceTopics,
+    consume_all,
     create_topics,
     delete_topics,
     encode,
@@ -181,24 +181,6 @@ def secure_service(
 # ---- helpers ------------------------------------------------------------------------------
 
 
-async def consume(bootstrap: str, topic: str, *, expect: int, within: float = 30.0) -> list[object]:
-    """Records of ``topic`` from the start until ``expect`` arrived or time ran out."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    records: list[object] = []
-    try:
-        deadline = time.monotonic() + within
-        while len(records) < expect and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            for items in batch.values():
-                records.extend(items)
-    finally:
-        await consumer.stop()
-    return records
-
-
 async def admin_fetchval(db: LeastPrivilegeDb, query: str, *args: object) -> object:
     conn = await db.server.admin_connect(db.database)
     try:
@@ -239,12 +221,12 @@ async def test_the_service_stores_events_and_runs_an_operation_as_the_least_priv
         return int(str(count)) >= len(envelopes)
 
     await wait_until("5 envelopes in onex.onex_event_store", stored)
-    replies = await consume(svc.kafka.plaintext, svc.topics.completed, expect=1)
+    replies = await consume_all(svc.kafka.plaintext, svc.topics.completed, expect=1)
     answer = json.loads(replies[0].value)  # type: ignore[attr-defined]
     assert answer["parent_envelope_id"] == str(command.envelope_id)
     assert answer["payload"]["status"] == "completed"
     # The outbox relay published the queued record through the SASL_SSL producer pool.
-    published = await consume(svc.kafka.plaintext, svc.outbox_target, expect=1)
+    published = await consume_all(svc.kafka.plaintext, svc.outbox_target, expect=1)
     assert [r.value for r in published] == [b"through the outbox"]  # type: ignore[attr-defined]
 
     # Every session of the service is onex_app over TLS.
@@ -417,10 +399,10 @@ async def test_a_failing_operation_and_a_database_outage_are_reported_without_se
     )
     await produce(svc.kafka.plaintext, svc.topics.command, [encode(bad)])
     await produce(svc.kafka.plaintext, svc.topics.store, [b"\xff not an envelope"])
-    failed = await consume(svc.kafka.plaintext, svc.topics.failed, expect=1)
+    failed = await consume_all(svc.kafka.plaintext, svc.topics.failed, expect=1)
     error = json.loads(failed[0].value)["payload"]["error"]  # type: ignore[attr-defined]
     assert error["kind"] == "invalid_parameters", error  # format: uuid is asserted before any SQL
-    assert len(await consume(svc.kafka.plaintext, dlq_topic_for(svc.topics.store), expect=1)) == 1
+    assert len(await consume_all(svc.kafka.plaintext, dlq_topic_for(svc.topics.store), expect=1)) == 1
 
     db.server.stop("immediate")
     try:
@@ -470,7 +452,7 @@ async def _kafka_outputs(svc: SecureService) -> list[tuple[str, str]]:
         dlq_topic_for(svc.topics.command),
     ]
     everything = await asyncio.gather(
-        *(consume(svc.kafka.plaintext, topic, expect=10**6, within=4) for topic in topics)
+        *(consume_all(svc.kafka.plaintext, topic, expect=10**6, within=4) for topic in topics)
     )
     outputs: list[tuple[str, str]] = []
     for topic, records in zip(topics, everything, strict=True):
