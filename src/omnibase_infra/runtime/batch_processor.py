@@ -194,6 +194,7 @@ class RecordBatchProcessor:
         self._max_links = max_span_links
         self._observer: ProtocolBatchObserver = _GuardedObserver(observer or _NoObserver())
         self._clock = clock
+        self._replaying = False
         self.stats = BatchStats()
 
     async def handle(self, batch: Batch) -> None:
@@ -284,7 +285,7 @@ class RecordBatchProcessor:
                 self._database.acquire_connection() as conn,
                 trace_database_operation("INSERT", collection="onex_event_store", batch_size=len(folded)),
             ):
-                return await write_events(conn, folded)
+                return await write_events(conn, folded, expect_duplicates=self._replaying)
 
         async with trace_kafka_operation(
             "process",
@@ -294,6 +295,8 @@ class RecordBatchProcessor:
             links=links,
         ):
             result = await self._db_guard.call(write)
+        # A batch with stored rows means a replay (a rewind, a redelivery): expect more.
+        self._replaying = result.duplicates > 0
         self.stats.stored += result.inserted
         self.stats.duplicates += result.duplicates + (len(rows) - len(folded))
         self._observer.on_stored(result, folded)

@@ -19,9 +19,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple
-from uuid import UUID, SafeUUID
+from typing import TYPE_CHECKING, Annotated, NamedTuple
+from uuid import UUID
 
+import msgspec
 import pydantic_core
 from pydantic import JsonValue, ValidationError
 
@@ -137,62 +138,49 @@ def decode_stored_fields(value: bytes | None) -> StoredFields:
 
 
 # ---- the fast path ---------------------------------------------------------------------
-# It accepts a record only when every key is one of these and every value passes a check
-# that is at least as strict as the model's own; on any doubt it returns None and the
-# caller takes the full path. It never raises.
-_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# It accepts a record only when it is a JSON object of these keys and every value passes a
+# check that is at least as strict as the model's own (msgspec decodes and checks the shape
+# in one pass, in C); on any doubt it returns None and the caller takes the full path. It
+# never raises.
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
 )
-_FAST_KEYS = frozenset(
-    {
-        "payload",
-        "envelope_id",
-        "envelope_timestamp",
-        "correlation_id",
-        "event_type",
-        "metadata",
-        "priority",
-        "retry_count",
-        "onex_version",
-        "envelope_version",
-    }
-)
-_SEMVER_KEYS = frozenset({"major", "minor", "patch"})
 # Deeply nested documents take the full path (its recursion limits decide).
 _MAX_CONTAINERS = 64
+_SemVerPart = Annotated[int, msgspec.Meta(ge=0, lt=2**31)]
 
 
-def _uuid(value: object) -> UUID | None:
-    if type(value) is str and len(value) == 36 and _CANONICAL_UUID.fullmatch(value):
-        # The text is a validated canonical UUID: set its two slots directly, as UUID(value)
-        # would after re-parsing it (that parsing costs more than the rest of the row).
-        uuid = object.__new__(UUID)
-        object.__setattr__(uuid, "int", int(value.replace("-", ""), 16))
-        object.__setattr__(uuid, "is_safe", SafeUUID.unknown)
-        return uuid
-    return None
+class _SemVer(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    major: _SemVerPart
+    minor: _SemVerPart
+    patch: _SemVerPart
 
 
-def _timestamp(value: object) -> datetime | None:
-    if type(value) is str and _RFC3339.fullmatch(value):
+class _CommonEnvelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The envelope shapes the fast path takes; payload and metadata are kept as raw JSON."""
+
+    payload: msgspec.Raw
+    envelope_id: UUID
+    envelope_timestamp: str | msgspec.UnsetType = msgspec.UNSET
+    correlation_id: UUID | None = None
+    event_type: str | None = None
+    metadata: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    priority: Annotated[int, msgspec.Meta(ge=1, le=10)] = 5
+    retry_count: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 0
+    onex_version: _SemVer | msgspec.UnsetType = msgspec.UNSET
+    envelope_version: _SemVer | msgspec.UnsetType = msgspec.UNSET
+
+
+_COMMON_ENVELOPE = msgspec.json.Decoder(_CommonEnvelope)
+
+
+def _timestamp(value: str) -> datetime | None:
+    if _RFC3339.fullmatch(value):
         try:
             return datetime.fromisoformat(value)
         except ValueError:
             return None
     return None
-
-
-def _small_int(value: object, low: int, high: int) -> bool:
-    return type(value) is int and low <= value <= high
-
-
-def _semver(value: object) -> bool:
-    return (
-        type(value) is dict
-        and value.keys() == _SEMVER_KEYS
-        and all(type(v) is int and 0 <= v < 2**31 for v in value.values())
-    )
 
 
 @lru_cache(maxsize=1)
@@ -203,7 +191,7 @@ def _default_metadata_json() -> str:
 
 
 @lru_cache(maxsize=256)
-def _metadata_json(raw: str) -> str | None:
+def _metadata_json(raw: bytes) -> str | None:
     """The stored JSON of one metadata object (given as JSON text), None when it is not valid."""
     from omnibase_core.models.core.model_envelope_metadata import ModelEnvelopeMetadata
 
@@ -215,58 +203,37 @@ def _metadata_json(raw: str) -> str | None:
 
 
 def _fast_stored_fields(value: bytes) -> StoredFields | None:
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if "\x00" in text or "\\u0000" in text or text.count("{") + text.count("[") > _MAX_CONTAINERS:
+    # A raw NUL or invalid UTF-8 fails msgspec (strings) or pydantic_core (payload,
+    # metadata); an escaped NUL would decode, so it is looked for here.
+    if value.find(b"\\u0000") >= 0 or value.count(b"{") + value.count(b"[") > _MAX_CONTAINERS:
         return None
     try:
-        document: Any = pydantic_core.from_json(text, allow_inf_nan=False)
-    except ValueError:
+        envelope = _COMMON_ENVELOPE.decode(value)
+        # Parsed and serialised again as the model does (same number and string forms).
+        payload_json = pydantic_core.to_json(
+            pydantic_core.from_json(bytes(envelope.payload), allow_inf_nan=False)
+        ).decode("utf-8")
+    except (msgspec.DecodeError, ValueError):
         return None
-    if type(document) is not dict or "payload" not in document or not document.keys() <= _FAST_KEYS:
-        return None
-    get = document.get
-    envelope_id = _uuid(get("envelope_id"))
-    if envelope_id is None:
-        return None
-    correlation = get("correlation_id")
-    correlation_id = None if correlation is None else _uuid(correlation)
-    if correlation is not None and correlation_id is None:
-        return None
-    event_type = get("event_type")
-    if event_type is not None and type(event_type) is not str:
-        return None
-    stamp = get("envelope_timestamp")
-    if stamp is None:
-        if "envelope_timestamp" in document:
-            return None
+    stamp = envelope.envelope_timestamp
+    if stamp is msgspec.UNSET:
         timestamp = datetime.now(UTC)
     else:
+        # Not msgspec's datetime: it rounds a seventh fractional digit, the model truncates.
         parsed = _timestamp(stamp)
         if parsed is None:
             return None
         timestamp = parsed
-    if "priority" in document and not _small_int(document["priority"], 1, 10):
+    metadata = envelope.metadata
+    metadata_json = _default_metadata_json() if metadata is msgspec.UNSET else _metadata_json(bytes(metadata))
+    if metadata_json is None:
         return None
-    if "retry_count" in document and not _small_int(document["retry_count"], 0, 2**63 - 1):
-        return None
-    for key in ("onex_version", "envelope_version"):
-        if key in document and not _semver(document[key]):
-            return None
-    if "metadata" in document:
-        metadata_json = _metadata_json(pydantic_core.to_json(document["metadata"]).decode("utf-8"))
-        if metadata_json is None:
-            return None
-    else:
-        metadata_json = _default_metadata_json()
     return StoredFields(
-        envelope_id,
-        event_type,
-        correlation_id,
+        envelope.envelope_id,
+        envelope.event_type,
+        envelope.correlation_id,
         timestamp,
-        pydantic_core.to_json(document["payload"]).decode("utf-8"),
+        payload_json,
         metadata_json,
     )
 

@@ -4,12 +4,16 @@ Guarantees:
 - one transaction per batch; the caller commits Kafka offsets only after it returns;
 - idempotent: keyed by ``envelope_id`` with ``ON CONFLICT DO NOTHING``, so a
   redelivered batch adds nothing (exactly-once effect);
-- bulk, never a row-at-a-time loop: a batch of ``COPY_THRESHOLD`` rows or more is
-  COPied (binary) into a per-session temporary staging table and moved with one
-  ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (COPY costs less CPU on both
-  sides than ``unnest`` of nine arrays); a smaller batch is one
-  ``INSERT ... SELECT FROM unnest(...)`` statement, a single round trip
-  (docs/performance.md has the measurements); only when PostgreSQL rejects
+- bulk, never a row-at-a-time loop. A batch of ``COPY_THRESHOLD`` rows or more is
+  COPied (binary) straight into ``onex_event_store``: one statement, the
+  cheapest write PostgreSQL has. The primary key refuses a row that is already
+  stored (a redelivery), which fails the whole COPY (SQLSTATE 23505) and adds
+  nothing; the batch is then COPied into a per-session temporary staging table
+  and moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. A caller
+  that expects duplicates (its previous batch had some: it is replaying) passes
+  ``expect_duplicates`` and goes to the staging path at once. A smaller batch
+  is one ``INSERT ... SELECT FROM unnest(...)`` statement, a single round trip
+  (docs/performance.md has the measurements). Only when PostgreSQL rejects
   the batch for a data or constraint error (SQLSTATE class 22/23) are rows
   retried one by one, each in a savepoint, to isolate the poison rows, which are
   returned for the DLQ;
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
     from omnibase_infra.runtime.protocols import DbConnection
 
 STAGE_STORE = "store"
+TABLE = "onex_event_store"
+UNIQUE_VIOLATION = "23505"
 
 INSERT_SQL = """
 INSERT INTO onex_event_store
@@ -149,8 +155,14 @@ def poison_from_database_error(exc: BaseException) -> PoisonRecordError | None:
     return None
 
 
-async def write_events(conn: DbConnection, rows: list[StoredEvent]) -> WriteResult:
-    """Write ``rows`` in one transaction; see the module docstring for the guarantees."""
+async def write_events(
+    conn: DbConnection, rows: list[StoredEvent], *, expect_duplicates: bool = False
+) -> WriteResult:
+    """Write ``rows`` in one transaction; see the module docstring for the guarantees.
+
+    ``expect_duplicates`` skips the direct COPY (which a single stored row would fail):
+    pass it while replaying, i.e. when the previous ``WriteResult`` had ``duplicates``.
+    """
     if not rows:
         return WriteResult(0, 0, ())
     try:
@@ -158,10 +170,13 @@ async def write_events(conn: DbConnection, rows: list[StoredEvent]) -> WriteResu
             # One statement is one transaction: a single round trip (what latency needs).
             status = await conn.execute(INSERT_SQL, *_columns(rows))
         else:
+            records = [r.record() for r in rows]
+            if not expect_duplicates and await _copy_unless_stored(conn, records):
+                return WriteResult(len(rows), 0, ())
             async with conn.transaction():
                 await conn.execute(CREATE_STAGE_SQL)
                 await conn.copy_records_to_table(
-                    STAGE_TABLE, records=[r.record() for r in rows], columns=COLUMNS, schema_name="pg_temp"
+                    STAGE_TABLE, records=records, columns=COLUMNS, schema_name="pg_temp"
                 )
                 status = await conn.execute(MOVE_STAGE_SQL)
         inserted = _inserted_count(status)
@@ -170,6 +185,17 @@ async def write_events(conn: DbConnection, rows: list[StoredEvent]) -> WriteResu
         if poison_from_database_error(exc) is None:
             raise
     return await _write_isolating_poison(conn, rows)
+
+
+async def _copy_unless_stored(conn: DbConnection, records: list[tuple[object, ...]]) -> bool:
+    """COPY ``records`` into the table; False (nothing written) when one is already stored."""
+    try:
+        await conn.copy_records_to_table(TABLE, records=records, columns=COLUMNS)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
+            return False
+        raise
+    return True
 
 
 async def _write_isolating_poison(conn: DbConnection, rows: list[StoredEvent]) -> WriteResult:

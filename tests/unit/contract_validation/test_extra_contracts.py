@@ -115,7 +115,7 @@ def test_all_problems_of_a_file_are_reported_together(tmp_path: Path) -> None:
 
 def test_an_extra_node_contract_replaces_the_shipped_one(tmp_path: Path) -> None:
     shipped = (NODES_ROOT / "message_aggregator/v1_0_0/contract.yaml").read_text(encoding="utf-8")
-    tuned = _write(tmp_path, "aggregator.yaml", shipped.replace("batch_size: 500", "batch_size: 800"))
+    tuned = _write(tmp_path, "aggregator.yaml", shipped.replace("batch_size: 2000", "batch_size: 800"))
     report, contracts = check_contracts([tuned])
     assert contracts is not None
     assert contracts.node("message_aggregator").batching("production").batch_size == 800

@@ -54,7 +54,7 @@ def test_per_environment_settings_are_typed(contracts: ContractSet) -> None:
     kafka = contracts.node("kafka_adapter")
     assert kafka.kafka_producer("production").acks == "all"
     assert kafka.kafka_consumer("staging").isolation_level == "read_committed"
-    assert contracts.node("message_aggregator").batching("prod").batch_size == 500
+    assert contracts.node("message_aggregator").batching("prod").batch_size == 2000
     assert contracts.node("infrastructure_orchestrator").workflow_runtime("stg").shutdown_grace_seconds == 20
     assert postgres.circuit_breaker("live").failure_threshold == 5
 

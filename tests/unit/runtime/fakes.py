@@ -396,3 +396,62 @@ class RecordingDatabase:
     @asynccontextmanager
     async def acquire_connection(self) -> AsyncIterator[LentConnection]:
         yield cast("LentConnection", self.connection)
+
+
+class UniqueViolation(Exception):
+    """Carries ``sqlstate`` 23505 like asyncpg's ``UniqueViolationError``."""
+
+    sqlstate = "23505"
+
+
+class EventStoreConnection:
+    """Just enough of a connection for ``write_events``: a table keyed by envelope id.
+
+    Records which COPY target each batch went to (``copied_into``): the table itself,
+    or the staging table. A direct COPY that meets a stored id fails as PostgreSQL's does.
+    """
+
+    def __init__(self) -> None:
+        self.stored: dict[object, tuple[object, ...]] = {}
+        self.copied_into: list[str] = []
+        self._staged: list[tuple[object, ...]] = []
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        yield
+
+    async def copy_records_to_table(
+        self,
+        table: str,
+        *,
+        records: list[tuple[object, ...]],
+        columns: Sequence[str],
+        schema_name: str | None = None,
+    ) -> str:
+        self.copied_into.append(table)
+        if table != "onex_event_store":
+            self._staged = list(records)
+            return f"COPY {len(records)}"
+        if any(r[0] in self.stored for r in records):
+            raise UniqueViolation("duplicate key value violates unique constraint")
+        self.stored.update((r[0], r) for r in records)
+        return f"COPY {len(records)}"
+
+    async def execute(self, sql: str, *args: object) -> str:
+        if "CREATE TEMPORARY TABLE" in sql:
+            return "CREATE TABLE"
+        staged, self._staged = self._staged, []
+        new = [r for r in staged if r[0] not in self.stored]
+        self.stored.update((r[0], r) for r in new)
+        return f"INSERT 0 {len(new)}"
+
+
+class EventStoreDatabase:
+    """``ProtocolConnectionSource`` lending one ``EventStoreConnection``."""
+
+    def __init__(self) -> None:
+        self.connection = EventStoreConnection()
+
+    @asynccontextmanager
+    async def acquire_connection(self) -> AsyncIterator[LentConnection]:
+        yield cast("LentConnection", self.connection)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from omnibase_infra.runtime.envelope_codec import Envelope
 
 from .fakes import (
+    EventStoreDatabase,
     FakeCatalog,
     FakeConsumer,
     FakeGate,
@@ -319,3 +320,31 @@ async def test_prepare_then_apply_equals_handle() -> None:
         (r.topic, r.value) for r in by_handle.publisher.sent
     ]
     assert by_steps.processor.stats == by_handle.processor.stats
+
+
+def events(first: int, count: int) -> list[FakeRecord]:
+    return [
+        record(STORE, offset, encode_envelope(ModelEventEnvelope[JsonValue](payload={"n": offset})))
+        for offset in range(first, first + count)
+    ]
+
+
+async def test_a_replayed_batch_switches_the_writer_to_the_staging_path_until_a_batch_is_new() -> None:
+    database = EventStoreDatabase()
+    setup = Setup(database=database)
+    first, second = events(0, 150), events(150, 150)
+
+    await setup.processor.handle(batch_of(*first))  # new rows: straight into the table
+    await setup.processor.handle(batch_of(*first))  # replayed: the direct COPY fails, staged
+    await setup.processor.handle(batch_of(*second))  # after a replay: staged at once
+    await setup.processor.handle(batch_of(*events(300, 150)))  # the last batch had none: direct
+
+    assert database.connection.copied_into == [
+        "onex_event_store",
+        "onex_event_store",
+        "onex_event_store_stage",
+        "onex_event_store_stage",
+        "onex_event_store",
+    ]
+    assert len(database.connection.stored) == 450
+    assert (setup.processor.stats.stored, setup.processor.stats.duplicates) == (450, 150)
