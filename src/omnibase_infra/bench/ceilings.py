@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]  # untyped library
 
+from omnibase_infra.bench.cpu import MachineCpu
 from omnibase_infra.bench.workload import COLUMNS, Dataset, Progress
 from omnibase_infra.runtime.dead_letter import SourceRecord
 from omnibase_infra.runtime.event_store_writer import StoredEvent, write_events
@@ -33,6 +34,7 @@ async def kafka_ceiling(
         want = len(data.values)
         seen = 0
         size = 0
+        machine = MachineCpu()
         started = time.perf_counter()
         next_report = started + 2.0
         while seen < want:
@@ -44,6 +46,7 @@ async def kafka_ceiling(
                 next_report += 2.0
                 progress(f"1a kafka ceiling: {seen:,}/{want:,}")
         elapsed = time.perf_counter() - started
+        cpu = machine.figures(seen)
     finally:
         await consumer.stop()
     return {
@@ -51,6 +54,7 @@ async def kafka_ceiling(
         "seconds": elapsed,
         "events_per_s": seen / elapsed,
         "mb_per_s": size / elapsed / 1e6,
+        **cpu,
     }
 
 
@@ -63,6 +67,7 @@ async def copy_ceiling(
         await conn.execute(
             f'CREATE TABLE "{schema}".{table} (LIKE "{schema}".onex_event_store INCLUDING ALL)'
         )
+        machine = MachineCpu()
         started = time.perf_counter()
         for start in range(0, len(data.rows), chunk):
             await conn.copy_records_to_table(
@@ -71,6 +76,7 @@ async def copy_ceiling(
             if (start // chunk) % 10 == 9:
                 progress(f"1b copy ceiling: {start + chunk:,}/{len(data.rows):,}")
         elapsed = time.perf_counter() - started
+        cpu = machine.figures(len(data.rows))
         await conn.execute(f'DROP TABLE "{schema}".{table}')
     finally:
         await conn.close()
@@ -79,6 +85,7 @@ async def copy_ceiling(
         "seconds": elapsed,
         "events_per_s": len(data.rows) / elapsed,
         "chunk": float(chunk),
+        **cpu,
     }
 
 

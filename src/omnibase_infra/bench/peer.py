@@ -19,8 +19,9 @@ from pathlib import Path
 
 import asyncpg
 
+from omnibase_infra.bench.cpu import MachineCpu, process_cpu_seconds
 from omnibase_infra.bench.environment import Servers
-from omnibase_infra.bench.service_cases import free_port, proc_cpu_seconds, proc_status
+from omnibase_infra.bench.service_cases import free_port, proc_status
 from omnibase_infra.bench.workload import Progress
 
 CONNECT_VERSION = "3.9.1"
@@ -137,6 +138,7 @@ async def run_peer(
         )
     finally:
         await conn.close()
+    machine = MachineCpu()
     proc, command, started = await asyncio.to_thread(_launch, servers, schema, topic, jars, work)
     rss_max = 0
     try:
@@ -159,7 +161,8 @@ async def run_peer(
                 raise PeerUnavailable(
                     f"peer wrote {rows:,}/{count:,} rows before the deadline:\n{_tail(work)}"
                 )
-            cpu = proc_cpu_seconds(proc.pid)
+            cpu = process_cpu_seconds(proc.pid)
+            machine_figures = machine.figures(count)
             stats = await conn.fetchrow(
                 "SELECT extract(epoch FROM min(pg_xact_commit_timestamp(xmin))) AS first, "
                 f"extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) AS last FROM {PEER_TABLE}"
@@ -184,6 +187,8 @@ async def run_peer(
         "startup_to_first_commit_s": first - started,
         "steady_events_per_s": count / (last - first) if last > first else 0.0,
         "cpu_s": cpu,
+        "cpu_us_per_event": cpu / count * 1e6,
+        **machine_figures,
         "rss_max_mib": rss_max / 1024,
     }
 

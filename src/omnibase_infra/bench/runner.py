@@ -415,8 +415,20 @@ def print_table(result: dict[str, Any]) -> None:
         elif key in result["errors"]:
             rows.append((label, "FAILED: " + result["errors"][key].splitlines()[0][:90], ""))
 
-    add("1a_kafka_ceiling", "1a kafka ceiling", [("events_per_s", "events/s"), ("mb_per_s", "MB/s")])
-    add("1b_copy_ceiling", "1b copy ceiling", [("events_per_s", "rows/s")])
+    add(
+        "1a_kafka_ceiling",
+        "1a kafka ceiling",
+        [
+            ("events_per_s", "events/s"),
+            ("mb_per_s", "MB/s"),
+            ("machine_cpu_us_per_event", "machine CPU us/event"),
+        ],
+    )
+    add(
+        "1b_copy_ceiling",
+        "1b copy ceiling",
+        [("events_per_s", "rows/s"), ("machine_cpu_us_per_event", "machine CPU us/row")],
+    )
     add("1c_writer_alone", "1c write_events alone", [("events_per_s", "rows/s"), ("batch", "batch")])
     add(
         "2_event_store",
@@ -426,6 +438,7 @@ def print_table(result: dict[str, Any]) -> None:
             ("steady_events_per_s", "steady/s"),
             ("startup_to_first_commit_s", "startup s"),
             ("service_cpu_us_per_event", "CPU us/event"),
+            ("machine_cpu_us_per_event", "machine CPU us/event"),
         ],
     )
     add(
@@ -463,6 +476,8 @@ def print_table(result: dict[str, Any]) -> None:
             ("events_per_s", "events/s"),
             ("steady_events_per_s", "steady/s"),
             ("startup_to_first_commit_s", "startup s"),
+            ("cpu_us_per_event", "CPU us/event"),
+            ("machine_cpu_us_per_event", "machine CPU us/event"),
         ],
     )
     if "7_peer" not in cases and "7_peer" in result["errors"]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -26,10 +25,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-unt
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 
 from omnibase_infra.bench import profiling
+from omnibase_infra.bench.cpu import MachineCpu, process_cpu_seconds
 from omnibase_infra.bench.workload import Dataset, Progress, committed_total, envelope
 
 ONEX_INFRA = str(Path(sys.executable).parent / "onex-infra")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -49,23 +48,6 @@ def proc_status(pid: int) -> dict[str, int]:
     except OSError:
         pass
     return found
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs since boot."""
-    with open("/proc/stat", encoding="utf-8") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return float(sum(values) - idle), float(sum(values))
 
 
 @dataclass
@@ -218,7 +200,7 @@ async def throughput(
 ) -> dict[str, float]:
     """Case 2 (+6): start the service on the pre-loaded topic; time start → last row committed."""
     stop_sampling = asyncio.Event()
-    busy0 = machine_busy()
+    machine = MachineCpu()
     service.start()
     sampler = asyncio.create_task(service.sample_memory(stop_sampling))
     profiler = None
@@ -242,8 +224,8 @@ async def throughput(
         await sampler
         if profiler is not None:
             profiler.wait(timeout=profile_seconds + 60)
-    busy1 = machine_busy()
-    cpu = proc_cpu_seconds(service.pid)
+    machine_figures = machine.figures(len(data.values))
+    cpu = process_cpu_seconds(service.pid)
     hwm = proc_status(service.pid).get("VmHWM", 0)
     conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
     try:
@@ -268,7 +250,7 @@ async def throughput(
         "steady_events_per_s": n / (last - first) if last > first else 0.0,
         "service_cpu_s": cpu,
         "service_cpu_us_per_event": cpu / n * 1e6,
-        "machine_cpu_busy_pct": 100 * (busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1]),
+        **machine_figures,
         "rss_peak_mib": hwm / 1024,
         "rss_sampled_max_mib": service.rss_max_kib / 1024,
     }

@@ -253,6 +253,7 @@ class KafkaProducerPool:
             )
         except Exception as exc:
             raise self._record_failure(slot, exc) from exc
+        future.add_done_callback(_mark_seen)
         return _Pending(future, started)
 
     async def _await_ack(self, slot: _Slot, record: OutboundEvent, pending: _Pending) -> Ack:
@@ -383,6 +384,16 @@ class KafkaProducerPool:
                 "producer %s did not close cleanly: %s", slot.counters.producer_id, self._describe(exc)
             )
         slot.counters.state = "closed"
+
+
+def _mark_seen(future: asyncio.Future[Ack]) -> None:
+    """Retrieve a delivery's failure so that asyncio never reports it as unretrieved.
+
+    Records buffered behind an abandoned one fail with their aborted producer, and nobody
+    is left to await them; the pool has already counted and logged that failure.
+    """
+    if not future.cancelled():
+        future.exception()
 
 
 __all__ = ["KafkaProducerPool"]

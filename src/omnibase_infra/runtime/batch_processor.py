@@ -34,7 +34,12 @@ from omnibase_infra.observability.spans import (
     trace_kafka_operation,
 )
 from omnibase_infra.runtime.consumer_loop import Batch
-from omnibase_infra.runtime.dead_letter import DeadLetter, DeadLetterWriter, SourceRecord
+from omnibase_infra.runtime.dead_letter import (
+    DeadLetter,
+    DeadLetterWriter,
+    ProtocolRecordOrigin,
+    SourceRecord,
+)
 from omnibase_infra.runtime.envelope_codec import decode_envelope, decode_stored_fields
 from omnibase_infra.runtime.event_store_writer import StoredEvent, WriteResult, write_events
 from omnibase_infra.runtime.kafka_consumer import Partition
@@ -130,7 +135,7 @@ class PreparedBatch:
     def only(self, partitions: set[Partition]) -> PreparedBatch:
         """The part of this batch read from ``partitions`` (order kept)."""
 
-        def keep(source: SourceRecord) -> bool:
+        def keep(source: ProtocolRecordOrigin) -> bool:
             return Partition(source.topic, source.partition) in partitions
 
         return PreparedBatch(
@@ -209,9 +214,11 @@ class RecordBatchProcessor:
         written meanwhile (the consumer loop's pipelining) keeps moving.
         """
         prepared = PreparedBatch(read_from={p for p, records in batch.items() if records})
-        store_topics = self._store_topics
+        store_only = self._store_topics - self._command_topics
         command_topics = self._command_topics
         stored = prepared.stored
+        decode_stored = decode_stored_fields
+        stored_event = StoredEvent
         budget = YIELD_EVERY
         for records in batch.values():
             for record in records:
@@ -220,24 +227,37 @@ class RecordBatchProcessor:
                     budget = YIELD_EVERY
                     await asyncio.sleep(0)
                 topic = record.topic
-                source = SourceRecord(
-                    topic, record.partition, record.offset, record.key, record.value, tuple(record.headers)
-                )
                 try:
-                    if topic in store_topics and topic not in command_topics:
-                        stored.append(StoredEvent.from_fields(source, decode_stored_fields(record.value)))
+                    if topic in store_only:
+                        # The hot path: the consumed record itself is the row's source (a
+                        # ``SourceRecord`` is only built for the rare dead letter).
+                        envelope_id, kind, correlation, at, payload, meta = decode_stored(record.value)
+                        stored.append(
+                            stored_event(
+                                envelope_id,
+                                topic,
+                                record.partition,
+                                record.offset,
+                                kind,
+                                correlation,
+                                at,
+                                payload,
+                                meta,
+                                record,
+                            )
+                        )
                         continue
                     envelope = decode_envelope(record.value)
                 except PoisonRecordError as error:
-                    prepared.dead.append(DeadLetter.from_error(source, error, 1, self._clock.now()))
+                    prepared.dead.append(DeadLetter.from_error(record, error, 1, self._clock.now()))
                     continue
                 if topic in command_topics:
-                    prepared.commands.append((source, envelope))
+                    prepared.commands.append((SourceRecord.of(record), envelope))
                 else:
                     unrouted = PoisonRecordError(
                         STAGE_ROUTE, "UnroutedTopic", f"no workflow consumes {topic}"
                     )
-                    prepared.dead.append(DeadLetter.from_error(source, unrouted, 1, self._clock.now()))
+                    prepared.dead.append(DeadLetter.from_error(record, unrouted, 1, self._clock.now()))
         return prepared
 
     async def apply_prepared(self, prepared: PreparedBatch, partitions: set[Partition]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.runtime.protocols import Headers, ProtocolRecordPublisher
@@ -34,9 +34,26 @@ def is_dlq_topic(topic: str) -> bool:
     return topic.endswith(DLQ_SUFFIX)
 
 
+class ProtocolRecordOrigin(Protocol):
+    """Where a record was read and what it held: a consumed record, or a ``SourceRecord``."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Headers: ...
+
+
 class SourceRecord(NamedTuple):
-    """A consumed record's coordinates and raw content (immutable; one is built per record,
-    so it is a tuple: a frozen dataclass costs several times more to construct)."""
+    """A consumed record's coordinates and raw content (immutable; a tuple, because one may be
+    built per record and a frozen dataclass costs several times more to construct)."""
 
     topic: str
     partition: int
@@ -44,6 +61,15 @@ class SourceRecord(NamedTuple):
     key: bytes | None
     value: bytes | None
     headers: Headers
+
+    @classmethod
+    def of(cls, origin: ProtocolRecordOrigin) -> SourceRecord:
+        """``origin`` as a ``SourceRecord`` (itself when it already is one)."""
+        if isinstance(origin, SourceRecord):
+            return origin
+        return cls(
+            origin.topic, origin.partition, origin.offset, origin.key, origin.value, tuple(origin.headers)
+        )
 
 
 @dataclass(frozen=True)
@@ -59,9 +85,9 @@ class DeadLetter:
 
     @classmethod
     def from_error(
-        cls, record: SourceRecord, error: PoisonRecordError, attempts: int, at: datetime
+        cls, record: ProtocolRecordOrigin, error: PoisonRecordError, attempts: int, at: datetime
     ) -> DeadLetter:
-        return cls(record, error.stage, error.poison_class, error.reason, attempts, at)
+        return cls(SourceRecord.of(record), error.stage, error.poison_class, error.reason, attempts, at)
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Original headers (minus earlier DLQ headers) followed by the DLQ context headers."""
@@ -125,6 +151,7 @@ __all__ = [
     "VALUE_DROPPED_HEADER",
     "DeadLetter",
     "DeadLetterWriter",
+    "ProtocolRecordOrigin",
     "SourceRecord",
     "dlq_topic_for",
     "is_dlq_topic",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 from omnibase_infra.errors import PoisonRecordError
-from omnibase_infra.runtime.dead_letter import SourceRecord
+from omnibase_infra.runtime.dead_letter import ProtocolRecordOrigin
 from omnibase_infra.runtime.envelope_codec import StoredFields, stored_fields_of
 
 if TYPE_CHECKING:
@@ -93,14 +93,14 @@ class StoredEvent(NamedTuple):
     envelope_timestamp: datetime
     payload_json: str
     metadata_json: str
-    source: SourceRecord
+    source: ProtocolRecordOrigin
 
     @classmethod
-    def from_envelope(cls, source: SourceRecord, envelope: Envelope) -> StoredEvent:
+    def from_envelope(cls, source: ProtocolRecordOrigin, envelope: Envelope) -> StoredEvent:
         return cls.from_fields(source, stored_fields_of(envelope))
 
     @classmethod
-    def from_fields(cls, source: SourceRecord, fields: StoredFields) -> StoredEvent:
+    def from_fields(cls, source: ProtocolRecordOrigin, fields: StoredFields) -> StoredEvent:
         """The row of ``fields`` (see ``envelope_codec.decode_stored_fields``) read at ``source``."""
         return cls(
             fields.envelope_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import aiokafka.errors as kafka_errors
 import pytest
@@ -255,3 +256,24 @@ async def test_rates_cover_a_sliding_window() -> None:
         stats = pool.get_pool_stats()
         assert (stats.error_rate, stats.success_rate, stats.pool_health) == (0.0, 1.0, "healthy")
         assert stats.total_messages_sent == 9
+
+
+async def test_records_abandoned_with_their_producer_leave_no_unretrieved_failure() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    loop.set_exception_handler(lambda _, context: reported.append(str(context.get("message"))))
+    pool, factory, _ = make_pool()
+    async with pool:
+        factory.made[0].auto_ack = False
+        batch = asyncio.create_task(pool.send_batch(events(3)))
+        while len(factory.made[0].pending) < 3:
+            await asyncio.sleep(0)
+        batch.cancel()  # e.g. a breaker's timeout: the producer is aborted, its records fail
+        with pytest.raises(asyncio.CancelledError):
+            await batch
+        assert isinstance(factory.made[0].aborted, OutageError)
+    del batch
+    gc.collect()
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert not [message for message in reported if "never retrieved" in message]
