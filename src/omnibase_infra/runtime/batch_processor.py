@@ -218,7 +218,7 @@ class RecordBatchProcessor:
         command_topics = self._command_topics
         stored = prepared.stored
         decode_stored = decode_stored_fields
-        stored_event = StoredEvent
+        new_tuple = tuple.__new__
         budget = YIELD_EVERY
         for records in batch.values():
             for record in records:
@@ -232,20 +232,10 @@ class RecordBatchProcessor:
                         # The hot path: the consumed record itself is the row's source (a
                         # ``SourceRecord`` is only built for the rare dead letter).
                         envelope_id, kind, correlation, at, payload, meta = decode_stored(record.value)
-                        stored.append(
-                            stored_event(
-                                envelope_id,
-                                topic,
-                                record.partition,
-                                record.offset,
-                                kind,
-                                correlation,
-                                at,
-                                payload,
-                                meta,
-                                record,
-                            )
-                        )
+                        # tuple.__new__: a NamedTuple's own __new__ is a Python function.
+                        coordinates = (envelope_id, topic, record.partition, record.offset)
+                        row = (*coordinates, kind, correlation, at, payload, meta, record)
+                        stored.append(new_tuple(StoredEvent, row))
                         continue
                     envelope = decode_envelope(record.value)
                 except PoisonRecordError as error:

@@ -228,14 +228,10 @@ def _fast_stored_fields(value: bytes) -> StoredFields | None:
     metadata_json = _default_metadata_json() if metadata is msgspec.UNSET else _metadata_json(bytes(metadata))
     if metadata_json is None:
         return None
-    return StoredFields(
-        envelope.envelope_id,
-        envelope.event_type,
-        envelope.correlation_id,
-        timestamp,
-        payload_json,
-        metadata_json,
-    )
+    # tuple.__new__ directly: a NamedTuple's own __new__ is a Python function, and this
+    # runs once per event-store record.
+    fields = (envelope.envelope_id, envelope.event_type, envelope.correlation_id, timestamp)
+    return tuple.__new__(StoredFields, (*fields, payload_json, metadata_json))
 
 
 __all__ = [
