@@ -5,6 +5,7 @@ Cases (docs/performance.md explains the method):
   1b copy ceiling    raw asyncpg COPY of the same rows into the same table shape (no Kafka)
   1c writer alone    the service's write_events, batch by batch (no Kafka; diagnostic)
   2  event store     the service from start to last row committed; ratio to min(1a, 1b)
+  2b scale out       the same with N instances in one consumer group (--instances)
   3  latency         fixed offered rate; envelope timestamp at send → row committed
   4  operations      command → reply round trip at a fixed rate
   5  outbox relay    pending rows → published and marked
@@ -29,9 +30,19 @@ from typing import Any
 
 import asyncpg
 
-from omnibase_infra.bench import ceilings, environment, peer, profiling, rate_cases, service_cases, workload
+from omnibase_infra.bench import (
+    ceilings,
+    environment,
+    peer,
+    profiling,
+    rate_cases,
+    report,
+    scale_out,
+    service_cases,
+    workload,
+)
 
-ALL_CASES = ("ceilings", "writer", "store", "latency", "operations", "outbox", "peer")
+ALL_CASES = ("ceilings", "writer", "scale", "store", "latency", "operations", "outbox", "peer")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,6 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--events", type=int, default=500_000, help="pre-loaded envelopes (default 500000)")
     p.add_argument("--partitions", type=int, default=3)
+    p.add_argument(
+        "--instances", type=int, default=2, help="case 2b: service instances in one group (default 2)"
+    )
     p.add_argument(
         "--environment", default="production", help="ENVIRONMENT of the service (default production)"
     )
@@ -150,6 +164,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
         "parameters": {
             "events": args.events,
             "partitions": args.partitions,
+            "instances": args.instances,
             "environment": args.environment,
             "service_batch_size": batch_size,
             "consumer": consumer_settings,
@@ -238,6 +253,24 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
                 "1c_writer_alone",
                 "1c writer alone",
                 lambda: ceilings.writer_alone(servers.dsn, schema, data, batch_size, say),
+            )
+        if "scale" in args.case_set:
+            await case(
+                "2b_scale_out",
+                f"2b event store, {args.instances} instances",
+                lambda: scale_out.scale_out(
+                    servers.env,
+                    servers.dsn,
+                    schema,
+                    topics,
+                    servers.bootstrap,
+                    data,
+                    commit_ts,
+                    args.instances,
+                    work,
+                    args.environment,
+                    say,
+                ),
             )
         started_service = any(c in args.case_set for c in ("store", "latency", "operations", "outbox"))
         if started_service:
@@ -350,7 +383,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
         service.kill()
         if not args.keep:
             await _cleanup(servers, schema, topics, peer_topic)
-    _ratios(result)
+    report.add_ratios(result)
     return result
 
 
@@ -368,133 +401,6 @@ async def _cleanup(
         await workload.delete_topics(servers.bootstrap, names)
 
 
-def _ratios(result: dict[str, Any]) -> None:
-    cases = result["cases"]
-    ratios: dict[str, float] = {}
-    ceilings_found = [cases[k]["events_per_s"] for k in ("1a_kafka_ceiling", "1b_copy_ceiling") if k in cases]
-    store = cases.get("2_event_store", {}).get("events_per_s")
-    if store and len(ceilings_found) == 2:
-        ratios["event_store_vs_min_ceiling"] = store / min(ceilings_found)
-    if store and "7_peer" in cases:
-        ratios["event_store_vs_peer"] = store / cases["7_peer"]["events_per_s"]
-        ratios["steady_event_store_vs_peer"] = cases["2_event_store"]["steady_events_per_s"] / max(
-            1e-9, cases["7_peer"]["steady_events_per_s"]
-        )
-    result["ratios"] = ratios
-    targets: dict[str, Any] = {}
-    if "event_store_vs_min_ceiling" in ratios:
-        targets["throughput >= 0.7 x min(1a,1b)"] = ratios["event_store_vs_min_ceiling"] >= 0.7
-    if "event_store_vs_peer" in ratios:
-        targets["throughput >= 1.0 x peer"] = ratios["event_store_vs_peer"] >= 1.0
-    if "3_latency" in cases:
-        targets["p99 <= 50 ms at offered rate"] = cases["3_latency"].get("p99_ms", 1e9) <= 50
-    if "2_event_store" in cases:
-        targets["peak RSS <= 250 MiB during case 2"] = cases["2_event_store"]["rss_peak_mib"] <= 250
-    if "6b_soak" in cases:
-        soaked = cases["6b_soak"]
-        grew = soaked["rss_last_mib"] - soaked["rss_at_60s_mib"]
-        targets["no RSS growth over the soak (<= 5 MiB after minute one)"] = grew <= 5.0
-    result["targets_met"] = targets
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
-    return str(value)
-
-
-def print_table(result: dict[str, Any]) -> None:
-    cases = result["cases"]
-    rows: list[tuple[str, str, str]] = []
-
-    def add(key: str, label: str, fields: list[tuple[str, str]]) -> None:
-        if key in cases:
-            rows.append(
-                (label, ", ".join(f"{n} {_fmt(cases[key][f])}" for f, n in fields if f in cases[key]), "")
-            )
-        elif key in result["errors"]:
-            rows.append((label, "FAILED: " + result["errors"][key].splitlines()[0][:90], ""))
-
-    add(
-        "1a_kafka_ceiling",
-        "1a kafka ceiling",
-        [
-            ("events_per_s", "events/s"),
-            ("mb_per_s", "MB/s"),
-            ("machine_cpu_us_per_event", "machine CPU us/event"),
-        ],
-    )
-    add(
-        "1b_copy_ceiling",
-        "1b copy ceiling",
-        [("events_per_s", "rows/s"), ("machine_cpu_us_per_event", "machine CPU us/row")],
-    )
-    add("1c_writer_alone", "1c write_events alone", [("events_per_s", "rows/s"), ("batch", "batch")])
-    add(
-        "2_event_store",
-        "2 event store",
-        [
-            ("events_per_s", "events/s"),
-            ("steady_events_per_s", "steady/s"),
-            ("startup_to_first_commit_s", "startup s"),
-            ("service_cpu_us_per_event", "CPU us/event"),
-            ("machine_cpu_us_per_event", "machine CPU us/event"),
-        ],
-    )
-    add(
-        "3a_latency_floor",
-        "3a latency floor (Kafka only)",
-        [("offered_per_s", "rate/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")],
-    )
-    add(
-        "3_latency",
-        "3 latency",
-        [("offered_per_s", "rate/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")],
-    )
-    add(
-        "4_operations",
-        "4 operations",
-        [("offered_per_s", "rate/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")],
-    )
-    add("5_outbox", "5 outbox relay", [("rows_per_s", "rows/s"), ("rows", "rows")])
-    add("2_event_store", "6 RSS during case 2", [("rss_peak_mib", "peak MiB")])
-    add("6_memory_after_case_2", "6 RSS after case 2", [("rss_mib", "MiB")])
-    add(
-        "6b_soak",
-        "6b RSS soak",
-        [
-            ("seconds", "s"),
-            ("rss_at_60s_mib", "MiB at 60 s"),
-            ("rss_last_mib", "MiB at end"),
-            ("rss_trend_mib_per_min_after_60s", "MiB/min"),
-        ],
-    )
-    add(
-        "7_peer",
-        "7 peer (Debezium JDBC)",
-        [
-            ("events_per_s", "events/s"),
-            ("steady_events_per_s", "steady/s"),
-            ("startup_to_first_commit_s", "startup s"),
-            ("cpu_us_per_event", "CPU us/event"),
-            ("machine_cpu_us_per_event", "machine CPU us/event"),
-        ],
-    )
-    if "7_peer" not in cases and "7_peer" in result["errors"]:
-        rows.append(
-            ("7 peer (Debezium JDBC)", "UNAVAILABLE: " + result["errors"]["7_peer"].splitlines()[0][:80], "")
-        )
-    for k, v in result.get("ratios", {}).items():
-        rows.append((k, f"{v:.2f}", ""))
-    for k, ok in result.get("targets_met", {}).items():
-        rows.append(("target: " + k, "met" if ok else "NOT met", ""))
-    width = max(len(r[0]) for r in rows) if rows else 10
-    print()
-    for label, value, _ in rows:
-        print(f"  {label:<{width}}  {value}")
-    print()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     clock = Clock()
@@ -503,6 +409,6 @@ def main(argv: list[str] | None = None) -> int:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print_table(result)
+    report.print_table(result)
     print(f"results: {out}")
     return 1 if result["errors"] and not set(result["errors"]) <= {"7_peer"} else 0

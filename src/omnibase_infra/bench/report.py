@@ -1,0 +1,147 @@
+"""The run's verdicts and its table: ratios to the ceilings and the peer, targets met or not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def add_ratios(result: dict[str, Any]) -> None:
+    """The ratios and target verdicts of a run, added to ``result``."""
+    cases = result["cases"]
+    ratios: dict[str, float] = {}
+    ceilings_found = [cases[k]["events_per_s"] for k in ("1a_kafka_ceiling", "1b_copy_ceiling") if k in cases]
+    store = cases.get("2_event_store", {}).get("events_per_s")
+    if store and len(ceilings_found) == 2:
+        ratios["event_store_vs_min_ceiling"] = store / min(ceilings_found)
+    scaled = cases.get("2b_scale_out", {}).get("events_per_s")
+    if scaled and len(ceilings_found) == 2:
+        ratios["scale_out_vs_min_ceiling"] = scaled / min(ceilings_found)
+    if store and "7_peer" in cases:
+        ratios["event_store_vs_peer"] = store / cases["7_peer"]["events_per_s"]
+        ratios["steady_event_store_vs_peer"] = cases["2_event_store"]["steady_events_per_s"] / max(
+            1e-9, cases["7_peer"]["steady_events_per_s"]
+        )
+    result["ratios"] = ratios
+    targets: dict[str, Any] = {}
+    if "event_store_vs_min_ceiling" in ratios:
+        targets["throughput >= 0.7 x min(1a,1b)"] = ratios["event_store_vs_min_ceiling"] >= 0.7
+    if "event_store_vs_peer" in ratios:
+        targets["throughput >= 1.0 x peer"] = ratios["event_store_vs_peer"] >= 1.0
+    if "3_latency" in cases:
+        targets["p99 <= 50 ms at offered rate"] = cases["3_latency"].get("p99_ms", 1e9) <= 50
+    if "2_event_store" in cases:
+        targets["peak RSS <= 250 MiB during case 2"] = cases["2_event_store"]["rss_peak_mib"] <= 250
+    if "6b_soak" in cases:
+        soaked = cases["6b_soak"]
+        grew = soaked["rss_last_mib"] - soaked["rss_at_60s_mib"]
+        targets["no RSS growth over the soak (<= 5 MiB after minute one)"] = grew <= 5.0
+    result["targets_met"] = targets
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    return str(value)
+
+
+def print_table(result: dict[str, Any]) -> None:
+    cases = result["cases"]
+    rows: list[tuple[str, str, str]] = []
+
+    def add(key: str, label: str, fields: list[tuple[str, str]]) -> None:
+        if key in cases:
+            rows.append(
+                (label, ", ".join(f"{n} {_fmt(cases[key][f])}" for f, n in fields if f in cases[key]), "")
+            )
+        elif key in result["errors"]:
+            rows.append((label, "FAILED: " + result["errors"][key].splitlines()[0][:90], ""))
+
+    add(
+        "1a_kafka_ceiling",
+        "1a kafka ceiling",
+        [
+            ("events_per_s", "events/s"),
+            ("mb_per_s", "MB/s"),
+            ("machine_cpu_us_per_event", "machine CPU us/event"),
+        ],
+    )
+    add(
+        "1b_copy_ceiling",
+        "1b copy ceiling",
+        [("events_per_s", "rows/s"), ("machine_cpu_us_per_event", "machine CPU us/row")],
+    )
+    add("1c_writer_alone", "1c write_events alone", [("events_per_s", "rows/s"), ("batch", "batch")])
+    add(
+        "2b_scale_out",
+        "2b event store, N instances",
+        [
+            ("instances", "instances"),
+            ("events_per_s", "events/s"),
+            ("steady_events_per_s", "steady/s"),
+            ("service_cpu_us_per_event", "CPU us/event"),
+            ("machine_cpu_us_per_event", "machine CPU us/event"),
+        ],
+    )
+    add(
+        "2_event_store",
+        "2 event store",
+        [
+            ("events_per_s", "events/s"),
+            ("steady_events_per_s", "steady/s"),
+            ("startup_to_first_commit_s", "startup s"),
+            ("service_cpu_us_per_event", "CPU us/event"),
+            ("machine_cpu_us_per_event", "machine CPU us/event"),
+        ],
+    )
+    add(
+        "3a_latency_floor",
+        "3a latency floor (Kafka only)",
+        [("offered_per_s", "rate/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")],
+    )
+    add(
+        "3_latency",
+        "3 latency",
+        [("offered_per_s", "rate/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")],
+    )
+    add(
+        "4_operations",
+        "4 operations",
+        [("offered_per_s", "rate/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")],
+    )
+    add("5_outbox", "5 outbox relay", [("rows_per_s", "rows/s"), ("rows", "rows")])
+    add("2_event_store", "6 RSS during case 2", [("rss_peak_mib", "peak MiB")])
+    add("6_memory_after_case_2", "6 RSS after case 2", [("rss_mib", "MiB")])
+    add(
+        "6b_soak",
+        "6b RSS soak",
+        [
+            ("seconds", "s"),
+            ("rss_at_60s_mib", "MiB at 60 s"),
+            ("rss_last_mib", "MiB at end"),
+            ("rss_trend_mib_per_min_after_60s", "MiB/min"),
+        ],
+    )
+    add(
+        "7_peer",
+        "7 peer (Debezium JDBC)",
+        [
+            ("events_per_s", "events/s"),
+            ("steady_events_per_s", "steady/s"),
+            ("startup_to_first_commit_s", "startup s"),
+            ("cpu_us_per_event", "CPU us/event"),
+            ("machine_cpu_us_per_event", "machine CPU us/event"),
+        ],
+    )
+    if "7_peer" not in cases and "7_peer" in result["errors"]:
+        rows.append(
+            ("7 peer (Debezium JDBC)", "UNAVAILABLE: " + result["errors"]["7_peer"].splitlines()[0][:80], "")
+        )
+    for k, v in result.get("ratios", {}).items():
+        rows.append((k, f"{v:.2f}", ""))
+    for k, ok in result.get("targets_met", {}).items():
+        rows.append(("target: " + k, "met" if ok else "NOT met", ""))
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print()
+    for label, value, _ in rows:
+        print(f"  {label:<{width}}  {value}")
+    print()
