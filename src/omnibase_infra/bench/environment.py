@@ -31,6 +31,7 @@ PACKAGES = (
     "asyncpg",
     "pydantic",
     "pydantic_core",
+    "msgspec",
     "opentelemetry-sdk",
 )
 

@@ -8,7 +8,6 @@ group, and times start → last row committed, as case 2 does for one instance.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import asyncpg
@@ -17,8 +16,8 @@ from omnibase_infra.bench.cpu import MachineCpu, process_cpu_seconds
 from omnibase_infra.bench.service_cases import (
     BenchTopics,
     ServiceProcess,
-    committed_expr,
     proc_status,
+    stored_span,
     wait_committed,
 )
 from omnibase_infra.bench.workload import Dataset, Progress
@@ -49,22 +48,16 @@ async def scale_out(
     machine = MachineCpu()
     for service in services:
         service.start()
-    peak_kib = 0
     try:
-        await asyncio.gather(
-            *(
-                wait_committed(
-                    service,
-                    bootstrap,
-                    group,
-                    {data.topic},
-                    len(data.values),
-                    within=120 + len(data.values) / 1000,
-                    progress=progress if index == 0 else _quiet,
-                    label=f"2b {instances} instances",
-                )
-                for index, service in enumerate(services)
-            )
+        await wait_committed(
+            _Instances(services),
+            bootstrap,
+            group,
+            {data.topic},
+            len(data.values),
+            within=120 + len(data.values) / 1000,
+            progress=progress,
+            label=f"2b {instances} instances",
         )
         machine_figures = machine.figures(len(data.values))
         cpu = sum(process_cpu_seconds(service.pid) for service in services)
@@ -72,21 +65,12 @@ async def scale_out(
     finally:
         for service in services:
             service.stop()
-    conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": scaled_schema})
+    n, first, last = await stored_span(servers_dsn, scaled_schema, data, commit_ts)
+    conn = await asyncpg.connect(servers_dsn)
     try:
-        expr = committed_expr(commit_ts)
-        row = await conn.fetchrow(
-            f"SELECT count(*) AS n, extract(epoch FROM min({expr})) AS first, "
-            f"extract(epoch FROM max({expr})) AS last FROM onex_event_store WHERE topic = $1",
-            data.topic,
-        )
         await conn.execute(f'DROP SCHEMA "{scaled_schema}" CASCADE')
     finally:
         await conn.close()
-    assert row is not None
-    n, first, last = int(row["n"]), float(row["first"]), float(row["last"])
-    if n != len(data.values):
-        raise RuntimeError(f"{instances} instances stored {n:,} rows, expected {len(data.values):,}")
     started = min(service.started_at for service in services)
     return {
         "instances": float(instances),
@@ -101,5 +85,10 @@ async def scale_out(
     }
 
 
-def _quiet(message: str) -> None:
-    return None
+class _Instances:
+    def __init__(self, services: list[ServiceProcess]) -> None:
+        self._services = services
+
+    def check_alive(self) -> None:
+        for service in self._services:
+            service.check_alive()

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
@@ -150,8 +150,14 @@ class ServiceProcess:
             self.proc.wait(timeout=30)
 
 
+class ProtocolCheckedAlive(Protocol):
+    def check_alive(self) -> None:
+        """Raise when the process (or one of the processes) exited."""
+        ...
+
+
 async def wait_committed(
-    service: ServiceProcess,
+    service: ProtocolCheckedAlive,
     bootstrap: str,
     group: str,
     topics: set[str],
@@ -185,6 +191,27 @@ async def wait_committed(
 
 def committed_expr(commit_ts: bool) -> str:
     return "pg_xact_commit_timestamp(xmin)" if commit_ts else "stored_at"
+
+
+async def stored_span(
+    servers_dsn: str, schema: str, data: Dataset, commit_ts: bool
+) -> tuple[int, float, float]:
+    """(rows, first commit, last commit) of ``data``'s topic in ``schema``; every row must be there."""
+    conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
+    try:
+        expr = committed_expr(commit_ts)
+        row = await conn.fetchrow(
+            f"SELECT count(*) AS n, extract(epoch FROM min({expr})) AS first, "
+            f"extract(epoch FROM max({expr})) AS last FROM onex_event_store WHERE topic = $1",
+            data.topic,
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    n, first, last = int(row["n"]), float(row["first"]), float(row["last"])
+    if n != len(data.values):
+        raise RuntimeError(f"event store holds {n:,} rows of {data.topic}, expected {len(data.values):,}")
+    return n, first, last
 
 
 async def throughput(
@@ -227,20 +254,7 @@ async def throughput(
     machine_figures = machine.figures(len(data.values))
     cpu = process_cpu_seconds(service.pid)
     hwm = proc_status(service.pid).get("VmHWM", 0)
-    conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
-    try:
-        expr = committed_expr(commit_ts)
-        row = await conn.fetchrow(
-            f"SELECT count(*) AS n, extract(epoch FROM min({expr})) AS first, "
-            f"extract(epoch FROM max({expr})) AS last FROM onex_event_store WHERE topic = $1",
-            data.topic,
-        )
-    finally:
-        await conn.close()
-    assert row is not None
-    n, first, last = int(row["n"]), float(row["first"]), float(row["last"])
-    if n != len(data.values):
-        raise RuntimeError(f"event store holds {n:,} rows of {data.topic}, expected {len(data.values):,}")
+    n, first, last = await stored_span(servers_dsn, schema, data, commit_ts)
     elapsed = last - service.started_at
     return {
         "events": float(n),
