@@ -33,6 +33,7 @@ from omnibase_infra.errors import ConfigurationError
 from omnibase_infra.infrastructure.error_classification import is_authentication_failure
 from omnibase_infra.infrastructure.kafka_producer_errors import rejection_error
 from omnibase_infra.infrastructure.kafka_producer_protocol import Ack, Header
+from omnibase_infra.infrastructure.kafka_tls_probe import protocol_mismatch
 from omnibase_infra.models.model_kafka_producer_config import (
     ModelKafkaProducerConfig,
     ModelKafkaSecurityConfig,
@@ -136,11 +137,13 @@ class AIOKafkaProducerAdapter:
         ack: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
 
         def _copy(done: asyncio.Future[Any]) -> None:
+            # The failure is retrieved even when the ack is already settled (its caller gave up).
+            error = None if done.cancelled() else done.exception()
             if ack.done():
                 return
             if done.cancelled():
                 ack.cancel()
-            elif (error := done.exception()) is not None:
+            elif error is not None:
                 ack.set_exception(error)
             else:
                 metadata = done.result()
@@ -159,7 +162,14 @@ class AIOKafkaProducerAdapter:
             task.cancel()
         accumulator = getattr(producer, "_message_accumulator", None)
         if accumulator is not None:
+            batches = _buffered_batches(accumulator)
             accumulator.fail_all(exc)
+            for batch in batches:
+                # Nobody waits for an abandoned batch to drain: retrieve its failure, so that
+                # asyncio does not report it as "Future exception was never retrieved".
+                waiter = getattr(batch, "_drain_waiter", None)
+                if isinstance(waiter, asyncio.Future) and waiter.done() and not waiter.cancelled():
+                    waiter.exception()
         else:  # pragma: no cover - only if aiokafka's internals change
             _log.warning("aiokafka internals changed: abandoned records may still be delivered late")
         if self._closing is None:
@@ -188,7 +198,9 @@ async def raise_if_rejected(
 
     Called after a client failed to bootstrap: a broker that rejects the credentials or whose
     certificate is not trusted raises ``rejection_error``'s ``ConfigurationError`` (from the
-    client's error); a broker that is merely unreachable returns, leaving the outage to the caller.
+    client's error), and so does a listener that speaks the other protocol (TLS or plain, see
+    ``kafka_tls_probe``); a broker that is merely unreachable returns, leaving the outage to the
+    caller.
     """
     context = ssl_context if ssl_context is not None else build_kafka_ssl_context(security)
     password = security.sasl_password.get_secret_value() if security.sasl_password is not None else None
@@ -210,9 +222,19 @@ async def raise_if_rejected(
         except Exception as exc:
             if is_authentication_failure(exc):
                 raise rejection_error(exc, security, address) from exc
+            mismatch = await protocol_mismatch(security.security_protocol, address)
+            if mismatch is not None:
+                raise mismatch from exc
             continue
         conn.close()
         return
+
+
+def _buffered_batches(accumulator: object) -> list[object]:
+    """The batches aiokafka's accumulator holds (by partition, and pending), for ``abort``."""
+    by_partition = getattr(accumulator, "_batches", {})
+    pending = getattr(accumulator, "_pending_batches", ())
+    return [batch for batches in by_partition.values() for batch in batches] + list(pending)
 
 
 def default_producer_factory(config: ModelKafkaProducerConfig, client_id: str) -> AIOKafkaProducerAdapter:

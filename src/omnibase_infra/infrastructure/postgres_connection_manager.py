@@ -34,6 +34,7 @@ from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import LifecycleError
 from omnibase_infra.infrastructure.postgres_errors import as_connect_error, as_outage, sanitize
 from omnibase_infra.infrastructure.postgres_ssl import build_ssl
+from omnibase_infra.infrastructure.postgres_tls_probe import tls_refusal
 from omnibase_infra.models.model_connection_stats import ConnectionStats
 from omnibase_infra.models.model_health import (
     HealthStatus,
@@ -137,7 +138,7 @@ class PostgresConnectionManager:
                 )
             except Exception as exc:
                 self._failed_connections += 1
-                translated = as_connect_error(exc, cfg)
+                translated = await tls_refusal(exc, cfg) or as_connect_error(exc, cfg)
                 if translated is None:
                     raise
                 raise translated from exc

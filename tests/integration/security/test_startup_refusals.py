@@ -9,6 +9,7 @@ none of the secrets (neither the right ones nor the wrong one it tried).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -124,6 +125,42 @@ CASES: list[tuple[str, Change, str, str]] = [
         lambda s: {"POSTGRES_SSL_MODE": "disable", "POSTGRES_SSL_CA_FILE": ""},
         "POSTGRES_USER/POSTGRES_PASSWORD",
         "no encryption",
+    ),
+    (
+        "kafka-plaintext-client-on-a-tls-listener",
+        lambda s: {
+            "KAFKA_BOOTSTRAP_SERVERS": s.kafka.ssl,
+            "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": "",
+            "KAFKA_SASL_USERNAME": "",
+            "KAFKA_SASL_PASSWORD_FILE": "",
+            "KAFKA_SSL_CA_FILE": "",
+        },
+        "KAFKA_SECURITY_PROTOCOL",
+        "speaks TLS but KAFKA_SECURITY_PROTOCOL is PLAINTEXT",
+    ),
+    (
+        "kafka-tls-client-on-a-plain-listener",
+        lambda s: {
+            "KAFKA_BOOTSTRAP_SERVERS": s.kafka.plaintext,
+            "KAFKA_SECURITY_PROTOCOL": "SSL",
+            "KAFKA_SASL_MECHANISM": "",
+            "KAFKA_SASL_USERNAME": "",
+            "KAFKA_SASL_PASSWORD_FILE": "",
+        },
+        "KAFKA_SECURITY_PROTOCOL",
+        "does not speak TLS but KAFKA_SECURITY_PROTOCOL is SSL",
+    ),
+    (
+        "postgres-tls-required-by-a-server-without-tls",
+        lambda s: {  # the suite's own PostgreSQL has TLS switched off
+            "POSTGRES_HOST": os.environ["POSTGRES_HOST"],
+            "POSTGRES_PORT": os.environ["POSTGRES_PORT"],
+            "POSTGRES_SSL_MODE": "require",
+            "POSTGRES_SSL_CA_FILE": "",
+        },
+        "POSTGRES_SSL_MODE",
+        "does not offer TLS, and ssl_mode require requires it",
     ),
     (
         "unreadable-secret-file",
