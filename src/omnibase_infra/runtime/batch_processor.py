@@ -34,12 +34,7 @@ from omnibase_infra.observability.spans import (
     trace_kafka_operation,
 )
 from omnibase_infra.runtime.consumer_loop import Batch
-from omnibase_infra.runtime.dead_letter import (
-    DeadLetter,
-    DeadLetterWriter,
-    ProtocolRecordOrigin,
-    SourceRecord,
-)
+from omnibase_infra.runtime.dead_letter import DeadLetter, DeadLetterWriter, SourceRecord
 from omnibase_infra.runtime.envelope_codec import decode_envelope, decode_stored_fields
 from omnibase_infra.runtime.event_store_writer import StoredEvent, WriteResult, write_events
 from omnibase_infra.runtime.kafka_consumer import Partition
@@ -48,6 +43,7 @@ from omnibase_infra.runtime.protocols import (
     Headers,
     ProtocolConnectionSource,
     ProtocolGuard,
+    ProtocolRecordOrigin,
     ProtocolRecordPublisher,
 )
 

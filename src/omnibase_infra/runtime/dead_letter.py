@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from omnibase_infra.errors import PoisonRecordError
-from omnibase_infra.runtime.protocols import Headers, ProtocolRecordPublisher
+from omnibase_infra.runtime.protocols import Headers, ProtocolRecordOrigin, ProtocolRecordPublisher
 
 DLQ_SUFFIX = ".dlq"
 HEADER_PREFIX = "onex.dlq."
@@ -32,23 +32,6 @@ def dlq_topic_for(topic: str) -> str:
 
 def is_dlq_topic(topic: str) -> bool:
     return topic.endswith(DLQ_SUFFIX)
-
-
-class ProtocolRecordOrigin(Protocol):
-    """Where a record was read and what it held: a consumed record, or a ``SourceRecord``."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def headers(self) -> Headers: ...
 
 
 class SourceRecord(NamedTuple):
@@ -151,7 +134,6 @@ __all__ = [
     "VALUE_DROPPED_HEADER",
     "DeadLetter",
     "DeadLetterWriter",
-    "ProtocolRecordOrigin",
     "SourceRecord",
     "dlq_topic_for",
     "is_dlq_topic",

@@ -17,6 +17,7 @@ from typing import Protocol, cast
 
 from omnibase_infra.contract_validation.model_environment_settings import ModelKafkaConsumerSettings
 from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
+from omnibase_infra.runtime.protocols import ProtocolRecordOrigin
 
 _DIAGNOSIS_TIMEOUT_MS = 10_000
 """How long the one diagnostic connection after a failed bootstrap may take."""
@@ -30,21 +31,11 @@ class Partition:
     partition: int
 
 
-class ProtocolConsumerRecord(Protocol):
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
+class ProtocolConsumerRecord(ProtocolRecordOrigin, Protocol):
+    """A record as the consumer returns it: where it was read, what it held, when it was written."""
+
     @property
     def timestamp(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 RevokeCallback = Callable[[set[Partition]], Awaitable[None]]

@@ -21,6 +21,23 @@ Headers = Sequence[tuple[str, bytes]]
 T = TypeVar("T")
 
 
+class ProtocolRecordOrigin(Protocol):
+    """Where a record was read and what it held: a consumed record, or a ``SourceRecord``."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Headers: ...
+
+
 class ProtocolRecordPublisher(Protocol):
     """Publishes one record and waits for the broker's acknowledgement."""
 
@@ -50,4 +67,10 @@ class ProtocolGuard(Protocol):
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T: ...
 
 
-__all__ = ["Headers", "ProtocolConnectionSource", "ProtocolGuard", "ProtocolRecordPublisher"]
+__all__ = [
+    "Headers",
+    "ProtocolConnectionSource",
+    "ProtocolGuard",
+    "ProtocolRecordOrigin",
+    "ProtocolRecordPublisher",
+]
