@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -24,6 +25,33 @@ from omnibase_infra.bench.service_cases import (
     wait_committed,
 )
 from omnibase_infra.bench.workload import Progress, envelope, percentiles
+
+
+async def send_paced(
+    producer: AIOKafkaProducer,
+    topic: str,
+    partitions: int,
+    rate: float,
+    seconds: float,
+    tick: Callable[[float, int], None] | None = None,
+    pause: float = 0.002,
+) -> int:
+    """Send bench envelopes to ``topic`` at ``rate``/s for ``seconds``; return how many were sent.
+
+    Partitions take turns; each envelope's timestamp is set just before its send (what the
+    latency cases measure from). ``tick(elapsed, sent)`` runs between bursts.
+    """
+    sent = 0
+    started = time.monotonic()
+    while (elapsed := time.monotonic() - started) < seconds:
+        while sent < int(elapsed * rate):
+            value, _ = envelope(sent, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
+            await producer.send(topic, value, partition=sent % partitions)
+            sent += 1
+        if tick is not None:
+            tick(elapsed, sent)
+        await asyncio.sleep(pause)
+    return sent
 
 
 async def latency(
@@ -42,20 +70,15 @@ async def latency(
     """Case 3: produce at ``rate``/s for ``seconds``; envelope timestamp (set at send) → commit."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
     await producer.start()
-    sent = 0
+    reports = [5.0]
+
+    def report(elapsed: float, sent: int) -> None:
+        if elapsed >= reports[0]:
+            reports[0] += 5.0
+            progress(f"3 latency: {sent:,} sent at {rate:,.0f}/s")
+
     try:
-        started = time.monotonic()
-        next_report = started + 5.0
-        while (now := time.monotonic()) - started < seconds:
-            due = int((now - started) * rate)
-            while sent < due:
-                value, _ = envelope(sent, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
-                await producer.send(topic, value, partition=sent % partitions)
-                sent += 1
-            await asyncio.sleep(0.002)
-            if now >= next_report:
-                next_report += 5.0
-                progress(f"3 latency: {sent:,} sent at {rate:,.0f}/s")
+        sent = await send_paced(producer, topic, partitions, rate, seconds, report)
         await producer.flush()
     finally:
         await producer.stop()
@@ -190,13 +213,7 @@ async def kafka_latency_floor(
                         delays.append((now - datetime.fromisoformat(stamp).timestamp()) * 1000)
 
         receiver = asyncio.create_task(receive())
-        started = time.monotonic()
-        while (now := time.monotonic()) - started < seconds:
-            while sent < int((now - started) * rate):
-                value, _ = envelope(sent, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
-                await producer.send(topic, value, partition=sent % partitions)
-                sent += 1
-            await asyncio.sleep(0.002)
+        sent = await send_paced(producer, topic, partitions, rate, seconds)
         done.set()
         progress(f"3a latency floor: {sent:,} sent")
         await asyncio.wait_for(receiver, 60)
@@ -225,22 +242,18 @@ async def soak(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
     await producer.start()
     samples: list[tuple[float, float]] = []
-    sent = 0
+    next_sample = [0.0]
+
+    def sample(elapsed: float, sent: int) -> None:
+        if elapsed >= next_sample[0]:
+            service.check_alive()
+            samples.append((elapsed, proc_status(service.pid).get("VmRSS", 0) / 1024))
+            if len(samples) % 12 == 0:
+                progress(f"soak: {elapsed:,.0f}/{seconds:,.0f} s, RSS {samples[-1][1]:.1f} MiB")
+            next_sample[0] += 5.0
+
     try:
-        started = time.monotonic()
-        next_sample = started
-        while (now := time.monotonic()) - started < seconds:
-            while sent < int((now - started) * rate):
-                value, _ = envelope(sent, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
-                await producer.send(topic, value, partition=sent % partitions)
-                sent += 1
-            if now >= next_sample:
-                service.check_alive()
-                samples.append((now - started, proc_status(service.pid).get("VmRSS", 0) / 1024))
-                if len(samples) % 12 == 0:
-                    progress(f"soak: {now - started:,.0f}/{seconds:,.0f} s, RSS {samples[-1][1]:.1f} MiB")
-                next_sample += 5.0
-            await asyncio.sleep(0.005)
+        sent = await send_paced(producer, topic, partitions, rate, seconds, sample, pause=0.005)
         await producer.flush()
     finally:
         await producer.stop()
