@@ -120,6 +120,12 @@ class InfraMetrics:
         self.messages_processed = Counter(
             "omnibase_messages_processed", "messages processed", [*env, "workflow"], registry=r
         )
+        self.event_store_duplicates = Counter(
+            "omnibase_event_store_duplicates",
+            "event-store rows already stored (a redelivery or a replay) and skipped",
+            env,
+            registry=r,
+        )
         self.db_operation_duration = Histogram(
             "omnibase_db_operation_duration_seconds",
             "duration of database operations",
@@ -237,6 +243,10 @@ class InfraMetrics:
     def count_messages_processed(self, workflow: str, count: int = 1) -> None:
         """Add ``count`` messages processed by ``workflow`` (event_store, operations, outbox_relay...)."""
         self.messages_processed.labels(self.environment, workflow).inc(count)
+
+    def count_event_store_duplicates(self, count: int) -> None:
+        """Add ``count`` rows the event store already held (skipped, never written twice)."""
+        self.event_store_duplicates.labels(self.environment).inc(count)
 
     def observe_db_operation(self, operation: str, seconds: float) -> None:
         """Record one database operation's duration (``operation``: a contract operation or verb)."""

@@ -302,7 +302,18 @@ class RecordBatchProcessor:
         ):
             result = await self._db_guard.call(write)
         # A batch with stored rows means a replay (a rewind, a redelivery): expect more.
-        self._replaying = result.duplicates > 0
+        replaying = result.duplicates > 0
+        if replaying != self._replaying:
+            self._replaying = replaying
+            if replaying:
+                _logger.info(
+                    "event store: %d of %d rows were already stored (a redelivery or a replay); "
+                    "writing through the staging table until a batch has none",
+                    result.duplicates,
+                    len(folded),
+                )
+            else:
+                _logger.info("event store: a batch with no stored rows; writing with COPY again")
         self.stats.stored += result.inserted
         self.stats.duplicates += result.duplicates + (len(rows) - len(folded))
         self._observer.on_stored(result, folded)

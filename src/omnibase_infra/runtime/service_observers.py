@@ -37,6 +37,8 @@ class MetricsAndAuditObserver:
     def on_stored(self, result: WriteResult, rows: list[StoredEvent]) -> None:
         self._metrics.count_messages_processed("event_store", len(rows))
         self._metrics.observe_batch("event_store", len(rows))
+        if result.duplicates:
+            self._metrics.count_event_store_duplicates(result.duplicates)
 
     def on_operation(self, source: SourceRecord, request: Envelope, outcome: OperationOutcome) -> None:
         self._metrics.count_messages_processed("operations", 1)

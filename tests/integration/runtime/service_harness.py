@@ -111,6 +111,16 @@ class ServiceProcess:
         async with aiohttp.ClientSession() as session, session.get(self.base_url + path) as response:
             return response.status, json.loads(await response.text())
 
+    async def metric(self, name: str) -> float | None:
+        """The value of a metric labelled only by ``environment`` on ``/metrics`` (None: absent)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            text = await response.text()
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> tuple[int, float]:
         """Send ``sig`` and wait; return (exit code, seconds it took)."""
         assert self.proc is not None

@@ -72,6 +72,8 @@ async def test_ten_thousand_envelopes_stored_once_with_coordinates_even_after_of
             break
         await asyncio.sleep(0.25)
     assert sum(v or 0 for v in committed.values()) == N, "the rerun did not re-consume the topic"
+    assert await service.metric("omnibase_event_store_duplicates_total") == N
     code, _ = service.stop()
     assert code == 0
     assert await db.fetchval("SELECT count(*) FROM onex_event_store") == N
+    assert "were already stored (a redelivery or a replay)" in service.log_text()

@@ -52,6 +52,7 @@ def populate(metrics: InfraMetrics, health: InfrastructureHealthMetrics) -> None
     metrics.observe_batch("event_store", 250)
     metrics.set_consumer_lag("onex.evt.test.v1", 0, 42)
     metrics.count_dlq_record("onex.evt.test.v1", "decode")
+    metrics.count_event_store_duplicates(4)
     metrics.set_outbox_pending(3)
     metrics.observe_span("send onex.evt.test.v1", "producer", "ok", 0.003)
     metrics.observe_span("send onex.evt.test.v1", "producer", "error", 0.5)
@@ -144,6 +145,7 @@ def test_work_metrics_have_their_labels(
     assert _value(metrics, "omnibase_batch_size_sum", workflow="event_store") == 250
     assert _value(metrics, "omnibase_consumer_lag", topic=topic, partition="0") == 42
     assert _value(metrics, "omnibase_dlq_records_total", topic=topic, stage="decode") == 1
+    assert _value(metrics, "omnibase_event_store_duplicates_total") == 4
     assert _value(metrics, "omnibase_outbox_pending") == 3
     span_labels = {"span_name": f"send {topic}", "kind": "producer"}
     assert _value(metrics, "omnibase_span_duration_seconds_count", status="error", **span_labels) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import TYPE_CHECKING
 
@@ -329,7 +330,10 @@ def events(first: int, count: int) -> list[FakeRecord]:
     ]
 
 
-async def test_a_replayed_batch_switches_the_writer_to_the_staging_path_until_a_batch_is_new() -> None:
+async def test_a_replayed_batch_switches_the_writer_to_the_staging_path_until_a_batch_is_new(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="omnibase_infra.runtime.batch_processor")
     database = EventStoreDatabase()
     setup = Setup(database=database)
     first, second = events(0, 150), events(150, 150)
@@ -348,3 +352,9 @@ async def test_a_replayed_batch_switches_the_writer_to_the_staging_path_until_a_
     ]
     assert len(database.connection.stored) == 450
     assert (setup.processor.stats.stored, setup.processor.stats.duplicates) == (450, 150)
+    switches = [r.getMessage() for r in caplog.records if r.getMessage().startswith("event store:")]
+    assert switches == [
+        "event store: 150 of 150 rows were already stored (a redelivery or a replay); "
+        "writing through the staging table until a batch has none",
+        "event store: a batch with no stored rows; writing with COPY again",
+    ]

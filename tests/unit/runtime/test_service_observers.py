@@ -12,6 +12,7 @@ from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.observability.audit import AuditLogger
 from omnibase_infra.observability.metrics import InfraMetrics
 from omnibase_infra.runtime.dead_letter import SourceRecord
+from omnibase_infra.runtime.event_store_writer import WriteResult
 from omnibase_infra.runtime.operation_catalog import ContractOperationCatalog
 from omnibase_infra.runtime.operation_executor import OperationOutcome
 from omnibase_infra.runtime.service_observers import MetricsAndAuditObserver
@@ -31,3 +32,20 @@ def test_a_command_with_an_empty_operation_name_is_audited_without_raising() -> 
     source = SourceRecord("onex.cmd.postgres.operation.v1", 0, 7, None, b"{}", ())
 
     observer.on_operation(source, request, outcome)
+
+
+def test_rows_the_store_already_held_are_counted_as_duplicates() -> None:
+    registry = CollectorRegistry()
+    observer = MetricsAndAuditObserver(
+        InfraMetrics(registry, "development"),
+        AuditLogger(None, environment="development"),
+        ContractOperationCatalog([]),
+    )
+    labels = {"environment": "development"}
+
+    observer.on_stored(WriteResult(inserted=10, duplicates=0, rejected=()), [])
+    assert registry.get_sample_value("omnibase_event_store_duplicates_total", labels) in (None, 0.0)
+    observer.on_stored(WriteResult(inserted=2, duplicates=8, rejected=()), [])
+    observer.on_stored(WriteResult(inserted=0, duplicates=5, rejected=()), [])
+
+    assert registry.get_sample_value("omnibase_event_store_duplicates_total", labels) == 13
