@@ -20,20 +20,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]  # untyped library
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 
+from omnibase_infra.runtime.event_store_writer import COLUMNS as EVENT_STORE_COLUMNS
+
 EVENT_TYPE = "bench.event"
 # What the service stores as metadata for an envelope that carries none.
 METADATA_JSON = '{"headers":{},"tags":{}}'
-COLUMNS = (
-    "envelope_id",
-    "topic",
-    "partition",
-    "offset",
-    "event_type",
-    "correlation_id",
-    "envelope_timestamp",
-    "payload",
-    "metadata",
-)
+# The ceiling COPYs the same columns, in the same order, as the service's writer.
+COLUMNS = EVENT_STORE_COLUMNS
 
 Row = tuple[uuid.UUID, str, int, int, str, uuid.UUID, datetime, str, str]
 Progress = Callable[[str], None]
