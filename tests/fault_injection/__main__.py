@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fault_injection.report import render_markdown, render_text, update_doc, write_json
+from fault_injection.report import COMMITTED_JSON, render_markdown, render_text, update_doc, write_json
 from fault_injection.results import ScenarioResult
 from fault_injection.scenarios import SCENARIOS
 from fault_injection.servers import REPO_ROOT, FaultServers
@@ -27,7 +27,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small streams, one fault of each kind")
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="run only these")
     parser.add_argument("--json", type=Path, help="where to write the JSON report")
-    parser.add_argument("--no-doc", action="store_true", help="do not update docs/reliability.md")
+    parser.add_argument(
+        "--no-doc", action="store_true", help="do not update docs/reliability.md and docs/results/faults.json"
+    )
     parser.add_argument("--doc", type=Path, default=REPO_ROOT / "docs" / "reliability.md")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep-servers", action="store_true", help="(handled by scripts/faults)")
@@ -101,8 +103,10 @@ async def main(argv: list[str]) -> int:
     write_json(json_path, results, meta)
     print(f"\nJSON report: {json_path}\nservice logs: {run_dir}")
     if not args.quick and not args.no_doc and not args.scenario:
+        committed = REPO_ROOT / COMMITTED_JSON
+        write_json(committed, results, meta)
         update_doc(args.doc, render_markdown(results, meta))
-        print(f"updated {args.doc}")
+        print(f"updated {args.doc} and {committed}")
     return 0 if all(r.passed for r in results) else 1
 
 

@@ -11,6 +11,9 @@ from fault_injection.results import ScenarioResult
 
 BEGIN = "<!-- faults:begin (written by scripts/faults; do not edit by hand) -->"
 END = "<!-- faults:end -->"
+# A full run's JSON report, committed beside the section of docs/reliability.md it feeds: a
+# unit test renders the section again from it, so every figure there can be checked.
+COMMITTED_JSON = "docs/results/faults.json"
 
 
 def _seconds(pair: tuple[float, float] | None) -> str:
@@ -129,7 +132,8 @@ def render_markdown(results: list[ScenarioResult], meta: dict[str, Any]) -> str:
         BEGIN,
         f"Latest run: `{meta['command']}` on {meta['finished']} ({meta['duration_min']:.1f} min, "
         f"seed {meta['seed']}, ENVIRONMENT={meta['environment']}, "
-        f"Kafka {meta['kafka']}, {meta['postgres']}).",
+        f"Kafka {meta['kafka']}, {meta['postgres']}). Its JSON report: "
+        f"[`{COMMITTED_JSON}`](results/{Path(COMMITTED_JSON).name}).",
         "",
         markdown_table(HEADER, summary_rows(results)),
         "",
@@ -164,4 +168,24 @@ def write_json(path: Path, results: list[ScenarioResult], meta: dict[str, Any]) 
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
-__all__ = ["render_markdown", "render_text", "update_doc", "write_json"]
+def read_json(path: Path) -> tuple[list[ScenarioResult], dict[str, Any]]:
+    """The scenarios and the metadata of a report written by ``write_json``."""
+    data = json.loads(path.read_text())
+    return [ScenarioResult.from_json(raw) for raw in data["scenarios"]], data["meta"]
+
+
+def doc_section(text: str) -> str | None:
+    """The generated section of a document's text, markers included (None when absent)."""
+    match = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), text, flags=re.S)
+    return match.group(0) if match else None
+
+
+__all__ = [
+    "COMMITTED_JSON",
+    "doc_section",
+    "read_json",
+    "render_markdown",
+    "render_text",
+    "update_doc",
+    "write_json",
+]

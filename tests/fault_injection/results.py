@@ -84,5 +84,15 @@ class ScenarioResult:
             raw["duration_s"] = fault.duration_s
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScenarioResult:
+        """The inverse of ``to_json``: the committed report renders the same tables again."""
+        fields = {k: v for k, v in data.items() if k != "passed"}
+        fields["faults"] = [
+            FaultTiming(**{k: v for k, v in raw.items() if k != "duration_s"}) for raw in data["faults"]
+        ]
+        fields["checks"] = [Check(**raw) for raw in data["checks"]]
+        return cls(**fields)
+
 
 __all__ = ["Check", "FaultTiming", "ScenarioResult"]

@@ -44,7 +44,8 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def print_table(result: dict[str, Any]) -> None:
+def table_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """(case, figures) for every case of the run, then the ratios and the target verdicts."""
     cases = result["cases"]
     rows: list[tuple[str, str, str]] = []
 
@@ -140,8 +141,49 @@ def print_table(result: dict[str, Any]) -> None:
         rows.append((k, f"{v:.2f}", ""))
     for k, ok in result.get("targets_met", {}).items():
         rows.append(("target: " + k, "met" if ok else "NOT met", ""))
+    return [(label, value) for label, value, _ in rows]
+
+
+def print_table(result: dict[str, Any]) -> None:
+    rows = table_rows(result)
     width = max(len(r[0]) for r in rows) if rows else 10
     print()
-    for label, value, _ in rows:
+    for label, value in rows:
         print(f"  {label:<{width}}  {value}")
     print()
+
+
+BEGIN = "<!-- bench:begin (written by scripts/bench --record; do not edit by hand) -->"
+END = "<!-- bench:end -->"
+
+
+def render_markdown(result: dict[str, Any], json_link: str) -> str:
+    """The generated section of docs/performance.md: the run's table, rendered from its JSON."""
+    machine = result.get("machine", {})
+    git = result.get("versions", {}).get("git", "?")
+    lines = [
+        BEGIN,
+        f"Recorded run: `{result.get('command', 'scripts/bench')}`, git {git}, "
+        f"{machine.get('nproc', '?')} cores, {result.get('wall_seconds', '?')} s. "
+        f"Its JSON: [`docs/results/bench.json`]({json_link}).",
+        "",
+        "| case | figures |",
+        "|---|---|",
+        *(f"| {label} | {value} |" for label, value in table_rows(result)),
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def replace_section(text: str, section: str) -> str:
+    """``text`` with its generated section replaced by ``section`` (appended when absent)."""
+    start, end = text.find(BEGIN), text.find(END)
+    if start == -1 or end == -1:
+        return text.rstrip() + "\n\n" + section + "\n"
+    return text[:start] + section + text[end + len(END) :]
+
+
+def doc_section(text: str) -> str | None:
+    """The generated section of a document's text, markers included (None when absent)."""
+    start, end = text.find(BEGIN), text.find(END)
+    return None if start == -1 or end == -1 else text[start : end + len(END)]

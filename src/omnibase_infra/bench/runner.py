@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import time
 import traceback
 import uuid
@@ -88,6 +89,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kafka-controller-port", type=int, default=29093)
     p.add_argument("--results-dir", type=Path, default=environment.REPO_ROOT / "bench-results")
     p.add_argument("--keep", action="store_true", help="keep the bench schema and topics afterwards")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="also write docs/results/bench.json and its table in docs/performance.md (commit both)",
+    )
     p.add_argument(
         "--profile-seconds",
         type=float,
@@ -401,6 +407,19 @@ async def _cleanup(
         await workload.delete_topics(servers.bootstrap, names)
 
 
+RECORDED_JSON = environment.REPO_ROOT / "docs" / "results" / "bench.json"
+PERFORMANCE_DOC = environment.REPO_ROOT / "docs" / "performance.md"
+
+
+def _record(result: dict[str, Any]) -> None:
+    """Commit-ready copies: the JSON under docs/results/ and the table rendered from it."""
+    RECORDED_JSON.parent.mkdir(parents=True, exist_ok=True)
+    RECORDED_JSON.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    section = report.render_markdown(result, "results/bench.json")
+    PERFORMANCE_DOC.write_text(report.replace_section(PERFORMANCE_DOC.read_text(), section))
+    print(f"recorded: {RECORDED_JSON} and its table in {PERFORMANCE_DOC}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     clock = Clock()
@@ -408,7 +427,11 @@ def main(argv: list[str] | None = None) -> int:
     result["wall_seconds"] = round(time.monotonic() - clock.started, 1)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    given = argv if argv is not None else sys.argv[1:]
+    result["command"] = "scripts/bench" + "".join(f" {a}" for a in given)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     report.print_table(result)
     print(f"results: {out}")
+    if args.record:
+        _record(result)
     return 1 if result["errors"] and not set(result["errors"]) <= {"7_peer"} else 0
