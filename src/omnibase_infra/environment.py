@@ -1,4 +1,4 @@
-"""Deployment environment detection (DESIGN.md §2).
+"""Deployment environment detection (docs/configuration.md).
 
 Variables are read in the order ENVIRONMENT, ENV, DEPLOYMENT_ENV, NODE_ENV,
 OMNIBASE_ENV, ONEX_ENV; the first one that is set and non-empty decides.

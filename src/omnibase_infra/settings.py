@@ -1,4 +1,4 @@
-"""Service settings read from the environment (DESIGN.md §6).
+"""Service settings read from the environment (README.md, Configuration; docs/configuration.md).
 
 Every variable is parsed here, once. A missing or malformed value raises
 ``ConfigurationError`` naming the variable; all problems are reported together.

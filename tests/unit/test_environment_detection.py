@@ -1,4 +1,4 @@
-"""Property: environment detection over every variable, spelling, case and precedence (DESIGN.md §2)."""
+"""Property: environment detection over every variable, spelling, case and precedence."""
 
 from __future__ import annotations
 

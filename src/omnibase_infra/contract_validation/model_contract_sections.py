@@ -28,7 +28,7 @@ TOPIC_PATTERN = (
 """``onex.<kind>.<domain>.<name>.v<N>``; a dead-letter topic is derived, never declared."""
 
 DEAD_LETTER_SUFFIX = ".dlq"
-"""The dead-letter topic of a topic T is ``T + DEAD_LETTER_SUFFIX`` (DESIGN.md §3)."""
+"""The dead-letter topic of T is ``T + DEAD_LETTER_SUFFIX`` (docs/architecture.md, Wire format)."""
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 TopicName = Annotated[str, StringConstraints(pattern=TOPIC_PATTERN, max_length=249)]

@@ -1,4 +1,4 @@
-"""Named database operations: the only SQL the service runs on request (DESIGN.md §2).
+"""Named database operations: the only SQL the service runs on request (docs/architecture.md).
 
 An operation is a name, one parameterised statement (``$1..$n``), the JSON Schema of
 each parameter in ``$n`` order, and whether it only reads. A command on the bus names

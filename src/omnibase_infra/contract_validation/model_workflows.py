@@ -22,7 +22,7 @@ from omnibase_infra.contract_validation.model_contract_sections import (
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 WorkflowPattern = Literal["event_store", "request_reply", "outbox_relay", "infrastructure_state"]
-"""Which runtime engine drives the workflow (DESIGN.md §4)."""
+"""Which runtime engine drives the workflow (docs/architecture.md, The four workflows)."""
 
 
 class ModelWorkflowStep(BaseModel):

@@ -1,6 +1,6 @@
 """Classify an exception as an outage, a poison record, or something else.
 
-The classification decides what happens to a failure (DESIGN.md §5):
+The classification decides what happens to a failure (docs/architecture.md, Delivery semantics):
 
 - ``OUTAGE``: the dependency is unreachable or unavailable. It counts against
   the circuit breaker and the work is retried later; it never goes to the DLQ.

@@ -1,6 +1,6 @@
 """W3C trace context carried in the event envelope and in Kafka record headers.
 
-A message carries its trace context twice (DESIGN.md §3):
+A message carries its trace context twice (docs/architecture.md, Wire format and topics):
 
 - in the Kafka record headers: ``traceparent`` / ``tracestate`` as UTF-8 bytes;
 - in the envelope: ``metadata.headers['traceparent'|'tracestate']``, plus the ids in

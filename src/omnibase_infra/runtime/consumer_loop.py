@@ -1,6 +1,6 @@
 """The consumer loop: fetch a batch, apply it, commit it — and pause instead of losing work.
 
-Guarantees (DESIGN.md §5):
+Guarantees (docs/architecture.md, Delivery semantics):
 - an offset is committed only after the handler returned, i.e. after the
   database transaction that applied the batch committed and every DLQ record
   and reply of the batch was acknowledged by the broker;

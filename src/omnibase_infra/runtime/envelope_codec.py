@@ -1,4 +1,4 @@
-"""Decoding and encoding of ONEX envelopes on the wire (DESIGN.md §3).
+"""Decoding and encoding of ONEX envelopes on the wire (docs/architecture.md, Wire format and topics).
 
 A record value is ``ModelEventEnvelope`` JSON in UTF-8. Decoding is split in
 two stages so that the DLQ names where a record failed: ``decode`` (bytes are

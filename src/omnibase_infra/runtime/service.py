@@ -5,7 +5,7 @@ pool → event queue → consumer → HTTP. A server that is down at startup is
 retried until ``ONEX_STARTUP_TIMEOUT``; a configuration or credential error
 stops at once.
 
-Shutdown (SIGTERM or SIGINT, DESIGN.md §5): stop fetching, let the batch in
+Shutdown (SIGTERM or SIGINT, docs/architecture.md, Delivery semantics): stop fetching, let the batch in
 flight finish and commit, leave the consumer group, stop the outbox relay and
 the health loop, spill the event queue to the outbox, flush the producers,
 flush the audit log, close the pool, stop HTTP — within the contract's
