@@ -161,10 +161,18 @@ def render_markdown(result: dict[str, Any], json_link: str) -> str:
     """The generated section of docs/performance.md: the run's table, rendered from its JSON."""
     machine = result.get("machine", {})
     git = result.get("versions", {}).get("git", "?")
+    loads = [
+        case[key]
+        for case in result["cases"].values()
+        if isinstance(case, dict)
+        for key in ("load_avg_before", "load_avg_after")
+        if isinstance(case.get(key), int | float)
+    ]
+    load = f"load average {min(loads):.1f} to {max(loads):.1f}" if loads else "load not recorded"
     lines = [
         BEGIN,
         f"Recorded run: `{result.get('command', 'scripts/bench')}`, git {git}, "
-        f"{machine.get('nproc', '?')} cores, {result.get('wall_seconds', '?')} s. "
+        f"{machine.get('nproc', '?')} cores, {load}, {result.get('wall_seconds', '?')} s. "
         f"Its JSON: [`docs/results/bench.json`]({json_link}).",
         "",
         "| case | figures |",
