@@ -5,6 +5,10 @@ pool → event queue → consumer → HTTP. A server that is down at startup is
 retried until ``ONEX_STARTUP_TIMEOUT``; a configuration or credential error
 stops at once.
 
+With a credential store (``VAULT_ADDR``), rotated credentials are taken into use while
+running (``credential_rotation``): the pool renews its user and connections, the producers
+are replaced, and the consumer is rebuilt after its batch in flight is committed.
+
 Shutdown (SIGTERM or SIGINT, DESIGN.md §5): stop fetching, let the batch in
 flight finish and commit, leave the consumer group, stop the outbox relay and
 the health loop, spill the event queue to the outbox, flush the producers,

@@ -13,13 +13,16 @@ Used by the rotation tests and by the ``credential-rotation`` fault scenario:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import hvac
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from pydantic import SecretStr
 
 from omnibase_infra.errors import ConfigurationError
@@ -148,6 +151,33 @@ async def kafka_accepts(sasl_bootstrap: str, username: str, password: str) -> bo
     return True
 
 
+async def group_members(bootstrap: str, group: str) -> set[str]:
+    """The member ids of consumer group ``group`` (a rebuilt consumer joins under a new one)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    members: set[str] = set()
+    for entry in described:
+        for group_entry in getattr(entry, "groups", []) or []:
+            members |= {m[0] for m in group_entry[5]} if len(group_entry) > 5 else set()
+    return members
+
+
+def rotations_logged(log: str, target: str) -> list[datetime]:
+    """When the service logged ``credentials rotated`` for ``target`` (its JSON log lines)."""
+    moments = []
+    for line in log.splitlines():
+        if '"credentials rotated"' not in line:
+            continue
+        entry = json.loads(line)
+        if entry.get("message") == "credentials rotated" and entry.get("target") == target:
+            moments.append(datetime.fromisoformat(entry["timestamp"]))
+    return moments
+
+
 def write_secret(client: hvac.Client, path: str, username: str, password: str) -> int:
     """Write ``{username, password}`` at ``secret/<path>``; the new KV version."""
     answer = client.secrets.kv.v2.create_or_update_secret(
@@ -163,9 +193,11 @@ __all__ = [
     "create_login_role",
     "delete_scram_user",
     "drop_roles",
+    "group_members",
     "kafka_accepts",
     "new_password",
     "renewed",
+    "rotations_logged",
     "server_now",
     "service_sessions",
     "set_role_password",

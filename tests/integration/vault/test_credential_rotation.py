@@ -22,16 +22,17 @@ import asyncpg
 import hvac
 import pytest
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from bao_dev_server import BaoDevServer
 from conftest import WrittenSecrets
 from rotation_steps import (
     create_login_role,
     delete_scram_user,
     drop_roles,
+    group_members,
     kafka_accepts,
     new_password,
     renewed,
+    rotations_logged,
     server_now,
     service_sessions,
     set_role_password,
@@ -84,16 +85,8 @@ async def stream_goes_on(streamer: Streamer, more: int = 50) -> None:
     await wait_for("the stream to go on", lambda: streamer.sent_more_than(sent + more))
 
 
-def log_lines(service: ServiceProcess) -> list[dict[str, object]]:
-    return [json.loads(line) for line in service.log_text().splitlines() if line.startswith("{")]
-
-
 def rotations(service: ServiceProcess, target: str) -> int:
-    return sum(
-        1
-        for x in log_lines(service)
-        if x.get("message") == "credentials rotated" and x.get("target") == target
-    )
+    return len(rotations_logged(service.log_text(), target))
 
 
 async def stored_exactly_once(db: asyncpg.Connection, ids: list[str]) -> None:
@@ -188,20 +181,6 @@ async def test_postgres_password_then_user_rotate_while_events_stream(
     finally:
         service.kill()
         drop_roles(first_role, second_role)
-
-
-async def group_members(bootstrap: str, group: str) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    members: set[str] = set()
-    for entry in described:
-        for group_entry in getattr(entry, "groups", []) or []:
-            members |= {m[0] for m in group_entry[5]} if len(group_entry) > 5 else set()
-    return members
 
 
 async def producer_ids(service: ServiceProcess) -> set[str]:
