@@ -15,7 +15,7 @@ from typing import Any
 
 from fault_injection.report import COMMITTED_JSON, render_markdown, render_text, update_doc, write_json
 from fault_injection.results import ScenarioResult
-from fault_injection.scenarios import SCENARIOS
+from fault_injection.scenarios import NOT_QUICK, SCENARIOS
 from fault_injection.servers import REPO_ROOT, FaultServers
 from fault_injection.streaming import RunContext
 
@@ -67,7 +67,7 @@ async def main(argv: list[str]) -> int:
         keep_data=args.keep_data,
         environment=args.environment,
     )
-    names = args.scenario or list(SCENARIOS)
+    names = args.scenario or [n for n in SCENARIOS if not (args.quick and n in NOT_QUICK)]
     logger.info("fault injection: %s, seed %d, logs in %s", "quick" if args.quick else "full", seed, run_dir)
     started = time.monotonic()
     results: list[ScenarioResult] = []

@@ -124,8 +124,13 @@ async def run_streamed(
     prepare: Hook | None = None,
     verify: Hook | None = None,
     restore: Callable[[], Awaitable[None]] | None = None,
+    configure: Callable[[ServiceProcess], Awaitable[None]] | None = None,
 ) -> None:
-    """Run one streamed scenario into ``result`` (never raises: errors land in ``result.error``)."""
+    """Run one streamed scenario into ``result`` (never raises: errors land in ``result.error``).
+
+    ``configure`` may change each service's environment after the schema was migrated (with
+    the servers' own credentials) and before the service starts.
+    """
     started = time.monotonic()
     workspace = Workspace(
         ctx.servers, result.name, ctx.run_dir, partitions=plan.partitions, environment=ctx.environment
@@ -133,7 +138,10 @@ async def run_streamed(
     try:
         await workspace.create()
         for _ in range(plan.instances):
-            workspace.new_service().start()
+            process = workspace.new_service()
+            if configure is not None:
+                await configure(process)
+            process.start()
         for process in workspace.services:
             await process.wait_ready(within=120)
         stream = EnvelopeStream(

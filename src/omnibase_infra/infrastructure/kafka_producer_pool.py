@@ -17,6 +17,8 @@ Guarantees:
   (too large, corrupt) raises ``PoisonRecordError``; rejected credentials raise
   ``ConfigurationError`` (never retried). All are raised ``from`` the client's
   error; messages carry no secrets.
+- ``renew_security`` swaps every producer for one with rotated credentials without
+  losing a record: the new ones are started before the old ones are flushed and closed.
 - ``start()``/``stop()`` are idempotent; ``send`` before ``start()`` or after
   ``stop()`` raises ``LifecycleError``. ``stop()`` flushes each producer for up
   to ``close_timeout_seconds`` and aborts it after that.
@@ -29,6 +31,7 @@ producer has failed or the recent error rate exceeds 5 %, healthy otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections.abc import Coroutine, Sequence
@@ -51,7 +54,10 @@ from omnibase_infra.infrastructure.kafka_producer_protocol import (
 )
 from omnibase_infra.infrastructure.kafka_producer_stats import PoolCounters, ProducerCounters, pool_snapshot
 from omnibase_infra.models.model_health import ModelKafkaHealth
-from omnibase_infra.models.model_kafka_producer_config import ModelKafkaProducerConfig
+from omnibase_infra.models.model_kafka_producer_config import (
+    ModelKafkaProducerConfig,
+    ModelKafkaSecurityConfig,
+)
 from omnibase_infra.models.model_kafka_producer_pool_stats import ModelKafkaProducerPoolStats
 
 _log = logging.getLogger(__name__)
@@ -67,6 +73,7 @@ class _Pending:
 class _Slot:
     producer: ProtocolKafkaProducer
     counters: ProducerCounters
+    drained: asyncio.Event | None = None  # set by the last release of a retiring producer
 
 
 def _default_factory(config: ModelKafkaProducerConfig, client_id: str) -> ProtocolKafkaProducer:
@@ -101,6 +108,7 @@ class KafkaProducerPool:
         self._growing = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._state = "new"
+        self._generation = 0  # bumped by renew_security
         self._counters = PoolCounters(clock, stats_window_seconds)
 
     @property
@@ -148,6 +156,46 @@ class KafkaProducerPool:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(self._close_slot(slot) for slot in slots))
+
+    async def renew_security(self, security: ModelKafkaSecurityConfig) -> None:
+        """Replace every producer with one built with ``security`` (rotated SASL credentials).
+
+        aiokafka takes the credentials at construction, so the pool is rebuilt
+        gracefully: ``min_pool_size`` new producers are started first (credentials the
+        broker rejects raise ``ConfigurationError``, an unreachable broker ``OutageError``,
+        and the pool keeps its old producers), then they take over every new send,
+        and each old producer is closed (flushed) once the sends in flight on it have
+        returned. Nothing buffered is dropped. Before ``start()`` the new settings are
+        simply taken for the first producers.
+        """
+        config = self._config.model_copy(update={"security": security})
+        async with self._lock:
+            if self._state != "running":
+                if self._state == "stopped":
+                    raise LifecycleError(f"producer pool {self._name!r} is stopped")
+                self._config = config
+                return
+            fresh: list[_Slot] = []
+            try:
+                for _ in range(config.min_pool_size):
+                    fresh.append(await self._create_slot(config))
+            except Exception:
+                for slot in fresh:
+                    await self._close_slot(slot)
+                raise
+            retiring, self._slots = self._slots, fresh
+            self._config = config
+            self._generation += 1  # producers still growing with the old settings are dropped
+        _log.info("producer pool %s: %d producers renewed with new credentials", self._name, len(fresh))
+        await asyncio.gather(*(self._retire(slot) for slot in retiring))
+
+    async def _retire(self, slot: _Slot) -> None:
+        """Close ``slot`` once no send is in flight on it (waiting up to ``close_timeout``)."""
+        if slot.counters.in_flight > 0:
+            slot.drained = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(slot.drained.wait(), self._close_timeout)
+        await self._close_slot(slot)
 
     async def __aenter__(self) -> KafkaProducerPool:
         await self.start()
@@ -317,6 +365,8 @@ class KafkaProducerPool:
         slot.counters.in_flight = max(0, slot.counters.in_flight - 1)
         if slot.counters.in_flight == 0 and slot.counters.state == "active":
             slot.counters.state = "idle"
+        if slot.counters.in_flight == 0 and slot.drained is not None:
+            slot.drained.set()
 
     def _fail_slot(self, slot: _Slot, reason: str) -> None:
         if slot.counters.state in ("failed", "closed"):
@@ -340,9 +390,10 @@ class KafkaProducerPool:
         for _ in range(max(0, missing)):
             self._start_growing()
 
-    async def _create_slot(self) -> _Slot:
+    async def _create_slot(self, config: ModelKafkaProducerConfig | None = None) -> _Slot:
+        config = config or self._config
         producer_id = f"{self._name}-{next(self._ids)}"
-        producer = self._factory(self._config, f"{self._config.client_id}-{producer_id}")
+        producer = self._factory(config, f"{config.client_id}-{producer_id}")
         try:
             await producer.start()
         except Exception as exc:
@@ -357,6 +408,7 @@ class KafkaProducerPool:
         self._spawn(self._grow())
 
     async def _grow(self) -> None:
+        generation = self._generation
         try:
             slot = await self._create_slot()
         except Exception as exc:
@@ -365,7 +417,7 @@ class KafkaProducerPool:
             return
         async with self._lock:
             self._growing -= 1
-            if self._state == "running":
+            if self._state == "running" and generation == self._generation:
                 self._slots.append(slot)
                 return
         await self._close_slot(slot)

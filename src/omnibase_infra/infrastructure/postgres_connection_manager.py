@@ -17,6 +17,10 @@ Guarantees:
   with the server are replaced on their next acquire; the process never needs
   a restart. ``reconnect_count`` counts outages after which a connection
   worked again.
+- Rotated credentials: with a password source (``use_password_source``) each new
+  connection asks for the current password; ``renew_credentials(user)`` switches the
+  user, checks the new credentials with one probe connection and retires every
+  connection opened with the old ones (see its docstring).
 - No message, log line or health report carries the password or a DSN.
 """
 
@@ -49,6 +53,8 @@ type Connection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 """What ``acquire_connection()`` yields: an asyncpg pooled connection."""
 type PoolFactory = Callable[..., Awaitable[asyncpg.Pool[asyncpg.Record]]]
 """``asyncpg.create_pool``'s shape; injectable so tests can simulate an unreachable server."""
+type ConnectFactory = Callable[..., Awaitable[asyncpg.Connection[asyncpg.Record]]]
+"""``asyncpg.connect``'s shape (the credential renewal's probe); injectable like the pool factory."""
 
 _HEALTH_QUERY = """
 SELECT version() AS version,
@@ -63,6 +69,10 @@ async def _create_pool(**kwargs: Any) -> asyncpg.Pool[asyncpg.Record]:
     return await asyncpg.create_pool(**kwargs)
 
 
+async def _connect(**kwargs: Any) -> asyncpg.Connection[asyncpg.Record]:
+    return await asyncpg.connect(**kwargs)
+
+
 class PostgresConnectionManager:
     """An asyncpg pool with statistics and health (see the module docstring for guarantees)."""
 
@@ -72,12 +82,14 @@ class PostgresConnectionManager:
         *,
         clock: Clock = SYSTEM_CLOCK,
         pool_factory: PoolFactory = _create_pool,
+        connect: ConnectFactory = _connect,
         health_timeout_seconds: float = 5.0,
         close_timeout_seconds: float = 10.0,
     ) -> None:
         self._config = config
         self._clock = clock
         self._pool_factory = pool_factory
+        self._connect = connect
         self._health_timeout = health_timeout_seconds
         self._close_timeout = close_timeout_seconds
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
@@ -99,7 +111,8 @@ class PostgresConnectionManager:
     def use_password_source(self, source: Callable[[], Awaitable[str]]) -> None:
         """Ask ``source`` for the password on every new connection (rotated credentials, e.g. Vault).
 
-        Must be called before ``start()``; existing connections keep the password they used.
+        Must be called before ``start()``; existing connections keep the password they used
+        until ``renew_credentials()`` retires them.
         """
         if self._pool is not None:
             raise LifecycleError("use_password_source() must be called before start()")
@@ -117,24 +130,14 @@ class PostgresConnectionManager:
             if self._pool is not None:
                 return
             cfg = self._config
-            search_path = cfg.schema_name if cfg.schema_name == "public" else f'"{cfg.schema_name}", public'
             try:
                 self._pool = await self._pool_factory(
-                    host=cfg.host,
-                    port=cfg.port,
-                    user=cfg.user,
-                    password=self._password_source
-                    or (cfg.password.get_secret_value() if cfg.password is not None else None),
-                    database=cfg.database,
                     min_size=cfg.min_connections,
                     max_size=cfg.max_connections,
                     max_queries=cfg.max_queries,
                     max_inactive_connection_lifetime=cfg.max_inactive_connection_lifetime,
-                    command_timeout=cfg.command_timeout,
-                    timeout=cfg.connect_timeout,
-                    ssl=build_ssl(cfg),
-                    server_settings={"application_name": cfg.application_name, "search_path": search_path},
                     init=self._on_new_connection,
+                    **self._connect_kwargs(cfg),
                 )
             except Exception as exc:
                 self._failed_connections += 1
@@ -143,6 +146,66 @@ class PostgresConnectionManager:
                     raise
                 raise translated from exc
             _log.info("PostgreSQL pool started for %s", cfg.describe())
+
+    async def renew_credentials(self, user: str | None = None) -> int:
+        """Log in as ``user`` (default: the configured one) from now on and retire every older connection.
+
+        For rotated credentials: one probe connection with the new user and the current
+        password (from the password source) is opened first, so credentials the server
+        refuses raise ``ConfigurationError`` (an unreachable server ``OutageError``) and
+        leave the pool as it was. Then the pool's connect arguments are replaced, every
+        pooled connection is expired (one in use is closed when released) and the idle
+        ones are reopened at once, so no session logged in with the old credentials
+        outlives this call except those still in use. Returns how many were reopened.
+        """
+        pool = self._require_pool()
+        renewed = self._config if user is None else self._config.model_copy(update={"user": user})
+        kwargs = self._connect_kwargs(renewed)
+        try:
+            probe = await self._connect(**kwargs)
+        except Exception as exc:
+            translated = await tls_refusal(exc, renewed) or as_connect_error(exc, renewed)
+            if translated is None:
+                raise
+            raise translated from exc
+        await probe.close()
+        self._config = renewed
+        pool.set_connect_args(**kwargs)
+        await pool.expire_connections()
+        reopened = await self._cycle_idle(pool)
+        _log.info(
+            "PostgreSQL %s: credentials renewed, %d idle connections reopened", renewed.describe(), reopened
+        )
+        return reopened
+
+    async def _cycle_idle(self, pool: asyncpg.Pool[asyncpg.Record]) -> int:
+        """Acquire and release the idle connections together: expired ones reconnect on acquire."""
+        idle = pool.get_idle_size()
+        if idle == 0:
+            return 0
+        outcomes = await asyncio.gather(
+            *(pool.acquire(timeout=self._config.connect_timeout) for _ in range(idle)), return_exceptions=True
+        )
+        connections = [c for c in outcomes if not isinstance(c, BaseException)]
+        for connection in connections:
+            await self._release(pool, connection)
+        return len(connections)
+
+    def _connect_kwargs(self, cfg: ModelPostgresConnectionConfig) -> dict[str, Any]:
+        """asyncpg's connect arguments for ``cfg`` (shared by the pool and the renewal probe)."""
+        search_path = cfg.schema_name if cfg.schema_name == "public" else f'"{cfg.schema_name}", public'
+        return {
+            "host": cfg.host,
+            "port": cfg.port,
+            "user": cfg.user,
+            "password": self._password_source
+            or (cfg.password.get_secret_value() if cfg.password is not None else None),
+            "database": cfg.database,
+            "command_timeout": cfg.command_timeout,
+            "timeout": cfg.connect_timeout,
+            "ssl": build_ssl(cfg),
+            "server_settings": {"application_name": cfg.application_name, "search_path": search_path},
+        }
 
     async def stop(self) -> None:
         """Close the pool; idempotent. In-use connections are waited for up to ``close_timeout``."""
@@ -364,4 +427,4 @@ class PostgresConnectionManager:
         return 0.0 if self._queries == 0 else 1000.0 * self._total_query_seconds / self._queries
 
 
-__all__ = ["Connection", "PoolFactory", "PostgresConnectionManager"]
+__all__ = ["ConnectFactory", "Connection", "PoolFactory", "PostgresConnectionManager"]

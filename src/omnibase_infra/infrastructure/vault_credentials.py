@@ -23,7 +23,6 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -273,18 +272,6 @@ class VaultCredentialProvider:
         for target in due:
             await self.credentials(target)
         return tuple(t for t in due if t not in self._stale)
-
-    async def keep_fresh(self, stopping: asyncio.Event, *, every: float) -> None:
-        """Call ``refresh_due`` every ``every`` seconds until ``stopping`` is set; failures are logged."""
-        while not stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), every)
-            if stopping.is_set():
-                return
-            try:
-                await self.refresh_due()
-            except Exception as exc:
-                _log.warning("credential refresh failed: %s", getattr(exc, "error_class", type(exc).__name__))
 
     def password_source(self, target: CredentialTarget) -> Callable[[], Awaitable[str]]:
         """An async callable returning the current password (asyncpg accepts it as ``password``)."""

@@ -5,6 +5,10 @@ pool → event queue → consumer → HTTP. A server that is down at startup is
 retried until ``ONEX_STARTUP_TIMEOUT``; a configuration or credential error
 stops at once.
 
+With a credential store (``VAULT_ADDR``), rotated credentials are taken into use while
+running (``credential_rotation``): the pool renews its user and connections, the producers
+are replaced, and the consumer is rebuilt after its batch in flight is committed.
+
 Shutdown (SIGTERM or SIGINT, docs/architecture.md, Delivery semantics): stop fetching, let the batch in
 flight finish and commit, leave the consumer group, stop the outbox relay and
 the health loop, spill the event queue to the outbox, flush the producers,
@@ -28,10 +32,13 @@ from omnibase_infra.errors import ConfigurationError, InfraError
 from omnibase_infra.infrastructure.error_classification import is_outage
 from omnibase_infra.infrastructure.vault_credentials import VaultCredentialProvider
 from omnibase_infra.infrastructure.vault_settings import load_vault_settings
+from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
+from omnibase_infra.models.model_vault_credentials import CredentialTarget, ModelVaultCredentials
 from omnibase_infra.observability.http_server import HealthServer, build_health_app
 from omnibase_infra.observability.tracing import TracingConfiguration, configure_tracing
 from omnibase_infra.runtime import migrations
 from omnibase_infra.runtime.consumer_loop import ConsumerLoop
+from omnibase_infra.runtime.credential_rotation import CredentialRotation, InUse, Renewer
 from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolKafkaConsumer, create_consumer
 from omnibase_infra.runtime.node_host import HostedNodes, host_nodes
 from omnibase_infra.runtime.service_components import BreakerGate, ServiceComponents, build_components
@@ -39,6 +46,9 @@ from omnibase_infra.runtime.service_observers import BreakerAdmin, ServiceHealth
 from omnibase_infra.settings import ModelInfraSettings
 
 logger = logging.getLogger("omnibase_infra.runtime")
+
+ROTATION_CHECK_SECONDS = 1.0
+"""How often expired credentials are re-read and compared (an in-memory check until one expires)."""
 
 
 class InfraService:
@@ -59,7 +69,8 @@ class InfraService:
         self._tasks: list[asyncio.Task[None]] = []
         self.nodes: HostedNodes | None = None
         self._credentials = _credential_provider(settings, contracts, clock)
-        if self._credentials is not None:
+        self._rotation: CredentialRotation | None = None
+        if self._credentials is not None and "postgres" in self._credentials.settings.targets:
             # New connections ask the store, so a rotated password is picked up without a restart.
             self.components.database.use_password_source(self._credentials.password_source("postgres"))
 
@@ -121,6 +132,7 @@ class InfraService:
         c = self.components
         if self._credentials is not None:
             await self._credentials.start()
+            self._rotation = self._credential_rotation(self._credentials)
         if not await self._retry_start("PostgreSQL", c.database.start):
             return False
         async with c.database.acquire_connection() as conn:
@@ -136,7 +148,9 @@ class InfraService:
         self.nodes = await host_nodes(c, c.executor, self._credentials)
 
         async def commit(offsets: Mapping[tuple[str, int], int]) -> None:
-            await consumer.commit({Partition(t, p): o for (t, p), o in offsets.items()})
+            # The consumer of the moment: a credential rotation replaces it.
+            assert self._consumer is not None
+            await self._consumer.commit({Partition(t, p): o for (t, p), o in offsets.items()})
 
         self.nodes.kafka_handler.commit_offsets = commit
         self._http = HealthServer(
@@ -167,11 +181,11 @@ class InfraService:
             asyncio.create_task(c.relay.run(self._stopping), name="outbox-relay"),
             asyncio.create_task(self._health_loop(), name="health-loop"),
         ]
-        if self._credentials is not None:
+        if self._rotation is not None and self._credentials is not None:
             refresh = self._credentials.settings.refresh_interval
             self._tasks.append(
                 asyncio.create_task(
-                    self._credentials.keep_fresh(self._stopping, every=min(refresh, 30.0)),
+                    self._rotation.run(self._stopping, every=min(refresh, ROTATION_CHECK_SECONDS)),
                     name="credential-refresh",
                 )
             )
@@ -210,6 +224,52 @@ class InfraService:
         )
         holder.append(loop)
         return loop, consumer
+
+    def _credential_rotation(self, provider: VaultCredentialProvider) -> CredentialRotation:
+        """Rotated PostgreSQL credentials renew the pool; Kafka ones the producers, then the consumer."""
+        settings, c = self._settings, self.components
+        in_use: dict[CredentialTarget, InUse] = {}
+        renewers: dict[CredentialTarget, list[Renewer]] = {}
+        if "postgres" in provider.settings.targets:
+            in_use["postgres"] = InUse(settings.postgres.user, settings.postgres.password)
+            renewers["postgres"] = [lambda new: c.database.renew_credentials(new.username)]
+        if "kafka" in provider.settings.targets and settings.kafka_security.sasl_mechanism is not None:
+            security = settings.kafka_security
+            in_use["kafka"] = InUse(security.sasl_username, security.sasl_password)
+            renewers["kafka"] = [
+                lambda new: c.producers.renew_security(self._rotated_security(new)),
+                lambda new: self._renew_consumer(self._rotated_security(new)),
+            ]
+        return CredentialRotation(provider, renewers, in_use, clock=self._clock)
+
+    def _rotated_security(self, new: ModelVaultCredentials) -> ModelKafkaSecurityConfig:
+        security = self._settings.kafka_security
+        return security.model_copy(
+            update={"sasl_username": new.username or security.sasl_username, "sasl_password": new.password}
+        )
+
+    async def _renew_consumer(self, security: ModelKafkaSecurityConfig) -> None:
+        """Rebuild the consumer with ``security``: its batch in flight is applied and committed first.
+
+        The old consumer leaves the group; the new one joins it and resumes from the
+        committed offsets, so a record fetched but not committed is fetched again.
+        """
+        old_loop, old_consumer, old_task = self._loop, self._consumer, self._tasks[0]
+        assert old_loop is not None and old_consumer is not None
+        old_task.remove_done_callback(self._on_task_done)  # this stop is intended
+        old_loop.stop()
+        await old_task
+        await old_consumer.stop()
+        self._settings = self._settings.model_copy(update={"kafka_security": security})
+        if self._stopping.is_set():
+            return
+        self._loop, self._consumer = self._build_consumer_loop()
+        if not await self._retry_start("Kafka consumer", self._consumer.start):
+            return
+        task = asyncio.create_task(self._loop.run(), name="consumer-loop")
+        task.add_done_callback(self._on_task_done)
+        self._tasks[0] = task
+        logger.info("Kafka consumer rebuilt with rotated credentials")
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._stopping.is_set():

@@ -20,7 +20,6 @@ last one also exercises the endpoints itself, so it is meaningful when run alone
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import secrets
 import signal
@@ -34,6 +33,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from secret_scan import find_leaks
 from secure_setup import LeastPrivilegeDb, SecuredKafka
 from service_harness import (
     ServiceProcess,
@@ -432,16 +432,6 @@ async def test_a_failing_operation_and_a_database_outage_are_reported_without_se
 # ---- the scan ------------------------------------------------------------------------------
 
 
-def _needles(secret: str) -> list[str]:
-    """The secret, its base64 forms, and (for generated secrets) each half of its random part."""
-    needles = [secret, base64.b64encode(secret.encode()).decode().rstrip("=")]
-    random_part = secret.rsplit("-", 1)[-1]
-    if len(random_part) >= 16:
-        half = len(random_part) // 2
-        needles += [random_part[:half], random_part[half:]]
-    return needles
-
-
 async def _kafka_outputs(svc: SecureService) -> list[tuple[str, str]]:
     topics = [
         svc.topics.completed,
@@ -498,13 +488,7 @@ async def test_no_secret_appears_in_any_output_of_the_run(secure_service: Secure
     outputs += await _kafka_outputs(svc)
     outputs += await _database_outputs(svc.db)
 
-    leaks = [
-        f"{name} ({needle[:6]}...) in {where}"
-        for name, secret in svc.secrets().items()
-        for needle in _needles(secret)
-        for where, text in outputs
-        if needle in text
-    ]
+    leaks = find_leaks(svc.secrets(), outputs)
     assert not leaks, "\n".join(leaks)
     assert len(outputs) > 50, f"suspiciously few outputs were scanned: {len(outputs)}"
     labels = {where.split(" ", 1)[0] for where, _ in outputs}

@@ -277,3 +277,78 @@ async def test_records_abandoned_with_their_producer_leave_no_unretrieved_failur
     await asyncio.sleep(0)
     loop.set_exception_handler(None)
     assert not [message for message in reported if "never retrieved" in message]
+
+
+SASL = ModelKafkaSecurityConfig(
+    security_protocol="SASL_PLAINTEXT",
+    sasl_mechanism="SCRAM-SHA-256",
+    sasl_username="svc",
+    sasl_password=SecretStr("sasl-password-v1"),
+)
+ROTATED = SASL.model_copy(update={"sasl_username": "svc-2", "sasl_password": SecretStr("sasl-password-v2")})
+
+
+class ConfigRecordingFactory(Factory):
+    def __init__(self) -> None:
+        super().__init__()
+        self.configs: list[ModelKafkaProducerConfig] = []
+
+    def __call__(self, config: ModelKafkaProducerConfig, client_id: str) -> FakeProducer:
+        self.configs.append(config)
+        return super().__call__(config, client_id)
+
+
+def make_sasl_pool() -> tuple[KafkaProducerPool, ConfigRecordingFactory]:
+    factory = ConfigRecordingFactory()
+    config = CONFIG.model_copy(update={"security": SASL, "min_pool_size": 2})
+    return KafkaProducerPool(config, name="test-pool", factory=factory, clock=FakeClock()), factory
+
+
+async def test_renewed_security_replaces_every_producer_once_its_sends_returned() -> None:
+    pool, factory = make_sasl_pool()
+    await pool.start()
+    old = list(factory.made)
+    old[0].auto_ack = False
+    in_flight = asyncio.create_task(pool.send("t", b"in-flight"))
+    while not old[0].pending:
+        await asyncio.sleep(0)
+    renewal = asyncio.create_task(pool.renew_security(ROTATED))
+    while len(factory.made) < 4:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    assert not old[0].stopped  # its send is still in flight: not closed under it
+    _, future = old[0].pending.pop()
+    future.set_result((0, 7))
+    assert await in_flight == (0, 7)
+    await asyncio.wait_for(renewal, 1)
+    assert all(p.stopped for p in old) and old[0].aborted is None
+    new = factory.made[2:]
+    assert [c.security.sasl_username for c in factory.configs[2:]] == ["svc-2", "svc-2"]
+    assert pool.config.security == ROTATED
+    await pool.send("t", b"after")
+    assert sum(len(p.sent) for p in new) == 1
+    assert pool.get_pool_stats().total_producers == 2
+    await pool.stop()
+
+
+async def test_rejected_new_credentials_keep_the_old_producers() -> None:
+    pool, factory = make_sasl_pool()
+    await pool.start()
+    factory.start_error = ConfigurationError("KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD", "rejected")
+    with pytest.raises(ConfigurationError):
+        await pool.renew_security(ROTATED)
+    assert pool.config.security == SASL
+    assert not any(p.stopped for p in factory.made[:2])
+    factory.start_error = None
+    assert await pool.send("t", b"still works") is not None
+    await pool.stop()
+
+
+async def test_renewal_before_start_is_taken_by_the_first_producers() -> None:
+    pool, factory = make_sasl_pool()
+    await pool.renew_security(ROTATED)
+    await pool.start()
+    assert {c.security.sasl_username for c in factory.configs} == {"svc-2"}
+    await pool.stop()
+    with pytest.raises(LifecycleError, match="stopped"):
+        await pool.renew_security(SASL)

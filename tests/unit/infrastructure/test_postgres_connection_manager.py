@@ -257,3 +257,88 @@ def test_ssl_unreadable_files_name_the_variable(tmp_path: Path, tls_files: dict[
             _tls("require", ssl_cert_file=tls_files["cert"], ssl_key_file=str(tmp_path / "missing.key"))
         )
     assert raised.value.variable == "POSTGRES_SSL_CERT_FILE"
+
+
+class FakePool:
+    """What ``renew_credentials`` uses of an asyncpg pool: connect arguments, expiry, idle holders."""
+
+    def __init__(self, idle: int) -> None:
+        self.idle = idle
+        self.connect_args: dict[str, Any] = {}
+        self.events: list[str] = []
+
+    def set_connect_args(self, **kwargs: Any) -> None:
+        self.connect_args = kwargs
+        self.events.append("set_connect_args")
+
+    async def expire_connections(self) -> None:
+        self.events.append("expire")
+
+    def get_idle_size(self) -> int:
+        return self.idle
+
+    async def acquire(self, **options: float | None) -> object:
+        self.events.append("acquire")
+        return object()
+
+    async def release(self, connection: object) -> None:
+        self.events.append("release")
+
+
+class FakeProbe:
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.kwargs: dict[str, Any] = {}
+        self.closed = False
+
+    async def __call__(self, **kwargs: Any) -> FakeProbe:
+        self.kwargs = kwargs
+        if self.error is not None:
+            raise self.error
+        return self
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def started_with(pool: FakePool, probe: FakeProbe) -> PostgresConnectionManager:
+    async def factory(**kwargs: Any) -> Any:
+        return pool
+
+    manager = PostgresConnectionManager(CONFIG, pool_factory=factory, connect=probe)  # type: ignore[arg-type]
+    await manager.start()
+    return manager
+
+
+async def test_renewal_probes_switches_the_user_and_reopens_idle_connections() -> None:
+    pool, probe = FakePool(idle=3), FakeProbe()
+    manager = await started_with(pool, probe)
+    assert await manager.renew_credentials("svc_v2") == 3
+    assert probe.kwargs["user"] == "svc_v2" and probe.closed
+    assert pool.connect_args["user"] == "svc_v2"
+    assert pool.connect_args["server_settings"]["search_path"] == '"onex_app", public'
+    assert "min_size" not in pool.connect_args  # connect arguments only, not the pool's sizes
+    assert pool.events == ["set_connect_args", "expire", *["acquire"] * 3, *["release"] * 3]
+    assert manager.config.user == "svc_v2"
+
+
+async def test_renewal_without_a_user_keeps_the_configured_one() -> None:
+    pool, probe = FakePool(idle=0), FakeProbe()
+    manager = await started_with(pool, probe)
+    assert await manager.renew_credentials() == 0
+    assert pool.connect_args["user"] == "svc" and pool.events == ["set_connect_args", "expire"]
+
+
+async def test_refused_credentials_leave_the_pool_untouched_and_name_the_variables() -> None:
+    refusal = asyncpg.InvalidPasswordError(f'password authentication failed for user "svc_v2" ({PASSWORD})')
+    pool, probe = FakePool(idle=2), FakeProbe(refusal)
+    manager = await started_with(pool, probe)
+    with pytest.raises(ConfigurationError) as caught:
+        await manager.renew_credentials("svc_v2")
+    assert "POSTGRES_USER" in str(caught.value) and PASSWORD not in str(caught.value)
+    assert pool.events == [] and manager.config.user == "svc"
+
+
+async def test_renewal_before_start_is_a_lifecycle_error() -> None:
+    with pytest.raises(LifecycleError, match="not started"):
+        await PostgresConnectionManager(CONFIG).renew_credentials("x")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -259,30 +258,3 @@ async def test_stop_is_idempotent_and_refuses_later_reads() -> None:
         await p.credentials("postgres")
     with pytest.raises(LifecycleError):
         p.read_now("kafka")
-
-
-async def test_keep_fresh_refreshes_until_stopped() -> None:
-    p, fake, clock = provider()
-    await p.start()
-    clock.advance(300)
-    stopping = asyncio.Event()
-    task = asyncio.create_task(p.keep_fresh(stopping, every=0.001))
-    while fake.calls.count("read_kv2") < 4:
-        await asyncio.sleep(0)
-    stopping.set()
-    await asyncio.wait_for(task, 1)
-
-
-async def test_keep_fresh_survives_failures(caplog: pytest.LogCaptureFixture) -> None:
-    p, fake, clock = provider(breaker=False)
-    await p.start()
-    fake.write("secret", "onex/postgres", password="pg-password-v2")
-    fake.revoke(ROOT_TOKEN)
-    clock.advance(300)
-    stopping = asyncio.Event()
-    task = asyncio.create_task(p.keep_fresh(stopping, every=0.001))
-    while "credential refresh failed" not in caplog.text:
-        await asyncio.sleep(0.001)
-    stopping.set()
-    await asyncio.wait_for(task, 1)
-    assert "credential_store_denied" in caplog.text
