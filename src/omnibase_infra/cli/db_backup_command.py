@@ -64,8 +64,7 @@ def render_backup(result: BackupResult) -> str:
             f"{len(manifest.tables)} table(s), {sum(manifest.tables.values())} row(s)",
             f"  sha256 {manifest.sha256}  ({files.checksum_path(result.dump_file).name})",
             f"  manifest {files.manifest_path(result.dump_file).name}",
-            "  verified: "
-            + ", ".join(f"{check.name} ({check.detail})" for check in result.verification.checks),
+            "  verified: " + ", ".join(check.name for check in result.verification.checks),
         ]
     )
 
