@@ -155,7 +155,9 @@ async def verify_backup(
 
     ``restore_into`` names an existing database on ``config``'s server (reached with its
     user and ``password``) that must not hold tables in the dumped schema yet; it must not
-    be ``config.database``. Without it no server is contacted.
+    be ``config.database``. Without it no server is contacted. A failed check is reported
+    in the result; ``BackupError`` is raised only when no ``pg_restore`` of the dump's release
+    is found or the restore target cannot be reached.
     """
     checks: list[ModelBackupCheck] = []
 
@@ -179,7 +181,7 @@ async def verify_backup(
     checks.append(await asyncio.to_thread(files.check_checksum, dump, manifest))
     if tools is None:
         tools = await find_client_tools(_major_of(manifest.server_version), bin_dir=bin_dir)
-    listing = await run_client(tools.pg_restore, ["--list", str(dump)], client_environment_without_server())
+    listing = await run_client(tools.pg_restore, ["--list", str(dump)], _offline_environment())
     if listing.returncode != 0:
         checks.append(
             ModelBackupCheck(name="archive", ok=False, detail=str(failure(tools.pg_restore, listing, None)))
@@ -199,7 +201,7 @@ async def verify_backup(
     return done()
 
 
-def client_environment_without_server() -> dict[str, str]:
+def _offline_environment() -> dict[str, str]:
     """The environment of ``pg_restore --list``: no ``PG*`` variable, no server."""
     return {name: value for name, value in os.environ.items() if not name.startswith("PG")}
 

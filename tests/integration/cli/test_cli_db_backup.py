@@ -244,3 +244,34 @@ async def test_password_reaches_the_programs_only_through_the_environment(
     assert len(dump_calls) == 1 and dump_calls[0].endswith("PGPASSWORD=set")
     assert len(restore_calls) == 1 and restore_calls[0].endswith("PGPASSWORD=set")
     assert password not in json.dumps(summary) and password not in verified.text
+
+
+async def test_a_failing_pg_dump_leaves_no_file_and_no_password(
+    migrated_env: dict[str, str], postgres_dsn: str, tmp_path: Path
+) -> None:
+    """A pg_dump of the right release that writes half a file, prints the password and fails."""
+    conn = await asyncpg.connect(postgres_dsn)
+    try:
+        version = str(await conn.fetchval("SHOW server_version")).split()[0]
+    finally:
+        await conn.close()
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for program in ("pg_dump", "pg_restore"):
+        script = tools / program
+        script.write_text(
+            "#!/bin/sh\n"
+            f'if [ "$1" = "--version" ]; then echo "{program} (PostgreSQL) {version}"; exit 0; fi\n'
+            'for a in "$@"; do case "$a" in --file=*) echo half > "${a#--file=}";; esac; done\n'
+            'echo "pg_dump: error: connection failed for password $PGPASSWORD" >&2; exit 1\n'
+        )
+        script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    output = tmp_path / "out"
+    result = await run_cli("db", "backup", "--output", str(output), "--pg-bin", str(tools), env=migrated_env)
+    assert result.code == 1, result.text
+    assert (
+        "backup failed: pg_dump exited with code 1: pg_dump: error: connection failed for password ***"
+        in (result.err)
+    )
+    assert migrated_env["POSTGRES_PASSWORD"] not in result.text
+    assert _names(output) == [], "the partial file is removed"

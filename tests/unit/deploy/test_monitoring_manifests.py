@@ -23,6 +23,7 @@ import yaml
 from deploy_facts import (
     BLUE_GREEN,
     COLOURS,
+    DEPLOY,
     KUBERNETES,
     MONITORING,
     MONITORING_KUBERNETES,
@@ -215,6 +216,8 @@ def test_scrape_keeps_the_service_pods_on_the_metrics_port(spec: dict[str, Any])
         kept = [name for name in ports if _keeps(job, _meta(pods, name))]
         assert kept == ["metrics"], deployment["metadata"]["name"]
         assert ports["metrics"] == int(configmap["data"]["PROMETHEUS_METRICS_PORT"])
+    added = {r["target_label"] for r in job["relabel_configs"] if "target_label" in r}
+    assert added == {"namespace", "pod", "version"}
     job_pod = next(d for d in base if d["kind"] == "Job")["spec"]["template"]["metadata"]["labels"]
     assert not _keeps(job, _meta(job_pod, "metrics")), "the migration Job is not a scrape target"
 
@@ -290,6 +293,12 @@ def test_every_severity_is_routed_to_a_declared_receiver(spec: dict[str, Any]) -
     severities = {rule["labels"]["severity"] for group in alerts["groups"] for rule in group["rules"]}
     assert severities == set(routed) == {"critical", "warning"}
     assert routed["critical"] != routed["warning"]
+    (inhibit,) = config["inhibit_rules"]
+    assert (inhibit["source_matchers"], inhibit["target_matchers"]) == (
+        ['severity="critical"'],
+        ['severity="warning"'],
+    )
+    assert inhibit["equal"] == ["environment"]
 
 
 def test_real_kustomize_generates_the_configmaps_from_the_files(spec: dict[str, Any]) -> None:
@@ -308,3 +317,15 @@ def test_real_kustomize_generates_the_configmaps_from_the_files(spec: dict[str, 
         if "configMap" in volume
     }
     assert mounted == {d["metadata"]["name"] for d in configmaps.values()}, "hashed names are referenced"
+
+
+def test_grafana_provisioning_equals_the_compose_stacks(spec: dict[str, Any]) -> None:
+    """Both stacks name their Prometheus service `prometheus:9090` and mount the dashboards at
+    the same path, so the two provisioning files say the same (kept equal here)."""
+    compose = DEPLOY / "grafana" / "provisioning"
+    for key, compose_file in (
+        ("datasources.yml", compose / "datasources" / "prometheus.yml"),
+        ("dashboards.yml", compose / "dashboards" / "omnibase.yml"),
+    ):
+        cluster = yaml.safe_load(_generated_text(spec, "grafana-provisioning", key))
+        assert cluster == yaml.safe_load(compose_file.read_text(encoding="utf-8")), key

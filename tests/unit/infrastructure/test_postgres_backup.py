@@ -288,3 +288,29 @@ async def test_restore_target_is_refused_before_connecting(tmp_path: Path, targe
     )
     assert not verification.ok
     assert reason in verification.checks[-1].detail
+
+
+def test_a_second_backup_in_the_same_second_is_refused(tmp_path: Path) -> None:
+    created = FakeClock().now()
+    first = files.prepare_dump_path(tmp_path / "new", "onex_production", "onex", created)
+    assert first.parent.is_dir() and not first.exists()
+    first.write_bytes(b"x")
+    with pytest.raises(BackupError, match="already exists; refusing to overwrite"):
+        files.prepare_dump_path(tmp_path / "new", "onex_production", "onex", created)
+
+
+def test_an_unusable_backup_folder_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(BackupError, match=r"file/sub: cannot create the backup folder"):
+        files.prepare_dump_path(blocker / "sub", "db", "onex", FakeClock().now())
+
+
+def test_seal_renames_the_partial_file_and_discard_removes_it(tmp_path: Path) -> None:
+    dump = tmp_path / "x.dump"
+    files.partial_path(dump).write_bytes(b"abc")
+    assert files.seal(dump) == (files.sha256_of(dump), 3)
+    assert not files.partial_path(dump).exists()
+    files.partial_path(dump).write_bytes(b"half")
+    files.discard(dump)
+    assert not files.partial_path(dump).exists()
