@@ -19,7 +19,7 @@ import asyncpg
 
 from omnibase_infra.errors import BackupError, ConfigurationError, InfraError
 from omnibase_infra.infrastructure import postgres_backup_files as files
-from omnibase_infra.infrastructure.postgres_backup import BackupResult
+from omnibase_infra.infrastructure.postgres_backup import BackupResult, verify_backup
 from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
 from omnibase_infra.models.model_backup import ModelBackupVerification
 from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
@@ -91,9 +91,7 @@ async def _backup(args: argparse.Namespace) -> int:
 
 async def _verify(args: argparse.Namespace) -> int:
     dump = Path(args.file)
-    if args.restore_into is None:
-        from omnibase_infra.infrastructure.postgres_backup import verify_backup
-
+    if args.restore_into is None:  # no server needed
         verification = await verify_backup(dump, bin_dir=bin_dir_option(args))
     else:
         async with PostgresConnectionManager(single_connection_config()) as manager:
