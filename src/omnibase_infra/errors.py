@@ -8,7 +8,8 @@
     ├── PoisonRecordError           the record itself is bad: goes to the DLQ, never trips a breaker
     ├── QueueFullError              graceful degradation is off and the event queue is full
     ├── LifecycleError              a component used before ``start()`` or after ``stop()``
-    └── UnsupportedRequestError     a request a component deliberately does not take
+    ├── UnsupportedRequestError     a request a component deliberately does not take
+    └── BackupError                 a backup could not be made or verified (tool, file, restore)
 
 Policy is data: ``counts_against_breaker`` and ``goes_to_dead_letter`` are class
 attributes read by the classifier (see ``infrastructure.error_classification``),
@@ -130,7 +131,14 @@ class UnsupportedRequestError(InfraError):
     error_class = "unsupported_request"
 
 
+class BackupError(InfraError):
+    """A database backup could not be made, read or verified; the message names the file or tool."""
+
+    error_class = "backup_error"
+
+
 __all__ = [
+    "BackupError",
     "CircuitOpenError",
     "ConfigurationError",
     "ContractError",

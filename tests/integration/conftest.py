@@ -10,6 +10,7 @@ Fixtures:
 - ``postgres_dsn`` (session): ``postgresql://user:password@host:port/database``.
 - ``kafka_bootstrap`` (session): the ``KAFKA_BOOTSTRAP_SERVERS`` value.
 - ``pg_schema``: a fresh schema ``t_<uuid8>`` in the test database, dropped (CASCADE) after.
+- ``scratch_database``: a new, empty database on the test server (a restore target), dropped after.
 - ``unique_topic``: an async factory ``await unique_topic(partitions=3)`` returning a new
   topic ``onex.evt.test.<uuid8>.v1`` that exists on the broker with every partition led;
   the topics it made, and any topic named ``<topic>.<suffix>`` (e.g. ``<topic>.dlq``
@@ -139,6 +140,23 @@ async def _wait_for_leaders(
         if loop.time() >= deadline:
             raise TimeoutError(f"topic {topic} has no leader for every partition after {within} s")
         await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def scratch_database(postgres_dsn: str) -> AsyncIterator[str]:
+    """A new, empty database ``onex_restore_<uuid8>`` on the test server; dropped after the test."""
+    name = f"onex_restore_{uuid.uuid4().hex[:8]}"
+    conn = await _connect(postgres_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    yield name
+    conn = await _connect(postgres_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture

@@ -175,6 +175,37 @@ def _add_operator_commands(commands: argparse._SubParsersAction[argparse.Argumen
     reset.set_defaults(handler=_lazy("breaker_command:run_reset"))
 
 
+def _add_backup_commands(
+    db_sub: argparse._SubParsersAction[argparse.ArgumentParser], migrate: argparse.ArgumentParser
+) -> None:
+    """``db backup`` and ``db verify-backup``; ``--pg-bin`` also on ``db migrate``."""
+    backup = db_sub.add_parser(
+        "backup", help="pg_dump of POSTGRES_SCHEMA with its sha256 and manifest, verified"
+    )
+    backup.add_argument("--output", default=".", metavar="DIR", help="folder of the backup files (default .)")
+    verify = db_sub.add_parser(
+        "verify-backup", help="check a backup's checksum, manifest and archive (exit 1 on a problem)"
+    )
+    verify.add_argument(
+        "file", metavar="FILE", help="the .dump file (its .sha256 and .manifest.json beside it)"
+    )
+    verify.add_argument(
+        "--restore-into",
+        metavar="DATABASE",
+        help="also restore into this empty scratch database on POSTGRES_HOST and compare row counts",
+    )
+    for parser in (backup, verify, migrate):
+        parser.add_argument(
+            "--pg-bin",
+            metavar="DIR",
+            help="pg_dump/pg_restore from DIR (default /usr/lib/postgresql/<server major>/bin, then PATH)",
+        )
+    for parser in (backup, verify):
+        _add_json(parser)
+    backup.set_defaults(handler=_lazy("db_backup_command:run_backup"))
+    verify.set_defaults(handler=_lazy("db_backup_command:run_verify"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="onex-infra",
@@ -204,11 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="the service's own tables")
     db_sub = db.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
     migrate = db_sub.add_parser("migrate", help="create or upgrade the tables in POSTGRES_SCHEMA")
+    migrate.add_argument(
+        "--backup",
+        nargs="?",
+        const=".",
+        metavar="DIR",
+        help="first a verified backup into DIR (default .) if a migration is pending; fail if it fails",
+    )
     _add_json(migrate)
     migrate.set_defaults(handler=_lazy("db_command:run_migrate"))
     db_status = db_sub.add_parser("status", help="show the schema version (exit 1 if behind)")
     _add_json(db_status)
     db_status.set_defaults(handler=_lazy("db_command:run_status"))
+    _add_backup_commands(db_sub, migrate)
 
     _add_operator_commands(commands)
     return parser

@@ -30,12 +30,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import asyncpg
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import LifecycleError
+from omnibase_infra.infrastructure import postgres_backup
+from omnibase_infra.infrastructure.postgres_backup import BackupResult
 from omnibase_infra.infrastructure.postgres_errors import as_connect_error, as_outage, sanitize
 from omnibase_infra.infrastructure.postgres_ssl import build_ssl
 from omnibase_infra.infrastructure.postgres_tls_probe import tls_refusal
@@ -48,6 +51,9 @@ from omnibase_infra.models.model_health import (
     ModelQueryPerformance,
 )
 from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
+
+if TYPE_CHECKING:
+    from omnibase_infra.models.model_backup import ModelBackupVerification
 
 type Connection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 """What ``acquire_connection()`` yields: an asyncpg pooled connection."""
@@ -334,7 +340,49 @@ class PostgresConnectionManager:
             average_response_time_ms=self._average_ms(),
         )
 
+    # -- backup hooks (the original guide's names; postgres_backup does the work) -----------
+
+    async def backup_before_migration(
+        self, output_dir: str | Path, *, bin_dir: Path | None = None
+    ) -> BackupResult:
+        """A verified ``pg_dump`` of ``POSTGRES_SCHEMA`` in ``output_dir``, with checksum and manifest.
+
+        Raises ``BackupError`` when no matching ``pg_dump`` is found, the dump fails or the new
+        file does not verify; ``result.backup_id`` names it. See ``postgres_backup``.
+        """
+        password = await self._current_password()
+        async with self.acquire_connection() as connection:
+            return await postgres_backup.create_backup(
+                connection,
+                self._config,
+                password=password,
+                output_dir=Path(output_dir),
+                bin_dir=bin_dir,
+                clock=self._clock,
+            )
+
+    async def verify_backup(
+        self, dump_file: str | Path, *, restore_into: str | None = None, bin_dir: Path | None = None
+    ) -> ModelBackupVerification:
+        """Check a dump against its checksum and manifest; with ``restore_into``, restore and count.
+
+        ``restore_into`` is an empty scratch database on this server (never the service's own).
+        ``result.ok`` tells whether every check passed; ``result.problems`` says what failed.
+        """
+        return await postgres_backup.verify_backup(
+            Path(dump_file),
+            bin_dir=bin_dir,
+            restore_into=restore_into,
+            config=self._config,
+            password=await self._current_password(),
+        )
+
     # -- internals ---------------------------------------------------------------------------
+
+    async def _current_password(self) -> str | None:
+        if self._password_source is not None:
+            return await self._password_source()
+        return self._config.password.get_secret_value() if self._config.password is not None else None
 
     def _require_pool(self) -> asyncpg.Pool[asyncpg.Record]:
         if self._pool is None:

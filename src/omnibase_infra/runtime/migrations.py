@@ -18,12 +18,13 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from omnibase_infra.errors import ConfigurationError
+from omnibase_infra.infrastructure.postgres_schema_version import VERSION_TABLE, current_version
+from omnibase_infra.infrastructure.postgres_schema_version import quote_identifier as _quote
 
 if TYPE_CHECKING:
     from omnibase_infra.runtime.protocols import DbConnection
 
 _LOCK_KEY = 0x0E5B_1F7A  # advisory lock id reserved for migrations
-VERSION_TABLE = "onex_schema_version"
 
 
 @dataclass(frozen=True)
@@ -55,19 +56,6 @@ def available_migrations() -> list[Migration]:
 
 def latest_version() -> int:
     return available_migrations()[-1].version
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-async def current_version(conn: DbConnection, schema: str) -> int:
-    """The recorded schema version, 0 when the schema or the version table does not exist."""
-    exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{_quote(schema)}.{VERSION_TABLE}")
-    if not exists:
-        return 0
-    value = await conn.fetchval(f"SELECT max(version) FROM {_quote(schema)}.{VERSION_TABLE}")
-    return int(value or 0)
 
 
 async def migrate(conn: DbConnection, schema: str) -> MigrationReport:
@@ -119,6 +107,7 @@ async def check_schema(conn: DbConnection, schema: str) -> int:
 
 
 __all__ = [
+    "VERSION_TABLE",
     "Migration",
     "MigrationReport",
     "available_migrations",

@@ -62,3 +62,24 @@ def test_every_alert_has_a_passing_unit_test() -> None:
         "DeadLetterQueueGrowing",
     } <= names
     assert "SUCCESS" in run_promtool("test", "rules", "alerts_test.yml")
+
+
+def test_kubernetes_prometheus_configuration_is_valid(tmp_path: Path) -> None:
+    """monitoring/kubernetes/prometheus.yml as mounted by monitoring/kustomization.yaml: the
+    configuration beside ``rules/alerts.yml`` (the ConfigMap prometheus-rules).
+
+    Debian's promtool is built without Kubernetes service discovery, so the
+    ``kubernetes_sd_configs`` block is replaced by a static target here (everything else,
+    relabelling and alerting included, is checked as written); tests/unit/deploy checks the
+    discovery block itself.
+    """
+    import yaml
+
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "alerts.yml").write_text((MONITORING / "alerts.yml").read_text())
+    config = yaml.safe_load((MONITORING / "kubernetes" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    assert job.pop("kubernetes_sd_configs")
+    job["static_configs"] = [{"targets": ["127.0.0.1:9090"]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    assert "SUCCESS" in run_promtool("check", "config", str(tmp_path / "prometheus.yml"))

@@ -5,12 +5,16 @@ Shared by the tests of this folder; nothing here builds or applies anything.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from service_facts import REPO_ROOT, read_variables
 
@@ -20,7 +24,10 @@ from omnibase_infra.settings import ModelInfraSettings, load_postgres_connection
 
 DEPLOY = REPO_ROOT / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
+BLUE_GREEN = DEPLOY / "blue-green"
+COLOURS = ("blue", "green")
 MONITORING = REPO_ROOT / "monitoring"
+MONITORING_KUBERNETES = MONITORING / "kubernetes"
 # Variables a manifest defines only to build other values with $(NAME).
 HELPER_VARIABLES = frozenset({"POD_NAME", "POD_NAMESPACE"})
 
@@ -87,6 +94,70 @@ def yaml_documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
 
 
+def kustomization(folder: Path) -> dict[str, Any]:
+    """The ``kustomization.yaml`` of ``folder``."""
+    loaded: dict[str, Any] = yaml.safe_load((folder / "kustomization.yaml").read_text(encoding="utf-8"))
+    return loaded
+
+
+def kustomize_resources(folder: Path) -> list[dict[str, Any]]:
+    """The documents a kustomization lists (files, and folders read recursively), unpatched."""
+    found: list[dict[str, Any]] = []
+    for entry in kustomization(folder)["resources"]:
+        target = (folder / entry).resolve()
+        found += kustomize_resources(target) if target.is_dir() else yaml_documents(target)
+    return found
+
+
+def apply_json_patch(document: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
+    """A copy of ``document`` with RFC 6902 ``add``/``replace`` operations applied (all the
+    overlays use); any other operation fails the test that reads it."""
+    patched = copy.deepcopy(document)
+    for operation in operations:
+        assert operation["op"] in {"add", "replace"}, f"unsupported patch operation {operation}"
+        *parents, last = operation["path"].strip("/").split("/")
+        node = patched
+        for key in parents:
+            node = node[key.replace("~1", "/").replace("~0", "~")]
+        key = last.replace("~1", "/").replace("~0", "~")
+        if operation["op"] == "replace":
+            assert key in node, f"replace of a missing {operation['path']}"
+        node[key] = operation["value"]
+    return patched
+
+
+def render_overlay(folder: Path) -> list[dict[str, Any]]:
+    """The resources of an overlay whose only transformation is inline JSON 6902 ``patches``
+    aimed by kind and name (the blue-green overlays); other keys fail the test."""
+    spec = kustomization(folder)
+    assert set(spec) <= {"apiVersion", "kind", "resources", "patches"}, f"{folder}: {sorted(spec)}"
+    documents = kustomize_resources(folder)
+    for patch in spec.get("patches", []):
+        target = patch["target"]
+        hits = [
+            i
+            for i, doc in enumerate(documents)
+            if doc["kind"] == target["kind"] and doc["metadata"]["name"] == target["name"]
+        ]
+        assert len(hits) == 1, f"{folder}: patch target {target} matches {len(hits)} resources"
+        documents[hits[0]] = apply_json_patch(documents[hits[0]], yaml.safe_load(patch["patch"]))
+    return documents
+
+
+def kustomize_build(folder: Path) -> list[dict[str, Any]]:
+    """The real ``kustomize build`` (or ``kubectl kustomize``) of ``folder``; skips the calling
+    test, naming the tools, when neither is installed."""
+    if shutil.which("kustomize"):
+        command = ["kustomize", "build"]
+    elif shutil.which("kubectl"):
+        command = ["kubectl", "kustomize"]
+    else:
+        pytest.skip("neither kustomize nor kubectl is installed")
+    done = subprocess.run([*command, str(folder)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
 def cli_accepts(argv: list[str]) -> bool:
     """Whether ``onex-infra ARGV`` parses (without running anything)."""
     try:
@@ -129,15 +200,23 @@ def expand_references(value: str, defined: dict[str, str]) -> str:
 
 
 __all__ = [
+    "BLUE_GREEN",
+    "COLOURS",
     "DEPLOY",
     "HELPER_VARIABLES",
     "KUBERNETES",
     "MONITORING",
+    "MONITORING_KUBERNETES",
     "Instruction",
+    "apply_json_patch",
     "cli_accepts",
     "dockerfile_instructions",
     "env_pairs",
     "expand_references",
+    "kustomization",
+    "kustomize_build",
+    "kustomize_resources",
+    "render_overlay",
     "secret_file_variables",
     "settings_from",
     "stages",

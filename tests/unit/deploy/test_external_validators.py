@@ -15,19 +15,34 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_facts import DEPLOY, KUBERNETES, yaml_documents
+from deploy_facts import (
+    BLUE_GREEN,
+    COLOURS,
+    DEPLOY,
+    KUBERNETES,
+    MONITORING_KUBERNETES,
+    render_overlay,
+    yaml_documents,
+)
 
 KUBERNETES_VERSION = "1.30.0"
 NO_SCHEMA_KINDS = frozenset({"ServiceMonitor", "PrometheusRule", "Kustomization"})
 
 
 def _documents() -> list[tuple[str, dict[str, Any]]]:
-    return [
-        (f"{path.name}:{doc['kind']}/{doc['metadata']['name']}", doc)
-        for path in sorted(KUBERNETES.glob("*.yaml"))
+    """deploy/kubernetes and monitoring/kubernetes as written, and the blue-green Deployments."""
+    found = [
+        (f"{path.parent.parent.name}/{path.name}:{doc['kind']}/{doc['metadata']['name']}", doc)
+        for folder in (KUBERNETES, MONITORING_KUBERNETES)
+        for path in sorted(folder.glob("*.yaml"))
         for doc in yaml_documents(path)
         if doc.get("kind") not in NO_SCHEMA_KINDS
     ]
+    for colour in COLOURS:
+        for doc in render_overlay(BLUE_GREEN / colour):
+            if doc["kind"] in {"Deployment", "Service"}:
+                found.append((f"blue-green/{colour}:{doc['kind']}/{doc['metadata']['name']}", doc))
+    return found
 
 
 @pytest.mark.parametrize(("where", "document"), _documents(), ids=[w for w, _ in _documents()])
