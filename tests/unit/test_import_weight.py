@@ -1,4 +1,7 @@
-"""Importing the package and asking for help stay light: no Kafka client, no OTel SDK, no node classes."""
+"""Importing the package and asking for help stay light: no Kafka client, no OTel SDK, no node classes.
+
+Help is asked both of ``onex-infra``'s ``main`` and of ``python -m omnibase_infra``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,12 @@ PROBES = {
         "    main(['--help'])\n"
     ),
     "contract models": "import omnibase_infra.contract_validation.contract_set",
+    "python -m": (
+        "import contextlib, io, runpy, sys\n"
+        "sys.argv = ['omnibase_infra', '--help']\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    runpy.run_module('omnibase_infra', run_name='__main__')\n"
+    ),
 }
 
 

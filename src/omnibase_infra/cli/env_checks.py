@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from omnibase_infra.cli.env_variables import VARIABLES, EnvVariable, problem_variables, variable_for
-from omnibase_infra.environment import ENVIRONMENT_VARIABLES
+from omnibase_infra.environment import ENVIRONMENT_VARIABLES, resolve_environment
 from omnibase_infra.errors import ConfigurationError
 from omnibase_infra.settings import ModelInfraSettings, load_settings
 
@@ -71,12 +71,14 @@ def _shown(value: str, redactor: SecretRegistry) -> str:
 
 
 def _environment_line(environ: Mapping[str, str], settings: ModelInfraSettings | None) -> str:
-    for name in ENVIRONMENT_VARIABLES:
-        value = environ.get(name, "").strip()
-        if value:
-            resolved = f" -> {settings.environment.value}" if settings is not None else ""
-            return f"{name}={value}{resolved}"
-    return "not set -> development (default)"
+    """The ENVIRONMENT line (called only when detection raised no problem)."""
+    detection = resolve_environment(environ)
+    skipped = "".join(f" ({name}={value} ignored: a file path)" for name, value in detection.skipped)
+    if detection.variable is None:
+        return f"not set -> development (default){skipped}"
+    value = environ[detection.variable].strip()
+    resolved = f" -> {settings.environment.value}" if settings is not None else ""
+    return f"{detection.variable}={value}{resolved}{skipped}"
 
 
 def _value_line(variable: EnvVariable, environ: Mapping[str, str], redactor: SecretRegistry) -> str | None:

@@ -1,8 +1,9 @@
-"""Entry point of ``onex-infra``.
+"""Entry point of ``onex-infra`` (and of ``python -m omnibase_infra``).
 
-The parser is built here with no heavy import, so ``--help`` stays fast; each
-command lives in its own module, imported only when that command runs, and
-returns the process exit code:
+Every subcommand has a one-line summary (its line in its parent's ``--help``) and a
+description (the opening of its own ``--help`` page). The parser is built here with no
+heavy import, so ``--help`` stays fast; each command lives in its own module, imported
+only when that command runs, and returns the process exit code:
 
     0  success
     1  the command ran and found a problem (invalid contract, failed check, ...)
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from omnibase_infra import __version__
+from omnibase_infra.runtime.dlq_stages import DLQ_STAGES
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -33,6 +35,21 @@ def _lazy(target: str) -> Handler:
         return cast(Handler, getattr(module, function_name))(args)
 
     return run
+
+
+# A ``type`` statement is evaluated lazily: argparse's action class is generic only to type checkers.
+type Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _command(commands: Commands, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """Add subcommand ``name``: ``summary`` in its parent's list, ``description`` atop its own page."""
+    return commands.add_parser(
+        name, help=summary, description=f"{summary[0].upper()}{summary[1:]}. {description}"
+    )
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> Commands:
+    return parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
@@ -102,12 +119,21 @@ def _add_limit(parser: argparse.ArgumentParser, default: int, what: str) -> None
     )
 
 
-def _add_operator_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_operator_commands(commands: Commands) -> None:
     """``env check``, ``health``, ``dlq list|replay``, ``outbox status``, ``breaker reset``."""
-    env = commands.add_parser("env", help="the environment the service would run in")
-    env_sub = env.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    env_check = env_sub.add_parser(
-        "check", help="check variables, PostgreSQL, Kafka and the OTLP endpoint (exit 1 on a problem)"
+    env = _command(
+        commands,
+        "env",
+        "the environment the service would run in",
+        "'env check' reads the same variables as 'run' and checks the servers they name.",
+    )
+    env_check = _command(
+        _subcommands(env),
+        "check",
+        "check variables, PostgreSQL, Kafka and the OTLP endpoint (exit 1 on a problem)",
+        "Validates every variable exactly as 'run' does (a bad one is named with its meaning), "
+        "shows the environment detected, then connects to PostgreSQL, Kafka and the OTLP "
+        "collector and tries the HTTP ports. Secrets are shown as 'set (hidden)'.",
     )
     env_check.add_argument(
         "-v", "--verbose", action="store_true", help="also list the unset optional variables"
@@ -116,20 +142,40 @@ def _add_operator_commands(commands: argparse._SubParsersAction[argparse.Argumen
     _add_json(env_check)
     env_check.set_defaults(handler=_lazy("env_command:run_check"))
 
-    health = commands.add_parser(
-        "health", help="a running service's /health/detailed (exit 1 when unhealthy or unreachable)"
+    health = _command(
+        commands,
+        "health",
+        "a running service's /health/detailed (exit 1 when unhealthy or unreachable)",
+        "Reads GET /health/detailed of a running service and prints PostgreSQL, Kafka and each "
+        "circuit breaker; exit 0 when healthy or degraded.",
     )
     _add_url(health)
     _add_timeout(health, 5.0)
     _add_json(health)
     health.set_defaults(handler=_lazy("health_command:run_health"))
 
-    dlq = commands.add_parser("dlq", help="dead-letter topics: inspect and replay")
-    dlq_sub = dlq.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    dlq_list = dlq_sub.add_parser(
-        "list", help="list the records of a DLQ topic (no consumer group, no commit)"
+    dlq = _command(
+        commands,
+        "dlq",
+        "dead-letter topics: inspect and replay",
+        "A record that can never be applied goes to T.dlq with headers naming its original topic, "
+        "partition, offset, the stage it failed at and the error.",
     )
-    dlq_replay = dlq_sub.add_parser("replay", help="republish selected DLQ records to their original topics")
+    dlq_sub = _subcommands(dlq)
+    dlq_list = _command(
+        dlq_sub,
+        "list",
+        "list the records of a DLQ topic (no consumer group, no commit)",
+        "Shows each record's DLQ offset, original coordinates, stage, error class and message; "
+        "the topic is read from the start and nothing is committed.",
+    )
+    dlq_replay = _command(
+        dlq_sub,
+        "replay",
+        "republish selected DLQ records to their original topics",
+        "Sends the selected records' original key, value and headers back to the topic they came "
+        "from; the service then consumes them again (an event already stored is not stored twice).",
+    )
     for sub in (dlq_list, dlq_replay):
         sub.add_argument("topic", metavar="TOPIC", help="the DLQ topic T.dlq, or its source topic T")
         sub.add_argument("--partition", type=int, metavar="P", help="only this partition of the DLQ topic")
@@ -143,7 +189,9 @@ def _add_operator_commands(commands: argparse._SubParsersAction[argparse.Argumen
     )
     selection.add_argument("--all", action="store_true", help="replay every record of the topic")
     dlq_replay.add_argument(
-        "--stage", metavar="STAGE", help="only records that failed at STAGE (decode, ...)"
+        "--stage",
+        metavar="STAGE",
+        help="only records that failed at STAGE: " + ", ".join(DLQ_STAGES),
     )
     dlq_replay.add_argument(
         "--dry-run", action="store_true", help="show what would be replayed; send nothing"
@@ -154,19 +202,34 @@ def _add_operator_commands(commands: argparse._SubParsersAction[argparse.Argumen
     dlq_list.set_defaults(handler=_lazy("dlq_command:run_list"))
     dlq_replay.set_defaults(handler=_lazy("dlq_command:run_replay"))
 
-    outbox = commands.add_parser("outbox", help="the outbox table (PostgreSQL -> Kafka relay)")
-    outbox_sub = outbox.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    outbox_status = outbox_sub.add_parser(
-        "status", help="rows per status, oldest pending age, dead-letter rows (exit 1 if any)"
+    outbox = _command(
+        commands,
+        "outbox",
+        "the outbox table (PostgreSQL -> Kafka relay)",
+        "Rows written to onex_outbox are published in order per key by the running service.",
+    )
+    outbox_status = _command(
+        _subcommands(outbox),
+        "status",
+        "rows per status, oldest pending age, dead-letter rows (exit 1 if any)",
+        "Reads onex_outbox in POSTGRES_SCHEMA with the service's PostgreSQL variables.",
     )
     _add_limit(outbox_status, 10, "dead-letter rows")
     _add_json(outbox_status)
     outbox_status.set_defaults(handler=_lazy("outbox_command:run_status"))
 
-    breaker = commands.add_parser("breaker", help="circuit breakers of a running service")
-    breaker_sub = breaker.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    reset = breaker_sub.add_parser(
-        "reset", help="close breaker NAME (POST /admin/breakers/NAME/reset with $ONEX_ADMIN_TOKEN)"
+    breaker = _command(
+        commands,
+        "breaker",
+        "circuit breakers of a running service",
+        "The service has a breaker per server, postgres and kafka; 'health' shows their states.",
+    )
+    reset = _command(
+        _subcommands(breaker),
+        "reset",
+        "close breaker NAME (POST /admin/breakers/NAME/reset with $ONEX_ADMIN_TOKEN)",
+        "Closes an open breaker of a running service at once instead of waiting for its "
+        "half-open trial; the service has the admin route only when ONEX_ADMIN_TOKEN is set.",
     )
     reset.add_argument("name", metavar="NAME", help="breaker name: postgres or kafka")
     _add_url(reset)
@@ -179,12 +242,20 @@ def _add_backup_commands(
     db_sub: argparse._SubParsersAction[argparse.ArgumentParser], migrate: argparse.ArgumentParser
 ) -> None:
     """``db backup`` and ``db verify-backup``; ``--pg-bin`` also on ``db migrate``."""
-    backup = db_sub.add_parser(
-        "backup", help="pg_dump of POSTGRES_SCHEMA with its sha256 and manifest, verified"
+    backup = _command(
+        db_sub,
+        "backup",
+        "pg_dump of POSTGRES_SCHEMA with its sha256 and manifest, verified",
+        "Writes <db>.<schema>.<time>.dump (custom format), its .sha256 and a .manifest.json "
+        "(schema version, time, row counts per table) from one snapshot, then verifies them.",
     )
     backup.add_argument("--output", default=".", metavar="DIR", help="folder of the backup files (default .)")
-    verify = db_sub.add_parser(
-        "verify-backup", help="check a backup's checksum, manifest and archive (exit 1 on a problem)"
+    verify = _command(
+        db_sub,
+        "verify-backup",
+        "check a backup's checksum, manifest and archive (exit 1 on a problem)",
+        "Checks the .sha256 and the manifest, lists the archive with pg_restore, and with "
+        "--restore-into restores it into an empty scratch database and compares row counts.",
     )
     verify.add_argument(
         "file", metavar="FILE", help="the .dump file (its .sha256 and .manifest.json beside it)"
@@ -214,27 +285,64 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    contracts = commands.add_parser("contracts", help="validate node and composition contracts")
-    contracts_sub = contracts.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    check = contracts_sub.add_parser("check", help="validate the shipped contracts and PATHs")
+    contracts = _command(
+        commands,
+        "contracts",
+        "validate node and composition contracts",
+        "Contracts carry the per-environment tuning, the topics and the operations.",
+    )
+    check = _command(
+        _subcommands(contracts),
+        "check",
+        "validate the shipped contracts and PATHs",
+        "Checks YAML syntax, the JSON schema, omnibase-core's contract models and the cross-file "
+        "rules without starting anything; each problem names its file, key and reason (exit 1).",
+    )
     check.add_argument("paths", nargs="*", metavar="PATH", help="extra contract files or folders")
     _add_json(check)
     check.set_defaults(handler=_lazy("contracts_command:run_check"))
 
-    nodes = commands.add_parser("nodes", help="the node registry")
-    nodes_sub = nodes.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    nodes_list = nodes_sub.add_parser("list", help="list registered nodes with kind and contract")
+    nodes = _command(
+        commands,
+        "nodes",
+        "the node registry",
+        "Nodes are registered through the onex.nodes entry points of installed packages.",
+    )
+    nodes_list = _command(
+        _subcommands(nodes),
+        "list",
+        "list registered nodes with kind and contract",
+        "Loads the contracts (the shipped ones and --contracts PATH) and lists each node.",
+    )
     _add_json(nodes_list)
     _add_contracts(nodes_list)
     nodes_list.set_defaults(handler=_lazy("nodes_command:run_list"))
 
-    run = commands.add_parser("run", help="run the service until SIGTERM/SIGINT")
+    run = _command(
+        commands,
+        "run",
+        "run the service until SIGTERM/SIGINT",
+        "Reads the environment variables and the contracts (a bad one stops it with exit 3), "
+        "connects to PostgreSQL and Kafka, then consumes, writes and serves /health and /metrics; "
+        "SIGTERM finishes the batch in flight and exits 0.",
+    )
     _add_contracts(run)
     run.set_defaults(handler=_lazy("run_command:run_service"))
 
-    db = commands.add_parser("db", help="the service's own tables")
-    db_sub = db.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    migrate = db_sub.add_parser("migrate", help="create or upgrade the tables in POSTGRES_SCHEMA")
+    db = _command(
+        commands,
+        "db",
+        "the service's own tables",
+        "The event store, inbox, outbox, infrastructure state and audit tables live in POSTGRES_SCHEMA.",
+    )
+    db_sub = _subcommands(db)
+    migrate = _command(
+        db_sub,
+        "migrate",
+        "create or upgrade the tables in POSTGRES_SCHEMA",
+        "Applies the migrations not yet applied, each in its own transaction; running it again "
+        "changes nothing. 'run' refuses to start on a schema that is behind.",
+    )
     migrate.add_argument(
         "--backup",
         nargs="?",
@@ -244,7 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(migrate)
     migrate.set_defaults(handler=_lazy("db_command:run_migrate"))
-    db_status = db_sub.add_parser("status", help="show the schema version (exit 1 if behind)")
+    db_status = _command(
+        db_sub,
+        "status",
+        "show the schema version (exit 1 if behind)",
+        "Compares the applied migrations with the ones this version ships.",
+    )
     _add_json(db_status)
     db_status.set_defaults(handler=_lazy("db_command:run_status"))
     _add_backup_commands(db_sub, migrate)

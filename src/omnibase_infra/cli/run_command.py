@@ -12,6 +12,7 @@ from omnibase_infra.errors import ConfigurationError, ContractError, InfraError
 
 def run_service(args: argparse.Namespace) -> int:
     from omnibase_infra.contract_validation.loader import load_contract_set
+    from omnibase_infra.environment import resolve_environment
     from omnibase_infra.observability.logging import configure_logging
     from omnibase_infra.observability.redaction import register_settings_secrets
     from omnibase_infra.settings import load_settings
@@ -20,6 +21,8 @@ def run_service(args: argparse.Namespace) -> int:
         settings = load_settings()
         register_settings_secrets(settings)
         configure_logging(settings.log_level)
+        for warning in resolve_environment().warnings:
+            logging.getLogger("omnibase_infra.runtime").warning("%s", warning)
         contracts = load_contract_set([*settings.extra_contract_paths, *args.contracts])
     except (ConfigurationError, ContractError) as exc:
         print(f"onex-infra: refusing to start: {exc}", file=sys.stderr)

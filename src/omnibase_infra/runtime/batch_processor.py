@@ -35,6 +35,7 @@ from omnibase_infra.observability.spans import (
 )
 from omnibase_infra.runtime.consumer_loop import Batch
 from omnibase_infra.runtime.dead_letter import DeadLetter, DeadLetterWriter, SourceRecord
+from omnibase_infra.runtime.dlq_stages import STAGE_ROUTE
 from omnibase_infra.runtime.envelope_codec import decode_envelope, decode_stored_fields
 from omnibase_infra.runtime.event_store_writer import StoredEvent, WriteResult, write_events
 from omnibase_infra.runtime.kafka_consumer import Partition
@@ -102,7 +103,6 @@ class _GuardedObserver:
             _logger.exception("batch observer failed in on_dead_letter")
 
 
-STAGE_ROUTE = "route"
 YIELD_EVERY = 64
 
 FoldEvents = Callable[[list[StoredEvent]], list[StoredEvent]]

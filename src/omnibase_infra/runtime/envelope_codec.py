@@ -1,4 +1,4 @@
-"""Decoding and encoding of ONEX envelopes on the wire (docs/architecture.md, Wire format and topics).
+"""Decoding and encoding of ONEX envelopes on the wire.
 
 A record value is ``ModelEventEnvelope`` JSON in UTF-8. Decoding is split in
 two stages so that the DLQ names where a record failed: ``decode`` (bytes are
@@ -27,14 +27,13 @@ import pydantic_core
 from pydantic import JsonValue, ValidationError
 
 from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.runtime.dlq_stages import STAGE_DECODE, STAGE_VALIDATE
 
 if TYPE_CHECKING:
     from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 
     Envelope = ModelEventEnvelope[JsonValue]
 
-STAGE_DECODE = "decode"
-STAGE_VALIDATE = "validate"
 MAX_ERROR_TEXT = 500
 # The JSON escape of NUL: ``\u0000`` preceded by an even number of backslashes
 # (``\\u0000`` is an escaped backslash followed by the text "u0000", not a NUL).

@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.runtime.dlq_stages import STAGE_STORE
 from omnibase_infra.runtime.envelope_codec import StoredFields, stored_fields_of
 
 if TYPE_CHECKING:
     from omnibase_infra.runtime.envelope_codec import Envelope
     from omnibase_infra.runtime.protocols import DbConnection, ProtocolRecordOrigin
 
-STAGE_STORE = "store"
 TABLE = "onex_event_store"
 UNIQUE_VIOLATION = "23505"
 

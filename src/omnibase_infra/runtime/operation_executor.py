@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
 from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.observability.spans import trace_database_operation
+from omnibase_infra.runtime.dlq_stages import STAGE_OPERATION
 from omnibase_infra.runtime.event_store_writer import poison_from_database_error
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from omnibase_infra.runtime.envelope_codec import Envelope
     from omnibase_infra.runtime.protocols import DbConnection
 
-STAGE_OPERATION = "operation"
 REPLY_NAMESPACE = uuid.UUID("6f1d1c1e-7c38-4d67-9a55-0d5a3c0b9e11")
 COMPLETED_EVENT_TYPE = "onex.postgres.operation.completed"
 FAILED_EVENT_TYPE = "onex.postgres.operation.failed"

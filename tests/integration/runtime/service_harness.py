@@ -21,6 +21,9 @@ from pathlib import Path
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.protocol.fetch import FetchRequest
+from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import RecordMetadata
 from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
@@ -176,10 +179,14 @@ async def produce(
     partitions: int | None = None,
     keys: list[bytes | None] | None = None,
     headers: list[tuple[str, bytes]] | None = None,
+    compression_type: str | None = None,
 ) -> list[RecordMetadata]:
-    """Send ``values`` (round-robin over ``partitions`` when given, each with ``headers``) and
-    wait for every ack; return where each record landed, in order."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    """Send ``values`` (round-robin over ``partitions`` when given, each with ``headers``,
+    compressed with ``compression_type``) and wait for every ack; return where each record
+    landed, in order."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, compression_type=compression_type
+    )
     await producer.start()
     try:
         futures = []
@@ -208,6 +215,41 @@ async def consume_all(bootstrap: str, topic: str, *, expect: int, within: float 
     finally:
         await consumer.stop()
     return records
+
+
+CODECS = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}  # record batch attributes, bits 0-2
+
+
+async def stored_batch_codecs(bootstrap: str, topic: str) -> list[str]:
+    """The codec of every record batch the broker holds for ``topic`` (all partitions), as served.
+
+    A raw Fetch (the consumer would decompress without saying how): the batch header's
+    compression attribute is what the producer wrote, since the topic keeps the producer's codec.
+    """
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, client_id="onex-test-codecs")
+    await client.bootstrap()
+    try:
+        await client.force_metadata_update()
+        codecs: list[str] = []
+        for partition in sorted(client.cluster.partitions_for_topic(topic) or ()):
+            leader = client.cluster.leader_for_partition(TopicPartition(topic, partition))
+            request = FetchRequest(
+                max_wait_time=100,
+                min_bytes=1,
+                max_bytes=16 << 20,
+                isolation_level=0,
+                topics=[(topic, [(partition, 0, 16 << 20)])],
+            )
+            response = await client.send(leader, request)
+            for _, partition_data in response.topics:
+                for _, error_code, _, *data in partition_data:
+                    assert error_code == 0, f"fetch {topic}[{partition}]: error {error_code}"
+                    records = MemoryRecords(data[-1])
+                    while (batch := records.next_batch()) is not None:
+                        codecs.append(CODECS[batch.compression_type])
+        return codecs
+    finally:
+        await client.close()
 
 
 async def reset_group_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> None:

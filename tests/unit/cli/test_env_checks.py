@@ -42,6 +42,16 @@ def test_a_good_environment_passes_and_hides_the_password() -> None:
     assert all(PASSWORD not in r.detail for r in report.results)
 
 
+def test_a_shell_start_up_file_in_env_is_shown_as_ignored() -> None:
+    shell = check_variables({**GOOD, "ENV": "/root/.bashrc"}, registry())
+    shown = {r.name: r.detail for r in shell.results}
+    assert failures(shell.results) == []
+    assert shown["ENVIRONMENT"] == "not set -> development (default) (ENV=/root/.bashrc ignored: a file path)"
+    named = check_variables({**GOOD, "ENV": "/root/.bashrc", "NODE_ENV": "prod"}, registry())
+    shown = {r.name: r.detail for r in named.results}
+    assert shown["ENVIRONMENT"] == "NODE_ENV=prod -> production (ENV=/root/.bashrc ignored: a file path)"
+
+
 def test_each_missing_variable_is_one_failed_line_with_a_hint() -> None:
     env = {k: v for k, v in GOOD.items() if k not in ("POSTGRES_HOST", "KAFKA_BOOTSTRAP_SERVERS")}
     report = check_variables(env, registry())

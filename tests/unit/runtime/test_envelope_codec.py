@@ -14,9 +14,8 @@ from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
 from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.runtime.dlq_stages import STAGE_DECODE, STAGE_VALIDATE
 from omnibase_infra.runtime.envelope_codec import (
-    STAGE_DECODE,
-    STAGE_VALIDATE,
     StoredFields,
     _fast_stored_fields,
     decode_envelope,

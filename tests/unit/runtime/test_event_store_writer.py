@@ -12,8 +12,8 @@ from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
 from omnibase_infra.runtime.dead_letter import SourceRecord
+from omnibase_infra.runtime.dlq_stages import STAGE_STORE
 from omnibase_infra.runtime.event_store_writer import (
-    STAGE_STORE,
     StoredEvent,
     poison_from_database_error,
 )
