@@ -54,6 +54,8 @@ class StreamPlan:
     partitions: int = 6
     instances: int = 1
     drain_within: float = 240.0
+    service_env: dict[str, str] = field(default_factory=dict)
+    """Variables set on every service instance (e.g. ``ONEX_CONTRACTS_PATH``)."""
 
 
 @dataclass
@@ -133,7 +135,9 @@ async def run_streamed(
     try:
         await workspace.create()
         for _ in range(plan.instances):
-            workspace.new_service().start()
+            process = workspace.new_service()
+            process.env.update(plan.service_env)
+            process.start()
         for process in workspace.services:
             await process.wait_ready(within=120)
         stream = EnvelopeStream(
