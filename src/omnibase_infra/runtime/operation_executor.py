@@ -33,6 +33,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -125,18 +126,20 @@ class OperationOutcome:
     poison: PoisonRecordError | None
 
 
-@dataclass(frozen=True)
-class _Failure:
+class _CommandFailed(Exception):
     """A failure of the command decided inside its transaction (which it rolls back)."""
 
-    error: ModelOperationError
-    poison_class: str
+    def __init__(self, error: ModelOperationError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
-class _CommandFailed(Exception):
-    def __init__(self, failure: _Failure) -> None:
-        super().__init__(failure.error.message)
-        self.failure = failure
+def poison_class_of(error: ModelOperationError) -> str:
+    """The DLQ ``error.class`` of a failed command: ``SQLSTATE 23505`` for a statement
+    PostgreSQL rejected, the kind in CamelCase otherwise (``timeout`` → ``Timeout``)."""
+    if error.kind == "sql_error" and error.sqlstate is not None:
+        return f"SQLSTATE {error.sqlstate}"
+    return "".join(part.capitalize() for part in error.kind.split("_"))
 
 
 class OperationExecutor:
@@ -169,14 +172,20 @@ class OperationExecutor:
             else f"{max(1, round(statement_timeout_seconds * 1000))}ms"
         )
 
-    def _failure(
-        self, request: Envelope, operation: str, error: ModelOperationError, stage_class: str
-    ) -> OperationOutcome:
+    def _failure(self, request: Envelope, operation: str, error: ModelOperationError) -> OperationOutcome:
         reply = ModelOperationReply(operation=operation, status="failed", error=error)
         reply_id = reply_id_for(request.envelope_id)
         value = self._encode_reply(request, reply, reply_id, FAILED_EVENT_TYPE)
-        poison = PoisonRecordError(STAGE_OPERATION, stage_class, error.message)
+        poison = PoisonRecordError(STAGE_OPERATION, poison_class_of(error), error.message)
         return OperationOutcome(self._failed_topic, value, reply_id, False, poison)
+
+    def _kept(self, request: Envelope, topic: str, value: bytes) -> OperationOutcome:
+        """A reply kept in the inbox, sent again as it is; a failed one is dead-lettered again."""
+        poison = None
+        if topic == self._failed_topic:
+            error = _error_of(value)
+            poison = PoisonRecordError(STAGE_OPERATION, poison_class_of(error), error.message)
+        return OperationOutcome(topic, value, reply_id_for(request.envelope_id), True, poison)
 
     def _parse(self, request: Envelope) -> ModelOperationCommand | OperationOutcome:
         try:
@@ -185,7 +194,7 @@ class OperationExecutor:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "payload"
             error = ModelOperationError(kind="invalid_command", message=f"{where}: {first['msg']}")
-            return self._failure(request, "<unknown>", error, "InvalidCommand")
+            return self._failure(request, "<unknown>", error)
 
     async def execute(self, conn: DbConnection, request: Envelope) -> OperationOutcome:
         """Run the command in ``request``; raise only for outages (and configuration errors)."""
@@ -197,11 +206,11 @@ class OperationExecutor:
             error = ModelOperationError(
                 kind="unknown_operation", message=f"no operation named {command.operation!r}"
             )
-            return self._failure(request, command.operation, error, "UnknownOperation")
+            return self._failure(request, command.operation, error)
         problems = self._catalog.validate_parameters(operation.name, command.parameters)
         if problems:
             error = ModelOperationError(kind="invalid_parameters", message="; ".join(problems)[:500])
-            return self._failure(request, operation.name, error, "InvalidParameters")
+            return self._failure(request, operation.name, error)
         arguments = [command.parameters.get(name) for name in operation.parameter_names]
         try:
             async with trace_database_operation(
@@ -214,13 +223,13 @@ class OperationExecutor:
                     return await self._run_read_only(conn, request, operation, arguments)
                 return await self._run_write(conn, request, operation, arguments)
         except _CommandFailed as failed:
-            failure = failed.failure
+            error = failed.error
         except Exception as exc:
-            database_failure = _database_failure(exc)
-            if database_failure is None:
+            database_error = _database_error(exc)
+            if database_error is None:
                 raise
-            failure = database_failure
-        outcome = self._failure(request, operation.name, failure.error, failure.poison_class)
+            error = database_error
+        outcome = self._failure(request, operation.name, error)
         await self._keep_failed(conn, request, operation.name, outcome)
         return outcome
 
@@ -239,8 +248,7 @@ class OperationExecutor:
         kind: ErrorKind = "reply_too_large" if too_large else "reply_rejected"
         what = "the reply is larger than the broker accepts" if too_large else "the broker refused the reply"
         message = f"{what} ({refused.poison_class})" + ("; the write was applied" if applied else "")
-        error = ModelOperationError(kind=kind, message=message)
-        outcome = self._failure(request, name, error, "ReplyTooLarge" if too_large else "ReplyRejected")
+        outcome = self._failure(request, name, ModelOperationError(kind=kind, message=message))
         await self._keep_failed(conn, request, name, outcome)
         return outcome
 
@@ -271,7 +279,7 @@ class OperationExecutor:
         except ValueError as exc:  # pydantic_core's PydanticSerializationError, a UnicodeError
             message = f"a value of the result has no JSON form: {str(exc)[:200]}"
             error = ModelOperationError(kind="result_not_serialisable", message=message)
-            raise _CommandFailed(_Failure(error, "ResultNotSerialisable")) from exc
+            raise _CommandFailed(error) from exc
         reply = ModelOperationReply(
             operation=operation.name, status="completed", row_count=len(rows), rows=encoded
         )
@@ -282,8 +290,7 @@ class OperationExecutor:
                 f"the reply of {len(rows)} rows is {len(value)} bytes; "
                 f"a reply may be at most {self._max_reply_bytes} bytes (ask for fewer rows)"
             )
-            error = ModelOperationError(kind="reply_too_large", message=message)
-            raise _CommandFailed(_Failure(error, "ReplyTooLarge"))
+            raise _CommandFailed(ModelOperationError(kind="reply_too_large", message=message))
         return reply_id, value
 
     async def _prelude(self, conn: DbConnection, request: Envelope) -> OperationOutcome | None:
@@ -291,9 +298,7 @@ class OperationExecutor:
         kept = await conn.fetchrow(PRELUDE_SQL, request.envelope_id, self._statement_timeout)
         if kept is None or kept["reply_topic"] is None:
             return None
-        return OperationOutcome(
-            kept["reply_topic"], bytes(kept["reply"]), reply_id_for(request.envelope_id), True, None
-        )
+        return self._kept(request, kept["reply_topic"], bytes(kept["reply"]))
 
     async def _run_read_only(
         self,
@@ -331,45 +336,45 @@ class OperationExecutor:
                     request.envelope_id,
                 )
                 assert stored is not None  # the conflicting row exists: it made the insert a no-op
-                return OperationOutcome(
-                    stored["reply_topic"],
-                    bytes(stored["reply"]),
-                    reply_id_for(request.envelope_id),
-                    True,
-                    None,
-                )
+                return self._kept(request, stored["reply_topic"], bytes(stored["reply"]))
             rows = await conn.fetch(operation.sql, *arguments)
             reply_id, value = self._completed(request, operation, rows)
             try:
                 await conn.execute(KEEP_REPLY_SQL, request.envelope_id, value)
             except Exception as exc:
-                failure = _inbox_failure(exc)
-                if failure is None:
+                error = _inbox_error(exc)
+                if error is None:
                     raise
-                raise _CommandFailed(failure) from exc
+                raise _CommandFailed(error) from exc
         return OperationOutcome(self._completed_topic, value, reply_id, False, None)
 
 
-def _database_failure(exc: BaseException) -> _Failure | None:
+def _database_error(exc: BaseException) -> ModelOperationError | None:
     """The command's own failure for what PostgreSQL answered, or ``None`` (raise it)."""
     sqlstate = sqlstate_of(exc)
     if sqlstate == QUERY_CANCELED:
         message = "the statement ran past its statement timeout and was cancelled"
-        return _Failure(ModelOperationError(kind="timeout", message=message, sqlstate=sqlstate), "Timeout")
-    poison = poison_from_database_error(exc)
-    if poison is None:
+        return ModelOperationError(kind="timeout", message=message, sqlstate=sqlstate)
+    if poison_from_database_error(exc) is None:
         return None
-    error = ModelOperationError(kind="sql_error", message=type(exc).__name__, sqlstate=sqlstate)
-    return _Failure(error, poison.poison_class)
+    return ModelOperationError(kind="sql_error", message=type(exc).__name__, sqlstate=sqlstate)
 
 
-def _inbox_failure(exc: BaseException) -> _Failure | None:
+def _inbox_error(exc: BaseException) -> ModelOperationError | None:
     sqlstate = sqlstate_of(exc)
     if sqlstate is None or sqlstate[:2] not in INBOX_POISON_CLASSES:
         return None
     message = f"the reply could not be kept in onex_inbox ({type(exc).__name__}); the write was rolled back"
-    error = ModelOperationError(kind="inbox_write_failed", message=message, sqlstate=sqlstate)
-    return _Failure(error, f"SQLSTATE {sqlstate}")
+    return ModelOperationError(kind="inbox_write_failed", message=message, sqlstate=sqlstate)
+
+
+def _error_of(reply: bytes) -> ModelOperationError:
+    """The error of a failed reply this executor encoded (a generic one if it cannot be read)."""
+    try:
+        error = json.loads(reply)["payload"]["error"]
+        return ModelOperationError.model_validate(error)
+    except (ValueError, KeyError, TypeError):
+        return ModelOperationError(kind="sql_error", message="a failed reply kept in onex_inbox")
 
 
 def _operation_name(request: Envelope) -> str:

@@ -272,6 +272,24 @@ async def test_a_redelivered_command_gets_its_kept_failed_reply_without_running_
     assert (again.reply_topic, again.reply_value, again.duplicate) == (FAILED, first.reply_value, True)
     assert again.reply_envelope_id == reply_id_for(request.envelope_id)
     assert conn.statements_run == 1
+    # Dead-lettered again: the first DLQ write may be what made the batch come back.
+    assert again.poison is not None and first.poison is not None
+    assert (again.poison.poison_class, again.poison.reason) == (
+        first.poison.poison_class,
+        first.poison.reason,
+    )
+
+
+async def test_a_redelivered_write_gets_its_kept_completed_reply_without_a_dead_letter() -> None:
+    conn = ScriptedConnection(rows({"id": 1}))
+    request = command("write_thing")
+    first = await executor().execute(as_connection(conn), request)
+
+    again = await executor().execute(as_connection(conn), request)
+
+    assert (first.reply_topic, first.poison) == (COMPLETED, None)
+    assert (again.reply_value, again.duplicate, again.poison) == (first.reply_value, True, None)
+    assert conn.applied == ["INSERT INTO things DEFAULT VALUES RETURNING id"]
 
 
 async def test_a_failed_reply_that_cannot_be_kept_is_still_the_answer(
