@@ -30,8 +30,8 @@ COMPLETED_EVENT_TYPE = "onex.postgres.operation.completed"
 FAILED_EVENT_TYPE = "onex.postgres.operation.failed"
 
 ErrorKind = Literal[
-    "unknown_operation",
     "invalid_command",
+    "unknown_operation",
     "invalid_parameters",
     "sql_error",
     "timeout",
@@ -40,18 +40,6 @@ ErrorKind = Literal[
     "reply_rejected",
     "inbox_write_failed",
 ]
-ERROR_KINDS: tuple[ErrorKind, ...] = (
-    "unknown_operation",
-    "invalid_command",
-    "invalid_parameters",
-    "sql_error",
-    "timeout",
-    "result_not_serialisable",
-    "reply_too_large",
-    "reply_rejected",
-    "inbox_write_failed",
-)
-"""Every ``ErrorKind``, in the order the documentation lists them."""
 
 
 class ModelOperationCommand(BaseModel):
@@ -90,7 +78,6 @@ def reply_id_for(request_id: uuid.UUID) -> uuid.UUID:
 
 __all__ = [
     "COMPLETED_EVENT_TYPE",
-    "ERROR_KINDS",
     "FAILED_EVENT_TYPE",
     "ErrorKind",
     "ModelOperationCommand",
