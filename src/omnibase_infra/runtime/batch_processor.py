@@ -382,11 +382,11 @@ class RecordBatchProcessor:
                 refused.poison_class,
             )
 
-            async def replace() -> OperationOutcome:
+            async def substitute() -> OperationOutcome:
                 async with self._database.acquire_connection() as conn:
                     return await self._executor.refused_reply(conn, request, refused)
 
-            outcome = await self._db_guard.call(replace)
+            outcome = await self._db_guard.call(substitute)
             await self._send_reply(source, request, outcome)
         self._observer.on_operation(source, request, outcome)
         if outcome.poison is None:

@@ -37,6 +37,7 @@ from omnibase_infra.runtime.operation_executor import (
     OperationExecutor,
     OperationOutcome,
 )
+from omnibase_infra.runtime.service_components import command_statement_timeout
 
 from .fakes import FakeCatalog, FakeGuard, FakeOperation, FakePublisher, FakeRecord, encode_reply
 
@@ -423,3 +424,14 @@ async def test_attempts_count_the_tries_of_rewound_batches() -> None:
     assert read_dlq_headers(letter.headers or ())["attempts"] == "2"
     await run.handle(commands(command("no_such_operation")))  # a new record at offset 0 again
     assert read_dlq_headers(publisher.to(COMMANDS + ".dlq")[-1].headers or ())["attempts"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("command_timeout", "breaker_timeout", "statement_timeout"),
+    [(10.0, 10.0, 9.0), (30.0, 20.0, 18.0), (2.0, 10.0, 1.8)],
+)
+def test_a_commands_statement_timeout_leaves_the_server_time_to_say_so(
+    command_timeout: float, breaker_timeout: float, statement_timeout: float
+) -> None:
+    """Below both the client-side timeout and the breaker's, so a live server answers 57014 first."""
+    assert command_statement_timeout(command_timeout, breaker_timeout) == pytest.approx(statement_timeout)
