@@ -370,7 +370,8 @@ class RecordBatchProcessor:
         """Publish the reply (or its failed replacement); the command's dead letter, if it failed.
 
         An outage raises (the batch is rewound, the command answered on redelivery); a reply
-        the broker refuses for good is replaced once, and the replacement is small.
+        the broker refuses for good is replaced once, and the replacement is small (sent
+        without the command's key if even it is refused: the key alone was too large).
         """
         try:
             await self._send_reply(source, request, outcome)
@@ -387,23 +388,29 @@ class RecordBatchProcessor:
                     return await self._executor.refused_reply(conn, request, refused)
 
             outcome = await self._db_guard.call(substitute)
-            await self._send_reply(source, request, outcome)
+            try:
+                await self._send_reply(source, request, outcome)
+            except PoisonRecordError:
+                # Only the command's own key can make a small failed reply too large.
+                _logger.warning("the failed reply to command %s is sent without its key", request.envelope_id)
+                await self._send_reply(source, request, outcome, keyed=False)
         self._observer.on_operation(source, request, outcome)
         if outcome.poison is None:
             return None
         return DeadLetter.from_error(source, outcome.poison, self._clock.now())
 
     async def _send_reply(
-        self, source: SourceRecord, request: Envelope, outcome: OperationOutcome
+        self, source: SourceRecord, request: Envelope, outcome: OperationOutcome, *, keyed: bool = True
     ) -> tuple[int, int]:
+        key = source.key if keyed else None
         async with trace_kafka_operation(
-            "send", outcome.reply_topic, key=source.key, correlation_id=request.correlation_id
+            "send", outcome.reply_topic, key=key, correlation_id=request.correlation_id
         ) as span:
             headers = self._reply_headers(request) if self._reply_headers else None
 
             async def send() -> tuple[int, int]:
                 return await self._publisher.send(
-                    outcome.reply_topic, outcome.reply_value, key=source.key, headers=headers
+                    outcome.reply_topic, outcome.reply_value, key=key, headers=headers
                 )
 
             partition, offset = await self._publish_guard.call(send)

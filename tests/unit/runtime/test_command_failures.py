@@ -435,3 +435,16 @@ def test_a_commands_statement_timeout_leaves_the_server_time_to_say_so(
 ) -> None:
     """Below both the client-side timeout and the breaker's, so a live server answers 57014 first."""
     assert command_statement_timeout(command_timeout, breaker_timeout) == pytest.approx(statement_timeout)
+
+
+async def test_a_failed_reply_refused_because_of_the_commands_key_is_sent_without_it() -> None:
+    conn = ScriptedConnection(rows({"id": 1}))
+    publisher = FakePublisher()
+    publisher.failures = [TOO_LARGE, TOO_LARGE]  # the reply, then its substitute with the same key
+
+    await processor(conn, publisher).handle(commands(command("read_things")))
+
+    [refused] = publisher.to(FAILED)
+    assert refused.key is None
+    assert publisher.attempts == 4  # reply, substitute, substitute without key, dead letter
+    assert len(publisher.to(COMMANDS + ".dlq")) == 1
