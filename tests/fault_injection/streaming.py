@@ -54,6 +54,8 @@ class StreamPlan:
     partitions: int = 6
     instances: int = 1
     drain_within: float = 240.0
+    service_env: dict[str, str] = field(default_factory=dict)
+    """Variables set on every service instance (e.g. ``ONEX_CONTRACTS_PATH``)."""
 
 
 @dataclass
@@ -139,6 +141,7 @@ async def run_streamed(
         await workspace.create()
         for _ in range(plan.instances):
             process = workspace.new_service()
+            process.env.update(plan.service_env)
             if configure is not None:
                 await configure(process)
             process.start()

@@ -17,7 +17,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from omnibase_infra.runtime.dead_letter import HEADER_PREFIX, dlq_topic_for, is_dlq_topic, read_dlq_headers
+from omnibase_infra.runtime.dead_letter import (
+    ATTEMPTS_HEADER,
+    HEADER_PREFIX,
+    dlq_topic_for,
+    is_dlq_topic,
+    read_dlq_headers,
+)
 
 if TYPE_CHECKING:
     from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
@@ -78,9 +84,20 @@ class DlqRecord:
         partition = self.context.get("original.partition", "?")
         return f"{topic}/{partition}@{self.context.get('original.offset', '?')}"
 
+    @property
+    def dropped_value_bytes(self) -> int | None:
+        """The original value's size when the DLQ writer dropped the value (``onex.dlq.value.dropped``)."""
+        dropped = self.context.get("value.dropped")
+        if dropped is None:
+            return None
+        return _int_or_none(dropped) or 0
+
     def replay_headers(self) -> list[tuple[str, bytes]]:
-        """The original headers: every header except ``onex.dlq.*``, in their order."""
-        return [(k, v) for k, v in self.headers if not k.startswith(HEADER_PREFIX)]
+        """The original headers (every header except ``onex.dlq.*``) in their order, then
+        ``onex.dlq.attempts``: a record that fails again is dead-lettered with the count carried on."""
+        kept = [(k, v) for k, v in self.headers if not k.startswith(HEADER_PREFIX)]
+        attempts = [(k, v) for k, v in self.headers if k == ATTEMPTS_HEADER]
+        return kept + attempts[:1]
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -97,7 +114,8 @@ class DlqRecord:
             "error_message": self.context.get("error.message"),
             "attempts": _int_or_none(self.context.get("attempts")),
             "failed_at": self.context.get("failed_at"),
-            "headers": [k for k, _ in self.replay_headers()],
+            "value_dropped_bytes": self.dropped_value_bytes,
+            "headers": [k for k, _ in self.headers if not k.startswith(HEADER_PREFIX)],
         }
 
 

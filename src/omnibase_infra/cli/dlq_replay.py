@@ -4,11 +4,14 @@
 
 - ``replay`` to the topic named by ``onex.dlq.original.topic``;
 - ``filtered`` when ``--stage`` names another stage;
-- ``refused`` when the record has no original topic header, or when that topic is itself
-  a DLQ topic (a replay never writes onto a DLQ).
+- ``refused`` when the record has no original topic header, when that topic is itself
+  a DLQ topic (a replay never writes onto a DLQ), or when the DLQ writer dropped its
+  value (``onex.dlq.value.dropped``: the original was too large to copy; replaying it
+  would publish an empty record). The reason names the original's coordinates.
 
 ``send_replays`` publishes the ``replay`` ones in DLQ order with the original key, value
-and headers (every header except ``onex.dlq.*``) and waits for every acknowledgement
+and headers (every header except ``onex.dlq.*``, plus ``onex.dlq.attempts``, so that a
+record failing again counts on) and waits for every acknowledgement
 (acks=all, idempotent producer). Up to ``WINDOW`` sends are in flight; once a failure
 has been seen, nothing more is enqueued (the records after it are "not attempted").
 """
@@ -52,6 +55,13 @@ def plan_replay(records: Sequence[DlqRecord], stage: str | None = None) -> list[
             decisions.append(ReplayDecision(record, "refused", reason=reason))
         elif is_dlq_topic(target):
             reason = f"original topic {target} is a DLQ topic: refusing to replay onto a DLQ"
+            decisions.append(ReplayDecision(record, "refused", target, reason))
+        elif record.dropped_value_bytes is not None:
+            reason = (
+                f"its value ({record.dropped_value_bytes} bytes) was dropped when it was dead-lettered "
+                f"(too large to copy); replaying it would publish an empty record; "
+                f"the original is {record.original_coordinates}"
+            )
             decisions.append(ReplayDecision(record, "refused", target, reason))
         else:
             decisions.append(ReplayDecision(record, "replay", target))

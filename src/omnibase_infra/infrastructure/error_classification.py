@@ -1,6 +1,6 @@
 """Classify an exception as an outage, a poison record, or something else.
 
-The classification decides what happens to a failure (docs/architecture.md, Delivery semantics):
+The classification decides what happens to a failure (docs/architecture.md, "Poison versus outage"):
 
 - ``OUTAGE``: the dependency is unreachable or unavailable. It counts against
   the circuit breaker and the work is retried later; it never goes to the DLQ.
@@ -18,7 +18,9 @@ never message text:
    (insufficient resources, 53300 too_many_connections among them), 57P01/02/03
    (admin/crash shutdown, cannot connect now), 57014 (query cancelled by a
    timeout) and 58 (system error) are outages; classes 22 (data exception) and
-   23 (integrity constraint) are poison; anything else is other.
+   23 (integrity constraint) are poison; anything else is other. (A command's
+   own statement is the exception: the operation executor answers its 57014
+   with a failed reply ``timeout`` before it reaches a breaker.)
 3. ``TimeoutError`` (``asyncio.TimeoutError`` is the same class) is an outage.
 4. ``UnicodeError``, ``json.JSONDecodeError``, pydantic and jsonschema
    validation errors are poison.

@@ -10,8 +10,10 @@ Per batch (one call of ``handle``, or ``prepare`` then ``apply``):
    dead letters;
 3. commands are run one by one, in order, through the PostgreSQL breaker; each
    reply is published through the Kafka breaker as soon as its command is done,
-   and every reply is acknowledged before ``apply`` returns; failed commands are
-   also dead-lettered;
+   and every reply is acknowledged before ``apply`` returns; a reply the broker
+   refuses for good (too large, corrupt) is replaced by a small failed reply
+   (``OperationExecutor.refused_reply``, kept in the inbox), so a poison command
+   is answered once and never retried; failed commands are also dead-lettered;
 4. dead letters are published to ``T.dlq`` and acknowledged (sent together).
 Any outage raises, and the consumer loop rewinds and pauses: everything here
 is idempotent, so re-applying a batch adds nothing twice.
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
@@ -104,6 +106,12 @@ class _GuardedObserver:
 
 
 YIELD_EVERY = 64
+MAX_TRACKED_TRIES = 10_000
+
+
+def _coordinates(letter: DeadLetter) -> tuple[str, int, int]:
+    return letter.record.topic, letter.record.partition, letter.record.offset
+
 
 FoldEvents = Callable[[list[StoredEvent]], list[StoredEvent]]
 
@@ -142,14 +150,17 @@ class PreparedBatch:
         )
 
 
-async def _settle(tasks: Sequence[asyncio.Future[object]]) -> None:
-    """Wait for every task; then raise the first failure, if any."""
+async def _settle[R](tasks: Sequence[asyncio.Future[R]]) -> list[R]:
+    """Wait for every task; then raise the first failure, if any; else their results."""
     if not tasks:
-        return
+        return []
     results = await asyncio.gather(*tasks, return_exceptions=True)
+    settled: list[R] = []
     for result in results:
         if isinstance(result, BaseException):
             raise result
+        settled.append(result)
+    return settled
 
 
 @dataclass
@@ -196,6 +207,7 @@ class RecordBatchProcessor:
         self._observer: ProtocolBatchObserver = _GuardedObserver(observer or _NoObserver())
         self._clock = clock
         self._replaying = False
+        self._tries: dict[tuple[str, int, int], int] = {}
         self.stats = BatchStats()
 
     async def handle(self, batch: Batch) -> None:
@@ -235,7 +247,7 @@ class RecordBatchProcessor:
                         continue
                     envelope = decode_envelope(record.value)
                 except PoisonRecordError as error:
-                    prepared.dead.append(DeadLetter.from_error(record, error, 1, self._clock.now()))
+                    prepared.dead.append(DeadLetter.from_error(record, error, self._clock.now()))
                     continue
                 if topic in command_topics:
                     prepared.commands.append((SourceRecord.of(record), envelope))
@@ -243,7 +255,7 @@ class RecordBatchProcessor:
                     unrouted = PoisonRecordError(
                         STAGE_ROUTE, "UnroutedTopic", f"no workflow consumes {topic}"
                     )
-                    prepared.dead.append(DeadLetter.from_error(record, unrouted, 1, self._clock.now()))
+                    prepared.dead.append(DeadLetter.from_error(record, unrouted, self._clock.now()))
         return prepared
 
     async def apply_prepared(self, prepared: PreparedBatch, partitions: set[Partition]) -> None:
@@ -255,21 +267,34 @@ class RecordBatchProcessor:
         dead = list(prepared.dead)
         if prepared.stored:
             dead.extend(await self._store(prepared.stored))
-        replies: list[asyncio.Future[object]] = []
+        replies: list[asyncio.Future[DeadLetter | None]] = []
         try:
             for source, envelope in prepared.commands:
-                letter = await self._run_command(source, envelope, replies)
-                if letter is not None:
-                    dead.append(letter)
+                await self._run_command(source, envelope, replies)
         finally:
             # Replies are sent as their commands complete and acknowledged together here;
             # the first failure is raised once all have settled (no task is left behind).
-            await _settle(replies)
+            answered = await _settle(replies)
+        dead.extend(letter for letter in answered if letter is not None)
+        dead = [self._count_try(letter) for letter in dead]
         await _settle([asyncio.ensure_future(self._write_dead_letter(letter)) for letter in dead])
+        for letter in dead:
+            self._tries.pop(_coordinates(letter), None)
         for letter in dead:
             self.stats.dead_letters += 1
             self.stats.by_stage[letter.stage] = self.stats.by_stage.get(letter.stage, 0) + 1
             self._observer.on_dead_letter(letter)
+
+    def _count_try(self, letter: DeadLetter) -> DeadLetter:
+        """``letter`` with the earlier tries of its record added: tries whose batch was
+        rewound before the dead letter was acknowledged (e.g. the DLQ write hit an outage)."""
+        key = _coordinates(letter)
+        earlier = self._tries.get(key, 0)
+        self._tries[key] = earlier + 1
+        if len(self._tries) > MAX_TRACKED_TRIES:
+            # Records of partitions this instance lost are never retried here: forget the oldest.
+            self._tries.pop(next(iter(self._tries)))
+        return replace(letter, attempts=letter.attempts + earlier) if earlier else letter
 
     async def _write_dead_letter(self, letter: DeadLetter) -> None:
         async def write() -> tuple[int, int]:
@@ -318,11 +343,11 @@ class RecordBatchProcessor:
         self.stats.duplicates += result.duplicates + (len(rows) - len(folded))
         self._observer.on_stored(result, folded)
         now = self._clock.now()
-        return [DeadLetter.from_error(row.source, err, 1, now) for row, err in result.rejected]
+        return [DeadLetter.from_error(row.source, err, now) for row, err in result.rejected]
 
     async def _run_command(
-        self, source: SourceRecord, request: Envelope, replies: list[asyncio.Future[object]]
-    ) -> DeadLetter | None:
+        self, source: SourceRecord, request: Envelope, replies: list[asyncio.Future[DeadLetter | None]]
+    ) -> None:
         parent = extract_trace_context(source.headers, request)
         async with trace_kafka_operation(
             "process",
@@ -336,24 +361,56 @@ class RecordBatchProcessor:
         ):
             outcome = await self._db_guard.call(lambda: self._execute(request))
             # The task copies the current context, so its "send" span is a child of "process".
-            replies.append(asyncio.ensure_future(self._send_reply(source, request, outcome)))
+            replies.append(asyncio.ensure_future(self._answer(source, request, outcome)))
         self.stats.operations += 1
+
+    async def _answer(
+        self, source: SourceRecord, request: Envelope, outcome: OperationOutcome
+    ) -> DeadLetter | None:
+        """Publish the reply (or its failed replacement); the command's dead letter, if it failed.
+
+        An outage raises (the batch is rewound, the command answered on redelivery); a reply
+        the broker refuses for good is replaced once, and the replacement is small (sent
+        without the command's key if even it is refused: the key alone was too large).
+        """
+        try:
+            await self._send_reply(source, request, outcome)
+        except PoisonRecordError as error:
+            refused = error  # the closure below outlives the except clause's name
+            _logger.warning(
+                "the reply to command %s was refused (%s); answering with a failed reply",
+                request.envelope_id,
+                refused.poison_class,
+            )
+
+            async def substitute() -> OperationOutcome:
+                async with self._database.acquire_connection() as conn:
+                    return await self._executor.refused_reply(conn, request, refused)
+
+            outcome = await self._db_guard.call(substitute)
+            try:
+                await self._send_reply(source, request, outcome)
+            except PoisonRecordError:
+                # Only the command's own key can make a small failed reply too large.
+                _logger.warning("the failed reply to command %s is sent without its key", request.envelope_id)
+                await self._send_reply(source, request, outcome, keyed=False)
         self._observer.on_operation(source, request, outcome)
         if outcome.poison is None:
             return None
-        return DeadLetter.from_error(source, outcome.poison, 1, self._clock.now())
+        return DeadLetter.from_error(source, outcome.poison, self._clock.now())
 
     async def _send_reply(
-        self, source: SourceRecord, request: Envelope, outcome: OperationOutcome
+        self, source: SourceRecord, request: Envelope, outcome: OperationOutcome, *, keyed: bool = True
     ) -> tuple[int, int]:
+        key = source.key if keyed else None
         async with trace_kafka_operation(
-            "send", outcome.reply_topic, key=source.key, correlation_id=request.correlation_id
+            "send", outcome.reply_topic, key=key, correlation_id=request.correlation_id
         ) as span:
             headers = self._reply_headers(request) if self._reply_headers else None
 
             async def send() -> tuple[int, int]:
                 return await self._publisher.send(
-                    outcome.reply_topic, outcome.reply_value, key=source.key, headers=headers
+                    outcome.reply_topic, outcome.reply_value, key=key, headers=headers
                 )
 
             partition, offset = await self._publish_guard.call(send)

@@ -7,7 +7,13 @@ never dead-lettered from a DLQ topic onto another DLQ topic. When the copy
 cannot be published as it is (an original near the broker's size limit no
 longer fits once the DLQ headers are added), it is published without its
 value and ``onex.dlq.value.dropped`` gives the original's size: the partition
-never blocks on a record that cannot be copied.
+never blocks on a record that cannot be copied (``onex-infra dlq replay``
+refuses such a record).
+
+``onex.dlq.attempts`` counts the times the record was processed and failed: the
+tries of this service, plus the attempts a record replayed from a DLQ carries in
+its own ``onex.dlq.attempts`` header (the replay keeps that header, and only that
+one, so a record that fails again is dead-lettered with the count carried on).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from omnibase_infra.runtime.protocols import Headers, ProtocolRecordOrigin, Prot
 DLQ_SUFFIX = ".dlq"
 HEADER_PREFIX = "onex.dlq."
 VALUE_DROPPED_HEADER = HEADER_PREFIX + "value.dropped"
+ATTEMPTS_HEADER = HEADER_PREFIX + "attempts"
 MAX_MESSAGE_BYTES = 1000
 
 
@@ -68,9 +75,13 @@ class DeadLetter:
 
     @classmethod
     def from_error(
-        cls, record: ProtocolRecordOrigin, error: PoisonRecordError, attempts: int, at: datetime
+        cls, record: ProtocolRecordOrigin, error: PoisonRecordError, at: datetime, *, tries: int = 1
     ) -> DeadLetter:
-        return cls(SourceRecord.of(record), error.stage, error.poison_class, error.reason, attempts, at)
+        """The dead letter of ``record`` after ``tries`` failed tries here (``attempts`` adds
+        the attempts its own ``onex.dlq.attempts`` header carries)."""
+        source = SourceRecord.of(record)
+        attempts = prior_attempts(source.headers) + tries
+        return cls(source, error.stage, error.poison_class, error.reason, attempts, at)
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Original headers (minus earlier DLQ headers) followed by the DLQ context headers."""
@@ -120,6 +131,16 @@ class DeadLetterWriter:
         return acked
 
 
+def prior_attempts(headers: Headers) -> int:
+    """The attempts a record carries in its ``onex.dlq.attempts`` header (0 without one,
+    or when it is not a non-negative integer)."""
+    for name, value in headers:
+        if name == ATTEMPTS_HEADER:
+            text = value.decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else 0
+    return 0
+
+
 def read_dlq_headers(headers: Headers) -> dict[str, str]:
     """The ``onex.dlq.*`` headers of a DLQ record, without the prefix, decoded."""
     return {
@@ -130,6 +151,7 @@ def read_dlq_headers(headers: Headers) -> dict[str, str]:
 
 
 __all__ = [
+    "ATTEMPTS_HEADER",
     "DLQ_SUFFIX",
     "VALUE_DROPPED_HEADER",
     "DeadLetter",
@@ -137,5 +159,6 @@ __all__ = [
     "SourceRecord",
     "dlq_topic_for",
     "is_dlq_topic",
+    "prior_attempts",
     "read_dlq_headers",
 ]

@@ -8,38 +8,85 @@ Guarantees:
   envelope_id is inserted in the same transaction, and a redelivered command
   gets the stored reply back, byte for byte;
 - a read-only operation runs in a read-only transaction;
+- the statement runs under ``statement_timeout`` (server side, ``SET LOCAL``): a
+  statement that runs past it is cancelled by the server (SQLSTATE 57014) and
+  the command gets a failed reply ``timeout``. The server answered, so it is
+  the command's failure and never counts against the breaker; a server that
+  does not answer at all ends in the pool's client-side ``command_timeout``,
+  an outage;
+- every failure after the database answered is the command's, answered with
+  exactly one typed failed reply (see ``models.model_operation_reply``): a data/constraint
+  error, the timeout, a result with no JSON form, a reply larger than
+  ``max_reply_bytes``, a reply that cannot be kept in the inbox. A write that
+  failed is rolled back. The failed reply is kept in ``onex_inbox`` (read
+  operations included), so a redelivered command gets the same failed reply
+  back instead of running again;
+- ``refused_reply`` turns a reply the broker refused (too large, corrupt) into
+  a failed reply kept the same way;
 - the reply's envelope_id is derived from the request's (uuid5), its
   correlation_id is the request's and its parent_envelope_id is the request's
-  envelope_id; error replies are typed and never carry connection details;
-- outage errors propagate for the breaker; data/constraint errors become a
-  failed reply plus a ``PoisonRecordError`` for the DLQ.
+  envelope_id; error replies never carry connection details;
+- outage errors propagate for the breaker (and so does an error that is
+  neither, e.g. a permission denied: fix the configuration); every failed
+  reply comes with a ``PoisonRecordError`` for the DLQ.
 """
 
 from __future__ import annotations
 
-import uuid
+import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
+from pydantic import JsonValue, ValidationError
 
 from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.infrastructure.error_classification import classify_error, sqlstate_of
+from omnibase_infra.models.model_operation_reply import (
+    COMPLETED_EVENT_TYPE,
+    FAILED_EVENT_TYPE,
+    ErrorKind,
+    ModelOperationCommand,
+    ModelOperationError,
+    ModelOperationReply,
+    reply_id_for,
+)
 from omnibase_infra.observability.spans import trace_database_operation
 from omnibase_infra.runtime.dlq_stages import STAGE_OPERATION
 from omnibase_infra.runtime.event_store_writer import poison_from_database_error
 
 if TYPE_CHECKING:
+    import uuid
+
     import asyncpg
 
     from omnibase_infra.runtime.envelope_codec import Envelope
     from omnibase_infra.runtime.protocols import DbConnection
 
-REPLY_NAMESPACE = uuid.UUID("6f1d1c1e-7c38-4d67-9a55-0d5a3c0b9e11")
-COMPLETED_EVENT_TYPE = "onex.postgres.operation.completed"
-FAILED_EVENT_TYPE = "onex.postgres.operation.failed"
+QUERY_CANCELED = "57014"
+# SQLSTATE classes for which keeping a write's reply in the inbox fails for this command
+# only: data exception, integrity constraint, program limit exceeded.
+INBOX_POISON_CLASSES = frozenset({"22", "23", "54"})
+REPLY_SIZE_CLASSES = frozenset({"MessageSizeTooLargeError", "RecordTooLargeError", "RecordListTooLargeError"})
 
-ErrorKind = Literal["unknown_operation", "invalid_command", "invalid_parameters", "sql_error"]
+# Sets the statement timeout of the transaction and reads a reply kept for this command.
+# $2 NULL keeps the session's timeout. Allowed in a READ ONLY transaction.
+PRELUDE_SQL = (
+    "SELECT set_config('statement_timeout', COALESCE($2::text, current_setting('statement_timeout')), true), "
+    "i.reply_topic, i.reply FROM (VALUES (1)) AS one LEFT JOIN onex_inbox AS i ON i.envelope_id = $1"
+)
+CLAIM_SQL = (
+    "INSERT INTO onex_inbox (envelope_id, operation, reply_topic, reply) "
+    "VALUES ($1, $2, $3, ''::bytea) ON CONFLICT (envelope_id) DO NOTHING RETURNING true"
+)
+KEEP_REPLY_SQL = "UPDATE onex_inbox SET reply = $2 WHERE envelope_id = $1"
+KEEP_FAILED_SQL = (
+    "INSERT INTO onex_inbox (envelope_id, operation, reply_topic, reply) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (envelope_id) DO UPDATE SET reply_topic = EXCLUDED.reply_topic, reply = EXCLUDED.reply"
+)
+
+_logger = logging.getLogger(__name__)
 
 
 class ProtocolOperation(Protocol):
@@ -68,35 +115,6 @@ class ProtocolOperationCatalog(Protocol):
         ...
 
 
-class ModelOperationCommand(BaseModel):
-    """Payload of a command envelope on ``onex.cmd.postgres.operation.v1``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    operation: str
-    parameters: dict[str, JsonValue] = {}
-
-
-class ModelOperationError(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: ErrorKind
-    message: str
-    sqlstate: str | None = None
-
-
-class ModelOperationReply(BaseModel):
-    """Payload of a reply envelope (completed or failed)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    operation: str
-    status: Literal["completed", "failed"]
-    row_count: int = 0
-    rows: list[dict[str, JsonValue]] = []
-    error: ModelOperationError | None = None
-
-
 @dataclass(frozen=True)
 class OperationOutcome:
     """What the workflow publishes: the reply bytes, where, and an optional DLQ reason."""
@@ -108,9 +126,20 @@ class OperationOutcome:
     poison: PoisonRecordError | None
 
 
-def reply_id_for(request_id: uuid.UUID) -> uuid.UUID:
-    """The reply's envelope id: the same for every delivery of one request."""
-    return uuid.uuid5(REPLY_NAMESPACE, str(request_id))
+class _CommandFailed(Exception):
+    """A failure of the command decided inside its transaction (which it rolls back)."""
+
+    def __init__(self, error: ModelOperationError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def poison_class_of(error: ModelOperationError) -> str:
+    """The DLQ ``error.class`` of a failed command: ``SQLSTATE 23505`` for a statement
+    PostgreSQL rejected, the kind in CamelCase otherwise (``timeout`` → ``Timeout``)."""
+    if error.kind == "sql_error" and error.sqlstate is not None:
+        return f"SQLSTATE {error.sqlstate}"
+    return "".join(part.capitalize() for part in error.kind.split("_"))
 
 
 class OperationExecutor:
@@ -124,21 +153,39 @@ class OperationExecutor:
         failed_topic: str,
         encode_reply: Callable[[Envelope, ModelOperationReply, uuid.UUID, str], bytes],
         max_rows: int = 1000,
+        max_reply_bytes: int | None = None,
+        statement_timeout_seconds: float | None = None,
     ) -> None:
+        """``max_reply_bytes``: the largest reply value the producer can publish (``None``: no
+        check here; the broker's refusal is then handled by ``refused_reply``).
+        ``statement_timeout_seconds``: how long a command's statement may run (``None``: the
+        session's ``statement_timeout``)."""
         self._catalog = catalog
         self._completed_topic = completed_topic
         self._failed_topic = failed_topic
         self._encode_reply = encode_reply
         self._max_rows = max_rows
+        self._max_reply_bytes = max_reply_bytes
+        self._statement_timeout = (
+            None
+            if statement_timeout_seconds is None
+            else f"{max(1, round(statement_timeout_seconds * 1000))}ms"
+        )
 
-    def _failure(
-        self, request: Envelope, operation: str, error: ModelOperationError, stage_class: str
-    ) -> OperationOutcome:
+    def _failure(self, request: Envelope, operation: str, error: ModelOperationError) -> OperationOutcome:
         reply = ModelOperationReply(operation=operation, status="failed", error=error)
         reply_id = reply_id_for(request.envelope_id)
         value = self._encode_reply(request, reply, reply_id, FAILED_EVENT_TYPE)
-        poison = PoisonRecordError(STAGE_OPERATION, stage_class, error.message)
+        poison = PoisonRecordError(STAGE_OPERATION, poison_class_of(error), error.message)
         return OperationOutcome(self._failed_topic, value, reply_id, False, poison)
+
+    def _kept(self, request: Envelope, topic: str, value: bytes) -> OperationOutcome:
+        """A reply kept in the inbox, sent again as it is; a failed one is dead-lettered again."""
+        poison = None
+        if topic == self._failed_topic:
+            error = _error_of(value)
+            poison = PoisonRecordError(STAGE_OPERATION, poison_class_of(error), error.message)
+        return OperationOutcome(topic, value, reply_id_for(request.envelope_id), True, poison)
 
     def _parse(self, request: Envelope) -> ModelOperationCommand | OperationOutcome:
         try:
@@ -147,10 +194,10 @@ class OperationExecutor:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "payload"
             error = ModelOperationError(kind="invalid_command", message=f"{where}: {first['msg']}")
-            return self._failure(request, "<unknown>", error, "InvalidCommand")
+            return self._failure(request, "<unknown>", error)
 
     async def execute(self, conn: DbConnection, request: Envelope) -> OperationOutcome:
-        """Run the command in ``request``; raise only for outages."""
+        """Run the command in ``request``; raise only for outages (and configuration errors)."""
         command = self._parse(request)
         if isinstance(command, OperationOutcome):
             return command
@@ -159,11 +206,11 @@ class OperationExecutor:
             error = ModelOperationError(
                 kind="unknown_operation", message=f"no operation named {command.operation!r}"
             )
-            return self._failure(request, command.operation, error, "UnknownOperation")
+            return self._failure(request, command.operation, error)
         problems = self._catalog.validate_parameters(operation.name, command.parameters)
         if problems:
             error = ModelOperationError(kind="invalid_parameters", message="; ".join(problems)[:500])
-            return self._failure(request, operation.name, error, "InvalidParameters")
+            return self._failure(request, operation.name, error)
         arguments = [command.parameters.get(name) for name in operation.parameter_names]
         try:
             async with trace_database_operation(
@@ -175,29 +222,83 @@ class OperationExecutor:
                 if operation.read_only:
                     return await self._run_read_only(conn, request, operation, arguments)
                 return await self._run_write(conn, request, operation, arguments)
+        except _CommandFailed as failed:
+            error = failed.error
         except Exception as exc:
-            poison = poison_from_database_error(exc)
-            if poison is None:
+            database_error = _database_error(exc)
+            if database_error is None:
                 raise
-            sqlstate = getattr(exc, "sqlstate", None)
-            error = ModelOperationError(
-                kind="sql_error",
-                message=f"{type(exc).__name__}",
-                sqlstate=sqlstate if isinstance(sqlstate, str) else None,
+            error = database_error
+        outcome = self._failure(request, operation.name, error)
+        await self._keep_failed(conn, request, operation.name, outcome)
+        return outcome
+
+    async def refused_reply(
+        self, conn: DbConnection, request: Envelope, refused: PoisonRecordError
+    ) -> OperationOutcome:
+        """The failed reply that replaces a reply the broker refused (``refused`` says why).
+
+        It is kept in ``onex_inbox`` in place of the refused one, so a redelivery is answered
+        with it. For a write operation the write itself stays applied, and the message says so.
+        """
+        name = _operation_name(request)
+        operation = self._catalog.get_operation(name)
+        applied = operation is not None and not operation.read_only
+        too_large = refused.poison_class.rsplit(".", 1)[-1] in REPLY_SIZE_CLASSES
+        kind: ErrorKind = "reply_too_large" if too_large else "reply_rejected"
+        what = "the reply is larger than the broker accepts" if too_large else "the broker refused the reply"
+        message = f"{what} ({refused.poison_class})" + ("; the write was applied" if applied else "")
+        outcome = self._failure(request, name, ModelOperationError(kind=kind, message=message))
+        await self._keep_failed(conn, request, name, outcome)
+        return outcome
+
+    async def _keep_failed(
+        self, conn: DbConnection, request: Envelope, operation: str, outcome: OperationOutcome
+    ) -> None:
+        """Keep a failed reply in the inbox; an outage raises, any other failure is logged."""
+        try:
+            await conn.execute(
+                KEEP_FAILED_SQL, request.envelope_id, operation, outcome.reply_topic, outcome.reply_value
             )
-            return self._failure(request, operation.name, error, poison.poison_class)
+        except Exception as exc:
+            if classify_error(exc).is_outage:
+                raise
+            # The answer still goes out; a redelivery computes the same failed reply again.
+            _logger.warning(
+                "the failed reply to command %s could not be kept in onex_inbox: %s",
+                request.envelope_id,
+                type(exc).__name__,
+            )
 
     def _completed(
         self, request: Envelope, operation: ProtocolOperation, rows: Sequence[asyncpg.Record]
     ) -> tuple[uuid.UUID, bytes]:
+        """The completed reply; raises ``_CommandFailed`` when it cannot be one."""
+        try:
+            encoded = [_row_to_json(row) for row in rows[: self._max_rows]]
+        except ValueError as exc:  # pydantic_core's PydanticSerializationError, a UnicodeError
+            message = f"a value of the result has no JSON form: {str(exc)[:200]}"
+            error = ModelOperationError(kind="result_not_serialisable", message=message)
+            raise _CommandFailed(error) from exc
         reply = ModelOperationReply(
-            operation=operation.name,
-            status="completed",
-            row_count=len(rows),
-            rows=[_row_to_json(row) for row in rows[: self._max_rows]],
+            operation=operation.name, status="completed", row_count=len(rows), rows=encoded
         )
         reply_id = reply_id_for(request.envelope_id)
-        return reply_id, self._encode_reply(request, reply, reply_id, COMPLETED_EVENT_TYPE)
+        value = self._encode_reply(request, reply, reply_id, COMPLETED_EVENT_TYPE)
+        if self._max_reply_bytes is not None and len(value) > self._max_reply_bytes:
+            message = (
+                f"the reply of {len(rows)} rows is {len(value)} bytes; "
+                f"a reply may be at most {self._max_reply_bytes} bytes (ask for fewer rows)"
+            )
+            raise _CommandFailed(ModelOperationError(kind="reply_too_large", message=message))
+        return reply_id, value
+
+    async def _prelude(self, conn: DbConnection, request: Envelope) -> OperationOutcome | None:
+        """Set the statement timeout; the reply kept for this command, if there is one."""
+        kept = await conn.fetchrow(PRELUDE_SQL, request.envelope_id, self._statement_timeout)
+        if kept is None or kept["reply_topic"] is None:
+            return None
+        return self._kept(request, kept["reply_topic"], bytes(kept["reply"]))
 
     async def _run_read_only(
         self,
@@ -207,8 +308,11 @@ class OperationExecutor:
         arguments: list[JsonValue],
     ) -> OperationOutcome:
         async with conn.transaction(readonly=True):
+            kept = await self._prelude(conn, request)
+            if kept is not None:
+                return kept
             rows = await conn.fetch(operation.sql, *arguments)
-        reply_id, value = self._completed(request, operation, rows)
+            reply_id, value = self._completed(request, operation, rows)
         return OperationOutcome(self._completed_topic, value, reply_id, False, None)
 
     async def _run_write(
@@ -219,32 +323,64 @@ class OperationExecutor:
         arguments: list[JsonValue],
     ) -> OperationOutcome:
         async with conn.transaction():
+            kept = await self._prelude(conn, request)
+            if kept is not None:
+                return kept
             claimed = await conn.fetchval(
-                "INSERT INTO onex_inbox (envelope_id, operation, reply_topic, reply) "
-                "VALUES ($1, $2, $3, ''::bytea) ON CONFLICT (envelope_id) DO NOTHING RETURNING true",
-                request.envelope_id,
-                operation.name,
-                self._completed_topic,
+                CLAIM_SQL, request.envelope_id, operation.name, self._completed_topic
             )
             if not claimed:
+                # Another instance claimed it between the prelude and here; its reply is kept.
                 stored = await conn.fetchrow(
                     "SELECT reply_topic, reply FROM onex_inbox WHERE envelope_id = $1",
                     request.envelope_id,
                 )
                 assert stored is not None  # the conflicting row exists: it made the insert a no-op
-                return OperationOutcome(
-                    stored["reply_topic"],
-                    bytes(stored["reply"]),
-                    reply_id_for(request.envelope_id),
-                    True,
-                    None,
-                )
+                return self._kept(request, stored["reply_topic"], bytes(stored["reply"]))
             rows = await conn.fetch(operation.sql, *arguments)
             reply_id, value = self._completed(request, operation, rows)
-            await conn.execute(
-                "UPDATE onex_inbox SET reply = $2 WHERE envelope_id = $1", request.envelope_id, value
-            )
+            try:
+                await conn.execute(KEEP_REPLY_SQL, request.envelope_id, value)
+            except Exception as exc:
+                error = _inbox_error(exc)
+                if error is None:
+                    raise
+                raise _CommandFailed(error) from exc
         return OperationOutcome(self._completed_topic, value, reply_id, False, None)
+
+
+def _database_error(exc: BaseException) -> ModelOperationError | None:
+    """The command's own failure for what PostgreSQL answered, or ``None`` (raise it)."""
+    sqlstate = sqlstate_of(exc)
+    if sqlstate == QUERY_CANCELED:
+        message = "the statement ran past its statement timeout and was cancelled"
+        return ModelOperationError(kind="timeout", message=message, sqlstate=sqlstate)
+    if poison_from_database_error(exc) is None:
+        return None
+    return ModelOperationError(kind="sql_error", message=type(exc).__name__, sqlstate=sqlstate)
+
+
+def _inbox_error(exc: BaseException) -> ModelOperationError | None:
+    sqlstate = sqlstate_of(exc)
+    if sqlstate is None or sqlstate[:2] not in INBOX_POISON_CLASSES:
+        return None
+    message = f"the reply could not be kept in onex_inbox ({type(exc).__name__}); the write was rolled back"
+    return ModelOperationError(kind="inbox_write_failed", message=message, sqlstate=sqlstate)
+
+
+def _error_of(reply: bytes) -> ModelOperationError:
+    """The error of a failed reply this executor encoded (a generic one if it cannot be read)."""
+    try:
+        error = json.loads(reply)["payload"]["error"]
+        return ModelOperationError.model_validate(error)
+    except (ValueError, KeyError, TypeError):
+        return ModelOperationError(kind="sql_error", message="a failed reply kept in onex_inbox")
+
+
+def _operation_name(request: Envelope) -> str:
+    payload = request.payload
+    name = payload.get("operation") if isinstance(payload, dict) else None
+    return name if isinstance(name, str) and name else "<unknown>"
 
 
 def _row_to_json(row: asyncpg.Record) -> dict[str, JsonValue]:
@@ -256,14 +392,8 @@ def _row_to_json(row: asyncpg.Record) -> dict[str, JsonValue]:
 
 
 __all__ = [
-    "COMPLETED_EVENT_TYPE",
-    "FAILED_EVENT_TYPE",
-    "ModelOperationCommand",
-    "ModelOperationError",
-    "ModelOperationReply",
     "OperationExecutor",
     "OperationOutcome",
     "ProtocolOperation",
     "ProtocolOperationCatalog",
-    "reply_id_for",
 ]

@@ -112,6 +112,21 @@ def _reply_headers(request: Envelope) -> list[tuple[str, bytes]]:
     return inject_trace_context(None)
 
 
+REPLY_RECORD_HEADROOM = 16 * 1024
+"""Bytes of a reply record left for its key, headers and framing (``max_request_size`` is per record)."""
+
+
+def command_statement_timeout(command_timeout: float, breaker_timeout: float) -> float:
+    """How long a command's statement may run: 90 % of the shorter of the pool's
+    ``command_timeout`` and the PostgreSQL breaker's ``timeout_seconds``.
+
+    The server cancels the statement first (SQLSTATE 57014: the command's failure,
+    ``timeout``); the remaining 10 % is the time the server has to say so before the
+    client-side timeout ends the call as an outage.
+    """
+    return 0.9 * min(command_timeout, breaker_timeout)
+
+
 def _pool_config(
     settings: ModelInfraSettings, pool: ModelPostgresPoolSettings
 ) -> ModelPostgresConnectionConfig:
@@ -138,9 +153,8 @@ def build_components(
     runtime = orchestrator.workflow_runtime(env)
 
     metrics = InfraMetrics(CollectorRegistry(), str(env))
-    database = PostgresConnectionManager(
-        _pool_config(settings, postgres_node.postgres_pool(env)), clock=clock
-    )
+    pool_config = _pool_config(settings, postgres_node.postgres_pool(env))
+    database = PostgresConnectionManager(pool_config, clock=clock)
     audit_sink = PostgresAuditSink(database, schema=settings.postgres.schema_name)
     audit = AuditLogger(audit_sink, environment=str(env), clock=clock)
     listeners = (metrics.on_breaker_transition, audit.record_breaker_transition, _log_transition)
@@ -152,12 +166,10 @@ def build_components(
     )
     for breaker in (postgres_breaker, kafka_breaker):
         metrics.register_breaker(breaker.name, breaker.state, LEGAL_TRANSITIONS)
-    producers = KafkaProducerPool(
-        kafka_node.kafka_producer(env).to_producer_config(
-            settings.kafka_bootstrap_servers, settings.kafka_security
-        ),
-        clock=clock,
+    producer_config = kafka_node.kafka_producer(env).to_producer_config(
+        settings.kafka_bootstrap_servers, settings.kafka_security
     )
+    producers = KafkaProducerPool(producer_config, clock=clock)
     event_publisher = ResilientPublisher(
         producers,
         kafka_breaker,
@@ -171,6 +183,10 @@ def build_components(
         completed_topic=topology.operation_completed_topic,
         failed_topic=topology.operation_failed_topic,
         encode_reply=encode_reply,
+        max_reply_bytes=producer_config.max_request_size - REPLY_RECORD_HEADROOM,
+        statement_timeout_seconds=command_statement_timeout(
+            pool_config.command_timeout, postgres_breaker.config.timeout_seconds
+        ),
     )
     processor = RecordBatchProcessor(
         event_store_topics=topology.event_store_topics,

@@ -9,6 +9,7 @@ from fault_injection.scenarios.broker_freeze import run_broker_freeze
 from fault_injection.scenarios.broker_kill import run_broker_kill
 from fault_injection.scenarios.credential_rotation import run_credential_rotation
 from fault_injection.scenarios.hostile import run_hostile
+from fault_injection.scenarios.poison_commands import run_poison_commands
 from fault_injection.scenarios.postgres_restart import run_postgres_restart
 from fault_injection.scenarios.scale_out import run_scale_out
 from fault_injection.scenarios.service_kill import run_service_kill
@@ -23,6 +24,7 @@ SCENARIOS: dict[str, Scenario] = {
     "broker-freeze": run_broker_freeze,
     "scale-out": run_scale_out,
     "hostile": run_hostile,
+    "poison-commands": run_poison_commands,
     "credential-rotation": run_credential_rotation,
 }
 

@@ -57,6 +57,18 @@ TITLE = (
 CONTRACT = REPO_ROOT / "src/omnibase_infra/nodes/postgres_adapter/v1_0_0/contract.yaml"
 LABEL_HEADER = "faults-label"
 WRITE_OPERATIONS = ("enqueue_outbox_event", "requeue_dead_letter_outbox")
+# Failed replies given after PostgreSQL answered (kept in onex_inbox); the others are refusals
+# decided before any SQL.
+KEPT_FAILURE_KINDS = frozenset(
+    {
+        "sql_error",
+        "timeout",
+        "result_not_serialisable",
+        "reply_too_large",
+        "reply_rejected",
+        "inbox_write_failed",
+    }
+)
 Coordinates = tuple[str, int, int]
 
 
@@ -362,10 +374,12 @@ async def _verify(
         outcome["stored" if row is not None else "dlq" if in_dlq else "nowhere"] += 1
     replies = replies_by_request(await read_topic(servers.bootstrap, topics.completed))
     failed = replies_by_request(await read_topic(servers.bootstrap, topics.failed))
-    completed_writes = completed_enqueues = 0
+    completed_writes = completed_enqueues = kept_failures = 0
     for record, at in zip(commands, command_at, strict=True):
         request = str(record.envelope_id)
         ok, bad, in_dlq = replies.get(request, []), failed.get(request, []), at in dlq
+        # A failed reply to a command that reached PostgreSQL is kept in the inbox.
+        kept_failures += any((b.get("error") or {}).get("kind") in KEPT_FAILURE_KINDS for b in bad[:1])
         what = f"{record.label} ({record.value[:120] if record.value else b''!r})"
         if in_dlq:
             _check_dlq_copy(record, at, dlq[at], problems)
@@ -408,7 +422,7 @@ async def _verify(
     deltas = {name: counts_after.get(name, 0) - counts_before.get(name, 0) for name in counts_after}
     intended = {
         "onex_event_store": stored_count,
-        "onex_inbox": completed_writes,
+        "onex_inbox": completed_writes + kept_failures,
         "onex_outbox": completed_enqueues,
     }
     for table, expected in intended.items():

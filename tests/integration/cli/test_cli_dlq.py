@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cli_helpers import closed_port, run_cli
 from service_harness import ServiceProcess, ServiceTopics, produce
 
-from omnibase_infra.runtime.dead_letter import DeadLetter, SourceRecord
+from omnibase_infra.runtime.dead_letter import VALUE_DROPPED_HEADER, DeadLetter, SourceRecord
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -131,8 +131,8 @@ async def test_list_then_replay_to_the_original_topic(
     assert f"replayed 2, skipped 1 (1 filtered by --stage, 0 refused) from {source}.dlq" in staged.out
     replayed = await read_topic(kafka_bootstrap, source, expect=2)
     assert [(r.key, r.value, list(r.headers)) for r in replayed] == [  # type: ignore[attr-defined]
-        (b"key-0", b"value-0", [("h", b"0")]),
-        (b"key-1", b"value-1", [("h", b"1")]),
+        (b"key-0", b"value-0", [("h", b"0"), ("onex.dlq.attempts", b"1")]),
+        (b"key-1", b"value-1", [("h", b"1"), ("onex.dlq.attempts", b"1")]),
     ]
 
     everything = await run_cli("dlq", "replay", source, "--all", "--json", env=cli_env)
@@ -218,3 +218,34 @@ async def test_poison_dead_lettered_by_the_service_is_replayed_to_its_topic(
     # Still poison: the service dead-letters the replayed copy again, from its new offset.
     again = await read_topic(kafka_bootstrap, f"{store}.dlq", expect=2, within=45)
     assert len(again) == 2
+    attempts = [dict(r.headers)["onex.dlq.attempts"] for r in again]  # type: ignore[attr-defined]
+    assert attempts == [b"1", b"2"]  # the replayed copy failed a second time
+
+
+async def test_replay_refuses_records_whose_value_was_dropped_and_replays_the_rest(
+    cli_env: dict[str, str], kafka_bootstrap: str, unique_topic: Callable[..., Awaitable[str]]
+) -> None:
+    source = await unique_topic(1)
+    await create_topic(kafka_bootstrap, f"{source}.dlq")
+    kept = DeadLetter(SourceRecord(source, 0, 4, b"k", b"small", []), "decode", "X", "bad", 1, WHEN)
+    dropped = DeadLetter(SourceRecord(source, 0, 5, b"k", b"", []), "decode", "X", "huge", 1, WHEN)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(f"{source}.dlq", b"small", key=b"k", headers=kept.headers(), partition=0)
+        # As the DLQ writer writes a copy that did not fit: no value, the original's size.
+        headers = [*dropped.headers(), (VALUE_DROPPED_HEADER, b"1048000")]
+        await producer.send_and_wait(f"{source}.dlq", b"", key=b"k", headers=headers, partition=0)
+    finally:
+        await producer.stop()
+
+    replay = await run_cli("dlq", "replay", source, "--all", "--json", env=cli_env)
+
+    assert replay.code == 1, replay.text  # a record was refused
+    report = json.loads(replay.out)
+    assert (report["replayed"], report["refused"], report["failed"]) == (1, 1, 0)
+    [refused] = [r for r in report["records"] if r["outcome"] == "refused"]
+    assert refused["offset"] == 1
+    assert "1048000 bytes" in refused["reason"] and f"{source}/0@5" in refused["reason"]
+    replayed = await read_topic(kafka_bootstrap, source, expect=2, within=5)
+    assert [r.value for r in replayed] == [b"small"]  # type: ignore[attr-defined]

@@ -46,6 +46,7 @@ def test_quick_fault_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
         "broker-freeze",
         "scale-out",
         "hostile",
+        "poison-commands",
     }, output
     for name, scenario in scenarios.items():
         assert scenario["error"] is None, f"{name}: {scenario['error']}\n{output}"

@@ -20,7 +20,8 @@ from omnibase_infra.cli.dlq_records import (
     resolve_dlq_topic,
 )
 from omnibase_infra.cli.dlq_replay import plan_replay, send_replays
-from omnibase_infra.runtime.dead_letter import DeadLetter, SourceRecord
+from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.runtime.dead_letter import VALUE_DROPPED_HEADER, DeadLetter, SourceRecord
 
 SOURCE = "onex.evt.shop.orders.v1"
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -47,7 +48,8 @@ def test_record_context_and_replay_headers() -> None:
     assert record.original_topic == SOURCE
     assert record.original_coordinates == f"{SOURCE}/2@101"
     assert record.stage == "decode"
-    assert record.replay_headers() == [("traceparent", b"00-1"), ("x", b"y")]
+    assert record.replay_headers() == [("traceparent", b"00-1"), ("x", b"y"), ("onex.dlq.attempts", b"3")]
+    assert record.dropped_value_bytes is None
     document = record.as_json()
     assert document["error_class"] == "JSONDecodeError"
     assert document["attempts"] == 3
@@ -120,8 +122,54 @@ async def test_send_replays_in_order_with_original_content() -> None:
     assert (result.replayed, result.failed, result.not_attempted) == (3, 0, 0)
     assert [value for _, value, _, _ in sender.sent] == [b"v0", b"v1", b"v2"]
     topic, _, key, headers = sender.sent[0]
-    assert (topic, key, headers) == (SOURCE, b"k", [("traceparent", b"00-1"), ("x", b"y")])
+    assert (topic, key, headers) == (
+        SOURCE,
+        b"k",
+        [("traceparent", b"00-1"), ("x", b"y"), ("onex.dlq.attempts", b"3")],
+    )
     assert len(acks) == 3
+
+
+def dropped(offset: int, size: int) -> DlqRecord:
+    """A DLQ record whose value the writer dropped (the copy was too large), as it writes it."""
+    original = SourceRecord(SOURCE, 2, 100 + offset, b"k", b"x" * size, [])
+    letter = DeadLetter(original, "decode", "UnicodeDecodeError", "not UTF-8", 1, WHEN)
+    headers = [*letter.headers(), (VALUE_DROPPED_HEADER, str(size).encode())]
+    return DlqRecord.of(0, offset, 0, b"k", b"", headers)
+
+
+async def test_records_whose_value_was_dropped_are_refused_with_their_coordinates_and_the_rest_replayed() -> (
+    None
+):
+    decisions = plan_replay([dead_letter(0), dropped(1, 2_000_000), dead_letter(2)])
+
+    assert [d.outcome for d in decisions] == ["replay", "refused", "replay"]
+    refused = decisions[1]
+    assert refused.record.dropped_value_bytes == 2_000_000
+    assert f"{SOURCE}/2@101" in refused.reason
+    assert "2000000 bytes" in refused.reason and "dropped" in refused.reason
+    assert refused.record.as_json()["value_dropped_bytes"] == 2_000_000
+    sender = FakeSender()
+    result = await send_replays(decisions, sender, timeout_seconds=1)
+    assert (result.replayed, result.failed, result.not_attempted) == (2, 0, 0)
+    assert [value for _, value, _, _ in sender.sent] == [b"v0", b"v2"]
+    out = io.StringIO()
+    render_replay(Console(out, err=io.StringIO(), colour=False), f"{SOURCE}.dlq", decisions, result, [])
+    assert "FAIL  refused 0:1: its value (2000000 bytes) was dropped" in out.getvalue()
+    assert "replayed 2, skipped 1 (0 filtered by --stage, 1 refused)" in out.getvalue()
+
+
+async def test_a_replayed_record_that_fails_again_counts_its_attempts_on() -> None:
+    sender = FakeSender()
+    await send_replays(plan_replay([dead_letter(0)]), sender, timeout_seconds=1)
+    topic, value, key, headers = sender.sent[0]
+    error = PoisonRecordError("decode", "JSONDecodeError", "bad json")
+
+    again = DeadLetter.from_error(SourceRecord(topic, 0, 7, key, value, headers), error, WHEN)
+
+    assert again.attempts == 4  # 3 before the replay, 1 now
+    context = DlqRecord.of(0, 0, 0, key, value, again.headers()).as_json()
+    assert (context["attempts"], context["original_offset"]) == (4, 7)
 
 
 async def test_send_replays_stops_after_a_failure() -> None:

@@ -27,9 +27,9 @@ from omnibase_infra.models.model_health import (
     ModelPostgresHealth,
     ModelQueryPerformance,
 )
+from omnibase_infra.models.model_operation_reply import ModelOperationReply
 from omnibase_infra.runtime.envelope_codec import encode_envelope
 from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolConsumerRecord
-from omnibase_infra.runtime.operation_executor import ModelOperationReply
 from omnibase_infra.runtime.protocols import Headers
 
 if TYPE_CHECKING:

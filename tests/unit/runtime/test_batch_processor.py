@@ -13,18 +13,14 @@ from pydantic import JsonValue
 
 from omnibase_infra.clock import FakeClock
 from omnibase_infra.errors import CircuitOpenError, OutageError
+from omnibase_infra.models.model_operation_reply import FAILED_EVENT_TYPE, reply_id_for
 from omnibase_infra.runtime.batch_processor import RecordBatchProcessor, fold_duplicates
 from omnibase_infra.runtime.consumer_loop import ConsumerLoop
 from omnibase_infra.runtime.dead_letter import DeadLetter, SourceRecord, read_dlq_headers
 from omnibase_infra.runtime.envelope_codec import decode_envelope, encode_envelope
 from omnibase_infra.runtime.event_store_writer import StoredEvent, WriteResult
 from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolConsumerRecord
-from omnibase_infra.runtime.operation_executor import (
-    FAILED_EVENT_TYPE,
-    OperationExecutor,
-    OperationOutcome,
-    reply_id_for,
-)
+from omnibase_infra.runtime.operation_executor import OperationExecutor, OperationOutcome
 from omnibase_infra.runtime.protocols import ProtocolConnectionSource
 
 if TYPE_CHECKING:

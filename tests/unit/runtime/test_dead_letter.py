@@ -8,6 +8,7 @@ import pytest
 
 from omnibase_infra.errors import OutageError, PoisonRecordError
 from omnibase_infra.runtime.dead_letter import (
+    ATTEMPTS_HEADER,
     HEADER_PREFIX,
     MAX_MESSAGE_BYTES,
     VALUE_DROPPED_HEADER,
@@ -16,6 +17,7 @@ from omnibase_infra.runtime.dead_letter import (
     SourceRecord,
     dlq_topic_for,
     is_dlq_topic,
+    prior_attempts,
     read_dlq_headers,
 )
 
@@ -95,7 +97,7 @@ def test_short_message_is_kept_whole() -> None:
 def test_from_error_copies_stage_class_and_reason() -> None:
     error = PoisonRecordError("validate", "ValidationError", "payload: Field required")
 
-    letter = DeadLetter.from_error(make_record(), error, 1, FAILED_AT)
+    letter = DeadLetter.from_error(make_record(), error, FAILED_AT)
 
     assert (letter.stage, letter.error_class, letter.message) == (
         "validate",
@@ -104,6 +106,23 @@ def test_from_error_copies_stage_class_and_reason() -> None:
     )
     assert letter.attempts == 1
     assert letter.failed_at == FAILED_AT
+
+
+def test_attempts_count_the_tries_here_plus_those_the_record_carries() -> None:
+    error = PoisonRecordError("operation", "UnknownOperation", "no operation named 'x'")
+    replayed = make_record(headers=(("traceparent", b"00-abc-def-01"), (ATTEMPTS_HEADER, b"3")))
+
+    assert DeadLetter.from_error(make_record(), error, FAILED_AT, tries=2).attempts == 2
+    letter = DeadLetter.from_error(replayed, error, FAILED_AT)
+    assert letter.attempts == 4
+    assert read_dlq_headers(letter.headers())["attempts"] == "4"
+    assert [name for name, _ in letter.headers()].count(ATTEMPTS_HEADER) == 1
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(b"7", 7), (b" 12 ", 12), (b"-1", 0), (b"x", 0), (b"", 0)])
+def test_prior_attempts_reads_a_non_negative_count_or_nothing(raw: bytes, expected: int) -> None:
+    assert prior_attempts([("other", b"9"), (ATTEMPTS_HEADER, raw)]) == expected
+    assert prior_attempts([("other", b"9")]) == 0
 
 
 def test_dlq_topic_naming() -> None:

@@ -9,14 +9,14 @@ import pytest
 from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue, ValidationError
 
-from omnibase_infra.runtime.envelope_codec import decode_envelope
-from omnibase_infra.runtime.operation_executor import (
+from omnibase_infra.models.model_operation_reply import (
     FAILED_EVENT_TYPE,
     ModelOperationCommand,
     ModelOperationReply,
-    OperationExecutor,
     reply_id_for,
 )
+from omnibase_infra.runtime.envelope_codec import decode_envelope
+from omnibase_infra.runtime.operation_executor import OperationExecutor
 
 from .fakes import FakeCatalog, FakeOperation, UnusableConnection, encode_reply
 

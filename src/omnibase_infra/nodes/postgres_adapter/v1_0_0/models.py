@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from omnibase_infra.json_types import JsonObject
 from omnibase_infra.models.model_consumed_record import ModelConsumedRecord
 from omnibase_infra.models.model_health import ModelPostgresHealth
+from omnibase_infra.models.model_operation_reply import ErrorKind
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -67,7 +68,7 @@ class ModelOperationFailure(BaseModel):
 
     model_config = _FROZEN
 
-    error_kind: Literal["unknown_operation", "invalid_command", "invalid_parameters", "sql_error"]
+    error_kind: ErrorKind
     message: str
     sqlstate: str | None = Field(default=None, pattern=r"^[0-9A-Z]{5}$")
 
