@@ -22,6 +22,8 @@ from omnibase_infra.contract_validation.model_node_document import ModelNodeCont
 from omnibase_infra.contract_validation.model_operations import ModelOperationsDocument
 from omnibase_infra.contract_validation.model_workflows import ModelCompositionDocument
 from omnibase_infra.contract_validation.node_rules import (
+    BREAKER_POLICY_KEYS,
+    BREAKER_THRESHOLD_KEYS,
     CORE_KEYS_FORBIDDEN_BY_TYPE,
     CORE_KEYS_REQUIRED_BY_TYPE,
     SHIPPED_NODE_RULES,
@@ -65,6 +67,16 @@ def _when(key: str, value: str, then: JsonObject) -> JsonValue:
     return {"if": {"properties": {key: {"const": value}}, "required": [key]}, "then": then}
 
 
+def _breaker_rule(policy: tuple[str, ...]) -> JsonObject:
+    """Each environment's breaker block carries the thresholds and exactly ``policy``."""
+    unused: JsonObject = {key: False for key in BREAKER_POLICY_KEYS if key not in policy}
+    per_environment: JsonObject = {
+        "required": [*BREAKER_THRESHOLD_KEYS, *policy],
+        "properties": unused,
+    }
+    return {"properties": {env: per_environment for env in ("production", "staging", "development")}}
+
+
 def build_node_contract_schema() -> JsonObject:
     """The schema of ``contract.yaml``, with per-node-type and per-shipped-node rules."""
     schema = _base(
@@ -75,12 +87,15 @@ def build_node_contract_schema() -> JsonObject:
         forbidden: JsonObject = {key: False for key in CORE_KEYS_FORBIDDEN_BY_TYPE[node_type]}
         rules.append(_when("node_type", node_type, {"required": list(required), "properties": forbidden}))
     for name, rule in SHIPPED_NODE_RULES.items():
+        environment_config: JsonObject = {
+            "required": list(rule.environment_sections),
+            "propertyNames": {"enum": list(rule.environment_sections)},
+        }
+        if "circuit_breaker" in rule.environment_sections:
+            environment_config["properties"] = {"circuit_breaker": _breaker_rule(rule.breaker_policy)}
         properties: JsonObject = {
             "node_type": {"const": rule.node_type},
-            "environment_config": {
-                "required": list(rule.environment_sections),
-                "propertyNames": {"enum": list(rule.environment_sections)},
-            },
+            "environment_config": environment_config,
         }
         if not rule.has_operations:
             properties["operations"] = False
