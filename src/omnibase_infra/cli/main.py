@@ -49,6 +49,14 @@ def _add_contracts(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration overlay: contract values per node and environment (also ONEX_CONFIG_FILE)",
+    )
+
+
 def _lazy_type(target: str) -> Callable[[str], object]:
     """An argparse ``type=`` that imports ``module:function`` only when the option is given."""
     module_name, function_name = target.split(":")
@@ -188,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = contracts_sub.add_parser("check", help="validate the shipped contracts and PATHs")
     check.add_argument("paths", nargs="*", metavar="PATH", help="extra contract files or folders")
     _add_json(check)
+    _add_config(check)
     check.set_defaults(handler=_lazy("contracts_command:run_check"))
 
     nodes = commands.add_parser("nodes", help="the node registry")
@@ -199,7 +208,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the service until SIGTERM/SIGINT")
     _add_contracts(run)
+    _add_config(run)
     run.set_defaults(handler=_lazy("run_command:run_service"))
+
+    config = commands.add_parser("config", help="the effective contract configuration")
+    config_sub = config.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    show = config_sub.add_parser(
+        "show", help="every contract value in effect, with its source (variable, overlay, contract, default)"
+    )
+    show.add_argument(
+        "--environment",
+        metavar="ENV",
+        help="production, staging or development (default: detected from ENVIRONMENT, ENV, ...)",
+    )
+    _add_json(show)
+    _add_contracts(show)
+    _add_config(show)
+    show.set_defaults(handler=_lazy("config_command:run_show"))
 
     db = commands.add_parser("db", help="the service's own tables")
     db_sub = db.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
