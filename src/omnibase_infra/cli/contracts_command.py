@@ -35,7 +35,7 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         resolve_configuration(contracts, EnumEnvironment.DEVELOPMENT, overlay_file=overlay)
     except ContractError as exc:
-        print(f"onex-infra: configuration overlay: {exc}", file=sys.stderr)
+        print(f"onex-infra: {exc}", file=sys.stderr)
         return 1
     if not args.json:
         print(f"valid: configuration overlay {overlay}")

@@ -204,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     nodes_list = nodes_sub.add_parser("list", help="list registered nodes with kind and contract")
     _add_json(nodes_list)
     _add_contracts(nodes_list)
+    _add_config(nodes_list)
     nodes_list.set_defaults(handler=_lazy("nodes_command:run_list"))
 
     run = commands.add_parser("run", help="run the service until SIGTERM/SIGINT")

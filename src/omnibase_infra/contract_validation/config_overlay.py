@@ -34,7 +34,7 @@ from omnibase_infra.contract_validation.model_environment_settings import ModelP
 from omnibase_infra.contract_validation.node_rules import BREAKER_POLICY_KEYS, SHIPPED_NODE_RULES
 from omnibase_infra.contract_validation.yaml_loader import YamlDocument, read_yaml_file
 from omnibase_infra.environment import EnumEnvironment
-from omnibase_infra.errors import ContractError
+from omnibase_infra.errors import OverlayError
 from omnibase_infra.json_types import JsonValue
 from omnibase_infra.models.model_circuit_breaker_config import ModelCircuitBreakerEnvironmentConfig
 
@@ -111,17 +111,17 @@ def _flatten(
 
 
 def read_overlay(path: str | Path, contracts: ContractSet) -> tuple[OverlayEntry, ...]:
-    """The entries of the overlay file at ``path``; ``ContractError`` naming every shape problem."""
+    """The entries of the overlay file at ``path``; ``OverlayError`` naming every shape problem."""
     file = str(path)
     document, read_problems = read_yaml_file(Path(path), file)
     problems: list[tuple[str, str, str]] = [(file, p.key_path, p.reason) for p in read_problems]
     if document is None or problems:
-        raise ContractError(problems or [(file, "", "cannot read the overlay")])
+        raise OverlayError(problems or [(file, "", "cannot read the overlay")])
     data = document.data
     if data is None:
         return ()
     if not isinstance(data, dict):
-        raise ContractError([(file, "", "an overlay is a mapping of node names to environments")])
+        raise OverlayError([(file, "", "an overlay is a mapping of node names to environments")])
     entries: list[OverlayEntry] = []
     for node_name, environments in data.items():
         at = _where(file, document, node_name)
@@ -173,7 +173,7 @@ def read_overlay(path: str | Path, contracts: ContractSet) -> tuple[OverlayEntry
                     OverlayEntry(node.name, EnumEnvironment(env_name), section, key, value, file, line)
                 )
     if problems:
-        raise ContractError(problems)
+        raise OverlayError(problems)
     return tuple(entries)
 
 

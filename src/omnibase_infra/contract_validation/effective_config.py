@@ -10,7 +10,7 @@ Precedence, highest first:
 
 ``resolve_configuration`` applies 1 and 2 to a validated ``ContractSet`` and validates the
 result with the contract models (same ranges, same cross-field rules). A bad overlay
-value raises ``ContractError`` naming the overlay file and line, the key path and the
+value raises ``OverlayError`` naming the overlay file and line, the key path and the
 allowed range; a bad variable raises ``ConfigurationError`` naming the variable.
 """
 
@@ -33,7 +33,7 @@ from omnibase_infra.contract_validation.config_overlay import (
 from omnibase_infra.contract_validation.contract_set import ContractSet, LoadedNodeContract
 from omnibase_infra.contract_validation.model_contract_sections import ModelNodeEnvironmentConfig
 from omnibase_infra.environment import EnumEnvironment
-from omnibase_infra.errors import ConfigurationError, ContractError
+from omnibase_infra.errors import ConfigurationError, OverlayError
 from omnibase_infra.json_types import JsonObject, JsonValue
 
 SourceKind = Literal["environment variable", "overlay", "contract", "default"]
@@ -227,8 +227,8 @@ def resolve_configuration(
 
     The overlay's values of every environment are validated (as a contract's are); the
     variables apply to ``environment`` only.
-    Raises ``ContractError`` (overlay file, line, key path, reason with the allowed range)
-    or ``ConfigurationError`` (variable, reason), every problem together.
+    Raises ``OverlayError``, a ``ContractError`` (overlay file and line, key path, reason with
+    the allowed range), or ``ConfigurationError`` (variable, reason), every problem together.
     """
     entries = read_overlay(overlay_file, contracts) if overlay_file is not None else ()
     problems: list[tuple[_Override, str]] = []
@@ -262,14 +262,14 @@ def resolve_configuration(
 
 
 def _raise(problems: Sequence[tuple[_Override, str]]) -> None:
-    """``ContractError`` when the overlay is involved (variables listed too), else ``ConfigurationError``."""
+    """``OverlayError`` when the overlay is involved (variables listed too), else ``ConfigurationError``."""
     unique = list(dict.fromkeys((o.where, o.key_path, o.source, reason) for o, reason in problems))
     from_overlay = [
         (where, path, reason) for where, path, source, reason in unique if source.kind == "overlay"
     ]
     from_variables = [(s.origin, reason) for _, _, s, reason in unique if s.kind == "environment variable"]
     if from_overlay:
-        raise ContractError(
+        raise OverlayError(
             from_overlay
             + [(where, path, reason) for where, path, s, reason in unique if s.kind == "environment variable"]
         )

@@ -103,7 +103,7 @@ def test_run_refuses_to_start_with_a_bad_overlay(
     path = _file(tmp_path, BAD_OVERLAY)
     assert main(["run", "--config", str(path)]) == 3
     err = capsys.readouterr().err
-    assert "refusing to start" in err
+    assert "refusing to start: invalid configuration overlay:" in err
     assert f"{path}:3: postgres_adapter.production.postgres_pool.max_connections:" in err
 
 
@@ -126,3 +126,13 @@ def test_contracts_check_checks_the_overlay(tmp_path: Path, capsys: pytest.Captu
     bad.write_text(BAD_OVERLAY.replace("production", "staging"), encoding="utf-8")
     assert main(["contracts", "check", "--config", str(bad)]) == 1
     assert "postgres_adapter.staging.postgres_pool.max_connections" in capsys.readouterr().err
+
+
+def test_nodes_list_checks_the_overlay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = _file(tmp_path, OVERLAY)
+    assert main(["nodes", "list", "--config", str(good)]) == 0
+    assert "postgres_adapter" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("redis_adapter:\n  production:\n    pool.size: 4\n", encoding="utf-8")
+    assert main(["nodes", "list", "--config", str(bad)]) == 1
+    assert "no node contract 'redis_adapter'" in capsys.readouterr().err
