@@ -14,8 +14,15 @@ so a key is tested even where the only other legal value would be an equivalent 
 A perturbation that the runtime itself rejects while building (e.g. a pool minimum above
 the maximum) counts as read.
 
-Compositions carry no ``environment_config``; their workflows are read by the topology
-(``test_topology.py``) and the orchestrator's routing.
+Every other leaf (node contracts outside ``environment_config``, and the compositions) is
+perturbed in a copy of the shipped contract folder: the contracts must then either fail
+validation (a cross-check, a folder name, a pattern reads the value) or change what the
+runtime takes from them (``what_the_runtime_reads``: the topology, the operations the
+executor runs, the orchestrator's routes, each node's step operations, the core contract
+handed to omnibase-core, the dependencies resolved, the registry). Prose (``description``)
+is exempt. The names and step ids of the two workflows no topic routes to (outbox relay,
+infrastructure state) are marked as known declarations: the service runs both loops
+whatever those workflows say (strict xfail, so the mark goes when that changes).
 """
 
 from __future__ import annotations
@@ -229,4 +236,152 @@ def test_perturbing_a_contract_value_changes_what_the_service_builds(
     pytest.fail(
         f"{node}: environment_config.{section}.{environment}.{key} set to any of {tried!r} changes "
         "nothing the service builds: nothing reads this key (remove it, or pass it to what should use it)"
+    )
+
+
+# -- every other leaf: node contracts outside environment_config, and the compositions ----------
+
+DOCUMENTATION_KEYS = frozenset({"description"})
+"""Prose for people: shown by ``contracts check`` / ``nodes list`` and the docs, read by no code."""
+
+
+def _leaves(value: object, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _leaves(inner, (*path, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from _leaves(inner, (*path, index))
+    else:
+        yield path
+
+
+def other_leaves() -> Iterator[tuple[str, tuple[str | int, ...]]]:
+    """(file relative to nodes/, key path) of every leaf outside environment_config, prose excepted."""
+    files = sorted(NODES.glob("*/v*/contract.yaml")) + sorted(NODES.glob("*/v*/compositions/*.yaml"))
+    for path in files:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for leaf in _leaves(document, ()):
+            if leaf[0] == "environment_config" or DOCUMENTATION_KEYS & {
+                p for p in leaf if isinstance(p, str)
+            }:
+                continue
+            yield str(path.relative_to(NODES)), leaf
+
+
+def _declarative_workflow_identifier(file: str, leaf: tuple[str | int, ...]) -> bool:
+    """A name or step id of a workflow no topic routes to (the outbox relay, the state loop)."""
+    if "compositions" not in file or leaf[0] != "workflows" or leaf[-1] not in ("name", "id"):
+        return False
+    document = yaml.safe_load((NODES / file).read_text(encoding="utf-8"))
+    workflow = document["workflows"][leaf[1]]
+    return not any(step.get("consumes") for step in workflow["steps"])
+
+
+OTHER_LEAVES = [
+    pytest.param(
+        file,
+        leaf,
+        id=f"{file}:{'.'.join(map(str, leaf))}",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="the runtime starts the outbox relay and the state loop whatever these workflows "
+            "say: their names and step ids are declarations only (validated, never read)",
+        )
+        if _declarative_workflow_identifier(file, leaf)
+        else (),
+    )
+    for file, leaf in other_leaves()
+]
+
+
+def _changed(value: object) -> object:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    text = str(value)
+    if text.endswith(".v1"):  # a topic: another valid name
+        return text[:-3] + ".v2"
+    return f"{text}_changed"
+
+
+def what_the_runtime_reads(contracts: ContractSet) -> dict[str, object]:
+    """What the runtime takes from the contracts besides environment_config."""
+    from uuid import UUID
+
+    from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.models import ModelRouteRequest
+    from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.routing import plan_route
+    from omnibase_infra.runtime.topology import resolve_topology
+
+    settings = load_settings(BASE_ENV)
+    postgres = contracts.node("postgres_adapter")
+    return {
+        "topology": resolve_topology(contracts, settings),
+        "declared topics": sorted(contracts.declared_topics),  # require_declared (outbox, replies)
+        "operations": [
+            (op.name, op.sql, op.read_only, op.returns, op.exposed, op.parameter_names, op.parameters_schema)
+            for op in postgres.operations
+        ],
+        "routes": {
+            topic: plan_route(contracts.workflows, ModelRouteRequest(topic=topic, envelope_id=UUID(int=0)))
+            for topic in sorted(contracts.consumed_topics)
+        },
+        "step operations": {n.name: sorted(n.step_operations) for n in contracts.nodes},
+        # handed to omnibase-core's node as contract_data (node_binding), after core validates it
+        "core contracts": {n.name: n.core_document() for n in contracts.nodes},
+        "dependencies": {
+            n.name: [(d.import_path, d.required) for d in n.dependencies] for n in contracts.nodes
+        },
+        "registry": sorted((n.name, str(n.version), n.kind) for n in contracts.nodes),
+        "compositions": sorted((c.name, str(c.document.contract_version)) for c in contracts.compositions),
+    }
+
+
+@pytest.fixture(scope="module")
+def nodes_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import shutil
+
+    target = tmp_path_factory.mktemp("nodes") / "nodes"
+    shutil.copytree(NODES, target, ignore=shutil.ignore_patterns("*.py", "*.pyc", "__pycache__"))
+    return target
+
+
+@pytest.fixture(scope="module")
+def baseline_reads(nodes_copy: Path) -> dict[str, object]:
+    from omnibase_infra.contract_validation.loader import check_contracts
+
+    _, contracts = check_contracts(nodes_root=nodes_copy, validate_core=False)
+    assert contracts is not None
+    return what_the_runtime_reads(contracts)
+
+
+def test_every_other_leaf_is_found() -> None:
+    files = {file for file, _ in other_leaves()}
+    assert any("compositions" in f for f in files)
+    assert len(files) == 7
+
+
+@pytest.mark.parametrize(("file", "leaf"), OTHER_LEAVES)
+def test_perturbing_any_other_contract_leaf_changes_what_the_runtime_reads(
+    nodes_copy: Path, baseline_reads: dict[str, object], file: str, leaf: tuple[str | int, ...]
+) -> None:
+    from omnibase_infra.contract_validation.loader import check_contracts
+
+    path = nodes_copy / file
+    original = path.read_text(encoding="utf-8")
+    document = yaml.safe_load(original)
+    holder = document
+    for part in leaf[:-1]:
+        holder = holder[part]
+    holder[leaf[-1]] = _changed(holder[leaf[-1]])
+    try:
+        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        _, perturbed = check_contracts(nodes_root=nodes_copy, validate_core=False)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    if perturbed is None:
+        return  # validation reads the value (a cross-check, a folder, a pattern) and refuses the change
+    assert what_the_runtime_reads(perturbed) != baseline_reads, (
+        f"{file}: {'.'.join(map(str, leaf))} changes nothing the runtime reads"
     )
