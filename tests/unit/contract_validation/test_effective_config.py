@@ -236,3 +236,48 @@ def test_the_documented_overlay_example_is_valid_in_every_environment(
         effective = resolve_configuration(contracts, environment, overlay_file=path)
         overlaid = [v for v in effective.values if v.source.kind == "overlay"]
         assert overlaid or environment is EnumEnvironment.DEVELOPMENT
+
+
+def _overlay_schema_errors(text: str) -> list[str]:
+    import json
+
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    from omnibase_infra.contract_validation.schema_builder import SCHEMA_DIR, SCHEMA_FILES
+
+    schema = json.loads((SCHEMA_DIR / SCHEMA_FILES["overlay"]).read_text(encoding="utf-8"))
+    return [e.message for e in Draft202012Validator(schema).iter_errors(yaml.safe_load(text))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgres_adapter:\n  production:\n    postgres_pool.max_connections: 900\n",
+        "postgres_adapter:\n  production:\n    postgres_pool:\n      max_connections: 0\n",
+        "kafka_adapter:\n  staging:\n    kafka_consumer:\n      auto_offset_reset: newest\n",
+        "postgres_adapter:\n  production:\n    postgres_pool.max_size: 40\n",
+        "postgres_adapter:\n  production:\n    circuit_breaker.max_queue_size: 40\n",
+        "postgres_adapter:\n  production:\n    batching.batch_size: 40\n",
+        "postgres_adapter:\n  prod:\n    postgres_pool.max_connections: 40\n",
+        "mysql_adapter:\n  production:\n    pool.size: 4\n",
+    ],
+)
+def test_the_overlay_schema_rejects_what_the_service_rejects(
+    contracts: ContractSet, tmp_path: Path, text: str
+) -> None:
+    assert _overlay_schema_errors(text)
+    with pytest.raises(ContractError):
+        resolve_configuration(contracts, PRODUCTION, overlay_file=_overlay(tmp_path, text))
+
+
+def test_the_overlay_schema_accepts_the_documented_and_deployed_overlays() -> None:
+    import yaml
+
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- overlay-example -->\n```yaml\n(.*?)```", text, re.S)
+    assert block is not None
+    assert _overlay_schema_errors(block.group(1)) == []
+    configmap = yaml.safe_load((DOCS.parent / "deploy" / "kubernetes" / "overlay-configmap.yaml").read_text())
+    assert _overlay_schema_errors(configmap["data"]["overlay.yaml"]) == []
+    assert _overlay_schema_errors(OVERLAY) == []
