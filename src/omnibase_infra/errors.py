@@ -3,6 +3,7 @@
     InfraError                      root; carries an EnumCoreErrorCode-compatible ``code``
     ├── ConfigurationError          a bad environment variable or setting (names the variable)
     ├── ContractError               a contract file failed validation (file, key path, reason)
+    │   └── OverlayError            the configuration overlay failed validation (same shape)
     ├── OutageError                 the server is unreachable or unavailable: counts against a breaker
     │   └── CircuitOpenError        a breaker refused the call without trying it
     ├── PoisonRecordError           the record itself is bad: goes to the DLQ, never trips a breaker
@@ -75,10 +76,18 @@ class ContractError(InfraError):
 
     error_class = "contract_error"
 
+    heading: ClassVar[str] = "invalid contract"
+
     def __init__(self, problems: list[tuple[str, str, str]]) -> None:
         lines = [f"{file}: {path or '<root>'}: {reason}" for file, path, reason in problems]
-        super().__init__("invalid contract:\n  " + "\n  ".join(lines))
+        super().__init__(f"{self.heading}:\n  " + "\n  ".join(lines))
         self.problems = problems
+
+
+class OverlayError(ContractError):
+    """The configuration overlay (or a contract-value variable with it) is invalid; same shape."""
+
+    heading = "invalid configuration overlay"
 
 
 class OutageError(InfraError):
@@ -145,6 +154,7 @@ __all__ = [
     "InfraError",
     "LifecycleError",
     "OutageError",
+    "OverlayError",
     "PoisonRecordError",
     "QueueFullError",
     "UnsupportedRequestError",

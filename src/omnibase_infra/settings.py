@@ -242,6 +242,43 @@ def load_postgres_connection(environ: Mapping[str, str] | None = None) -> ModelP
         raise  # unreachable: raise_if_any raised
 
 
+class ModelTuningVariables(BaseModel):
+    """Contract values the environment sets, and the configuration overlay file.
+
+    ``values`` holds only the variables that are set (name -> value); each wins over the
+    overlay and the contracts for the environment the service runs in
+    (``contract_validation.effective_config.OVERRIDE_VARIABLES`` says which key each sets).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    config_file: str | None = None
+    values: dict[str, int | float] = Field(default_factory=dict)
+
+
+def load_tuning_variables(environ: Mapping[str, str] | None = None) -> ModelTuningVariables:
+    """``ONEX_CONFIG_FILE`` and the contract-value variables; ``ConfigurationError`` naming a malformed one.
+
+    Read apart from ``load_settings`` so that ``config show`` and ``contracts check`` need
+    no server settings; ranges are checked against the contract models when applied.
+    """
+    r = _Reader(os.environ if environ is None else environ)
+    values: dict[str, int | float | None] = {
+        "POSTGRES_MIN_CONNECTIONS": r.parsed("POSTGRES_MIN_CONNECTIONS", None, int, "an integer"),
+        "POSTGRES_MAX_CONNECTIONS": r.parsed("POSTGRES_MAX_CONNECTIONS", None, int, "an integer"),
+        "POSTGRES_COMMAND_TIMEOUT": r.parsed("POSTGRES_COMMAND_TIMEOUT", None, float, "a number"),
+        "ONEX_BATCH_SIZE": r.parsed("ONEX_BATCH_SIZE", None, int, "an integer"),
+        "ONEX_SHUTDOWN_GRACE_SECONDS": r.parsed("ONEX_SHUTDOWN_GRACE_SECONDS", None, int, "an integer"),
+        "ONEX_BREAKER_FAILURE_THRESHOLD": r.parsed("ONEX_BREAKER_FAILURE_THRESHOLD", None, int, "an integer"),
+        "ONEX_BREAKER_RECOVERY_TIMEOUT": r.parsed("ONEX_BREAKER_RECOVERY_TIMEOUT", None, int, "an integer"),
+    }
+    config_file = r.text("ONEX_CONFIG_FILE")
+    r.raise_if_any()
+    return ModelTuningVariables(
+        config_file=config_file, values={name: v for name, v in values.items() if v is not None}
+    )
+
+
 def _postgres_fields(r: _Reader) -> dict[str, object]:
     """The ``POSTGRES_*`` values that are set; unset ones are left out, so the model's
     ``model_fields_set`` says which values the operator chose (they win over the contract)."""
@@ -313,7 +350,9 @@ def _variable_problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> li
 __all__ = [
     "ModelInfraSettings",
     "ModelTelemetrySettings",
+    "ModelTuningVariables",
     "load_kafka_connection",
     "load_postgres_connection",
     "load_settings",
+    "load_tuning_variables",
 ]

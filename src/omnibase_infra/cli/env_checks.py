@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from omnibase_infra.cli.env_variables import VARIABLES, EnvVariable, problem_variables, variable_for
 from omnibase_infra.environment import ENVIRONMENT_VARIABLES, resolve_environment
 from omnibase_infra.errors import ConfigurationError
-from omnibase_infra.settings import ModelInfraSettings, load_settings
+from omnibase_infra.settings import ModelInfraSettings, load_settings, load_tuning_variables
 
 if TYPE_CHECKING:
     from omnibase_infra.cli.console import Status
@@ -145,6 +145,10 @@ def check_variables(
         problems = list(exc.problems)
         fallback, extra = _fallback_settings(environ, problems)
         problems.extend(extra)
+    try:
+        load_tuning_variables(environ)
+    except ConfigurationError as exc:
+        problems.extend(p for p in exc.problems if p not in problems)
     by_variable: dict[str, list[str]] = {}
     orphans: list[tuple[str, str]] = []
     for name, reason in problems:

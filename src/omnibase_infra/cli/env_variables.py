@@ -125,6 +125,11 @@ VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable("ONEX_OPERATION_FAILED_TOPIC", None, "reply topic of failed operations"),
     EnvVariable("ONEX_STATE_CHANGED_TOPIC", None, "topic of infrastructure state changes"),
     EnvVariable("ONEX_CONTRACTS_PATH", None, "comma-separated extra contract files or folders"),
+    EnvVariable("ONEX_CONFIG_FILE", None, "configuration overlay: contract values per node and environment"),
+    EnvVariable("ONEX_BATCH_SIZE", None, "records per consumed batch (wins over the contract's batching)"),
+    EnvVariable("ONEX_SHUTDOWN_GRACE_SECONDS", None, "bound of each shutdown step (wins over the contract)"),
+    EnvVariable("ONEX_BREAKER_FAILURE_THRESHOLD", None, "outages that open each breaker"),
+    EnvVariable("ONEX_BREAKER_RECOVERY_TIMEOUT", None, "seconds each breaker stays open"),
     EnvVariable("ONEX_STARTUP_TIMEOUT", "120", "seconds `run` waits for PostgreSQL and Kafka at startup"),
     EnvVariable("LOG_LEVEL", "INFO", "DEBUG|INFO|WARNING|ERROR"),
 )

@@ -66,6 +66,14 @@ def _add_contracts(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration overlay: contract values per node and environment (also ONEX_CONFIG_FILE)",
+    )
+
+
 def _lazy_type(target: str) -> Callable[[str], object]:
     """An argparse ``type=`` that imports ``module:function`` only when the option is given."""
     module_name, function_name = target.split(":")
@@ -300,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help="extra contract files or folders")
     _add_json(check)
+    _add_config(check)
     check.set_defaults(handler=_lazy("contracts_command:run_check"))
 
     nodes = _command(
@@ -316,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(nodes_list)
     _add_contracts(nodes_list)
+    _add_config(nodes_list)
     nodes_list.set_defaults(handler=_lazy("nodes_command:run_list"))
 
     run = _command(
@@ -327,7 +337,32 @@ def build_parser() -> argparse.ArgumentParser:
         "SIGTERM finishes the batch in flight and exits 0.",
     )
     _add_contracts(run)
+    _add_config(run)
     run.set_defaults(handler=_lazy("run_command:run_service"))
+
+    show = _command(
+        _subcommands(
+            _command(
+                commands,
+                "config",
+                "the effective contract configuration",
+                "Contract values can be overridden by an overlay file and a few variables.",
+            )
+        ),
+        "show",
+        "every contract value in effect, with its source (variable, overlay, contract, default)",
+        "Prints each environment_config value of every node for one environment, and where it "
+        "came from; needs no server variables.",
+    )
+    show.add_argument(
+        "--environment",
+        metavar="ENV",
+        help="production, staging or development (default: detected from ENVIRONMENT, ENV, ...)",
+    )
+    _add_json(show)
+    _add_contracts(show)
+    _add_config(show)
+    show.set_defaults(handler=_lazy("config_command:run_show"))
 
     db = _command(
         commands,

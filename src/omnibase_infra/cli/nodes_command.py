@@ -1,4 +1,7 @@
-"""``onex-infra nodes list [--json] [--contracts PATH]``: the registered nodes, kind and contract.
+"""``onex-infra nodes list [--json] [--contracts PATH] [--config FILE]``: the registered nodes.
+
+Lists each node's kind and contract. With an overlay (``--config`` or ``ONEX_CONFIG_FILE``),
+the overlay is checked against the contracts too (exit 1 when it is invalid).
 
 Reads the ``onex.nodes`` entry points and the contracts (schema and cross-checks;
 omnibase-core's contract models are skipped to stay fast) without importing any
@@ -9,10 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
+from omnibase_infra.contract_validation.config_overlay import CONFIG_FILE_VARIABLE
 from omnibase_infra.contract_validation.discovery import combined_extra_paths
+from omnibase_infra.contract_validation.effective_config import resolve_configuration
 from omnibase_infra.contract_validation.loader import check_contracts
 from omnibase_infra.contract_validation.report_text import render_report
+from omnibase_infra.environment import EnumEnvironment
+from omnibase_infra.errors import ContractError
 from omnibase_infra.registry.entry_points import discover_nodes
 
 
@@ -23,6 +32,13 @@ def run_list(args: argparse.Namespace) -> int:
     if contract_set is None:
         print(report.model_dump_json(indent=2) if args.json else render_report(report))
         return 1
+    overlay = args.config or os.environ.get(CONFIG_FILE_VARIABLE) or None
+    if overlay is not None:
+        try:
+            resolve_configuration(contract_set, EnumEnvironment.DEVELOPMENT, overlay_file=overlay)
+        except ContractError as exc:  # the overlay names a node or key these contracts lack
+            print(f"onex-infra: {exc}", file=sys.stderr)
+            return 1
     discovered = discover_nodes(contract_set)
     nodes = discovered.registry.list()
     if args.json:

@@ -1,4 +1,8 @@
-"""``onex-infra run``: validate the environment and contracts, then run the service until SIGTERM."""
+"""``onex-infra run``: validate the environment and contracts, then run the service until SIGTERM.
+
+The contracts run with the configuration overlay (``--config FILE`` or ``ONEX_CONFIG_FILE``)
+and the contract-value variables applied (``contract_validation.effective_config``).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,12 @@ from omnibase_infra.errors import ConfigurationError, ContractError, InfraError
 
 
 def run_service(args: argparse.Namespace) -> int:
+    from omnibase_infra.contract_validation.effective_config import resolve_configuration
     from omnibase_infra.contract_validation.loader import load_contract_set
     from omnibase_infra.environment import resolve_environment
     from omnibase_infra.observability.logging import configure_logging
     from omnibase_infra.observability.redaction import register_settings_secrets
-    from omnibase_infra.settings import load_settings
+    from omnibase_infra.settings import load_settings, load_tuning_variables
 
     try:
         settings = load_settings()
@@ -23,7 +28,13 @@ def run_service(args: argparse.Namespace) -> int:
         configure_logging(settings.log_level)
         for warning in resolve_environment().warnings:
             logging.getLogger("omnibase_infra.runtime").warning("%s", warning)
-        contracts = load_contract_set([*settings.extra_contract_paths, *args.contracts])
+        tuning = load_tuning_variables()
+        contracts = resolve_configuration(
+            load_contract_set([*settings.extra_contract_paths, *args.contracts]),
+            settings.environment,
+            overlay_file=args.config or tuning.config_file,
+            variables=tuning.values,
+        ).contracts
     except (ConfigurationError, ContractError) as exc:
         print(f"onex-infra: refusing to start: {exc}", file=sys.stderr)
         return 3

@@ -109,7 +109,19 @@ class LoadedNodeContract(BaseModel):
 
     @property
     def circuit_breakers(self) -> ModelCircuitBreakerEnvironmentConfig:
-        return self.document.environment_config.circuit_breaker
+        """The breaker settings of every environment; ``ContractError`` if this node has none."""
+        breakers = self.document.environment_config.circuit_breaker
+        if breakers is None:
+            raise ContractError(
+                [
+                    (
+                        self.path,
+                        "environment_config.circuit_breaker",
+                        f"node {self.name} has no circuit_breaker settings",
+                    )
+                ]
+            )
+        return breakers
 
     def circuit_breaker(self, environment: EnumEnvironment | str) -> ModelCircuitBreakerConfig:
         """The breaker settings of this node for ``environment``."""

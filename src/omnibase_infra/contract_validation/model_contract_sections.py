@@ -144,15 +144,15 @@ class ModelTopicsSection(BaseModel):
 
 
 class ModelNodeEnvironmentConfig(BaseModel):
-    """``environment_config``: the circuit breaker plus the node's own settings, per environment.
+    """``environment_config``: the node's settings per environment (its breaker, pools...).
 
-    Which sections a node needs is fixed per shipped node (see ``node_rules``); the
-    schema requires those and rejects the others.
+    Which sections a node needs is fixed per shipped node (see ``node_rules``): exactly
+    the ones the runtime reads for it. The schema requires those and rejects the others.
     """
 
     model_config = _FROZEN
 
-    circuit_breaker: ModelCircuitBreakerEnvironmentConfig
+    circuit_breaker: ModelCircuitBreakerEnvironmentConfig | None = None
     postgres_pool: ModelPerEnvironment[ModelPostgresPoolSettings] | None = None
     kafka_producer: ModelPerEnvironment[ModelKafkaProducerSettings] | None = None
     kafka_consumer: ModelPerEnvironment[ModelKafkaConsumerSettings] | None = None

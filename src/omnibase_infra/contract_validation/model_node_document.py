@@ -42,7 +42,7 @@ class ModelNodeContractDocument(BaseModel):
     io_operations: tuple[ModelIoOperationSection, ...] | None = Field(default=None, min_length=1)
     algorithm: ModelAlgorithmSection | None = None
     dependencies: tuple[ModelProtocolDependency, ...] = ()
-    environment_config: ModelNodeEnvironmentConfig
+    environment_config: ModelNodeEnvironmentConfig = ModelNodeEnvironmentConfig()
     topics: ModelTopicsSection
     capabilities: tuple[ModelCapability, ...] = Field(min_length=1)
     operations: tuple[ModelOperationDefinition, ...] = ()

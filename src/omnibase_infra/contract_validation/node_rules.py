@@ -56,31 +56,60 @@ ENVIRONMENT_SECTIONS: tuple[str, ...] = (
 )
 
 
+BREAKER_THRESHOLD_KEYS: tuple[str, ...] = (
+    "failure_threshold",
+    "recovery_timeout",
+    "success_threshold",
+    "timeout_seconds",
+)
+"""Keys every ``circuit_breaker`` block carries: what the breaker itself reads."""
+
+BREAKER_POLICY_KEYS: tuple[str, ...] = ("max_queue_size", "dead_letter_enabled", "graceful_degradation")
+"""Policy keys read by the breaker's users, not the breaker; each node carries only its own."""
+
+
 @dataclass(frozen=True)
 class ShippedNodeRule:
-    """What a shipped node's contract must look like beyond the common schema."""
+    """What a shipped node's contract must look like beyond the common schema.
+
+    ``environment_sections`` are exactly the sections the runtime reads for this node;
+    ``breaker_policy`` the policy keys its breaker's users read (only with a
+    ``circuit_breaker`` section). A section or key nothing reads is rejected.
+    """
 
     node_type: str
     environment_sections: tuple[str, ...]
     has_operations: bool = False
+    breaker_policy: tuple[str, ...] = ()
 
 
 SHIPPED_NODE_RULES: dict[str, ShippedNodeRule] = {
+    # The postgres breaker guards every statement; nothing queues or parks behind it.
     "postgres_adapter": ShippedNodeRule(
         "EFFECT_GENERIC", ("circuit_breaker", "postgres_pool"), has_operations=True
     ),
+    # The kafka breaker guards every publish: its event queue (max_queue_size), the spill to
+    # the outbox (graceful_degradation) and the parking of failing events and outbox rows
+    # (dead_letter_enabled) read its policy.
     "kafka_adapter": ShippedNodeRule(
-        "EFFECT_GENERIC", ("circuit_breaker", "kafka_producer", "kafka_consumer")
+        "EFFECT_GENERIC",
+        ("circuit_breaker", "kafka_producer", "kafka_consumer"),
+        breaker_policy=BREAKER_POLICY_KEYS,
     ),
-    "message_aggregator": ShippedNodeRule("COMPUTE_GENERIC", ("circuit_breaker", "batching")),
-    "infrastructure_reducer": ShippedNodeRule("REDUCER_GENERIC", ("circuit_breaker",)),
-    "infrastructure_orchestrator": ShippedNodeRule(
-        "ORCHESTRATOR_GENERIC", ("circuit_breaker", "workflow_runtime")
+    # Pure computation, routing and folding make no call a breaker could guard.
+    "message_aggregator": ShippedNodeRule("COMPUTE_GENERIC", ("batching",)),
+    "infrastructure_reducer": ShippedNodeRule("REDUCER_GENERIC", ()),
+    "infrastructure_orchestrator": ShippedNodeRule("ORCHESTRATOR_GENERIC", ("workflow_runtime",)),
+    # The vault breaker guards reads of the store; graceful_degradation serves the last
+    # credentials read while it is open.
+    "vault_adapter": ShippedNodeRule(
+        "EFFECT_GENERIC", ("circuit_breaker",), breaker_policy=("graceful_degradation",)
     ),
-    "vault_adapter": ShippedNodeRule("EFFECT_GENERIC", ("circuit_breaker",)),
 }
 
 __all__ = [
+    "BREAKER_POLICY_KEYS",
+    "BREAKER_THRESHOLD_KEYS",
     "CORE_KEYS",
     "CORE_KEYS_FORBIDDEN_BY_TYPE",
     "CORE_KEYS_REQUIRED_BY_TYPE",

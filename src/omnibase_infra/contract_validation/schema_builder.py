@@ -1,4 +1,4 @@
-"""Builds the three JSON Schemas (draft 2020-12) from the contract models.
+"""Builds the JSON Schemas (draft 2020-12) of the contracts and the overlay from the models.
 
 The models are the source; the ``schemas/*.schema.json`` files shipped in the package
 (and copied to ``contracts/schemas/`` at the repository root) are generated from them
@@ -22,6 +22,8 @@ from omnibase_infra.contract_validation.model_node_document import ModelNodeCont
 from omnibase_infra.contract_validation.model_operations import ModelOperationsDocument
 from omnibase_infra.contract_validation.model_workflows import ModelCompositionDocument
 from omnibase_infra.contract_validation.node_rules import (
+    BREAKER_POLICY_KEYS,
+    BREAKER_THRESHOLD_KEYS,
     CORE_KEYS_FORBIDDEN_BY_TYPE,
     CORE_KEYS_REQUIRED_BY_TYPE,
     SHIPPED_NODE_RULES,
@@ -34,6 +36,7 @@ SCHEMA_FILES: dict[str, str] = {
     "node": "node_contract.schema.json",
     "operations": "operations.schema.json",
     "composition": "composition.schema.json",
+    "overlay": "config_overlay.schema.json",
 }
 
 
@@ -65,6 +68,16 @@ def _when(key: str, value: str, then: JsonObject) -> JsonValue:
     return {"if": {"properties": {key: {"const": value}}, "required": [key]}, "then": then}
 
 
+def _breaker_rule(policy: tuple[str, ...]) -> JsonObject:
+    """Each environment's breaker block carries the thresholds and exactly ``policy``."""
+    unused: JsonObject = {key: False for key in BREAKER_POLICY_KEYS if key not in policy}
+    per_environment: JsonObject = {
+        "required": [*BREAKER_THRESHOLD_KEYS, *policy],
+        "properties": unused,
+    }
+    return {"properties": {env: per_environment for env in ("production", "staging", "development")}}
+
+
 def build_node_contract_schema() -> JsonObject:
     """The schema of ``contract.yaml``, with per-node-type and per-shipped-node rules."""
     schema = _base(
@@ -75,12 +88,15 @@ def build_node_contract_schema() -> JsonObject:
         forbidden: JsonObject = {key: False for key in CORE_KEYS_FORBIDDEN_BY_TYPE[node_type]}
         rules.append(_when("node_type", node_type, {"required": list(required), "properties": forbidden}))
     for name, rule in SHIPPED_NODE_RULES.items():
+        environment_config: JsonObject = {
+            "required": list(rule.environment_sections),
+            "propertyNames": {"enum": list(rule.environment_sections)},
+        }
+        if "circuit_breaker" in rule.environment_sections:
+            environment_config["properties"] = {"circuit_breaker": _breaker_rule(rule.breaker_policy)}
         properties: JsonObject = {
             "node_type": {"const": rule.node_type},
-            "environment_config": {
-                "required": list(rule.environment_sections),
-                "propertyNames": {"enum": list(rule.environment_sections)},
-            },
+            "environment_config": environment_config,
         }
         if not rule.has_operations:
             properties["operations"] = False
@@ -101,10 +117,61 @@ def build_composition_schema() -> JsonObject:
     )
 
 
+def _overlay_values(sections: tuple[str, ...], policy: tuple[str, ...]) -> JsonObject:
+    """One environment of one node: ``section.key`` (dotted) or ``section: {key: ...}`` (nested)."""
+    properties: JsonObject = {}
+    for section in sections:
+        model_schema = _without_null(_section_value_model(section).model_json_schema())
+        assert isinstance(model_schema, dict)
+        fields = model_schema.get("properties", {})
+        assert isinstance(fields, dict)
+        keys = {
+            key: schema
+            for key, schema in fields.items()
+            if section != "circuit_breaker" or key not in BREAKER_POLICY_KEYS or key in policy
+        }
+        properties[section] = {"type": "object", "additionalProperties": False, "properties": keys}
+        properties.update({f"{section}.{key}": schema for key, schema in keys.items()})
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def _section_value_model(section: str) -> type[BaseModel]:
+    from omnibase_infra.contract_validation.config_overlay import section_model
+
+    return section_model(section)
+
+
+def build_overlay_schema() -> JsonObject:
+    """The schema of a configuration overlay: shipped node -> environment -> its keys, with the ranges."""
+    nodes: JsonObject = {}
+    definitions: JsonObject = {}
+    for name, rule in SHIPPED_NODE_RULES.items():
+        if not rule.environment_sections:
+            continue
+        definitions[f"{name}_values"] = _overlay_values(rule.environment_sections, rule.breaker_policy)
+        reference: JsonObject = {"$ref": f"#/$defs/{name}_values"}
+        nodes[name] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {env: reference for env in ("production", "staging", "development")},
+        }
+    return {
+        "$schema": DRAFT,
+        "$id": "urn:omnibase-infra:schema:config-overlay:1",
+        "title": "ONEX configuration overlay",
+        "description": "contract environment_config values per node and environment (onex-infra --config)",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": nodes,
+        "$defs": definitions,
+    }
+
+
 BUILDERS: dict[str, Callable[[], JsonObject]] = {
     "node": build_node_contract_schema,
     "operations": build_operations_schema,
     "composition": build_composition_schema,
+    "overlay": build_overlay_schema,
 }
 
 
@@ -143,6 +210,7 @@ __all__ = [
     "build_composition_schema",
     "build_node_contract_schema",
     "build_operations_schema",
+    "build_overlay_schema",
     "render",
     "write_schemas",
 ]

@@ -5,9 +5,11 @@ Configuration mapping from ``ModelKafkaProducerConfig``: ``acks``,
 ``linger_ms``, ``batch_size`` → ``max_batch_size``, ``max_request_size``,
 ``request_timeout_ms``; security from ``ModelKafkaSecurityConfig`` (SASL
 PLAIN/SCRAM credentials, an ``ssl.SSLContext`` with the CA, client certificate
-and hostname check). aiokafka has no ``retries``/``buffer_memory``/
-``max_in_flight`` settings (retries are bounded by time); the pool applies
-``delivery_timeout_ms`` itself.
+and hostname check). Every other tuning field is read by the pool (``client_id``
+prefix, pool sizes, ``delivery_timeout_ms``, which the pool applies itself). aiokafka
+has no ``retries``, ``buffer_memory`` or ``max_in_flight_requests_per_connection``:
+it retries a failed batch until its request times out, holds at most one batch per
+partition, and sends one request at a time per broker; the contracts do not carry them.
 
 aiokafka folds an authentication failure during bootstrap into a generic
 "Unable to bootstrap" connection error; ``start()`` then opens one diagnostic

@@ -8,7 +8,14 @@ from omnibase_infra.environment import EnumEnvironment, parse_environment
 
 
 class ModelCircuitBreakerConfig(BaseModel):
-    """Thresholds and degradation policy of one circuit breaker."""
+    """Thresholds and degradation policy of one circuit breaker.
+
+    The four thresholds (and ``half_open_max_calls``) drive every breaker. The policy
+    fields (``max_queue_size``, ``dead_letter_enabled``, ``graceful_degradation``) are read
+    only by what a breaker guards that queues, parks or degrades: a node contract carries
+    just the policy fields its breaker's users read (``node_rules.BREAKER_POLICY_KEYS``),
+    and the defaults here (the seed's production values) fill the others.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -16,9 +23,9 @@ class ModelCircuitBreakerConfig(BaseModel):
     recovery_timeout: int = Field(ge=5, le=300, description="seconds open before half-open")
     success_threshold: int = Field(ge=1, le=10, description="half-open successes that close it")
     timeout_seconds: int = Field(ge=5, le=120, description="deadline of each protected call")
-    max_queue_size: int = Field(ge=10, le=10000, description="events held while open")
-    dead_letter_enabled: bool = Field(description="park records that keep failing")
-    graceful_degradation: bool = Field(description="spill a full queue to the outbox")
+    max_queue_size: int = Field(default=1000, ge=10, le=10000, description="events held while open")
+    dead_letter_enabled: bool = Field(default=True, description="park records that keep failing")
+    graceful_degradation: bool = Field(default=True, description="spill a full queue to the outbox")
     half_open_max_calls: int = Field(
         default=1, ge=1, le=100, description="probes admitted at once while half-open"
     )

@@ -42,21 +42,22 @@ class ModelKafkaProducerTuning(BaseModel):
     """Producer tuning without servers and security; defaults are the seed's production values.
 
     The one definition of these fields and their rules: the full ``ModelKafkaProducerConfig``
-    and a contract's per-environment ``kafka_producer`` settings both extend it.
+    and a contract's per-environment ``kafka_producer`` settings both extend it. Every field
+    is used: the client settings are passed to aiokafka (``producer_settings``), the pool
+    reads ``client_id``, the pool sizes and ``delivery_timeout_ms``. The original guide's
+    ``retries``, ``buffer_memory`` and ``max_in_flight_requests_per_connection`` have no
+    aiokafka counterpart (see ``kafka_producer_adapter``), so they are not accepted.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     client_id: str = Field(default="omnibase-infra", min_length=1)
     acks: KafkaAcks = "all"
-    retries: int = Field(default=3, ge=0, le=100)
     batch_size: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
     linger_ms: int = Field(default=10, ge=0, le=10_000)
-    buffer_memory: int = Field(default=67108864, ge=1024 * 1024)
     compression_type: KafkaCompression = "none"
     max_request_size: int = Field(default=1048576, ge=1024, le=100 * 1024 * 1024)
     enable_idempotence: bool = True
-    max_in_flight_requests_per_connection: int = Field(default=1, ge=1, le=5)
     request_timeout_ms: int = Field(default=30000, ge=1000, le=600_000)
     delivery_timeout_ms: int = Field(default=120000, ge=1000, le=3_600_000)
     min_pool_size: int = Field(default=1, ge=1, le=64)

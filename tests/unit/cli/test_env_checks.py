@@ -144,3 +144,13 @@ def test_bootstrap_hosts_and_traces_url() -> None:
     assert bootstrap_hosts("PLAINTEXT://a:1, [::1]:2,b") == [("a", 1), ("::1", 2), ("b", 9092)]
     assert traces_url("http://c:4318/") == "http://c:4318/v1/traces"
     assert traces_url("http://c:4318/v1/traces") == "http://c:4318/v1/traces"
+
+
+def test_a_malformed_contract_value_variable_is_a_failed_line() -> None:
+    env = {**GOOD, "ONEX_BATCH_SIZE": "lots", "ONEX_CONFIG_FILE": "/etc/omnibase/config/overlay.yaml"}
+    report = check_variables(env, registry())
+    failed = {r.name: r.detail for r in report.results if r.status == "fail"}
+    assert list(failed) == ["ONEX_BATCH_SIZE"]
+    assert "'lots' is not an integer" in failed["ONEX_BATCH_SIZE"]
+    shown = {r.name: r.detail for r in report.results if r.status == "pass"}
+    assert "/etc/omnibase/config/overlay.yaml" in shown["ONEX_CONFIG_FILE"]

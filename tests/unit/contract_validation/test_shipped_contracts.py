@@ -40,11 +40,32 @@ def test_every_node_has_its_kind_and_version(contracts: ContractSet) -> None:
     assert all(n.origin == "shipped" for n in contracts.nodes)
 
 
-@pytest.mark.parametrize("name", sorted(NODES))
-def test_circuit_breakers_carry_the_seed_values(contracts: ContractSet, name: str) -> None:
-    assert (
-        contracts.node(name).circuit_breakers == ModelCircuitBreakerEnvironmentConfig.create_default_config()
-    )
+BREAKER_POLICY = {
+    "postgres_adapter": set(),
+    "kafka_adapter": {"max_queue_size", "dead_letter_enabled", "graceful_degradation"},
+    "vault_adapter": {"graceful_degradation"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BREAKER_POLICY))
+def test_circuit_breakers_carry_the_seed_values_their_breaker_reads(
+    contracts: ContractSet, name: str
+) -> None:
+    seed = ModelCircuitBreakerEnvironmentConfig.create_default_config()
+    thresholds = {"failure_threshold", "recovery_timeout", "success_threshold", "timeout_seconds"}
+    for environment in ("production", "staging", "development"):
+        written = getattr(contracts.node(name).circuit_breakers, environment)
+        assert written.model_fields_set == thresholds | BREAKER_POLICY[name]
+        expected = getattr(seed, environment)
+        assert {k: getattr(written, k) for k in written.model_fields_set} == {
+            k: getattr(expected, k) for k in written.model_fields_set
+        }
+
+
+@pytest.mark.parametrize("name", sorted(set(NODES) - set(BREAKER_POLICY)))
+def test_nodes_without_a_breaker_carry_no_breaker_settings(contracts: ContractSet, name: str) -> None:
+    with pytest.raises(ContractError, match=r"environment_config\.circuit_breaker"):
+        _ = contracts.node(name).circuit_breakers
 
 
 def test_per_environment_settings_are_typed(contracts: ContractSet) -> None:

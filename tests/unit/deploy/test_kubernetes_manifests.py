@@ -81,8 +81,12 @@ def _container(workload: Resource) -> dict[str, Any]:
     return container  # type: ignore[no-any-return]
 
 
+SETTINGS_CONFIGMAP = "ConfigMap/omnibase-infrastructure"
+"""The ConfigMap of variables (envFrom); the others hold files (overlay, extra contracts)."""
+
+
 def _configmap(resources: dict[str, Resource]) -> dict[str, str]:
-    return {k: str(v) for k, v in _kind(resources, "ConfigMap")["data"].items()}
+    return {k: str(v) for k, v in resources[SETTINGS_CONFIGMAP]["data"].items()}
 
 
 def _environment(resources: dict[str, Resource], workload: Resource) -> dict[str, str]:
@@ -90,7 +94,7 @@ def _environment(resources: dict[str, Resource], workload: Resource) -> dict[str
     container = _container(workload)
     environ: dict[str, str] = {}
     for source in container.get("envFrom", []):
-        assert source["configMapRef"]["name"] == _kind(resources, "ConfigMap")["metadata"]["name"]
+        assert f"ConfigMap/{source['configMapRef']['name']}" == SETTINGS_CONFIGMAP
         environ.update(_configmap(resources))
     for entry in container.get("env", []):
         if "value" in entry:
@@ -109,6 +113,8 @@ def _workloads(resources: dict[str, Resource]) -> list[Resource]:
 def test_manifests_are_the_expected_resources(resources: dict[str, Resource]) -> None:
     kinds = sorted(key.split("/")[0] for key in resources)
     assert kinds == [
+        "ConfigMap",
+        "ConfigMap",
         "ConfigMap",
         "Deployment",
         "Job",
