@@ -89,10 +89,24 @@ def register_secret(value: str | SecretStr | None) -> None:
 
 
 def register_settings_secrets(settings: ModelInfraSettings) -> None:
-    """Register every secret the settings hold: PostgreSQL and SASL passwords, the admin token."""
+    """Register every secret the settings hold: passwords, the admin token, OTLP header values."""
     register_secret(settings.postgres.password)
     register_secret(settings.kafka_security.sasl_password)
     register_secret(settings.admin_token)
+    register_otlp_headers(DEFAULT_REGISTRY, settings)
+
+
+def register_otlp_headers(registry: SecretRegistry, settings: ModelInfraSettings) -> None:
+    """Register the OTLP headers (``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS``), whole and each value.
+
+    A header is often a collector credential (``authorization=Bearer ...``, ``api-key=...``).
+    """
+    from omnibase_infra.observability.otlp_endpoint import parse_headers
+
+    headers = settings.telemetry.otlp_headers
+    registry.register(headers)
+    for value in parse_headers(headers).values():
+        registry.register(value)
 
 
 def redact(text: str) -> str:
@@ -111,6 +125,7 @@ __all__ = [
     "SecretRegistry",
     "redact",
     "redact_json",
+    "register_otlp_headers",
     "register_secret",
     "register_settings_secrets",
 ]
