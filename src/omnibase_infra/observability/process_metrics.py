@@ -34,7 +34,8 @@ def distribution_version(name: str) -> str:
 def register_process_collectors(registry: CollectorRegistry) -> None:
     """Register the ``process_*``, ``python_info`` and ``python_gc_*`` collectors in ``registry``.
 
-    Raises ``ValueError`` (prometheus-client's duplicate check) when called twice on one registry.
+    Call it once per registry: these collectors do not describe themselves, so prometheus-client
+    cannot refuse a second registration, which would expose every sample twice.
     """
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)

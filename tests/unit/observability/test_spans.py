@@ -237,7 +237,11 @@ async def test_the_original_guides_produce_is_a_send_span(
     ],
 )
 async def test_the_original_guides_query_keyword_is_the_statement(
-    provider: TracerProvider, exporter: InMemorySpanExporter, operation_type: str | None, query: str, name: str
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    operation_type: str | None,
+    query: str,
+    name: str,
 ) -> None:
     async with trace_database_operation(operation_type, query=query, tracer_provider=provider):
         pass
