@@ -55,11 +55,6 @@ class ModelTelemetrySettings(BaseModel):
     traces_sampler_arg: float | None = Field(default=None, ge=0.0, le=1.0)
     trace_sample_rate: float | None = Field(default=None, ge=0.0, le=1.0)
 
-    @property
-    def export_configured(self) -> bool:
-        """True when an OTLP endpoint (general or per-signal) is set: spans are exported."""
-        return bool(self.otlp_endpoint or self.otlp_traces_endpoint)
-
 
 class ModelInfraSettings(BaseModel):
     """Everything the service reads from its environment."""

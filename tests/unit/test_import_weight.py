@@ -18,6 +18,8 @@ PROBES = {
         "    main(['--help'])\n"
     ),
     "contract models": "import omnibase_infra.contract_validation.contract_set",
+    # The original guide's entry points are resolved on first access, not on import.
+    "infrastructure package": "import omnibase_infra.infrastructure",
 }
 
 

@@ -7,9 +7,10 @@ import io
 from omnibase_infra.cli.console import Console
 from omnibase_infra.cli.env_checks import CheckResult, check_variables
 from omnibase_infra.cli.env_command import render
-from omnibase_infra.cli.env_servers import bootstrap_hosts, traces_url
+from omnibase_infra.cli.env_servers import bootstrap_hosts, check_otlp, traces_url
 from omnibase_infra.cli.env_variables import VARIABLES, variable_for
 from omnibase_infra.observability.redaction import SecretRegistry
+from omnibase_infra.settings import ModelTelemetrySettings
 
 PASSWORD = "s3cr3t-Passw0rd"
 GOOD = {
@@ -134,3 +135,19 @@ def test_bootstrap_hosts_and_traces_url() -> None:
     assert bootstrap_hosts("PLAINTEXT://a:1, [::1]:2,b") == [("a", 1), ("::1", 2), ("b", 9092)]
     assert traces_url("http://c:4318/") == "http://c:4318/v1/traces"
     assert traces_url("http://c:4318/v1/traces") == "http://c:4318/v1/traces"
+
+
+async def test_an_otlp_endpoint_that_cannot_be_a_grpc_target_is_named_without_a_connection() -> None:
+    telemetry = ModelTelemetrySettings(otlp_endpoint="ftp://collector:4317", otlp_protocol="grpc")
+    (result,) = await check_otlp(telemetry, 1.0, lambda text: text)
+    assert (result.status, result.detail) == (
+        "fail",
+        "ftp://collector:4317 (grpc): not a host:port or http(s) URL",
+    )
+    assert "http://collector:4317" in result.hint
+
+
+async def test_no_otlp_endpoint_skips_the_probe() -> None:
+    (result,) = await check_otlp(ModelTelemetrySettings(), 1.0, lambda text: text)
+    assert result.status == "skip"
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT not set" in result.detail
