@@ -151,3 +151,19 @@ async def test_no_otlp_endpoint_skips_the_probe() -> None:
     (result,) = await check_otlp(ModelTelemetrySettings(), 1.0, lambda text: text)
     assert result.status == "skip"
     assert "OTEL_EXPORTER_OTLP_ENDPOINT not set" in result.detail
+
+
+def test_otlp_headers_are_shown_hidden_and_a_bad_protocol_is_named() -> None:
+    environ = {
+        **GOOD,
+        "OTEL_EXPORTER_OTLP_HEADERS": "api-key=hdr-s3cret",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json",
+    }
+    report = check_variables(environ, registry(), verbose=True)
+    shown = {r.name: r for r in report.results}
+    assert shown["OTEL_EXPORTER_OTLP_HEADERS"].detail == "set (hidden)"
+    assert all("hdr-s3cret" not in r.detail + r.hint for r in report.results)
+    (bad,) = failures(report.results)
+    assert bad.name == "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+    assert "http/protobuf or grpc" in bad.detail
+    assert "telemetry" in report.bad_groups
