@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -23,12 +23,36 @@ from omnibase_infra.models.model_postgres_connection_config import ModelPostgres
 T = TypeVar("T")
 
 
+OtlpProtocol = Literal["http/protobuf", "grpc"]
+"""The OTLP transports the service exports spans with (``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL``)."""
+
+TracesSampler = Literal[
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+]
+"""The OpenTelemetry specification's ``OTEL_TRACES_SAMPLER`` values the SDK implements."""
+
+
 class ModelTelemetrySettings(BaseModel):
+    """The ``OTEL_*`` variables, per-signal (``_TRACES_``) values already resolved over general ones.
+
+    ``otlp_headers`` is the raw ``key=value,key=value`` list (often a credential, so secret).
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     otlp_endpoint: str | None = None
+    otlp_traces_endpoint: str | None = None
+    otlp_protocol: OtlpProtocol = "http/protobuf"
+    otlp_headers: SecretStr | None = None
     service_name: str = "omnibase_infrastructure"
     resource_attributes: dict[str, str] = Field(default_factory=dict)
+    traces_sampler: TracesSampler | None = None
+    traces_sampler_arg: float | None = Field(default=None, ge=0.0, le=1.0)
     trace_sample_rate: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
@@ -156,16 +180,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
     pg_fields = _postgres_fields(r)
     kafka_security_fields = _kafka_security_fields(r)
     bootstrap = r.text("KAFKA_BOOTSTRAP_SERVERS", required=True)
-    no_attributes: dict[str, str] = {}
     no_paths: tuple[str, ...] = ()
-    telemetry_fields = {
-        "otlp_endpoint": r.text("OTEL_EXPORTER_OTLP_ENDPOINT"),
-        "service_name": r.text("OTEL_SERVICE_NAME", "omnibase_infrastructure"),
-        "resource_attributes": r.parsed(
-            "OTEL_RESOURCE_ATTRIBUTES", no_attributes, _attributes, "a list of key=value pairs"
-        ),
-        "trace_sample_rate": r.parsed("OTEL_TRACE_SAMPLE_RATE", None, float, "a number"),
-    }
+    telemetry_fields = _telemetry_fields(r)
     others = {
         "kafka_consumer_group": r.text("KAFKA_CONSUMER_GROUP", "omnibase-infra"),
         "http_host": r.text("HEALTH_CHECK_HOST", "0.0.0.0"),
@@ -279,6 +295,57 @@ def load_tuning_variables(environ: Mapping[str, str] | None = None) -> ModelTuni
     )
 
 
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError(raw)
+        return raw.lower()
+
+    return parse
+
+
+def _checked_headers(r: _Reader, name: str, value: SecretStr | None) -> SecretStr | None:
+    """A ``key=value,key=value`` secret, checked with the SDK's own parser; never echoed in a problem."""
+    if value is None:
+        return None
+    from opentelemetry.util.re import parse_env_headers
+
+    raw = value.get_secret_value()
+    pairs = [item for item in raw.split(",") if item.strip()]
+    if len(parse_env_headers(raw, liberal=True)) != len(pairs):
+        r.problems.append((name, "is not a list of key=value pairs (value hidden)"))
+        return None
+    return value
+
+
+def _telemetry_fields(r: _Reader) -> dict[str, object]:
+    """The ``OTEL_*`` values; a per-signal ``OTEL_EXPORTER_OTLP_TRACES_*`` wins over the general one."""
+    protocols: tuple[str, ...] = get_args(OtlpProtocol)
+    samplers: tuple[str, ...] = get_args(TracesSampler)
+    no_attributes: dict[str, str] = {}
+    protocol_choice = _choice(protocols)
+    protocol = r.parsed("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", None, protocol_choice, " or ".join(protocols))
+    general_protocol = r.parsed("OTEL_EXPORTER_OTLP_PROTOCOL", None, protocol_choice, " or ".join(protocols))
+    traces_name, general_name = "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"
+    headers = _checked_headers(r, traces_name, r.secret("OTEL_EXPORTER_OTLP_TRACES_HEADERS"))
+    general_headers = _checked_headers(r, general_name, r.secret("OTEL_EXPORTER_OTLP_HEADERS"))
+    return {
+        "otlp_endpoint": r.text("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "otlp_traces_endpoint": r.text("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        "otlp_protocol": protocol or general_protocol or "http/protobuf",
+        "otlp_headers": headers or general_headers,
+        "service_name": r.text("OTEL_SERVICE_NAME", "omnibase_infrastructure"),
+        "resource_attributes": r.parsed(
+            "OTEL_RESOURCE_ATTRIBUTES", no_attributes, _attributes, "a list of key=value pairs"
+        ),
+        "traces_sampler": r.parsed(
+            "OTEL_TRACES_SAMPLER", None, _choice(samplers), "one of " + ", ".join(samplers)
+        ),
+        "traces_sampler_arg": r.parsed("OTEL_TRACES_SAMPLER_ARG", None, float, "a number"),
+        "trace_sample_rate": r.parsed("OTEL_TRACE_SAMPLE_RATE", None, float, "a number"),
+    }
+
+
 def _postgres_fields(r: _Reader) -> dict[str, object]:
     """The ``POSTGRES_*`` values that are set; unset ones are left out, so the model's
     ``model_fields_set`` says which values the operator chose (they win over the contract)."""
@@ -351,6 +418,8 @@ __all__ = [
     "ModelInfraSettings",
     "ModelTelemetrySettings",
     "ModelTuningVariables",
+    "OtlpProtocol",
+    "TracesSampler",
     "load_kafka_connection",
     "load_postgres_connection",
     "load_settings",

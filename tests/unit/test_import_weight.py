@@ -27,6 +27,8 @@ PROBES = {
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "    runpy.run_module('omnibase_infra', run_name='__main__')\n"
     ),
+    # The original guide's entry points are resolved on first access, not on import.
+    "infrastructure package": "import omnibase_infra.infrastructure",
 }
 
 

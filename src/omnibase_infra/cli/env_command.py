@@ -5,7 +5,8 @@ Checks, each printed as a pass/warn/fail line with a hint:
 - every variable ``load_settings`` reads: present when required, parses (one line per problem);
 - PostgreSQL: connects, server version, schema version against this release's migrations;
 - Kafka: TCP to the bootstrap servers, then a metadata request through aiokafka;
-- the OTLP endpoint, when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set: TCP and an empty OTLP/HTTP export;
+- the OTLP endpoint, when ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`` is set: TCP and an empty export
+  over the configured protocol (HTTP POST or gRPC ``Export``) with the configured headers;
 - HEALTH_CHECK_PORT and PROMETHEUS_METRICS_PORT are free (in use is a warning only).
 
 A server whose variables are bad is skipped, not tried. Exit 0 when nothing failed
@@ -22,9 +23,15 @@ from collections.abc import Awaitable, Mapping
 from omnibase_infra.cli.console import Console, quiet_library_logs
 from omnibase_infra.cli.env_checks import CheckResult, VariableReport, check_ports, check_variables
 from omnibase_infra.cli.env_servers import check_kafka, check_otlp, check_postgres
-from omnibase_infra.observability.redaction import SecretRegistry
+from omnibase_infra.observability.redaction import SecretRegistry, register_otlp_headers
 
-_SECRET_VARIABLES = ("POSTGRES_PASSWORD", "KAFKA_SASL_PASSWORD", "ONEX_ADMIN_TOKEN")
+_SECRET_VARIABLES = (
+    "POSTGRES_PASSWORD",
+    "KAFKA_SASL_PASSWORD",
+    "ONEX_ADMIN_TOKEN",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+)
 _GROUP_TITLES = {
     "variables": "Variables",
     "postgres": "PostgreSQL",
@@ -42,6 +49,7 @@ def _redactor(environ: Mapping[str, str], report: VariableReport) -> SecretRegis
         registry.register(report.settings.postgres.password)
         registry.register(report.settings.kafka_security.sasl_password)
         registry.register(report.settings.admin_token)
+        register_otlp_headers(registry, report.settings)
     return registry
 
 
@@ -71,13 +79,10 @@ async def run_checks(
         pending["kafka"] = check_kafka(
             settings.kafka_bootstrap_servers, settings.kafka_security, timeout_seconds
         )
-    endpoint = settings.telemetry.otlp_endpoint if settings is not None else None
-    if "telemetry" in report.bad_groups:
+    if settings is None or "telemetry" in report.bad_groups:
         skipped["otlp"] = _skipped("otlp", fix_first.format("OTEL_*"))
-    elif endpoint:
-        pending["otlp"] = check_otlp(endpoint, timeout_seconds, redactor.redact)
     else:
-        skipped["otlp"] = _skipped("otlp", "OTEL_EXPORTER_OTLP_ENDPOINT not set: spans are not exported")
+        pending["otlp"] = check_otlp(settings.telemetry, timeout_seconds, redactor.redact)
     done = dict(zip(pending, await asyncio.gather(*pending.values()), strict=True))
     results = list(report.results)
     for group in ("postgres", "kafka", "otlp"):

@@ -1,4 +1,4 @@
-"""The server checks of ``onex-infra env check``: PostgreSQL, Kafka, the OTLP endpoint.
+"""The server checks of ``onex-infra env check``: PostgreSQL, Kafka, the OTLP endpoint (HTTP or gRPC).
 
 Each check is bounded by ``timeout_seconds`` seconds per step, returns ``CheckResult`` lines and
 never raises for what it checks: a refused connection is a failed line with a hint. Error
@@ -19,12 +19,13 @@ from urllib.parse import urlsplit
 
 from omnibase_infra.cli.env_checks import CheckResult
 from omnibase_infra.errors import ConfigurationError, InfraError
+from omnibase_infra.observability.otlp_endpoint import parse_headers, resolve_traces_endpoint
 
 if TYPE_CHECKING:
     from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
     from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
+    from omnibase_infra.settings import ModelTelemetrySettings
 
-OTLP_TRACES_PATH = "/v1/traces"
 _PG_DOWN_HINT = (
     "is the server running and reachable? check POSTGRES_HOST/POSTGRES_PORT (locally: scripts/services start)"
 )
@@ -170,15 +171,20 @@ async def check_kafka(
 
 
 def traces_url(endpoint: str) -> str:
-    """Where the exporter posts spans: ``<endpoint>/v1/traces`` (not doubled), as the service does."""
-    base = endpoint.rstrip("/")
-    return base if base.endswith(OTLP_TRACES_PATH) else base + OTLP_TRACES_PATH
+    """Where the HTTP exporter posts spans for a general endpoint: ``<endpoint>/v1/traces`` (not doubled)."""
+    url = resolve_traces_endpoint("http/protobuf", endpoint, None)
+    assert url is not None  # an endpoint was given
+    return url
 
 
-def _post_empty(url: str, timeout_seconds: float) -> int:
+_HEADERS_HINT = "the collector refused the credentials: check OTEL_EXPORTER_OTLP_[TRACES_]HEADERS"
+_COLLECTOR_DOWN = "is the collector running and reachable from here?"
+
+
+def _post_empty(url: str, headers: dict[str, str], timeout_seconds: float) -> int:
     """POST an empty OTLP/protobuf export request; the HTTP status (error statuses included)."""
     request = urllib.request.Request(
-        url, data=b"", method="POST", headers={"Content-Type": "application/x-protobuf"}
+        url, data=b"", method="POST", headers={**headers, "Content-Type": "application/x-protobuf"}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
@@ -187,14 +193,11 @@ def _post_empty(url: str, timeout_seconds: float) -> int:
         return int(exc.code)
 
 
-async def check_otlp(
-    endpoint: str, timeout_seconds: float, redact: Callable[[str], str]
+async def _check_otlp_http(
+    url: str, headers: dict[str, str], timeout_seconds: float, shown: str
 ) -> list[CheckResult]:
-    """TCP then an empty OTLP/HTTP export to the traces URL (shown through ``redact``)."""
-    url = traces_url(endpoint)
-    shown = redact(url)
+    hint = "an OTLP/HTTP endpoint is the collector's base URL, e.g. http://collector:4318"
     parts = urlsplit(url)
-    hint = "OTEL_EXPORTER_OTLP_ENDPOINT is the collector's OTLP/HTTP base URL, e.g. http://collector:4318"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return [CheckResult("otlp", "endpoint", "fail", f"{shown}: not an http(s) URL", hint)]
     try:
@@ -203,19 +206,99 @@ async def check_otlp(
         return [CheckResult("otlp", "endpoint", "fail", f"{shown}: bad port", hint)]
     refused = await _tcp(parts.hostname, port, timeout_seconds)
     if refused:
-        down = "is the collector running and reachable from here?"
-        return [CheckResult("otlp", "endpoint", "fail", f"{shown}: {refused}", down)]
+        return [CheckResult("otlp", "endpoint", "fail", f"{shown}: {refused}", _COLLECTOR_DOWN)]
     try:
-        status = await asyncio.to_thread(_post_empty, url, timeout_seconds)
+        status = await asyncio.to_thread(_post_empty, url, headers, timeout_seconds)
     except (OSError, urllib.error.URLError) as exc:
         return [CheckResult("otlp", "endpoint", "fail", f"{shown}: {_reason(exc)}", hint)]
     if 200 <= status < 300:
         return [CheckResult("otlp", "endpoint", "pass", f"{shown} answered HTTP {status}")]
+    if status in (401, 403):
+        return [CheckResult("otlp", "endpoint", "fail", f"{shown}: HTTP {status}", _HEADERS_HINT)]
     if status in (404, 405):
         return [
             CheckResult("otlp", "endpoint", "fail", f"{shown}: HTTP {status} - no OTLP traces receiver", hint)
         ]
     return [CheckResult("otlp", "endpoint", "warn", f"{shown}: answered HTTP {status}", hint)]
+
+
+def _grpc_target(endpoint: str) -> tuple[str, bool] | None:
+    """(``host:port``, TLS?) of a gRPC endpoint; ``http://`` is plaintext, as for the exporter."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
+    if parts.scheme not in ("", "http", "https") or not parts.hostname:
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 4317)
+    except ValueError:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{host}:{port}", parts.scheme != "http"
+
+
+def _grpc_export_empty(target: str, tls: bool, headers: dict[str, str], timeout_seconds: float) -> str:
+    """Call ``TraceService/Export`` with an empty request; the gRPC status code's name."""
+    import grpc  # type: ignore[import-untyped]  # grpcio ships no type information
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+
+    channel = (
+        grpc.secure_channel(target, grpc.ssl_channel_credentials()) if tls else grpc.insecure_channel(target)
+    )
+    with channel:
+        try:
+            stub = TraceServiceStub(channel)  # type: ignore[no-untyped-call]  # generated, untyped
+            stub.Export(ExportTraceServiceRequest(), metadata=tuple(headers.items()), timeout=timeout_seconds)
+        except grpc.RpcError as exc:
+            return str(exc.code().name)
+    return "OK"
+
+
+async def _check_otlp_grpc(
+    endpoint: str, headers: dict[str, str], timeout_seconds: float, shown: str
+) -> list[CheckResult]:
+    hint = "an OTLP/gRPC endpoint is the collector's address, e.g. http://collector:4317 (http: plaintext)"
+    target = _grpc_target(endpoint)
+    if target is None:
+        return [CheckResult("otlp", "endpoint", "fail", f"{shown}: not a host:port or http(s) URL", hint)]
+    address, tls = target
+    host, _, port = address.rpartition(":")
+    refused = await _tcp(host.strip("[]"), int(port), timeout_seconds)
+    if refused:
+        return [CheckResult("otlp", "endpoint", "fail", f"{shown}: {refused}", _COLLECTOR_DOWN)]
+    code = await asyncio.to_thread(_grpc_export_empty, address, tls, headers, timeout_seconds)
+    if code == "OK":
+        return [CheckResult("otlp", "endpoint", "pass", f"{shown} answered gRPC OK")]
+    if code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        return [CheckResult("otlp", "endpoint", "fail", f"{shown}: gRPC {code}", _HEADERS_HINT)]
+    if code == "UNIMPLEMENTED":
+        return [
+            CheckResult("otlp", "endpoint", "fail", f"{shown}: gRPC {code} - no OTLP traces service", hint)
+        ]
+    if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+        return [CheckResult("otlp", "endpoint", "fail", f"{shown}: gRPC {code}", _COLLECTOR_DOWN)]
+    return [CheckResult("otlp", "endpoint", "warn", f"{shown}: answered gRPC {code}", hint)]
+
+
+async def check_otlp(
+    telemetry: ModelTelemetrySettings, timeout_seconds: float, redact: Callable[[str], str]
+) -> list[CheckResult]:
+    """An empty OTLP export to the traces endpoint the exporter uses, with its protocol and headers.
+
+    ``http/protobuf``: TCP, then a POST to the traces URL. ``grpc``: TCP, then a
+    ``TraceService/Export`` call. The headers (``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS``) are
+    sent as the exporter sends them; the endpoint is shown through ``redact``.
+    """
+    endpoint = resolve_traces_endpoint(
+        telemetry.otlp_protocol, telemetry.otlp_endpoint, telemetry.otlp_traces_endpoint
+    )
+    if endpoint is None:
+        why = "OTEL_EXPORTER_OTLP_ENDPOINT not set: spans are not exported"
+        return [CheckResult("otlp", "check", "skip", why)]
+    headers = parse_headers(telemetry.otlp_headers)
+    shown = f"{redact(endpoint)} ({telemetry.otlp_protocol})"
+    if telemetry.otlp_protocol == "grpc":
+        return await _check_otlp_grpc(endpoint, headers, timeout_seconds, shown)
+    return await _check_otlp_http(endpoint, headers, timeout_seconds, shown)
 
 
 __all__ = ["bootstrap_hosts", "check_kafka", "check_otlp", "check_postgres", "traces_url"]

@@ -99,7 +99,46 @@ VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable(
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         None,
-        "OTLP/HTTP collector base URL; unset: no export",
+        "OTLP collector base URL (http/protobuf: :4318, /v1/traces appended; grpc: :4317); unset: no export",
+        group="telemetry",
+    ),
+    EnvVariable(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        None,
+        "OTLP traces URL, used as is; wins over OTEL_EXPORTER_OTLP_ENDPOINT",
+        group="telemetry",
+    ),
+    EnvVariable("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "http/protobuf or grpc", group="telemetry"),
+    EnvVariable(
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        None,
+        "http/protobuf or grpc; wins over OTEL_EXPORTER_OTLP_PROTOCOL",
+        group="telemetry",
+    ),
+    EnvVariable(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        None,
+        "headers of every OTLP request: key=value,key=value (or OTEL_EXPORTER_OTLP_HEADERS_FILE)",
+        secret=True,
+        group="telemetry",
+    ),
+    EnvVariable(
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        None,
+        "OTLP headers of traces; replaces OTEL_EXPORTER_OTLP_HEADERS",
+        secret=True,
+        group="telemetry",
+    ),
+    EnvVariable(
+        "OTEL_TRACES_SAMPLER",
+        None,
+        "always_on|always_off|traceidratio|parentbased_*; unset: OTEL_TRACE_SAMPLE_RATE's sampler",
+        group="telemetry",
+    ),
+    EnvVariable(
+        "OTEL_TRACES_SAMPLER_ARG",
+        None,
+        "ratio 0.0-1.0 of the traceidratio samplers (default 1.0)",
         group="telemetry",
     ),
     EnvVariable(
@@ -108,7 +147,12 @@ VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable(
         "OTEL_RESOURCE_ATTRIBUTES", None, "extra resource attributes: key=value,key=value", group="telemetry"
     ),
-    EnvVariable("OTEL_TRACE_SAMPLE_RATE", None, "0.0-1.0; default per environment", group="telemetry"),
+    EnvVariable(
+        "OTEL_TRACE_SAMPLE_RATE",
+        None,
+        "0.0-1.0 when OTEL_TRACES_SAMPLER is unset; default per environment",
+        group="telemetry",
+    ),
     EnvVariable("HEALTH_CHECK_HOST", "0.0.0.0", "address the HTTP endpoints bind to"),
     EnvVariable("HEALTH_CHECK_PORT", "8080", "port of /health, /health/detailed, /ready, /metrics, /admin"),
     EnvVariable("PROMETHEUS_METRICS_PORT", "9090", "port of the metrics-only /metrics"),

@@ -36,11 +36,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.environment import EnumEnvironment, detect_environment, parse_environment
-from omnibase_infra.errors import CircuitOpenError
+from omnibase_infra.errors import CircuitOpenError, LifecycleError
 from omnibase_infra.infrastructure.circuit_breaker_states import (
     BreakerState,
     Closed,
@@ -58,9 +58,13 @@ from omnibase_infra.models.model_circuit_breaker_transition import (
 )
 from omnibase_infra.models.model_health import CircuitState, ModelCircuitBreakerMetrics
 
+if TYPE_CHECKING:
+    from omnibase_infra.infrastructure.event_queue import RecoveryReport
+
 T = TypeVar("T")
 TransitionListener = Callable[[ModelCircuitBreakerTransition], None]
 QueueGauge = Callable[[], tuple[int, int]]
+QueueRecovery = Callable[[], Awaitable["RecoveryReport"]]
 """Returns ``(events_queued, events_spilled)`` of the event queue guarded by the breaker."""
 
 _log = logging.getLogger(__name__)
@@ -122,6 +126,7 @@ class EventBusCircuitBreaker:
         self._state: BreakerState = Closed()
         self._epoch = 0
         self._queue_gauge: QueueGauge | None = None
+        self._queue_recovery: QueueRecovery | None = None
         self._successful = 0
         self._failed = 0
         self._ignored = 0
@@ -203,6 +208,21 @@ class EventBusCircuitBreaker:
         """Report the guarded event queue's sizes in ``metrics()`` (set by ``ResilientPublisher``)."""
         self._queue_gauge = gauge
 
+    def set_queue_recovery(self, recovery: QueueRecovery | None) -> None:
+        """What ``recover_queued_events()`` runs: the guarded queue's (set by ``ResilientPublisher``)."""
+        self._queue_recovery = recovery
+
+    async def recover_queued_events(self) -> RecoveryReport:
+        """Publish the events queued behind this breaker now (the original guide's entry point).
+
+        Delegates to the ``ResilientPublisher`` guarding its queue with this breaker (its
+        ``recover_queued_events``: queue, then outbox, while the breaker admits calls).
+        ``LifecycleError`` when no queue is guarded by this breaker (e.g. the postgres breaker).
+        """
+        if self._queue_recovery is None:
+            raise LifecycleError(f"circuit breaker {self._name!r} guards no event queue")
+        return await self._queue_recovery()
+
     def acquire_permission(self) -> CircuitPermit:
         """Admit one call or raise ``CircuitOpenError`` (counted as not permitted)."""
         state = self._current()
@@ -245,8 +265,12 @@ class EventBusCircuitBreaker:
         if not isinstance(state, ForcedOpen):
             self._apply(Step(ForcedOpen(), "forced_open"))
 
-    def reset_circuit(self) -> None:
-        """Close the circuit and clear the failure count, from any state."""
+    async def reset_circuit(self) -> None:
+        """Close the circuit and clear the failure count, from any state.
+
+        Awaitable, as the original guide calls it; it does no I/O (the transition listeners run
+        synchronously before it returns).
+        """
         state = self._current()
         if isinstance(state, Closed):
             self._state = Closed(0)
@@ -334,4 +358,28 @@ class EventBusCircuitBreaker:
                 _log.exception("circuit breaker %s: transition listener failed", self._name)
 
 
-__all__ = ["CircuitPermit", "EventBusCircuitBreaker", "QueueGauge", "TransitionListener"]
+def get_circuit_breaker(name: str = "kafka") -> EventBusCircuitBreaker:
+    """The process's breaker ``name`` (the original guide's entry point; see ``get_connection_manager``).
+
+    ``"kafka"`` (the default) guards the event bus and its queued events; ``"postgres"`` the
+    database. ``ValueError`` naming the breakers for any other name.
+    """
+    from omnibase_infra.runtime.process_services import process_components
+
+    components = process_components()
+    breakers = {b.name: b for b in (components.postgres_breaker, components.kafka_breaker)}
+    try:
+        return breakers[name]
+    except KeyError:
+        raise ValueError(
+            f"no circuit breaker {name!r}; the breakers are {', '.join(sorted(breakers))}"
+        ) from None
+
+
+__all__ = [
+    "CircuitPermit",
+    "EventBusCircuitBreaker",
+    "QueueGauge",
+    "TransitionListener",
+    "get_circuit_breaker",
+]

@@ -105,6 +105,7 @@ class InfrastructureHealthMonitor:
         error_rate_window_seconds: float = 300.0,
         processed_counter: Callable[[], int] | None = None,
         listeners: Iterable[HealthListener] = (),
+        exposition: Callable[[], bytes] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if interval_seconds <= 0 or history_size < 1:
@@ -118,6 +119,7 @@ class InfrastructureHealthMonitor:
         self._error_window = error_rate_window_seconds
         self._processed_counter = processed_counter
         self._listeners = list(listeners)
+        self._exposition = exposition
         self._clock = clock
         self._history: deque[InfrastructureHealthMetrics] = deque(maxlen=history_size)
         self._counts: deque[_Counts] = deque(maxlen=history_size)
@@ -138,6 +140,19 @@ class InfrastructureHealthMonitor:
             return
         self._state = "running"
         self._task = asyncio.create_task(self._run(), name="infrastructure-health-monitor")
+
+    async def start_monitoring(self) -> None:
+        """``start()`` under the original guide's name: sampling goes on in the background."""
+        await self.start()
+
+    def get_prometheus_metrics(self) -> str:
+        """The Prometheus text exposition of the metrics this monitor feeds (``exposition``).
+
+        ``LifecycleError`` when the monitor was built without one.
+        """
+        if self._exposition is None:
+            raise LifecycleError("InfrastructureHealthMonitor was built without a metrics exposition")
+        return self._exposition().decode("utf-8")
 
     async def stop(self) -> None:
         """Stop sampling; idempotent."""
@@ -265,6 +280,17 @@ def _overall(
     return "healthy"
 
 
+def get_health_monitor() -> InfrastructureHealthMonitor:
+    """The process's health monitor (the original guide's entry point; see ``get_connection_manager``).
+
+    It samples the process's PostgreSQL pool, producer pool and breakers, and feeds the
+    process's metrics (``get_prometheus_metrics()``).
+    """
+    from omnibase_infra.runtime.process_services import process_components
+
+    return process_components().monitor
+
+
 __all__ = [
     "ERROR_RATE_DEGRADED_PERCENT",
     "HealthListener",
@@ -272,4 +298,5 @@ __all__ = [
     "ProtocolBreakerMetricsSource",
     "ProtocolKafkaHealthSource",
     "ProtocolPostgresHealthSource",
+    "get_health_monitor",
 ]

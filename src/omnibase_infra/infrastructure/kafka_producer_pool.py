@@ -144,6 +144,10 @@ class KafkaProducerPool:
             self._slots.extend(started)
             self._state = "running"
 
+    async def initialize(self) -> None:
+        """``start()`` under the original guide's name (a broker must be reachable); idempotent."""
+        await self.start()
+
     async def stop(self) -> None:
         """Flush and close every producer; idempotent."""
         async with self._lock:
@@ -448,4 +452,22 @@ def _mark_seen(future: asyncio.Future[Ack]) -> None:
         future.exception()
 
 
-__all__ = ["KafkaProducerPool"]
+def get_producer_pool() -> KafkaProducerPool:
+    """The process's producer pool (the original guide's entry point; see ``get_connection_manager``)."""
+    from omnibase_infra.runtime.process_services import process_components
+
+    return process_components().producers
+
+
+async def initialize_producer_pool() -> KafkaProducerPool:
+    """Start the process's producer pool (idempotent) and return it; ``OutageError`` without a broker."""
+    pool = get_producer_pool()
+    await pool.initialize()
+    return pool
+
+
+__all__ = [
+    "KafkaProducerPool",
+    "get_producer_pool",
+    "initialize_producer_pool",
+]

@@ -213,6 +213,10 @@ class PostgresConnectionManager:
             "server_settings": {"application_name": cfg.application_name, "search_path": search_path},
         }
 
+    async def initialize(self) -> None:
+        """``start()`` under the original guide's name; idempotent."""
+        await self.start()
+
     async def stop(self) -> None:
         """Close the pool; idempotent. In-use connections are waited for up to ``close_timeout``."""
         async with self._start_lock:
@@ -475,4 +479,22 @@ class PostgresConnectionManager:
         return 0.0 if self._queries == 0 else 1000.0 * self._total_query_seconds / self._queries
 
 
-__all__ = ["ConnectFactory", "Connection", "PoolFactory", "PostgresConnectionManager"]
+def get_connection_manager() -> PostgresConnectionManager:
+    """The process's connection manager (the original guide's entry point).
+
+    In ``onex-infra run`` it is the service's own pool; elsewhere the one built from the
+    environment as the service would build it (``runtime.process_services``), not started:
+    ``await get_connection_manager().initialize()``.
+    """
+    from omnibase_infra.runtime.process_services import process_components
+
+    return process_components().database
+
+
+__all__ = [
+    "ConnectFactory",
+    "Connection",
+    "PoolFactory",
+    "PostgresConnectionManager",
+    "get_connection_manager",
+]

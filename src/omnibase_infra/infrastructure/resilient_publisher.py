@@ -125,6 +125,7 @@ class ResilientPublisher:
         self.recovered_count = 0
         self.dead_lettered_count = 0
         breaker.set_queue_gauge(lambda: (len(self._queue), self.spilled_count))
+        breaker.set_queue_recovery(self.recover_queued_events)
 
     @property
     def breaker(self) -> EventBusCircuitBreaker:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.observability.logging import current_correlation_id, current_trace_ids
@@ -31,6 +31,7 @@ class AuditEventType(StrEnum):
     """What kind of thing happened."""
 
     DATA_ACCESS = "data_access"
+    DATABASE_QUERY = "database_query"
     DATA_MODIFICATION = "data_modification"
     DEAD_LETTER = "dead_letter"
     CIRCUIT_BREAKER = "circuit_breaker"
@@ -65,6 +66,23 @@ class ModelAuditDetails(BaseModel):
     environment: str | None = None
     extras: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _facts_into_extras(cls, data: object) -> object:
+        """Accept the original guide's flat ``details={...}``: other keys become string ``extras``.
+
+        ``None`` values are dropped; an explicit ``extras`` is kept and wins over a flat key.
+        """
+        if not isinstance(data, Mapping):
+            return data
+        known = {"trace_id", "span_id", "environment", "extras"}
+        flat = {str(k): str(v) for k, v in data.items() if k not in known and v is not None}
+        if not flat:
+            return data
+        fields = {k: v for k, v in data.items() if k in known}
+        fields["extras"] = {**flat, **dict(fields.get("extras") or {})}
+        return fields
+
 
 class AuditEvent(BaseModel):
     """One audit record; maps one-to-one onto a row of ``onex_audit``."""
@@ -73,7 +91,7 @@ class AuditEvent(BaseModel):
 
     event_type: AuditEventType
     severity: AuditSeverity
-    occurred_at: datetime
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     correlation_id: UUID | None = None
     resource: str = Field(min_length=1)
     action: str = Field(min_length=1)
@@ -159,7 +177,35 @@ class AuditLogger:
                 trace_id=trace_id, span_id=span_id, environment=self._environment, extras=facts
             ),
         )
-        level = logging.WARNING if severity in (AuditSeverity.HIGH, AuditSeverity.CRITICAL) else logging.INFO
+        self._emit(event)
+        return event
+
+    async def log_event(self, event: AuditEvent) -> AuditEvent:
+        """Record an event built by the caller (the original guide's form); return what was recorded.
+
+        Details the caller left unset are filled as ``record`` fills them: the current span's
+        trace_id/span_id and this logger's environment. Never blocks on I/O (awaitable for the
+        guide's ``await audit_logger.log_event(event)``).
+        """
+        trace_id, span_id = current_trace_ids()
+        details = event.details
+        filled = details.model_copy(
+            update={
+                "trace_id": details.trace_id or trace_id,
+                "span_id": details.span_id or span_id,
+                "environment": details.environment or self._environment,
+            }
+        )
+        recorded = event.model_copy(update={"details": filled})
+        self._emit(recorded)
+        return recorded
+
+    def _emit(self, event: AuditEvent) -> None:
+        level = (
+            logging.WARNING
+            if event.severity in (AuditSeverity.HIGH, AuditSeverity.CRITICAL)
+            else logging.INFO
+        )
         self._log.log(
             level,
             "audit %s %s %s: %s",
@@ -171,7 +217,6 @@ class AuditLogger:
         )
         if self._sink is not None:
             self._sink.write([event])
-        return event
 
     def record_operation(
         self,

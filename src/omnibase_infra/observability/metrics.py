@@ -29,6 +29,10 @@ Fed by the runtime as work happens:
 - ``omnibase_span_duration_seconds{span_name,kind,status}`` histogram (sampled spans, from
   ``span_metrics.MetricsSpanProcessor``).
 
+Set once: ``omnibase_build_info{version,omnibase_core_version,environment}`` = 1
+(``process_metrics.register_build_info``). The standard ``process_*`` and ``python_*``
+collectors are added to the service's registry by ``process_metrics.register_process_collectors``.
+
 Metrics live in the injected ``CollectorRegistry`` only; two ``InfraMetrics`` never share
 state unless they share a registry (which raises: each name is registered once).
 """
@@ -43,6 +47,7 @@ from typing import Protocol, get_args
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from omnibase_infra.models.model_health import CircuitState, HealthStatus, InfrastructureHealthMetrics
+from omnibase_infra.observability.process_metrics import register_build_info
 
 HEALTH_VALUES: dict[HealthStatus, float] = {"healthy": 1.0, "degraded": 0.5, "unhealthy": 0.0}
 CIRCUIT_STATES: tuple[str, ...] = get_args(CircuitState)
@@ -165,6 +170,7 @@ class InfraMetrics:
             buckets=_SECONDS_BUCKETS,
             registry=r,
         )
+        self.build_info = register_build_info(r, environment)
         self._reconnects_lock = threading.Lock()
         self._last_reconnects: int | None = None
         # Environment-only series exist from the start (0) so that dashboards show them at once;

@@ -89,10 +89,31 @@ def register_secret(value: str | SecretStr | None) -> None:
 
 
 def register_settings_secrets(settings: ModelInfraSettings) -> None:
-    """Register every secret the settings hold: PostgreSQL and SASL passwords, the admin token."""
+    """Register every secret the settings hold: passwords, the admin token, OTLP header values."""
     register_secret(settings.postgres.password)
     register_secret(settings.kafka_security.sasl_password)
     register_secret(settings.admin_token)
+    register_otlp_headers(DEFAULT_REGISTRY, settings)
+
+
+OTLP_HEADER_SECRET_MIN_LENGTH = 8
+
+
+def register_otlp_headers(registry: SecretRegistry, settings: ModelInfraSettings) -> None:
+    """Register the OTLP headers (``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS``): the whole list, and
+    each value of at least ``OTLP_HEADER_SECRET_MIN_LENGTH`` characters.
+
+    A header is often a collector credential (``authorization=Bearer ...``, ``api-key=...``).
+    Short values (a tenant or dataset name) are not registered: masking them would garble every
+    log line that happens to contain the word, and a credential is never that short.
+    """
+    from omnibase_infra.observability.otlp_endpoint import parse_headers
+
+    headers = settings.telemetry.otlp_headers
+    registry.register(headers)
+    for value in parse_headers(headers).values():
+        if len(value) >= OTLP_HEADER_SECRET_MIN_LENGTH:
+            registry.register(value)
 
 
 def redact(text: str) -> str:
@@ -108,9 +129,11 @@ def redact_json(value: JsonValue) -> JsonValue:
 __all__ = [
     "DEFAULT_REGISTRY",
     "MASK",
+    "OTLP_HEADER_SECRET_MIN_LENGTH",
     "SecretRegistry",
     "redact",
     "redact_json",
+    "register_otlp_headers",
     "register_secret",
     "register_settings_secrets",
 ]

@@ -7,6 +7,8 @@
 - ``process`` → span ``process T``, operation.name ``process``, type ``process``, kind CONSUMER
 - ``commit``  → span ``commit T``,  operation.name ``commit``,  type ``settle``,  kind CLIENT
 
+``produce`` (the original guide's word) is ``send``.
+
 A process span continues the producer's context when given ``parent`` (so producer and
 consumer share one trace id) and links every context in ``links`` (a batch links all its
 messages' producers).
@@ -40,11 +42,12 @@ from omnibase_infra.observability.redaction import redact
 
 TRACER_NAME = "omnibase_infra"
 
-KafkaOperation = Literal["send", "receive", "process", "commit"]
+KafkaOperation = Literal["send", "produce", "receive", "process", "commit"]
 
 # (operation.name, operation.type, kind) for each Kafka operation.
 _KAFKA_OPERATIONS: dict[str, tuple[str, str, SpanKind]] = {
     "send": ("send", "send", SpanKind.PRODUCER),
+    "produce": ("send", "send", SpanKind.PRODUCER),
     "receive": ("poll", "receive", SpanKind.CONSUMER),
     "process": ("process", "process", SpanKind.CONSUMER),
     "commit": ("commit", "settle", SpanKind.CLIENT),
@@ -203,11 +206,21 @@ def set_delivery_attributes(span: Span, partition: int, offset: int) -> None:
     span.set_attribute(MESSAGING_KAFKA_OFFSET, offset)
 
 
+def _verb(operation_type: str | None, statement: str | None) -> str:
+    if operation_type is not None and operation_type.strip().lower() != "query":
+        return operation_type.strip().upper()
+    words = (statement or "").split(None, 1)
+    if not words:
+        raise ValueError("a database span needs an operation_type or a statement to take the verb from")
+    return words[0].upper()
+
+
 @asynccontextmanager
 async def trace_database_operation(
-    operation_type: str,
+    operation_type: str | None = None,
     statement: str | None = None,
     *,
+    query: str | None = None,
     collection: str | None = None,
     operation_name: str | None = None,
     correlation_id: UUID | str | None = None,
@@ -226,8 +239,16 @@ async def trace_database_operation(
     contract operation (``onex.operation``); ``batch_size`` the rows of a bulk write.
     The span is named ``{operation_type} {collection}`` (or the contract operation name,
     or the verb alone).
+
+    The original guide's form, ``trace_database_operation(operation_type="query", query=SQL)``,
+    works too: ``query`` is the statement, and with no verb (or the generic ``"query"``) the
+    verb is the statement's first keyword. ``ValueError`` when neither gives a verb, or when
+    both ``statement`` and ``query`` are given.
     """
-    verb = operation_type.strip().upper()
+    if statement is not None and query is not None:
+        raise ValueError("give the statement once: statement or query, not both")
+    statement = statement if statement is not None else query
+    verb = _verb(operation_type, statement)
     attributes: dict[str, AttributeValue] = {
         DB_SYSTEM: "postgresql",
         DB_SYSTEM_NAME: "postgresql",

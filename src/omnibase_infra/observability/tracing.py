@@ -1,13 +1,23 @@
-"""OpenTelemetry tracing set-up: sampling per environment, resource, OTLP/HTTP export.
+"""OpenTelemetry tracing set-up as the specification's variables describe it: sampler, resource, OTLP.
 
 ``TracingConfiguration`` holds what the tracer provider needs; ``configure_tracing``
 builds a ``TracerProvider`` from it. Nothing here touches the global provider unless
 asked (``set_global=True``), so tests build as many isolated providers as they like.
 
-Sampling: ``ParentBased(TraceIdRatioBased(rate))``. The rate is the seed's per-environment
-default (production 0.1, staging 0.5, development 1.0) unless ``OTEL_TRACE_SAMPLE_RATE``
-overrides it. Parent-based means a message whose producer sampled its trace is always
-traced by us too (and one whose producer did not, never is), so a trace is never cut in half.
+Sampling: ``OTEL_TRACES_SAMPLER`` (with ``OTEL_TRACES_SAMPLER_ARG``) when set, as the
+OpenTelemetry SDK defines it. Otherwise ``ParentBased(TraceIdRatioBased(rate))``, the rate
+being ``OTEL_TRACE_SAMPLE_RATE`` or the original guide's per-environment default (production
+0.1, staging 0.5, development 1.0). Parent-based means a message whose producer sampled its
+trace is always traced by us too (and one whose producer did not, never is), so a trace is
+never cut in half.
+
+Export: OTLP over ``http/protobuf`` (collector port 4318, ``/v1/traces`` appended to the
+general endpoint) or ``grpc`` (port 4317), with ``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS``. What
+this module does not set (timeout, compression, certificates, batch delays) the SDK's exporter
+and processor read from their own ``OTEL_*`` variables.
+
+The resource is ``Resource.create``: the SDK's ``telemetry.sdk.*`` attributes and
+``OTEL_RESOURCE_ATTRIBUTES``, then the service's own attributes (``service.name`` last).
 """
 
 from __future__ import annotations
@@ -20,18 +30,25 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
-from pydantic import BaseModel, ConfigDict, Field
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from omnibase_infra import __version__
 from omnibase_infra.environment import EnumEnvironment, detect_environment
+from omnibase_infra.observability.otlp_endpoint import parse_headers, resolve_traces_endpoint
+from omnibase_infra.settings import OtlpProtocol, TracesSampler
 
 if TYPE_CHECKING:
     from omnibase_infra.observability.metrics import InfraMetrics
     from omnibase_infra.settings import ModelInfraSettings
 
 DEFAULT_SERVICE_NAME = "omnibase_infrastructure"
-OTLP_TRACES_PATH = "/v1/traces"
 
 SAMPLE_RATES: Mapping[EnumEnvironment, float] = MappingProxyType(
     {
@@ -60,7 +77,12 @@ class TracingConfiguration(BaseModel):
     service_name: str = DEFAULT_SERVICE_NAME
     service_version: str = __version__
     otlp_endpoint: str | None = None
+    otlp_traces_endpoint: str | None = None
+    otlp_protocol: OtlpProtocol = "http/protobuf"
+    otlp_headers: SecretStr | None = None
     resource_attributes: dict[str, str] = Field(default_factory=dict)
+    traces_sampler: TracesSampler | None = None
+    traces_sampler_arg: float | None = Field(default=None, ge=0.0, le=1.0)
     sample_rate_override: float | None = Field(default=None, ge=0.0, le=1.0)
 
     @classmethod
@@ -71,7 +93,12 @@ class TracingConfiguration(BaseModel):
             environment=settings.environment,
             service_name=telemetry.service_name,
             otlp_endpoint=telemetry.otlp_endpoint,
+            otlp_traces_endpoint=telemetry.otlp_traces_endpoint,
+            otlp_protocol=telemetry.otlp_protocol,
+            otlp_headers=telemetry.otlp_headers,
             resource_attributes=dict(telemetry.resource_attributes),
+            traces_sampler=telemetry.traces_sampler,
+            traces_sampler_arg=telemetry.traces_sampler_arg,
             sample_rate_override=telemetry.trace_sample_rate,
         )
 
@@ -84,21 +111,38 @@ class TracingConfiguration(BaseModel):
 
     @property
     def traces_endpoint(self) -> str | None:
-        """The OTLP/HTTP traces URL: ``<OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces`` (not doubled)."""
-        if not self.otlp_endpoint:
-            return None
-        base = self.otlp_endpoint.rstrip("/")
-        return base if base.endswith(OTLP_TRACES_PATH) else base + OTLP_TRACES_PATH
+        """Where spans are sent (``otlp_endpoint.resolve_traces_endpoint``); ``None``: no export."""
+        return resolve_traces_endpoint(self.otlp_protocol, self.otlp_endpoint, self.otlp_traces_endpoint)
+
+    def headers(self) -> dict[str, str]:
+        """The OTLP request headers (gRPC metadata), parsed by the SDK's own parser."""
+        return parse_headers(self.otlp_headers)
 
     def sampler(self) -> Sampler:
-        """``ParentBased(TraceIdRatioBased(trace_sample_rate))``."""
-        return ParentBased(TraceIdRatioBased(self.trace_sample_rate))
+        """``OTEL_TRACES_SAMPLER`` when set, else ``ParentBased(TraceIdRatioBased(trace_sample_rate))``.
+
+        The ratio samplers take ``OTEL_TRACES_SAMPLER_ARG``, 1.0 when it is unset (the
+        specification's default); the other samplers ignore it.
+        """
+        if self.traces_sampler is None:
+            return ParentBased(TraceIdRatioBased(self.trace_sample_rate))
+        ratio = 1.0 if self.traces_sampler_arg is None else self.traces_sampler_arg
+        samplers: dict[TracesSampler, Sampler] = {
+            "always_on": ALWAYS_ON,
+            "always_off": ALWAYS_OFF,
+            "traceidratio": TraceIdRatioBased(ratio),
+            "parentbased_always_on": ParentBased(ALWAYS_ON),
+            "parentbased_always_off": ParentBased(ALWAYS_OFF),
+            "parentbased_traceidratio": ParentBased(TraceIdRatioBased(ratio)),
+        }
+        return samplers[self.traces_sampler]
 
     def resource(self) -> Resource:
-        """service.name, service.version, deployment.environment(.name) and OTEL_RESOURCE_ATTRIBUTES.
+        """``Resource.create``: telemetry.sdk.*, service.name, service.version, deployment.environment(.name).
 
-        As the OpenTelemetry specification requires, ``OTEL_SERVICE_NAME`` (``service_name``)
-        wins over a ``service.name`` given in ``OTEL_RESOURCE_ATTRIBUTES``.
+        ``resource_attributes`` (``OTEL_RESOURCE_ATTRIBUTES``) win over the environment
+        attributes. As the OpenTelemetry specification requires, ``OTEL_SERVICE_NAME``
+        (``service_name``) wins over a ``service.name`` given in ``OTEL_RESOURCE_ATTRIBUTES``.
         """
         attributes: dict[str, str] = {
             "deployment.environment": self.environment.value,
@@ -107,7 +151,20 @@ class TracingConfiguration(BaseModel):
         }
         attributes.update(self.resource_attributes)
         attributes["service.name"] = self.service_name
-        return Resource(attributes)
+        return Resource.create(attributes)
+
+
+def _otlp_exporter(config: TracingConfiguration, endpoint: str) -> SpanExporter:
+    """The OTLP exporter of ``config.otlp_protocol``; the SDK reads its other ``OTEL_*`` itself."""
+    headers = config.headers() or None
+    if config.otlp_protocol == "grpc":
+        # An http:// endpoint means plaintext, https:// TLS (the gRPC exporter reads the scheme).
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter(endpoint=endpoint, headers=headers)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter(endpoint=endpoint, headers=headers)
 
 
 def configure_tracing(
@@ -119,8 +176,9 @@ def configure_tracing(
 ) -> TracerProvider:
     """Build a tracer provider for ``config`` and return it.
 
-    - With ``config.otlp_endpoint`` set, spans are exported over OTLP/HTTP (protobuf) to
-      ``config.traces_endpoint`` through a ``BatchSpanProcessor``.
+    - With an endpoint set (``config.traces_endpoint``), spans are exported over OTLP with
+      ``config.otlp_protocol`` (``http/protobuf`` or ``grpc``) and ``config.headers()``
+      through a ``BatchSpanProcessor``.
     - ``exporter`` (e.g. an ``InMemorySpanExporter``) is attached through a
       ``SimpleSpanProcessor``: each span is exported synchronously when it ends.
     - ``metrics`` adds a processor that records every ended span's duration and status in
@@ -133,9 +191,7 @@ def configure_tracing(
     provider = TracerProvider(resource=config.resource(), sampler=config.sampler())
     endpoint = config.traces_endpoint
     if endpoint is not None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        provider.add_span_processor(BatchSpanProcessor(_otlp_exporter(config, endpoint)))
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     if metrics is not None:

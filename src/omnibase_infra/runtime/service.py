@@ -35,12 +35,12 @@ from omnibase_infra.infrastructure.vault_settings import load_vault_settings
 from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
 from omnibase_infra.models.model_vault_credentials import CredentialTarget, ModelVaultCredentials
 from omnibase_infra.observability.http_server import HealthServer, build_health_app
-from omnibase_infra.observability.tracing import TracingConfiguration, configure_tracing
 from omnibase_infra.runtime import migrations
 from omnibase_infra.runtime.consumer_loop import ConsumerLoop
 from omnibase_infra.runtime.credential_rotation import CredentialRotation, InUse, Renewer
 from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolKafkaConsumer, create_consumer
 from omnibase_infra.runtime.node_host import HostedNodes, host_nodes
+from omnibase_infra.runtime.process_services import install_components, process_tracing, shutdown_tracing
 from omnibase_infra.runtime.service_components import BreakerGate, ServiceComponents, build_components
 from omnibase_infra.runtime.service_observers import BreakerAdmin, ServiceHealthProvider
 from omnibase_infra.settings import ModelInfraSettings
@@ -60,6 +60,8 @@ class InfraService:
         self._settings = settings
         self._clock = clock
         self.components: ServiceComponents = build_components(settings, contracts, clock=clock)
+        # The original guide's get_connection_manager() & co. return these very instances.
+        install_components(self.components)
         runtime = contracts.node("infrastructure_orchestrator").workflow_runtime(settings.environment)
         self._grace = float(runtime.shutdown_grace_seconds)
         self._stopping = asyncio.Event()
@@ -86,11 +88,7 @@ class InfraService:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        tracer_provider = configure_tracing(
-            TracingConfiguration.from_settings(self._settings),
-            metrics=self.components.metrics,
-            set_global=True,
-        )
+        process_tracing()  # from self._settings, counted in self.components.metrics
         try:
             started = await self._start()
             if started:
@@ -105,7 +103,7 @@ class InfraService:
                 await self._stopping.wait()
         finally:
             await self._shutdown()
-            tracer_provider.shutdown()
+            shutdown_tracing()
         return 0
 
     async def _retry_start(self, what: str, start: Callable[[], Awaitable[None]]) -> bool:

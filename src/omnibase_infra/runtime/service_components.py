@@ -33,6 +33,7 @@ from omnibase_infra.nodes.message_aggregator.v1_0_0.health_summary import summar
 from omnibase_infra.observability.audit import AuditLogger
 from omnibase_infra.observability.audit_postgres import PostgresAuditSink
 from omnibase_infra.observability.metrics import InfraMetrics
+from omnibase_infra.observability.process_metrics import register_process_collectors
 from omnibase_infra.observability.propagation import inject_trace_context
 from omnibase_infra.runtime.batch_processor import RecordBatchProcessor
 from omnibase_infra.runtime.envelope_factory import encode_reply, encode_state_changed
@@ -152,7 +153,9 @@ def build_components(
     topology = resolve_topology(contracts, settings)
     runtime = orchestrator.workflow_runtime(env)
 
-    metrics = InfraMetrics(CollectorRegistry(), str(env))
+    registry = CollectorRegistry()
+    register_process_collectors(registry)
+    metrics = InfraMetrics(registry, str(env))
     pool_config = _pool_config(settings, postgres_node.postgres_pool(env))
     database = PostgresConnectionManager(pool_config, clock=clock)
     audit_sink = PostgresAuditSink(database, schema=settings.postgres.schema_name)
@@ -220,6 +223,7 @@ def build_components(
         interval_seconds=settings.health_check_interval,
         processed_counter=lambda: processor.stats.stored + processor.stats.operations,
         listeners=(metrics.update_from_health,),
+        exposition=metrics.render,
         clock=clock,
     )
     state = InfrastructureStateWorkflow(

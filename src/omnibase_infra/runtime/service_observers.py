@@ -109,7 +109,7 @@ class BreakerAdmin:
 
     async def reset_breaker(self, name: str) -> CircuitState:
         breaker = self._breakers[name]
-        breaker.reset_circuit()
+        await breaker.reset_circuit()
         return breaker.state
 
 

@@ -103,7 +103,7 @@ async def otlp_url() -> AsyncIterator[str]:
 async def test_otlp_endpoint_reachable_and_not(migrated_env: dict[str, str], otlp_url: str) -> None:
     good = await run_cli("env", "check", env={**migrated_env, "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_url})
     assert good.code == 0, good.text
-    assert f"{otlp_url}/v1/traces answered HTTP 200" in good.out
+    assert f"{otlp_url}/v1/traces (http/protobuf) answered HTTP 200" in good.out
     wrong_path = await run_cli(
         "env", "check", env={**migrated_env, "OTEL_EXPORTER_OTLP_ENDPOINT": f"{otlp_url}/nothing-here"}
     )

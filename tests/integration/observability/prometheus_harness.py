@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 MONITORING = Path(__file__).resolve().parents[3] / "monitoring"
-METRIC_NAME = re.compile(r"\bomnibase_[a-z_]+\b")
+# The service's own metrics and the standard process/interpreter collectors it registers.
+METRIC_NAME = re.compile(r"\b(?:omnibase|process|python)_[a-z_]+\b")
 JOB = "omnibase-infrastructure"
 
 

@@ -3,7 +3,7 @@
 The configuration is derived from ``monitoring/prometheus.yml`` (``prometheus_harness``): the
 target is replaced by the HealthServer started here (its PROMETHEUS_METRICS_PORT site, on an
 ephemeral port), the intervals are shortened, and the rule file is loaded as is. The test then
-checks through Prometheus's HTTP API that every ``omnibase_*`` name used in alerts.yml and in
+checks through Prometheus's HTTP API that every ``omnibase_*`` and ``process_*`` name of alerts.yml and
 the Grafana dashboard exists, that every dashboard expression parses and evaluates, and that
 every alert rule evaluates without error. ``test_service_prometheus.py`` does the same against
 the running service.
@@ -38,6 +38,7 @@ from omnibase_infra.models.model_health import (
 from omnibase_infra.observability.health import evaluate_readiness
 from omnibase_infra.observability.http_server import HealthServer, build_health_app
 from omnibase_infra.observability.metrics import InfraMetrics
+from omnibase_infra.observability.process_metrics import register_process_collectors
 
 
 def _health() -> InfrastructureHealthMetrics:
@@ -90,7 +91,9 @@ class StaticProvider:
 
 def populated_metrics() -> InfraMetrics:
     """Every metric the service exports, with at least one sample each."""
-    metrics = InfraMetrics(CollectorRegistry(), "staging")
+    registry = CollectorRegistry()
+    register_process_collectors(registry)  # as the service's composition root does
+    metrics = InfraMetrics(registry, "staging")
     metrics.update_from_health(_health())
     metrics.on_breaker_transition(
         ModelCircuitBreakerTransition(

@@ -15,6 +15,7 @@ DLQ one, for the topic whose record was dead-lettered.
 from __future__ import annotations
 
 import asyncio
+from importlib.metadata import version
 from pathlib import Path
 
 from prometheus_harness import (
@@ -51,6 +52,14 @@ async def test_prometheus_scrapes_every_referenced_metric_from_the_running_servi
         await prometheus.wait_for_scrape()
         missing = await prometheus.wait_for_names(referenced_names())
         assert not missing, f"named by alerts.yml/dashboard, not exported: {sorted(missing)}"
+
+        assert {"process_resident_memory_bytes", "process_open_fds", "process_max_fds"} <= referenced_names()
+        (build,) = await prometheus.query(f'omnibase_build_info{{job="{JOB}"}}')
+        assert build["metric"]["version"] == version("omnibase_infra")  # type: ignore[index]
+        assert build["metric"]["omnibase_core_version"] == version("omnibase-core")  # type: ignore[index]
+        assert build["value"][1] == "1"  # type: ignore[index]
+        assert await prometheus.query(f'process_resident_memory_bytes{{job="{JOB}"}} > 0')
+        assert await prometheus.query('python_info{implementation="CPython"}')
 
         (health,) = await prometheus.query(f'omnibase_infrastructure_health{{job="{JOB}"}}')
         assert health["metric"]["environment"] == "development"  # type: ignore[index]

@@ -7,9 +7,10 @@ import io
 from omnibase_infra.cli.console import Console
 from omnibase_infra.cli.env_checks import CheckResult, check_variables
 from omnibase_infra.cli.env_command import render
-from omnibase_infra.cli.env_servers import bootstrap_hosts, traces_url
+from omnibase_infra.cli.env_servers import bootstrap_hosts, check_otlp, traces_url
 from omnibase_infra.cli.env_variables import VARIABLES, variable_for
 from omnibase_infra.observability.redaction import SecretRegistry
+from omnibase_infra.settings import ModelTelemetrySettings
 
 PASSWORD = "s3cr3t-Passw0rd"
 GOOD = {
@@ -154,3 +155,35 @@ def test_a_malformed_contract_value_variable_is_a_failed_line() -> None:
     assert "'lots' is not an integer" in failed["ONEX_BATCH_SIZE"]
     shown = {r.name: r.detail for r in report.results if r.status == "pass"}
     assert "/etc/omnibase/config/overlay.yaml" in shown["ONEX_CONFIG_FILE"]
+
+
+async def test_an_otlp_endpoint_that_cannot_be_a_grpc_target_is_named_without_a_connection() -> None:
+    telemetry = ModelTelemetrySettings(otlp_endpoint="ftp://collector:4317", otlp_protocol="grpc")
+    (result,) = await check_otlp(telemetry, 1.0, lambda text: text)
+    assert (result.status, result.detail) == (
+        "fail",
+        "ftp://collector:4317 (grpc): not a host:port or http(s) URL",
+    )
+    assert "http://collector:4317" in result.hint
+
+
+async def test_no_otlp_endpoint_skips_the_probe() -> None:
+    (result,) = await check_otlp(ModelTelemetrySettings(), 1.0, lambda text: text)
+    assert result.status == "skip"
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT not set" in result.detail
+
+
+def test_otlp_headers_are_shown_hidden_and_a_bad_protocol_is_named() -> None:
+    environ = {
+        **GOOD,
+        "OTEL_EXPORTER_OTLP_HEADERS": "api-key=hdr-s3cret",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json",
+    }
+    report = check_variables(environ, registry(), verbose=True)
+    shown = {r.name: r for r in report.results}
+    assert shown["OTEL_EXPORTER_OTLP_HEADERS"].detail == "set (hidden)"
+    assert all("hdr-s3cret" not in r.detail + r.hint for r in report.results)
+    (bad,) = failures(report.results)
+    assert bad.name == "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+    assert "http/protobuf or grpc" in bad.detail
+    assert "telemetry" in report.bad_groups

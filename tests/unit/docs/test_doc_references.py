@@ -29,7 +29,14 @@ from omnibase_infra.contract_validation.loader import check_contracts
 SIBLING_DOCS = frozenset({"performance.md", "reliability.md", "security.md"})
 # ``omnibase_*`` words that are not metrics: the package, the service and database names.
 NOT_METRICS = frozenset(
-    {"omnibase_infra", "omnibase_infrastructure", "omnibase_core", "omnibase_production", "omnibase_dev"}
+    {
+        "omnibase_infra",
+        "omnibase_infrastructure",
+        "omnibase_core",
+        "omnibase_production",
+        "omnibase_dev",
+        "omnibase_core_version",  # a label of omnibase_build_info
+    }
 )
 _LINK = re.compile(r"(?<!\!)\[[^\]]*\]\(([^)\s]+)\)")
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")

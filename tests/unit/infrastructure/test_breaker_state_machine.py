@@ -249,7 +249,7 @@ class BreakerMachine(RuleBasedStateMachine):
 
     @rule()
     def reset(self) -> None:
-        self.breaker.reset_circuit()
+        self.loop.run_until_complete(self.breaker.reset_circuit())
         self.model.reset(self._now())
 
     # -- the two must agree ----------------------------------------------------------------

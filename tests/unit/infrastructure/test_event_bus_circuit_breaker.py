@@ -294,7 +294,7 @@ def test_cancelling_a_call_releases_its_probe_slot() -> None:
     assert breaker.metrics().failed_calls == 5
 
 
-def test_force_open_refuses_until_reset() -> None:
+async def test_force_open_refuses_until_reset() -> None:
     breaker, clock, events = make()
     breaker.force_open()
     breaker.force_open()
@@ -303,7 +303,7 @@ def test_force_open_refuses_until_reset() -> None:
     with pytest.raises(CircuitOpenError) as raised:
         breaker.acquire_permission()
     assert math.isinf(raised.value.retry_after_seconds)
-    breaker.reset_circuit()
+    await breaker.reset_circuit()
     assert breaker.state == "closed"
     assert [(e.to_state, e.reason) for e in events] == [
         ("forced_open", "forced_open"),
@@ -311,11 +311,11 @@ def test_force_open_refuses_until_reset() -> None:
     ]
 
 
-def test_reset_from_open_closes_and_clears_the_count() -> None:
+async def test_reset_from_open_closes_and_clears_the_count() -> None:
     breaker, _, _ = make(DEVELOPMENT_DEFAULT)
     fail(breaker)
     fail(breaker)
-    breaker.reset_circuit()
+    await breaker.reset_circuit()
     assert breaker.state == "closed"
     fail(breaker)
     assert breaker.state == "closed"

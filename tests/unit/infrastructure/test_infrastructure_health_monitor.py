@@ -239,3 +239,14 @@ async def test_background_sampling_lifecycle() -> None:
     assert len(monitor.history()) >= 2
     with pytest.raises(LifecycleError):
         await monitor.start()
+
+
+async def test_the_original_guides_names_start_and_expose_the_metrics() -> None:
+    rendered = b"# HELP omnibase_infrastructure_health ...\n"
+    monitor = InfrastructureHealthMonitor(environment="development", exposition=lambda: rendered)
+    await monitor.start_monitoring()
+    await monitor.start_monitoring()  # idempotent, as start()
+    assert monitor.get_prometheus_metrics() == rendered.decode()
+    await monitor.stop()
+    with pytest.raises(LifecycleError, match="without a metrics exposition"):
+        InfrastructureHealthMonitor(environment="development").get_prometheus_metrics()

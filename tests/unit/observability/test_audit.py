@@ -237,3 +237,47 @@ def test_schema_names_are_checked() -> None:
             qualified_audit_table(bad)
     with pytest.raises(ValueError):
         PostgresAuditSink(FakeExecutor(), batch_size=0)
+
+
+async def test_log_event_takes_the_original_guides_event_and_fills_the_context(
+    provider: TracerProvider,
+) -> None:
+    sink = InMemoryAuditSink()
+    audit = AuditLogger(sink, environment="production", clock=FakeClock())
+    correlation = uuid.uuid4()
+    # The original guide's form: a flat details dict, a plain outcome string, no timestamp.
+    guide_event = AuditEvent(
+        event_type=AuditEventType.DATABASE_QUERY,
+        severity=AuditSeverity.MEDIUM,
+        correlation_id=correlation,  # type: ignore[arg-type]  # str in the guide, validated to UUID
+        resource="postgresql",
+        action="SELECT",
+        outcome="success",  # type: ignore[arg-type]  # validated to AuditOutcome.SUCCESS
+        details={"operation": "SELECT", "trace_id": None, "environment": None, "rows": 3},  # type: ignore[arg-type]
+    )
+    with provider.get_tracer("t").start_as_current_span("query") as span:
+        recorded = await audit.log_event(guide_event)
+        context = span.get_span_context()
+    assert sink.events == [recorded]
+    assert recorded.event_type == "database_query"
+    assert recorded.outcome is AuditOutcome.SUCCESS
+    assert recorded.correlation_id == correlation
+    assert recorded.details == ModelAuditDetails(
+        trace_id=f"{context.trace_id:032x}",
+        span_id=f"{context.span_id:016x}",
+        environment="production",
+        extras={"operation": "SELECT", "rows": "3"},
+    )
+
+
+async def test_log_event_keeps_what_the_caller_set() -> None:
+    sink = InMemoryAuditSink()
+    audit = AuditLogger(sink, environment="production", clock=FakeClock())
+    event = _event().model_copy(
+        update={"details": ModelAuditDetails(trace_id="a" * 32, environment="staging", extras={"k": "v"})}
+    )
+    recorded = await audit.log_event(event)
+    assert recorded.details.trace_id == "a" * 32
+    assert recorded.details.environment == "staging"
+    assert recorded.details.extras == {"k": "v"}
+    assert recorded.occurred_at == event.occurred_at

@@ -18,6 +18,10 @@ HEAVY = ("aiohttp", "opentelemetry.sdk", "opentelemetry.exporter", "asyncpg", "a
         ("omnibase_infra.observability.redaction", ()),
         ("omnibase_infra.observability.logging", ()),
         ("omnibase_infra.observability.tracing", ("opentelemetry.sdk",)),
+        # env check imports these; the OTLP exporters and grpc load only to export or probe
+        ("omnibase_infra.observability.otlp_endpoint", ()),
+        ("omnibase_infra.observability.process_metrics", ()),
+        ("omnibase_infra.cli.env_servers", ()),
     ],
 )
 def test_import_leaves_heavy_modules_out(module: str, allowed: tuple[str, ...]) -> None:

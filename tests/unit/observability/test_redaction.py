@@ -75,10 +75,15 @@ def test_settings_secrets_are_registered() -> None:
             "KAFKA_SASL_USERNAME": "k",
             "KAFKA_SASL_PASSWORD": "sasl-password-2",
             "ONEX_ADMIN_TOKEN": "admin-token-3",
+            "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20otlp-token-4,x-tenant=blue",
         }
     )
     register_settings_secrets(settings)
     assert redact("pg-password-1 sasl-password-2 admin-token-3") == f"{MASK} {MASK} {MASK}"
+    # The OTLP headers: each credential-long value as the exporter sends it (URL-decoded), and
+    # the raw list; a short value (a tenant name) stays readable.
+    assert redact("sent Bearer otlp-token-4 for blue") == f"sent {MASK} for blue"
+    assert "otlp-token-4" not in redact("authorization=Bearer%20otlp-token-4,x-tenant=blue")
 
 
 def test_registry_is_safe_across_threads() -> None:

@@ -213,5 +213,48 @@ async def test_error_type_uses_the_error_class(
 
 async def test_unknown_kafka_operation_is_refused(provider: TracerProvider) -> None:
     with pytest.raises(ValueError, match="unknown Kafka operation"):
-        async with trace_kafka_operation("produce", TOPIC, tracer_provider=provider):  # type: ignore[arg-type]
+        async with trace_kafka_operation("publish", TOPIC, tracer_provider=provider):  # type: ignore[arg-type]
+            pass
+
+
+async def test_the_original_guides_produce_is_a_send_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async with trace_kafka_operation("produce", topic=TOPIC, tracer_provider=provider):
+        pass
+    (span,) = exporter.get_finished_spans()
+    assert span.name == f"send {TOPIC}"
+    assert span.kind == SpanKind.PRODUCER
+    assert (span.attributes or {})["messaging.operation.type"] == "send"
+
+
+@pytest.mark.parametrize(
+    ("operation_type", "query", "name"),
+    [
+        ("query", "SELECT id FROM orders WHERE id = $1", "SELECT"),
+        (None, "  insert into orders (id) values ($1)", "INSERT"),
+        ("update", "UPDATE orders SET x = $1", "UPDATE"),
+    ],
+)
+async def test_the_original_guides_query_keyword_is_the_statement(
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    operation_type: str | None,
+    query: str,
+    name: str,
+) -> None:
+    async with trace_database_operation(operation_type, query=query, tracer_provider=provider):
+        pass
+    (span,) = exporter.get_finished_spans()
+    assert span.name == name
+    assert (span.attributes or {})["db.operation.name"] == name
+    assert (span.attributes or {})["db.query.text"] == query
+
+
+async def test_a_database_span_without_a_verb_is_refused(provider: TracerProvider) -> None:
+    with pytest.raises(ValueError, match="operation_type or a statement"):
+        async with trace_database_operation(operation_type="query", tracer_provider=provider):
+            pass
+    with pytest.raises(ValueError, match="statement or query"):
+        async with trace_database_operation("SELECT", "SELECT 1", query="SELECT 2", tracer_provider=provider):
             pass
