@@ -7,6 +7,7 @@
     │   └── CircuitOpenError        a breaker refused the call without trying it
     ├── PoisonRecordError           the record itself is bad: goes to the DLQ, never trips a breaker
     ├── QueueFullError              graceful degradation is off and the event queue is full
+    ├── OutboxUnavailableError      an event could be neither published nor stored in the outbox
     ├── LifecycleError              a component used before ``start()`` or after ``stop()``
     └── UnsupportedRequestError     a request a component deliberately does not take
 
@@ -118,6 +119,15 @@ class QueueFullError(InfraError):
     error_class = "queue_full"
 
 
+class OutboxUnavailableError(InfraError):
+    """An event that must not wait in memory could be neither published nor stored in the outbox.
+
+    Nothing of the event was kept: the caller still holds it (and must not act as if it were sent).
+    """
+
+    error_class = "outbox_unavailable"
+
+
 class LifecycleError(InfraError):
     """A component was used before ``start()`` or after ``stop()``."""
 
@@ -137,6 +147,7 @@ __all__ = [
     "InfraError",
     "LifecycleError",
     "OutageError",
+    "OutboxUnavailableError",
     "PoisonRecordError",
     "QueueFullError",
     "UnsupportedRequestError",

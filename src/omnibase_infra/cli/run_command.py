@@ -1,4 +1,9 @@
-"""``onex-infra run``: validate the environment and contracts, then run the service until SIGTERM."""
+"""``onex-infra run``: validate the environment and contracts, then run the service until SIGTERM.
+
+Exit codes: 0 after SIGTERM or SIGINT; 1 when one of the service's tasks crashed
+(the log names it) or a server stayed unreachable for ``ONEX_STARTUP_TIMEOUT``;
+3 for a configuration error (a variable, a contract, the schema version).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import logging
 import sys
 
 from omnibase_infra.errors import ConfigurationError, ContractError, InfraError
+from omnibase_infra.runtime.service_tasks import EXIT_CONFIGURATION_ERROR, EXIT_FAILED
 
 
 def run_service(args: argparse.Namespace) -> int:
@@ -23,7 +29,7 @@ def run_service(args: argparse.Namespace) -> int:
         contracts = load_contract_set([*settings.extra_contract_paths, *args.contracts])
     except (ConfigurationError, ContractError) as exc:
         print(f"onex-infra: refusing to start: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_CONFIGURATION_ERROR
 
     from omnibase_infra.runtime.service import InfraService
 
@@ -31,7 +37,7 @@ def run_service(args: argparse.Namespace) -> int:
         return asyncio.run(InfraService(settings, contracts).run())
     except ConfigurationError as exc:
         logging.getLogger("omnibase_infra.runtime").error("refusing to start: %s", exc)
-        return 3
+        return EXIT_CONFIGURATION_ERROR
     except InfraError as exc:
         logging.getLogger("omnibase_infra.runtime").error("service failed: %s", exc)
-        return 1
+        return EXIT_FAILED

@@ -1,9 +1,12 @@
 """Where the event queue overflows to: the ``onex_outbox`` table (or an in-memory fake).
 
-Two seams, both async:
+Three seams, all async:
 
 - ``ProtocolOutboxSpill.spill(events)`` stores events durably, in order, or
   raises; it never stores part of a batch (one transaction).
+- ``ProtocolOutboxBacklog.has_pending_spilled()`` says whether rows this spill
+  stored are still pending, i.e. not yet published by whoever relays the
+  outbox; a publisher keeps later events behind them until they are.
 - ``ProtocolOutboxDrainer.drain(publish, ...)`` publishes pending rows oldest
   first and marks each published only after ``publish`` returned (the broker
   acknowledged). It stops at the first outage, so order is kept. Delivery is
@@ -14,7 +17,10 @@ Two seams, both async:
 ``onex_outbox(id bigserial primary key, topic text, key bytea, payload bytea,
 headers jsonb, status text default 'pending', attempts int default 0,
 last_error text, created_at timestamptz default now(), published_at timestamptz)``.
-Statuses: ``pending``, ``published``, ``dead_letter``. Headers are stored as a
+Statuses: ``pending``, ``published``, ``dead_letter``. ``PostgresOutboxSpill.park``
+(a dead-letter sink for the event queue) stores a record that failed too often
+as a ``dead_letter`` row with its attempts and error, where ``onex-infra outbox
+status`` reports it. Headers are stored as a
 JSON array of ``[name, base64(value)]`` pairs (``encode_headers``/``decode_headers``).
 The DDL in ``create_outbox_table`` is for tests; migrations own the real table.
 """
@@ -25,10 +31,16 @@ import base64
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from omnibase_infra.infrastructure.error_classification import classify_error
-from omnibase_infra.infrastructure.event_queue import Header, OutboundEvent, OutboxDrainReport, StopReason
+from omnibase_infra.infrastructure.event_queue import (
+    DeadLetteredEvent,
+    Header,
+    OutboundEvent,
+    OutboxDrainReport,
+    StopReason,
+)
 
 if TYPE_CHECKING:
     from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
@@ -45,6 +57,15 @@ class ProtocolOutboxSpill(Protocol):
 
     async def spill(self, events: Sequence[OutboundEvent]) -> None:
         """Store ``events`` in order, all or none; raise if they could not be stored."""
+        ...
+
+
+@runtime_checkable
+class ProtocolOutboxBacklog(Protocol):
+    """A spill that knows whether the rows it stored were published yet."""
+
+    async def has_pending_spilled(self) -> bool:
+        """True while a row this spill stored is still ``pending``; raises if it cannot tell."""
         ...
 
 
@@ -112,16 +133,50 @@ class PostgresOutboxSpill:
     ) -> None:
         self._manager = manager
         self._table = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+        self._spilled_ids: list[int] = []
 
     async def spill(self, events: Sequence[OutboundEvent]) -> None:
         if not events:
             return
-        rows = [(e.topic, e.key, e.value, encode_headers(e.headers)) for e in events]
+        ids: list[int] = []
         async with self._manager.acquire_connection() as connection, connection.transaction():
-            await connection.executemany(
-                f"INSERT INTO {self._table} (topic, key, payload, headers) VALUES ($1, $2, $3, $4::jsonb)",
-                rows,
-            )
+            for e in events:  # one row at a time: the ids then follow the events' order
+                row_id = await connection.fetchval(
+                    f"INSERT INTO {self._table} (topic, key, payload, headers) "
+                    "VALUES ($1, $2, $3, $4::jsonb) RETURNING id",
+                    e.topic,
+                    e.key,
+                    e.value,
+                    encode_headers(e.headers),
+                )
+                ids.append(int(row_id))
+        self._spilled_ids.extend(ids)
+
+    async def has_pending_spilled(self) -> bool:
+        """True while a row spilled by this instance is still ``pending`` (forgets published ones)."""
+        if not self._spilled_ids:
+            return False
+        pending = await self._manager.fetchval(
+            f"SELECT coalesce(array_agg(id), '{{}}') FROM {self._table} "
+            "WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+            self._spilled_ids,
+        )
+        self._spilled_ids = sorted(int(i) for i in pending)
+        return bool(self._spilled_ids)
+
+    async def park(self, record: DeadLetteredEvent) -> None:
+        """Store ``record`` as a ``dead_letter`` row (``ProtocolDeadLetterSink``); raise if not stored."""
+        event = record.event
+        await self._manager.execute(
+            f"INSERT INTO {self._table} (topic, key, payload, headers, status, attempts, last_error) "
+            "VALUES ($1, $2, $3, $4::jsonb, 'dead_letter', $5, $6)",
+            event.topic,
+            event.key,
+            event.value,
+            encode_headers(event.headers),
+            record.attempts,
+            f"{record.error_class}: {record.error_message}"[:500],
+        )
 
     async def pending_count(self) -> int:
         """Rows waiting to be published."""
@@ -267,6 +322,7 @@ __all__ = [
     "InMemoryOutbox",
     "ParkFn",
     "PostgresOutboxSpill",
+    "ProtocolOutboxBacklog",
     "ProtocolOutboxDrainer",
     "ProtocolOutboxSpill",
     "PublishFn",

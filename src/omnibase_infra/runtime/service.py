@@ -5,11 +5,17 @@ pool → event queue → consumer → HTTP. A server that is down at startup is
 retried until ``ONEX_STARTUP_TIMEOUT``; a configuration or credential error
 stops at once.
 
-Shutdown (SIGTERM or SIGINT, DESIGN.md §5): stop fetching, let the batch in
-flight finish and commit, leave the consumer group, stop the outbox relay and
-the health loop, spill the event queue to the outbox, flush the producers,
-flush the audit log, close the pool, stop HTTP — within the contract's
-``shutdown_grace_seconds`` — and return 0.
+Shutdown (SIGTERM or SIGINT, or one of the service's tasks crashed): stop
+fetching, let the batch in flight finish and commit, leave the consumer group,
+stop the outbox relay and the health loop, spill the event queue to the outbox,
+flush the producers, flush the audit log, close the pool, stop HTTP, each step
+within the contract's ``shutdown_grace_seconds``.
+
+``run()`` returns the exit code: 0 after SIGTERM or SIGINT, 1 when a task (the
+consumer loop, the outbox relay, the health loop, the credential refresh)
+crashed, named with its exception in the log (``runtime.service_tasks``). A
+configuration error at startup raises ``ConfigurationError`` (``onex-infra
+run`` exits 3).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolKafkaConsum
 from omnibase_infra.runtime.node_host import HostedNodes, host_nodes
 from omnibase_infra.runtime.service_components import BreakerGate, ServiceComponents, build_components
 from omnibase_infra.runtime.service_observers import BreakerAdmin, ServiceHealthProvider
+from omnibase_infra.runtime.service_tasks import ServiceTasks
 from omnibase_infra.settings import ModelInfraSettings
 
 logger = logging.getLogger("omnibase_infra.runtime")
@@ -56,7 +63,7 @@ class InfraService:
         self._consumer: ProtocolKafkaConsumer | None = None
         self._loop: ConsumerLoop | None = None
         self._http: HealthServer | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = ServiceTasks(stopping=self._stopping.is_set, on_crash=self.request_stop)
         self.nodes: HostedNodes | None = None
         self._credentials = _credential_provider(settings, contracts, clock)
         if self._credentials is not None:
@@ -72,6 +79,7 @@ class InfraService:
             self._loop.stop()
 
     async def run(self) -> int:
+        """Start, serve until a stop is requested or a task crashes, stop in order; return the exit code."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
@@ -95,7 +103,7 @@ class InfraService:
         finally:
             await self._shutdown()
             tracer_provider.shutdown()
-        return 0
+        return self._tasks.exit_code
 
     async def _retry_start(self, what: str, start: Callable[[], Awaitable[None]]) -> bool:
         """Start ``what``, retrying outages until the startup timeout; False if stopped meanwhile."""
@@ -162,21 +170,14 @@ class InfraService:
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, whose full passes over it paused the event loop for 100-300 ms.
         gc.freeze()
-        self._tasks = [
-            asyncio.create_task(self._loop.run(), name="consumer-loop"),
-            asyncio.create_task(c.relay.run(self._stopping), name="outbox-relay"),
-            asyncio.create_task(self._health_loop(), name="health-loop"),
-        ]
+        self._tasks.start("consumer-loop", self._loop.run())
+        self._tasks.start("outbox-relay", c.relay.run(self._stopping))
+        self._tasks.start("health-loop", self._health_loop())
         if self._credentials is not None:
             refresh = self._credentials.settings.refresh_interval
-            self._tasks.append(
-                asyncio.create_task(
-                    self._credentials.keep_fresh(self._stopping, every=min(refresh, 30.0)),
-                    name="credential-refresh",
-                )
+            self._tasks.start(
+                "credential-refresh", self._credentials.keep_fresh(self._stopping, every=min(refresh, 30.0))
             )
-        for task in self._tasks:
-            task.add_done_callback(self._on_task_done)
         return True
 
     def _build_consumer_loop(self) -> tuple[ConsumerLoop, ProtocolKafkaConsumer]:
@@ -211,13 +212,6 @@ class InfraService:
         holder.append(loop)
         return loop, consumer
 
-    def _on_task_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or self._stopping.is_set():
-            return
-        error = task.exception()
-        logger.error("%s stopped unexpectedly; shutting down", task.get_name(), exc_info=error)
-        self.request_stop()
-
     async def _health_round(self) -> None:
         c = self.components
         health = await c.monitor.sample_once()
@@ -242,17 +236,15 @@ class InfraService:
     async def _shutdown(self) -> None:
         c = self.components
         self.request_stop()
-        loop_task = self._tasks[0] if self._tasks else None
-        if loop_task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(loop_task), self._grace)
-            except (TimeoutError, Exception):
-                loop_task.cancel()
+        # The batch in flight is applied and committed, or (past the grace period) left
+        # uncommitted to be delivered again; either way nothing is lost.
+        await self._tasks.wait("consumer-loop", self._grace)
         steps: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         if self._consumer is not None:
             steps.append(("consumer", self._consumer.stop))
-        steps.append(("tasks", self._cancel_tasks))
+        steps.append(("tasks", lambda: self._tasks.wait_rest(5.0)))
         steps += [
+            ("state rows", c.state.store_pending),
             ("event queue", c.event_publisher.stop),
             ("producers", c.producers.stop),
             ("audit", c.audit_sink.stop),
@@ -267,14 +259,16 @@ class InfraService:
                 await asyncio.wait_for(step(), self._grace)
             except Exception as exc:
                 logger.warning("stopping %s failed: %s", name, type(exc).__name__)
-        logger.info("service stopped")
-
-    async def _cancel_tasks(self) -> None:
-        for task in self._tasks[1:]:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), 5.0)
-            except (TimeoutError, Exception):
-                task.cancel()
+        if c.state.unstored:
+            logger.error(
+                "%d infrastructure state changes were published but their rows not stored "
+                "(PostgreSQL unavailable); the events on the state-changed topic are their record",
+                c.state.unstored,
+            )
+        if self._tasks.crash is not None:
+            logger.error("service stopped after %s", self._tasks.crash.describe())
+        else:
+            logger.info("service stopped")
 
 
 def _credential_provider(
