@@ -314,3 +314,21 @@ async def test_kafka_and_postgres_down_nothing_advances_then_each_change_is_reco
 
     await rig.relay()
     assert rig.on_topic("postgres") == ["healthy", "unhealthy"], "published exactly once"
+
+
+async def test_rows_of_changes_published_while_postgres_is_down_wait_and_store_pending_writes_them() -> None:
+    h = Harness()
+    h.db_guard.open = True
+    h.sample()
+
+    recorded = await h.step()
+
+    assert len(recorded) == 2 and len(h.publisher.published) == 2, "Kafka up: recorded by publishing"
+    assert h.workflow.unstored == 2
+    await h.workflow.store_pending()
+    assert h.workflow.unstored == 2 and h.stored() == [], "still down: kept for later"
+
+    h.db_guard.open = False
+    await h.workflow.store_pending()  # what the shutdown does before closing the pool
+    assert h.workflow.unstored == 0
+    assert h.stored() == [("postgres", "healthy"), ("kafka", "healthy")]
