@@ -4,9 +4,9 @@ Three seams, all async:
 
 - ``ProtocolOutboxSpill.spill(events)`` stores events durably, in order, or
   raises; it never stores part of a batch (one transaction).
-- ``ProtocolOutboxBacklog.has_pending_spilled()`` says whether rows this spill
-  stored are still pending, i.e. not yet published by whoever relays the
-  outbox; a publisher keeps later events behind them until they are.
+- ``ProtocolOutboxBacklog.has_pending(topics)`` says whether rows of those
+  topics are still pending, i.e. not yet published by whoever relays the
+  outbox; a publisher keeps later events of the topics behind them until they are.
 - ``ProtocolOutboxDrainer.drain(publish, ...)`` publishes pending rows oldest
   first and marks each published only after ``publish`` returned (the broker
   acknowledged). It stops at the first outage, so order is kept. Delivery is
@@ -62,10 +62,10 @@ class ProtocolOutboxSpill(Protocol):
 
 @runtime_checkable
 class ProtocolOutboxBacklog(Protocol):
-    """A spill that knows whether the rows it stored were published yet."""
+    """A spill that knows whether the rows of a topic were published yet."""
 
-    async def has_pending_spilled(self) -> bool:
-        """True while a row this spill stored is still ``pending``; raises if it cannot tell."""
+    async def has_pending(self, topics: Sequence[str]) -> bool:
+        """True while a row of one of ``topics`` is still ``pending``; raises if it cannot tell."""
         ...
 
 
@@ -133,36 +133,28 @@ class PostgresOutboxSpill:
     ) -> None:
         self._manager = manager
         self._table = f"{quote_identifier(schema)}.{quote_identifier(table)}"
-        self._spilled_ids: list[int] = []
 
     async def spill(self, events: Sequence[OutboundEvent]) -> None:
         if not events:
             return
-        ids: list[int] = []
+        rows = [(e.topic, e.key, e.value, encode_headers(e.headers)) for e in events]
         async with self._manager.acquire_connection() as connection, connection.transaction():
-            for e in events:  # one row at a time: the ids then follow the events' order
-                row_id = await connection.fetchval(
-                    f"INSERT INTO {self._table} (topic, key, payload, headers) "
-                    "VALUES ($1, $2, $3, $4::jsonb) RETURNING id",
-                    e.topic,
-                    e.key,
-                    e.value,
-                    encode_headers(e.headers),
-                )
-                ids.append(int(row_id))
-        self._spilled_ids.extend(ids)
+            await connection.executemany(
+                f"INSERT INTO {self._table} (topic, key, payload, headers) VALUES ($1, $2, $3, $4::jsonb)",
+                rows,
+            )
 
-    async def has_pending_spilled(self) -> bool:
-        """True while a row spilled by this instance is still ``pending`` (forgets published ones)."""
-        if not self._spilled_ids:
+    async def has_pending(self, topics: Sequence[str]) -> bool:
+        """True while a row of one of ``topics`` is ``pending`` (``ProtocolOutboxBacklog``)."""
+        if not topics:
             return False
-        pending = await self._manager.fetchval(
-            f"SELECT coalesce(array_agg(id), '{{}}') FROM {self._table} "
-            "WHERE id = ANY($1::bigint[]) AND status = 'pending'",
-            self._spilled_ids,
+        return bool(
+            await self._manager.fetchval(
+                f"SELECT EXISTS (SELECT 1 FROM {self._table} WHERE status = 'pending' "
+                "AND topic = ANY($1::text[]))",
+                list(topics),
+            )
         )
-        self._spilled_ids = sorted(int(i) for i in pending)
-        return bool(self._spilled_ids)
 
     async def park(self, record: DeadLetteredEvent) -> None:
         """Store ``record`` as a ``dead_letter`` row (``ProtocolDeadLetterSink``); raise if not stored."""

@@ -41,8 +41,10 @@ before it stay held. A non-outage publish error is raised as with ``publish()``.
 Order after a spill: later events follow the spilled ones into the outbox
 until they were published. With an ``outbox_drainer`` this publisher drains
 them itself; without one (the outbox relay publishes them) a spill that can
-report its backlog (``ProtocolOutboxBacklog``) is asked whether rows it
-stored are still pending, and direct publishing resumes only once none is.
+report its backlog (``ProtocolOutboxBacklog``) is asked whether rows of the
+spilled topics are still pending, and direct publishing resumes only once none
+is. The first durable event of a topic also asks, so rows an earlier run of
+the process left pending are not overtaken either.
 
 A record parked after repeated failures goes to the dead-letter sink before it
 leaves the queue, so a sink that fails leaves the record held, not lost.
@@ -138,6 +140,8 @@ class ResilientPublisher:
         self._clock = clock
         self._queue = BoundedEventQueue(self._config.max_queue_size)
         self._spilling = False
+        self._backlog_topics: set[str] = set()  # topics whose spilled rows may still be pending
+        self._checked_topics: set[str] = set()  # topics whose rows from before this run were checked
         self._spill_lock = asyncio.Lock()
         self._recovery_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -227,7 +231,8 @@ class ResilientPublisher:
         """
         if self._state != "running":
             raise LifecycleError(f"ResilientPublisher is {self._state}; call start() first")
-        if not (len(self._queue) or self._spilling) and self._breaker.allows_calls():
+        behind_earlier_rows = await self._has_earlier_backlog(event.topic)
+        if not (len(self._queue) or self._spilling or behind_earlier_rows) and self._breaker.allows_calls():
             try:
                 partition, offset = await self._breaker.call(lambda: self._send(event))
             except CircuitOpenError:
@@ -267,6 +272,7 @@ class ResilientPublisher:
         async with self._spill_lock:
             await self._spill.spill([event])
             self._spilling = True
+            self._backlog_topics.add(event.topic)
         self.spilled_count += 1
         return PublishOutcome("spilled")
 
@@ -290,17 +296,33 @@ class ResilientPublisher:
                     f"nor spilled to the outbox ({type(exc).__name__})"
                 ) from exc
             self._spilling = True
+            self._backlog_topics.update({event.topic, *(item.event.topic for item in held)})
         self.spilled_count += len(held) + 1
 
+    async def _has_earlier_backlog(self, topic: str) -> bool:
+        """Once per topic: True if the outbox holds pending rows of it from before (or cannot tell)."""
+        if topic in self._checked_topics or not isinstance(self._spill, ProtocolOutboxBacklog):
+            return False
+        try:
+            pending = await self._spill.has_pending([topic])
+        except Exception as exc:
+            _log.debug("event queue %s: outbox backlog unknown (%s)", self._breaker.name, type(exc).__name__)
+            return True
+        self._checked_topics.add(topic)
+        return pending
+
     async def _outbox_backlog_cleared(self) -> bool:
-        """True unless the spill reports rows it stored that are still pending (or cannot tell)."""
+        """True unless the spill reports rows of the spilled topics still pending (or cannot tell)."""
         if not isinstance(self._spill, ProtocolOutboxBacklog):
             return True
         try:
-            return not await self._spill.has_pending_spilled()
+            pending = await self._spill.has_pending(sorted(self._backlog_topics))
         except Exception as exc:
             _log.debug("event queue %s: outbox backlog unknown (%s)", self._breaker.name, type(exc).__name__)
             return False
+        if not pending:
+            self._backlog_topics.clear()
+        return not pending
 
     async def _recover(self) -> RecoveryReport:
         async with self._recovery_lock:

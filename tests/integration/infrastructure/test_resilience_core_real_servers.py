@@ -112,22 +112,23 @@ async def test_outbox_spill_reports_its_backlog_and_parks_dead_letters_as_rows(
 ) -> None:
     await create_outbox_table(pg_manager, pg_schema)
     outbox = PostgresOutboxSpill(pg_manager, schema=pg_schema)
-    assert not await outbox.has_pending_spilled()
-    spilled = [OutboundEvent("onex.evt.test.state.v1", f"s{i}".encode(), b"postgres") for i in range(3)]
-    await outbox.spill(spilled)
-    # Someone else's row is not this spill's backlog.
-    await pg_manager.execute("INSERT INTO onex_outbox (topic, payload) VALUES ('onex.evt.test.app.v1', 'x')")
+    state, app = "onex.evt.test.state.v1", "onex.evt.test.app.v1"
+    assert not await outbox.has_pending([state])
+    await outbox.spill([OutboundEvent(state, f"s{i}".encode(), b"postgres") for i in range(3)])
+    await pg_manager.execute("INSERT INTO onex_outbox (topic, payload) VALUES ($1, 'x')", app)
     rows = await pg_manager.fetch("SELECT id, payload FROM onex_outbox ORDER BY id")
     ids = [r["id"] for r in rows]
     assert [bytes(r["payload"]) for r in rows][:3] == [b"s0", b"s1", b"s2"], "in event order"
 
-    assert await outbox.has_pending_spilled()
+    assert await outbox.has_pending([state]) and await outbox.has_pending([app, "other"])
+    assert not await outbox.has_pending(["onex.evt.test.other.v1"]) and not await outbox.has_pending([])
     await pg_manager.execute(
         "UPDATE onex_outbox SET status = 'published' WHERE id = ANY($1::bigint[])", ids[:2]
     )
-    assert await outbox.has_pending_spilled(), "one spilled row is still pending"
+    assert await outbox.has_pending([state]), "one row of the topic is still pending"
     await pg_manager.execute("UPDATE onex_outbox SET status = 'dead_letter' WHERE id = $1", ids[2])
-    assert not await outbox.has_pending_spilled(), "the app's pending row does not count"
+    assert not await outbox.has_pending([state])
+    assert await outbox.has_pending([app])
 
     parked = DeadLetteredEvent(
         event=OutboundEvent("onex.evt.test.state.v1", b"too big", b"kafka", (("h", b"v"),)),

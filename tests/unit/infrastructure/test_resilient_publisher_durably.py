@@ -26,10 +26,10 @@ class RelayedOutbox(InMemoryOutbox):
         super().__init__()
         self.backlog_unknown = False
 
-    async def has_pending_spilled(self) -> bool:
+    async def has_pending(self, topics: Sequence[str]) -> bool:
         if self.backlog_unknown:
             raise OutageError("PostgreSQL down")
-        return bool(self.pending)
+        return any(event.topic in topics for event in self.pending)
 
     def relay(self) -> list[OutboundEvent]:
         relayed, self.pending = self.pending, []
@@ -211,3 +211,35 @@ async def test_a_record_whose_dead_letter_sink_fails_stays_held_instead_of_vanis
 
     assert [r.event for r in rig.sink.offered] == [sent[0]]
     assert rig.publisher.pending_events() == sent
+
+
+async def test_rows_an_earlier_run_left_pending_are_not_overtaken_by_the_first_durable_event() -> None:
+    rig = Rig()
+    earlier = OutboundEvent("onex.evt.test.state.v1", b"kafka unhealthy", b"kafka")
+    rig.outbox.pending.append(earlier)  # spilled by the previous process, not relayed yet
+    await rig.publisher.start()
+    now = OutboundEvent("onex.evt.test.state.v1", b"kafka healthy", b"kafka")
+    other_topic = events(1)[0]
+
+    assert (await rig.publisher.publish_durably(now)).status == "spilled"
+    assert rig.outbox.pending == [earlier, now]
+    assert (await rig.publisher.publish_durably(other_topic)).status == "spilled", "behind the spill"
+
+    assert rig.outbox.relay() == [earlier, now, other_topic]
+    await rig.publisher.recover_queued_events()
+    assert (await rig.publisher.publish_durably(now)).status == "published"
+
+
+async def test_when_the_outbox_cannot_say_the_first_durable_event_goes_through_it() -> None:
+    rig = Rig()
+    await rig.publisher.start()
+    rig.outbox.backlog_unknown = True
+    rig.outbox.fail_spill_with = OutageError("PostgreSQL down")
+
+    with pytest.raises(OutboxUnavailableError):
+        await rig.publisher.publish_durably(events(1)[0])
+    assert rig.sender.published == [], "not published past rows it could not see"
+
+    rig.outbox.backlog_unknown = False
+    rig.outbox.fail_spill_with = None
+    assert (await rig.publisher.publish_durably(events(1)[0])).status == "published"
