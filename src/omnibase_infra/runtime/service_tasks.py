@@ -13,7 +13,10 @@ and watches them:
   outlived the grace period is not a crash: what it held is left uncommitted
   and delivered again;
 - ``wait(name, grace)`` and ``wait_rest(grace)`` let tasks finish on their own
-  within ``grace`` seconds and cancel them after it; neither raises.
+  within ``grace`` seconds and cancel them after it; neither raises;
+- ``detach(name)`` hands a task back unwatched, for an intended stop (e.g. the
+  consumer loop rebuilt with new credentials), after which ``start(name, ...)``
+  may run its successor.
 """
 
 from __future__ import annotations
@@ -72,6 +75,13 @@ class ServiceTasks:
         task = asyncio.create_task(work, name=name)
         self._tasks[name] = task
         task.add_done_callback(self._on_done)
+
+    def detach(self, name: str) -> asyncio.Task[None] | None:
+        """Stop watching task ``name`` (e.g. to replace it): its end is then no crash; return it."""
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.remove_done_callback(self._on_done)
+        return task
 
     async def wait(self, name: str, grace: float) -> None:
         """Let task ``name`` finish within ``grace`` seconds, then cancel it."""

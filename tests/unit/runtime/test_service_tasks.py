@@ -152,3 +152,24 @@ async def test_task_names_are_unique() -> None:
     assert s.tasks.names == ["health-loop"]
     s.stop.set()
     await s.tasks.wait_rest(grace=5)
+
+
+async def test_a_detached_task_may_stop_without_it_being_a_crash_and_its_successor_is_watched() -> None:
+    s = Supervised()
+    old_stop = asyncio.Event()
+
+    async def old_loop() -> None:
+        await old_stop.wait()
+
+    s.tasks.start("consumer-loop", old_loop())
+    detached = s.tasks.detach("consumer-loop")
+    assert detached is not None and s.tasks.names == []
+    old_stop.set()  # an intended stop while the service runs
+    await detached
+    assert s.tasks.crash is None and s.stops_requested == 0
+
+    s.tasks.start("consumer-loop", crash_with(RuntimeError("rebuilt loop failed")))
+    await asyncio.wait_for(s.stop.wait(), 5)
+    assert s.tasks.crash is not None and s.tasks.crash.task == "consumer-loop"
+    assert s.tasks.exit_code == EXIT_FAILED
+    assert s.tasks.detach("no-such-task") is None
