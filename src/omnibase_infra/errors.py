@@ -8,6 +8,7 @@
     │   └── CircuitOpenError        a breaker refused the call without trying it
     ├── PoisonRecordError           the record itself is bad: goes to the DLQ, never trips a breaker
     ├── QueueFullError              graceful degradation is off and the event queue is full
+    ├── OutboxUnavailableError      an event could be neither published nor stored in the outbox
     ├── LifecycleError              a component used before ``start()`` or after ``stop()``
     ├── UnsupportedRequestError     a request a component deliberately does not take
     └── BackupError                 a backup could not be made or verified (tool, file, restore)
@@ -128,6 +129,15 @@ class QueueFullError(InfraError):
     error_class = "queue_full"
 
 
+class OutboxUnavailableError(InfraError):
+    """An event that must not wait in memory could be neither published nor stored in the outbox.
+
+    Nothing of the event was kept: the caller still holds it (and must not act as if it were sent).
+    """
+
+    error_class = "outbox_unavailable"
+
+
 class LifecycleError(InfraError):
     """A component was used before ``start()`` or after ``stop()``."""
 
@@ -154,6 +164,7 @@ __all__ = [
     "InfraError",
     "LifecycleError",
     "OutageError",
+    "OutboxUnavailableError",
     "OverlayError",
     "PoisonRecordError",
     "QueueFullError",

@@ -9,6 +9,7 @@ from omnibase_infra.errors import (
     InfraError,
     LifecycleError,
     OutageError,
+    OutboxUnavailableError,
     PoisonRecordError,
     QueueFullError,
 )
@@ -20,7 +21,7 @@ def test_policy_attributes() -> None:
     # The breaker refused the call: nothing was tried, so nothing is counted; still an outage to callers.
     assert issubclass(CircuitOpenError, OutageError)
     assert not CircuitOpenError.counts_against_breaker
-    for kind in (ConfigurationError, ContractError, QueueFullError, LifecycleError):
+    for kind in (ConfigurationError, ContractError, QueueFullError, OutboxUnavailableError, LifecycleError):
         assert issubclass(kind, InfraError)
         assert not kind.counts_against_breaker
         assert not kind.goes_to_dead_letter

@@ -2,6 +2,10 @@
 
 The contracts run with the configuration overlay (``--config FILE`` or ``ONEX_CONFIG_FILE``)
 and the contract-value variables applied (``contract_validation.effective_config``).
+
+Exit codes: 0 after SIGTERM or SIGINT; 1 when one of the service's tasks crashed
+(the log names it) or a server stayed unreachable for ``ONEX_STARTUP_TIMEOUT``;
+3 for a configuration error (a variable, a contract, the schema version).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 import sys
 
 from omnibase_infra.errors import ConfigurationError, ContractError, InfraError
+from omnibase_infra.runtime.service_tasks import EXIT_CONFIGURATION_ERROR, EXIT_FAILED
 
 
 def run_service(args: argparse.Namespace) -> int:
@@ -37,7 +42,7 @@ def run_service(args: argparse.Namespace) -> int:
         ).contracts
     except (ConfigurationError, ContractError) as exc:
         print(f"onex-infra: refusing to start: {exc}", file=sys.stderr)
-        return 3
+        return EXIT_CONFIGURATION_ERROR
 
     from omnibase_infra.runtime.service import InfraService
 
@@ -45,7 +50,7 @@ def run_service(args: argparse.Namespace) -> int:
         return asyncio.run(InfraService(settings, contracts).run())
     except ConfigurationError as exc:
         logging.getLogger("omnibase_infra.runtime").error("refusing to start: %s", exc)
-        return 3
+        return EXIT_CONFIGURATION_ERROR
     except InfraError as exc:
         logging.getLogger("omnibase_infra.runtime").error("service failed: %s", exc)
-        return 1
+        return EXIT_FAILED

@@ -1,9 +1,12 @@
 """Where the event queue overflows to: the ``onex_outbox`` table (or an in-memory fake).
 
-Two seams, both async:
+Three seams, all async:
 
 - ``ProtocolOutboxSpill.spill(events)`` stores events durably, in order, or
   raises; it never stores part of a batch (one transaction).
+- ``ProtocolOutboxBacklog.has_pending(topics)`` says whether rows of those
+  topics are still pending, i.e. not yet published by whoever relays the
+  outbox; a publisher keeps later events of the topics behind them until they are.
 - ``ProtocolOutboxDrainer.drain(publish, ...)`` publishes pending rows oldest
   first and marks each published only after ``publish`` returned (the broker
   acknowledged). It stops at the first outage, so order is kept. Delivery is
@@ -14,7 +17,10 @@ Two seams, both async:
 ``onex_outbox(id bigserial primary key, topic text, key bytea, payload bytea,
 headers jsonb, status text default 'pending', attempts int default 0,
 last_error text, created_at timestamptz default now(), published_at timestamptz)``.
-Statuses: ``pending``, ``published``, ``dead_letter``. Headers are stored as a
+Statuses: ``pending``, ``published``, ``dead_letter``. ``PostgresOutboxSpill.park``
+(a dead-letter sink for the event queue) stores a record that failed too often
+as a ``dead_letter`` row with its attempts and error, where ``onex-infra outbox
+status`` reports it. Headers are stored as a
 JSON array of ``[name, base64(value)]`` pairs (``encode_headers``/``decode_headers``).
 The DDL in ``create_outbox_table`` is for tests; migrations own the real table.
 """
@@ -25,10 +31,16 @@ import base64
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from omnibase_infra.infrastructure.error_classification import classify_error
-from omnibase_infra.infrastructure.event_queue import Header, OutboundEvent, OutboxDrainReport, StopReason
+from omnibase_infra.infrastructure.event_queue import (
+    DeadLetteredEvent,
+    Header,
+    OutboundEvent,
+    OutboxDrainReport,
+    StopReason,
+)
 
 if TYPE_CHECKING:
     from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
@@ -45,6 +57,15 @@ class ProtocolOutboxSpill(Protocol):
 
     async def spill(self, events: Sequence[OutboundEvent]) -> None:
         """Store ``events`` in order, all or none; raise if they could not be stored."""
+        ...
+
+
+@runtime_checkable
+class ProtocolOutboxBacklog(Protocol):
+    """A spill that knows whether the rows of a topic were published yet."""
+
+    async def has_pending(self, topics: Sequence[str]) -> bool:
+        """True while a row of one of ``topics`` is still ``pending``; raises if it cannot tell."""
         ...
 
 
@@ -122,6 +143,32 @@ class PostgresOutboxSpill:
                 f"INSERT INTO {self._table} (topic, key, payload, headers) VALUES ($1, $2, $3, $4::jsonb)",
                 rows,
             )
+
+    async def has_pending(self, topics: Sequence[str]) -> bool:
+        """True while a row of one of ``topics`` is ``pending`` (``ProtocolOutboxBacklog``)."""
+        if not topics:
+            return False
+        return bool(
+            await self._manager.fetchval(
+                f"SELECT EXISTS (SELECT 1 FROM {self._table} WHERE status = 'pending' "
+                "AND topic = ANY($1::text[]))",
+                list(topics),
+            )
+        )
+
+    async def park(self, record: DeadLetteredEvent) -> None:
+        """Store ``record`` as a ``dead_letter`` row (``ProtocolDeadLetterSink``); raise if not stored."""
+        event = record.event
+        await self._manager.execute(
+            f"INSERT INTO {self._table} (topic, key, payload, headers, status, attempts, last_error) "
+            "VALUES ($1, $2, $3, $4::jsonb, 'dead_letter', $5, $6)",
+            event.topic,
+            event.key,
+            event.value,
+            encode_headers(event.headers),
+            record.attempts,
+            f"{record.error_class}: {record.error_message}"[:500],
+        )
 
     async def pending_count(self) -> int:
         """Rows waiting to be published."""
@@ -267,6 +314,7 @@ __all__ = [
     "InMemoryOutbox",
     "ParkFn",
     "PostgresOutboxSpill",
+    "ProtocolOutboxBacklog",
     "ProtocolOutboxDrainer",
     "ProtocolOutboxSpill",
     "PublishFn",

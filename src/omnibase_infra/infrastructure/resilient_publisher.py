@@ -27,6 +27,27 @@ head of the queue to be retried by the next pass when it is not.
 ``start()`` runs recovery every ``recovery_interval_seconds`` in a background
 task; ``stop()`` stops it, tries a last recovery, and spills what is still
 held to the outbox (or logs how many events remain, if there is none).
+
+``publish_durably(event)`` is for events that must survive a crash of the
+process (the service's own state-changed events): it returns only once the
+event is acknowledged by the broker or stored in the outbox, never holding it
+in memory. Whenever ``publish()`` would hold it (the breaker refuses, an
+outage, events already held or spilled ahead of it) it spills the held events
+and then this one, in order, in one outbox transaction. If that spill fails
+(or graceful degradation is off, or there is no outbox) it raises
+``OutboxUnavailableError`` and keeps nothing of this event; events held
+before it stay held. A non-outage publish error is raised as with ``publish()``.
+
+Order after a spill: later events follow the spilled ones into the outbox
+until they were published. With an ``outbox_drainer`` this publisher drains
+them itself; without one (the outbox relay publishes them) a spill that can
+report its backlog (``ProtocolOutboxBacklog``) is asked whether rows of the
+spilled topics are still pending, and direct publishing resumes only once none
+is. The first durable event of a topic also asks, so rows an earlier run of
+the process left pending are not overtaken either.
+
+A record parked after repeated failures goes to the dead-letter sink before it
+leaves the queue, so a sink that fails leaves the record held, not lost.
 """
 
 from __future__ import annotations
@@ -37,7 +58,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
-from omnibase_infra.errors import CircuitOpenError, LifecycleError, QueueFullError
+from omnibase_infra.errors import CircuitOpenError, LifecycleError, OutboxUnavailableError, QueueFullError
 from omnibase_infra.infrastructure.error_classification import ErrorClassification, classify_error
 from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
 from omnibase_infra.infrastructure.event_queue import (
@@ -51,7 +72,11 @@ from omnibase_infra.infrastructure.event_queue import (
     RecoveryReport,
     StopReason,
 )
-from omnibase_infra.infrastructure.outbox_spill import ProtocolOutboxDrainer, ProtocolOutboxSpill
+from omnibase_infra.infrastructure.outbox_spill import (
+    ProtocolOutboxBacklog,
+    ProtocolOutboxDrainer,
+    ProtocolOutboxSpill,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -115,6 +140,8 @@ class ResilientPublisher:
         self._clock = clock
         self._queue = BoundedEventQueue(self._config.max_queue_size)
         self._spilling = False
+        self._backlog_topics: set[str] = set()  # topics whose spilled rows may still be pending
+        self._checked_topics: set[str] = set()  # topics whose rows from before this run were checked
         self._spill_lock = asyncio.Lock()
         self._recovery_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -196,6 +223,30 @@ class ResilientPublisher:
         self.published_count += 1
         return PublishOutcome("published", partition, offset)
 
+    async def publish_durably(self, event: OutboundEvent) -> PublishOutcome:
+        """Publish ``event`` or store it in the outbox now; never hold it in memory (module doc).
+
+        Returns ``published`` or ``spilled``. Raises ``OutboxUnavailableError``
+        when it could be neither (nothing of ``event`` is kept), or the error of
+        a direct publish that is not an outage.
+        """
+        if self._state != "running":
+            raise LifecycleError(f"ResilientPublisher is {self._state}; call start() first")
+        behind_earlier_rows = await self._has_earlier_backlog(event.topic)
+        if not (len(self._queue) or self._spilling or behind_earlier_rows) and self._breaker.allows_calls():
+            try:
+                partition, offset = await self._breaker.call(lambda: self._send(event))
+            except CircuitOpenError:
+                pass
+            except Exception as exc:
+                if not classify_error(exc).is_outage:
+                    raise
+            else:
+                self.published_count += 1
+                return PublishOutcome("published", partition, offset)
+        await self._spill_with_held(event)
+        return PublishOutcome("spilled")
+
     async def recover_queued_events(self) -> RecoveryReport:
         """Drain the queue, then the outbox, while the breaker admits calls; report what happened.
 
@@ -222,8 +273,57 @@ class ResilientPublisher:
         async with self._spill_lock:
             await self._spill.spill([event])
             self._spilling = True
+            self._backlog_topics.add(event.topic)
         self.spilled_count += 1
         return PublishOutcome("spilled")
+
+    async def _spill_with_held(self, event: OutboundEvent) -> None:
+        """Spill what is held and then ``event`` in one transaction, or raise ``OutboxUnavailableError``."""
+        if not self._config.graceful_degradation or self._spill is None:
+            why = "graceful degradation is off" if self._spill is not None else "no outbox is configured"
+            raise OutboxUnavailableError(
+                f"event for {event.topic} could not be published through {self._breaker.name!r} "
+                f"and cannot be spilled: {why}"
+            )
+        async with self._spill_lock:
+            held = self._queue.take_all()
+            try:
+                await self._spill.spill([*(item.event for item in held), event])
+            except Exception as exc:
+                for item in held:
+                    self._queue.offer(item)
+                raise OutboxUnavailableError(
+                    f"event for {event.topic} could not be published through {self._breaker.name!r} "
+                    f"nor spilled to the outbox ({type(exc).__name__})"
+                ) from exc
+            self._spilling = True
+            self._backlog_topics.update({event.topic, *(item.event.topic for item in held)})
+        self.spilled_count += len(held) + 1
+
+    async def _has_earlier_backlog(self, topic: str) -> bool:
+        """Once per topic: True if the outbox holds pending rows of it from before (or cannot tell)."""
+        if topic in self._checked_topics or not isinstance(self._spill, ProtocolOutboxBacklog):
+            return False
+        try:
+            pending = await self._spill.has_pending([topic])
+        except Exception as exc:
+            _log.debug("event queue %s: outbox backlog unknown (%s)", self._breaker.name, type(exc).__name__)
+            return True
+        self._checked_topics.add(topic)
+        return pending
+
+    async def _outbox_backlog_cleared(self) -> bool:
+        """True unless the spill reports rows of the spilled topics still pending (or cannot tell)."""
+        if not isinstance(self._spill, ProtocolOutboxBacklog):
+            return True
+        try:
+            pending = await self._spill.has_pending(sorted(self._backlog_topics))
+        except Exception as exc:
+            _log.debug("event queue %s: outbox backlog unknown (%s)", self._breaker.name, type(exc).__name__)
+            return False
+        if not pending:
+            self._backlog_topics.clear()
+        return not pending
 
     async def _recover(self) -> RecoveryReport:
         async with self._recovery_lock:
@@ -237,8 +337,8 @@ class ResilientPublisher:
                     stopped = outbox.stopped
                     if outbox.remaining == 0 and outbox.stopped == "drained":
                         self._spilling = False
-                elif self._drainer is None:
-                    self._spilling = False  # the outbox relay owns spilled rows from here on
+                elif self._drainer is None and await self._outbox_backlog_cleared():
+                    self._spilling = False  # the outbox relay published every spilled row
         queue_recovered = recovered
         if outbox is not None:
             recovered += outbox.recovered
@@ -281,8 +381,8 @@ class ResilientPublisher:
                     continue
                 if not self._config.dead_letter_enabled:
                     return recovered, failed, parked, "record_failing"
-                self._queue.pop()
                 await self._park(head.event, head.attempts, exc, verdict)
+                self._queue.pop()  # only once the sink took it
                 parked += 1
                 self.dead_lettered_count += 1
             else:

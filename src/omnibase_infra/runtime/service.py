@@ -9,11 +9,17 @@ With a credential store (``VAULT_ADDR``), rotated credentials are taken into use
 running (``credential_rotation``): the pool renews its user and connections, the producers
 are replaced, and the consumer is rebuilt after its batch in flight is committed.
 
-Shutdown (SIGTERM or SIGINT, docs/architecture.md, Delivery semantics): stop fetching, let the batch in
-flight finish and commit, leave the consumer group, stop the outbox relay and
-the health loop, spill the event queue to the outbox, flush the producers,
-flush the audit log, close the pool, stop HTTP — within the contract's
-``shutdown_grace_seconds`` — and return 0.
+Shutdown (SIGTERM or SIGINT, or one of the service's tasks crashed; docs/architecture.md,
+Delivery semantics): stop fetching, let the batch in flight finish and commit, leave the
+consumer group, stop the outbox relay and the health loop, spill the event queue to the
+outbox, flush the producers, flush the audit log, close the pool, stop HTTP, each step
+within the contract's ``shutdown_grace_seconds``.
+
+``run()`` returns the exit code: 0 after SIGTERM or SIGINT, 1 when a task (the
+consumer loop, the outbox relay, the health loop, the credential refresh)
+crashed, named with its exception in the log (``runtime.service_tasks``). A
+configuration error at startup raises ``ConfigurationError`` (``onex-infra
+run`` exits 3).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from omnibase_infra.runtime.node_host import HostedNodes, host_nodes
 from omnibase_infra.runtime.process_services import install_components, process_tracing, shutdown_tracing
 from omnibase_infra.runtime.service_components import BreakerGate, ServiceComponents, build_components
 from omnibase_infra.runtime.service_observers import BreakerAdmin, ServiceHealthProvider
+from omnibase_infra.runtime.service_tasks import ServiceTasks
 from omnibase_infra.settings import ModelInfraSettings
 
 logger = logging.getLogger("omnibase_infra.runtime")
@@ -68,7 +75,7 @@ class InfraService:
         self._consumer: ProtocolKafkaConsumer | None = None
         self._loop: ConsumerLoop | None = None
         self._http: HealthServer | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = ServiceTasks(stopping=self._stopping.is_set, on_crash=self.request_stop)
         self.nodes: HostedNodes | None = None
         self._credentials = _credential_provider(settings, contracts, clock)
         self._rotation: CredentialRotation | None = None
@@ -85,6 +92,7 @@ class InfraService:
             self._loop.stop()
 
     async def run(self) -> int:
+        """Start, serve until a stop is requested or a task crashes, stop in order; return the exit code."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
@@ -104,7 +112,7 @@ class InfraService:
         finally:
             await self._shutdown()
             shutdown_tracing()
-        return 0
+        return self._tasks.exit_code
 
     async def _retry_start(self, what: str, start: Callable[[], Awaitable[None]]) -> bool:
         """Start ``what``, retrying outages until the startup timeout; False if stopped meanwhile."""
@@ -174,21 +182,15 @@ class InfraService:
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, whose full passes over it paused the event loop for 100-300 ms.
         gc.freeze()
-        self._tasks = [
-            asyncio.create_task(self._loop.run(), name="consumer-loop"),
-            asyncio.create_task(c.relay.run(self._stopping), name="outbox-relay"),
-            asyncio.create_task(self._health_loop(), name="health-loop"),
-        ]
+        self._tasks.start("consumer-loop", self._loop.run())
+        self._tasks.start("outbox-relay", c.relay.run(self._stopping))
+        self._tasks.start("health-loop", self._health_loop())
         if self._rotation is not None and self._credentials is not None:
             refresh = self._credentials.settings.refresh_interval
-            self._tasks.append(
-                asyncio.create_task(
-                    self._rotation.run(self._stopping, every=min(refresh, ROTATION_CHECK_SECONDS)),
-                    name="credential-refresh",
-                )
+            self._tasks.start(
+                "credential-refresh",
+                self._rotation.run(self._stopping, every=min(refresh, ROTATION_CHECK_SECONDS)),
             )
-        for task in self._tasks:
-            task.add_done_callback(self._on_task_done)
         return True
 
     def _build_consumer_loop(self) -> tuple[ConsumerLoop, ProtocolKafkaConsumer]:
@@ -252,11 +254,12 @@ class InfraService:
         The old consumer leaves the group; the new one joins it and resumes from the
         committed offsets, so a record fetched but not committed is fetched again.
         """
-        old_loop, old_consumer, old_task = self._loop, self._consumer, self._tasks[0]
+        old_loop, old_consumer = self._loop, self._consumer
         assert old_loop is not None and old_consumer is not None
-        old_task.remove_done_callback(self._on_task_done)  # this stop is intended
+        old_task = self._tasks.detach("consumer-loop")  # this stop is intended: no crash
         old_loop.stop()
-        await old_task
+        if old_task is not None:
+            await old_task
         await old_consumer.stop()
         self._settings = self._settings.model_copy(update={"kafka_security": security})
         if self._stopping.is_set():
@@ -264,17 +267,8 @@ class InfraService:
         self._loop, self._consumer = self._build_consumer_loop()
         if not await self._retry_start("Kafka consumer", self._consumer.start):
             return
-        task = asyncio.create_task(self._loop.run(), name="consumer-loop")
-        task.add_done_callback(self._on_task_done)
-        self._tasks[0] = task
+        self._tasks.start("consumer-loop", self._loop.run())
         logger.info("Kafka consumer rebuilt with rotated credentials")
-
-    def _on_task_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or self._stopping.is_set():
-            return
-        error = task.exception()
-        logger.error("%s stopped unexpectedly; shutting down", task.get_name(), exc_info=error)
-        self.request_stop()
 
     async def _health_round(self) -> None:
         c = self.components
@@ -300,17 +294,15 @@ class InfraService:
     async def _shutdown(self) -> None:
         c = self.components
         self.request_stop()
-        loop_task = self._tasks[0] if self._tasks else None
-        if loop_task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(loop_task), self._grace)
-            except (TimeoutError, Exception):
-                loop_task.cancel()
+        # The batch in flight is applied and committed, or (past the grace period) left
+        # uncommitted to be delivered again; either way nothing is lost.
+        await self._tasks.wait("consumer-loop", self._grace)
         steps: list[tuple[str, Callable[[], Awaitable[object]]]] = []
         if self._consumer is not None:
             steps.append(("consumer", self._consumer.stop))
-        steps.append(("tasks", self._cancel_tasks))
+        steps.append(("tasks", lambda: self._tasks.wait_rest(5.0)))
         steps += [
+            ("state rows", c.state.store_pending),
             ("event queue", c.event_publisher.stop),
             ("producers", c.producers.stop),
             ("audit", c.audit_sink.stop),
@@ -325,14 +317,16 @@ class InfraService:
                 await asyncio.wait_for(step(), self._grace)
             except Exception as exc:
                 logger.warning("stopping %s failed: %s", name, type(exc).__name__)
-        logger.info("service stopped")
-
-    async def _cancel_tasks(self) -> None:
-        for task in self._tasks[1:]:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), 5.0)
-            except (TimeoutError, Exception):
-                task.cancel()
+        if c.state.unstored:
+            logger.error(
+                "%d infrastructure state changes were published but their rows not stored "
+                "(PostgreSQL unavailable); the events on the state-changed topic are their record",
+                c.state.unstored,
+            )
+        if self._tasks.crash is not None:
+            logger.error("service stopped after %s", self._tasks.crash.describe())
+        else:
+            logger.info("service stopped")
 
 
 def _credential_provider(

@@ -51,14 +51,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger("omnibase_infra.runtime")
 
 
-class QueuedEventPublisher:
-    """``ProtocolEventPublisher`` over the breaker-guarded event queue."""
+class DurableEventPublisher:
+    """``ProtocolEventPublisher`` over ``publish_durably``: to Kafka or the outbox, never held in memory."""
 
     def __init__(self, publisher: ResilientPublisher) -> None:
         self._publisher = publisher
 
     async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        await self._publisher.publish(OutboundEvent.create(topic, value, key, inject_trace_context(None)))
+        await self._publisher.publish_durably(
+            OutboundEvent.create(topic, value, key, inject_trace_context(None))
+        )
 
 
 class BreakerGate:
@@ -173,10 +175,12 @@ def build_components(
         settings.kafka_bootstrap_servers, settings.kafka_security
     )
     producers = KafkaProducerPool(producer_config, clock=clock)
+    outbox = PostgresOutboxSpill(database, schema=settings.postgres.schema_name)
     event_publisher = ResilientPublisher(
         producers,
         kafka_breaker,
-        spill=PostgresOutboxSpill(database, schema=settings.postgres.schema_name),
+        spill=outbox,
+        dead_letter_sink=outbox,  # parked records become dead_letter rows, not a list in memory
         max_attempts=runtime.outbox_max_attempts,
         clock=clock,
     )
@@ -231,7 +235,7 @@ def build_components(
         reduce=reduce_health,
         database=database,
         database_guard=postgres_breaker,
-        publisher=QueuedEventPublisher(event_publisher),
+        publisher=DurableEventPublisher(event_publisher),
         topic=topology.state_changed_topic,
         encode=encode_state_changed,
     )
@@ -256,4 +260,4 @@ def build_components(
     )
 
 
-__all__ = ["BreakerGate", "QueuedEventPublisher", "ServiceComponents", "build_components"]
+__all__ = ["BreakerGate", "DurableEventPublisher", "ServiceComponents", "build_components"]

@@ -2,14 +2,20 @@
 
 One ``step()`` per health-monitor interval:
 1. ``summarise`` (message_aggregator) turns the health metrics into samples;
-2. ``reduce`` (infrastructure_reducer, pure) folds them into the state and
-   returns one intent per changed component;
-3. each intent becomes a ``state-changed`` envelope handed to the publisher
-   (the breaker-guarded event queue: while Kafka is down it waits in the
-   bounded queue or spills to the outbox, never dropped) and a row in
-   ``onex_infrastructure_state`` (+ history). A change that cannot be stored
-   because PostgreSQL is down is kept and stored on a later step, so the table
-   catches up when the database returns.
+2. ``reduce`` (infrastructure_reducer, pure) folds them into a candidate state
+   and returns one intent per changed component;
+3. each intent becomes a ``state-changed`` envelope, recorded in order through
+   the publisher, which returns only once the event is acknowledged by Kafka or
+   stored in the outbox (``onex_outbox``, published later by the relay), and
+   raises when it could do neither (Kafka and PostgreSQL both down);
+4. the state advances by exactly the changes that were recorded. A change that
+   could not be recorded is not applied: the state keeps that component's
+   previous status, so the next step computes the change again and retries it.
+   Nothing is reported as a transition that was never recorded;
+5. each recorded change becomes a row in ``onex_infrastructure_state`` (+
+   history). While PostgreSQL is down (Kafka up, the event already published)
+   the rows wait for a later step, which stores them before its own; the
+   published event is then the durable record of the change.
 """
 
 from __future__ import annotations
@@ -42,9 +48,11 @@ Reduce = Callable[
 
 
 class ProtocolEventPublisher(Protocol):
-    """Publishes an event the service itself produces (queued while Kafka is down)."""
+    """Records an event the service itself produces."""
 
-    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None: ...
+    async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Return once the event is acknowledged by the broker or stored durably; raise otherwise."""
+        ...
 
 
 class InfrastructureStateWorkflow:
@@ -72,30 +80,50 @@ class InfrastructureStateWorkflow:
         self._unstored: list[ModelStateChangedIntent] = []
         self.published = 0
 
+    @property
+    def unstored(self) -> int:
+        """Recorded changes whose rows are not in PostgreSQL yet."""
+        return len(self._unstored)
+
     async def step(self, metrics: InfrastructureHealthMetrics) -> list[ModelStateChangedIntent]:
-        """Fold one health sample, publish and store the changes; return them."""
-        self.state, intents = self._reduce(self.state, self._summarise(metrics))
+        """Fold one health sample, record and store its changes; return the changes recorded."""
+        candidate, intents = self._reduce(self.state, self._summarise(metrics))
+        recorded: list[ModelStateChangedIntent] = []
         for intent in intents:
             payload = ModelStateChangedPayload(
                 component=intent.component,
                 previous_status=intent.previous_status,
                 status=intent.status,
                 reason=intent.reason,
-                overall_status=self.state.overall,
+                overall_status=candidate.overall,
                 changed_at=intent.changed_at,
                 environment=metrics.environment,
             )
-            await self._publisher.publish(
-                self._topic, self._encode(payload), key=intent.component.encode("utf-8")
-            )
+            value = self._encode(payload)
+            try:
+                await self._publisher.publish(self._topic, value, key=intent.component.encode("utf-8"))
+            except Exception as exc:
+                # Later changes wait too: events of one round keep their order.
+                logger.warning(
+                    "infrastructure state change not recorded (%s); the next round tries again",
+                    type(exc).__name__,
+                    extra={"component": intent.component, "status": intent.status},
+                )
+                break
+            recorded.append(intent)
             self.published += 1
             logger.info(
                 "infrastructure state changed",
                 extra={"component": intent.component, "status": intent.status},
             )
-        self._unstored.extend(intents)
+        self.state = _advance(self.state, candidate, intents[len(recorded) :])
+        self._unstored.extend(recorded)
         await self._store_pending()
-        return intents
+        return recorded
+
+    async def store_pending(self) -> None:
+        """Store the rows of recorded changes still waiting for PostgreSQL (a no-op when none wait)."""
+        await self._store_pending()
 
     async def _store_pending(self) -> None:
         if not self._unstored:
@@ -113,6 +141,24 @@ class InfrastructureStateWorkflow:
             logger.warning("state change not stored yet (%s); will retry", type(exc).__name__)
             return
         del self._unstored[: len(pending)]
+
+
+def _advance(
+    state: ModelInfrastructureState,
+    candidate: ModelInfrastructureState,
+    unrecorded: list[ModelStateChangedIntent],
+) -> ModelInfrastructureState:
+    """``candidate``, except that each unrecorded change is undone (its component keeps ``state``'s)."""
+    if not unrecorded:
+        return candidate
+    components = dict(candidate.components)
+    for intent in unrecorded:
+        previous = state.components.get(intent.component)
+        if previous is None:
+            del components[intent.component]
+        else:
+            components[intent.component] = previous
+    return ModelInfrastructureState(components=components, version=candidate.version - len(unrecorded))
 
 
 async def _store(conn: DbConnection, intent: ModelStateChangedIntent) -> None:

@@ -9,13 +9,17 @@ import pytest
 from conftest import read_topic  # tests/integration/infrastructure/conftest.py
 
 from omnibase_infra.clock import FakeClock
-from omnibase_infra.errors import LifecycleError
-from omnibase_infra.infrastructure.error_classification import is_poison
+from omnibase_infra.errors import LifecycleError, PoisonRecordError
+from omnibase_infra.infrastructure.error_classification import classify_error, is_poison
 from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
-from omnibase_infra.infrastructure.event_queue import OutboundEvent
+from omnibase_infra.infrastructure.event_queue import DeadLetteredEvent, OutboundEvent
 from omnibase_infra.infrastructure.infrastructure_health_monitor import InfrastructureHealthMonitor
 from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
-from omnibase_infra.infrastructure.outbox_spill import PostgresOutboxSpill, create_outbox_table
+from omnibase_infra.infrastructure.outbox_spill import (
+    PostgresOutboxSpill,
+    create_outbox_table,
+    decode_headers,
+)
 from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
 from omnibase_infra.infrastructure.resilient_publisher import ResilientPublisher
 from omnibase_infra.models.model_circuit_breaker_config import DEVELOPMENT_DEFAULT
@@ -101,6 +105,53 @@ async def test_outbox_spill_and_drain_round_trip(
     statuses = await pg_manager.fetch("SELECT status, published_at FROM onex_outbox")
     assert {r["status"] for r in statuses} == {"published"}
     assert all(r["published_at"] is not None for r in statuses)
+
+
+async def test_outbox_spill_reports_its_backlog_and_parks_dead_letters_as_rows(
+    pg_manager: PostgresConnectionManager, pg_schema: str
+) -> None:
+    await create_outbox_table(pg_manager, pg_schema)
+    outbox = PostgresOutboxSpill(pg_manager, schema=pg_schema)
+    state, app = "onex.evt.test.state.v1", "onex.evt.test.app.v1"
+    assert not await outbox.has_pending([state])
+    await outbox.spill([OutboundEvent(state, f"s{i}".encode(), b"postgres") for i in range(3)])
+    await pg_manager.execute("INSERT INTO onex_outbox (topic, payload) VALUES ($1, 'x')", app)
+    rows = await pg_manager.fetch("SELECT id, payload FROM onex_outbox ORDER BY id")
+    ids = [r["id"] for r in rows]
+    assert [bytes(r["payload"]) for r in rows][:3] == [b"s0", b"s1", b"s2"], "in event order"
+
+    assert await outbox.has_pending([state]) and await outbox.has_pending([app, "other"])
+    assert not await outbox.has_pending(["onex.evt.test.other.v1"]) and not await outbox.has_pending([])
+    await pg_manager.execute(
+        "UPDATE onex_outbox SET status = 'published' WHERE id = ANY($1::bigint[])", ids[:2]
+    )
+    assert await outbox.has_pending([state]), "one row of the topic is still pending"
+    await pg_manager.execute("UPDATE onex_outbox SET status = 'dead_letter' WHERE id = $1", ids[2])
+    assert not await outbox.has_pending([state])
+    assert await outbox.has_pending([app])
+
+    parked = DeadLetteredEvent(
+        event=OutboundEvent("onex.evt.test.state.v1", b"too big", b"kafka", (("h", b"v"),)),
+        attempts=3,
+        error_class="poison",
+        error_message="RecordTooLarge",
+        classification=classify_error(PoisonRecordError("kafka_send", "RecordTooLarge", "too big")),
+        parked_at=FakeClock().now(),
+    )
+    await outbox.park(parked)
+    row = await pg_manager.fetchrow(
+        "SELECT topic, key, payload, status, attempts, last_error, headers::text AS h FROM onex_outbox "
+        "WHERE payload = 'too big'"
+    )
+    assert row is not None
+    assert (row["topic"], bytes(row["key"]), row["status"], row["attempts"]) == (
+        "onex.evt.test.state.v1",
+        b"kafka",
+        "dead_letter",
+        3,
+    )
+    assert row["last_error"] == "poison: RecordTooLarge"
+    assert decode_headers(row["h"]) == (("h", b"v"),)
 
 
 async def test_producer_pool_sends_and_reports(

@@ -17,6 +17,7 @@ from omnibase_infra.errors import (
     ConfigurationError,
     LifecycleError,
     OutageError,
+    OutboxUnavailableError,
     PoisonRecordError,
     QueueFullError,
 )
@@ -221,6 +222,7 @@ def test_authentication_failures_of_postgres() -> None:
         ConfigurationError("X", "bad"),
         LifecycleError("not started"),
         QueueFullError("full"),
+        OutboxUnavailableError("neither published nor spilled"),
         ValueError("bug"),
     ],
 )

@@ -1,14 +1,23 @@
-"""InfrastructureStateWorkflow: publish each change once; keep changes PostgreSQL could not take yet."""
+"""InfrastructureStateWorkflow: record each change once, advance only by recorded changes, store them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from omnibase_infra.clock import FakeClock
+from omnibase_infra.errors import OutageError, OutboxUnavailableError
+from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
+from omnibase_infra.infrastructure.event_queue import OutboundEvent
+from omnibase_infra.infrastructure.outbox_spill import InMemoryOutbox
+from omnibase_infra.infrastructure.resilient_publisher import ResilientPublisher
+from omnibase_infra.models.model_circuit_breaker_config import DEVELOPMENT_DEFAULT
 from omnibase_infra.models.model_health import InfrastructureHealthMetrics, ModelCircuitBreakerMetrics
 from omnibase_infra.models.model_infrastructure_state import ModelStateChangedIntent, ModelStateChangedPayload
 from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.state_reduction import reduce_health
 from omnibase_infra.nodes.message_aggregator.v1_0_0.health_summary import summarise_health
-from omnibase_infra.runtime.state_workflow import InfrastructureStateWorkflow
+from omnibase_infra.runtime.service_components import DurableEventPublisher
+from omnibase_infra.runtime.state_workflow import InfrastructureStateWorkflow, ProtocolEventPublisher
 
 from .fakes import HEALTH_AT, FakeGuard, RecordingDatabase, breaker, health_metrics
 
@@ -16,15 +25,21 @@ TOPIC = "onex.evt.infrastructure.state-changed.v1"
 
 
 class FakeEventPublisher:
+    """Records what it published; ``refuse(key)`` returning an error makes that publish raise it."""
+
     def __init__(self) -> None:
         self.published: list[tuple[str, bytes, bytes | None]] = []
+        self.refuse: Callable[[bytes | None], Exception | None] = lambda key: None
 
     async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        error = self.refuse(key)
+        if error is not None:
+            raise error
         self.published.append((topic, value, key))
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, publisher: ProtocolEventPublisher | None = None) -> None:
         self.samples: list[InfrastructureHealthMetrics] = []
         self.database = RecordingDatabase()
         self.db_guard = FakeGuard("postgres")
@@ -35,7 +50,7 @@ class Harness:
             reduce=reduce_health,
             database=self.database,
             database_guard=self.db_guard,
-            publisher=self.publisher,
+            publisher=publisher or self.publisher,
             topic=TOPIC,
             encode=self.encode,
         )
@@ -155,3 +170,165 @@ async def test_overall_status_is_the_whole_state_not_the_changed_component() -> 
     assert (intent.component, intent.status) == ("postgres", "healthy")
     assert h.payloads[-1].status == "healthy"
     assert h.payloads[-1].overall_status == "unhealthy", "the kafka breaker is still open"
+
+
+def _statuses(h: Harness) -> dict[str, str]:
+    return {name: c.status for name, c in h.workflow.state.components.items()}
+
+
+async def test_a_change_that_cannot_be_recorded_is_not_applied_and_the_next_round_retries_it() -> None:
+    h = Harness()
+    h.sample()
+    h.sample(postgres=False)
+    h.sample(postgres=False)
+    await h.step()
+    baseline = (len(h.publisher.published), len(h.stored()), h.workflow.state.version)
+
+    h.publisher.refuse = lambda key: OutboxUnavailableError("Kafka and the outbox are down")
+    assert await h.step() == []
+    assert _statuses(h)["postgres"] == "healthy", "the state did not advance"
+    assert (len(h.publisher.published), len(h.stored()), h.workflow.state.version) == baseline
+    assert h.workflow.unstored == 0
+
+    h.publisher.refuse = lambda key: None
+    [intent] = await h.step()
+    assert (intent.component, intent.previous_status, intent.status) == ("postgres", "healthy", "unhealthy")
+    assert [key for _, _, key in h.publisher.published].count(b"postgres") == 2  # the first and this one
+    assert h.stored()[-1] == ("postgres", "unhealthy")
+    assert _statuses(h)["postgres"] == "unhealthy"
+
+
+async def test_a_round_is_recorded_in_order_up_to_the_first_failure_and_only_that_far_applied() -> None:
+    h = Harness()
+    h.sample(breakers=[breaker("postgres", "closed")])
+    h.sample(breakers=[breaker("postgres", "closed")])
+    h.publisher.refuse = lambda key: OutboxUnavailableError("down") if key == b"kafka" else None
+
+    recorded = await h.step()
+
+    assert [i.component for i in recorded] == ["postgres"]
+    assert [key for _, _, key in h.publisher.published] == [b"postgres"]
+    assert _statuses(h) == {"postgres": "healthy"}
+    assert h.workflow.state.version == 1
+    assert h.stored() == [("postgres", "healthy")]
+
+    h.publisher.refuse = lambda key: None
+    retried = await h.step()
+    assert [i.component for i in retried] == ["kafka", "circuit_breaker:postgres"]
+    assert all(i.previous_status is None for i in retried)
+    assert h.workflow.state.version == 3
+
+
+class FakeBroker:
+    """``ProtocolRecordSender``: acknowledges and keeps every record, or raises an outage while ``down``."""
+
+    def __init__(self) -> None:
+        self.published: list[OutboundEvent] = []
+        self.down = False
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> tuple[int, int]:
+        if self.down:
+            raise OutageError("broker down")
+        self.published.append(OutboundEvent(topic, value, key, tuple(headers or ())))
+        return 0, len(self.published) - 1
+
+
+class QueueRig:
+    """The workflow over the production adapter and the real event queue, with a fake broker and outbox."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.sender = FakeBroker()
+        self.kafka = EventBusCircuitBreaker("kafka", DEVELOPMENT_DEFAULT, clock=self.clock)
+        self.outbox = InMemoryOutbox()
+        self.queue = ResilientPublisher(self.sender, self.kafka, spill=self.outbox, clock=self.clock)
+        self.h = Harness(DurableEventPublisher(self.queue))
+
+    def on_topic(self, component: str) -> list[str]:
+        """Statuses of ``component``'s events the broker acknowledged, directly or relayed from the outbox."""
+        return [
+            ModelStateChangedPayload.model_validate_json(e.value).status
+            for e in self.sender.published
+            if e.key == component.encode()
+        ]
+
+    async def relay(self) -> None:
+        """What the outbox relay does once Kafka answers again."""
+        self.sender.down = False
+        self.clock.advance(DEVELOPMENT_DEFAULT.recovery_timeout)
+
+        async def send(event: OutboundEvent) -> object:
+            return await self.sender.send(event.topic, event.value, event.key, list(event.headers))
+
+        await self.outbox.drain(send, max_attempts=3, park=None)
+
+
+async def test_kafka_down_the_change_goes_to_the_outbox_and_the_state_advances_nothing_in_memory() -> None:
+    rig = QueueRig()
+    await rig.queue.start()
+    rig.h.sample()
+    rig.h.sample(postgres=False)
+    await rig.h.step()
+
+    rig.sender.down = True
+    [intent] = await rig.h.step()
+
+    assert intent.status == "unhealthy"
+    assert _statuses(rig.h)["postgres"] == "unhealthy"
+    assert rig.queue.events_queued == 0
+    assert [e.key for e in rig.outbox.pending] == [b"postgres"]
+    assert rig.h.stored()[-1] == ("postgres", "unhealthy")
+    await rig.relay()
+    assert rig.on_topic("postgres") == ["healthy", "unhealthy"]
+
+
+async def test_kafka_and_postgres_down_nothing_advances_then_each_change_is_recorded_once() -> None:
+    rig = QueueRig()
+    await rig.queue.start()
+    rig.h.sample()
+    rig.h.sample(postgres=False)
+    rig.h.sample(postgres=False)
+    await rig.h.step()
+    stored = len(rig.h.stored())
+
+    rig.sender.down = True
+    rig.outbox.fail_spill_with = OutageError("PostgreSQL down")
+    rig.h.db_guard.open = True
+    assert await rig.h.step() == []
+    assert _statuses(rig.h)["postgres"] == "healthy"
+    assert (rig.queue.events_queued, rig.h.workflow.unstored, len(rig.outbox.pending)) == (0, 0, 0)
+
+    rig.outbox.fail_spill_with = None  # PostgreSQL is back, Kafka is not
+    rig.h.db_guard.open = False
+    [intent] = await rig.h.step()
+    assert (intent.previous_status, intent.status) == ("healthy", "unhealthy")
+    assert len(rig.h.stored()) == stored + 1
+    assert rig.h.stored()[-1] == ("postgres", "unhealthy")
+
+    await rig.relay()
+    assert rig.on_topic("postgres") == ["healthy", "unhealthy"], "published exactly once"
+
+
+async def test_rows_of_changes_published_while_postgres_is_down_wait_and_store_pending_writes_them() -> None:
+    h = Harness()
+    h.db_guard.open = True
+    h.sample()
+
+    recorded = await h.step()
+
+    assert len(recorded) == 2 and len(h.publisher.published) == 2, "Kafka up: recorded by publishing"
+    assert h.workflow.unstored == 2
+    await h.workflow.store_pending()
+    assert h.workflow.unstored == 2 and h.stored() == [], "still down: kept for later"
+
+    h.db_guard.open = False
+    await h.workflow.store_pending()  # what the shutdown does before closing the pool
+    assert h.workflow.unstored == 0
+    assert h.stored() == [("postgres", "healthy"), ("kafka", "healthy")]

@@ -4,6 +4,11 @@
 ``process()`` folds into the state this node holds (one reducer instance owns the
 state; ``restore()`` seeds it, e.g. from ``onex_infrastructure_state`` at startup)
 and returns the new state with one intent per change. No I/O.
+
+``process()`` takes the changes into the held state as it folds them. A caller
+that must apply a change only once it is recorded (published or in the outbox)
+folds with the pure ``fold()`` and ``restore()``s the state it recorded, as the
+service's state workflow does with ``state_reduction.reduce_health``.
 """
 
 from __future__ import annotations
