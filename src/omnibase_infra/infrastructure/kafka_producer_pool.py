@@ -172,6 +172,8 @@ class KafkaProducerPool:
         returned. Nothing buffered is dropped. Before ``start()`` the new settings are
         simply taken for the first producers.
         """
+        if security == self._config.security:
+            return  # already in use: a retried rotation round must not replace the producers again
         config = self._config.model_copy(update={"security": security})
         async with self._lock:
             if self._state != "running":
@@ -179,14 +181,21 @@ class KafkaProducerPool:
                     raise LifecycleError(f"producer pool {self._name!r} is stopped")
                 self._config = config
                 return
-            fresh: list[_Slot] = []
-            try:
-                for _ in range(config.min_pool_size):
-                    fresh.append(await self._create_slot(config))
-            except Exception:
+        # The new producers start (a SASL handshake each) outside the lock, so sends go on
+        # through the old ones meanwhile; only the swap happens under it.
+        fresh: list[_Slot] = []
+        try:
+            for _ in range(config.min_pool_size):
+                fresh.append(await self._create_slot(config))
+        except Exception:
+            for slot in fresh:
+                await self._close_slot(slot)
+            raise
+        async with self._lock:
+            if self._state != "running":
                 for slot in fresh:
                     await self._close_slot(slot)
-                raise
+                raise LifecycleError(f"producer pool {self._name!r} stopped while renewing")
             retiring, self._slots = self._slots, fresh
             self._config = config
             self._generation += 1  # producers still growing with the old settings are dropped

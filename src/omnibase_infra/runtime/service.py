@@ -267,6 +267,8 @@ class InfraService:
         self._loop, self._consumer = self._build_consumer_loop()
         if not await self._retry_start("Kafka consumer", self._consumer.start):
             return
+        if self._stopping.is_set():
+            return  # a stop arrived while it joined: the shutdown stops this consumer
         self._tasks.start("consumer-loop", self._loop.run())
         logger.info("Kafka consumer rebuilt with rotated credentials")
 
@@ -294,6 +296,10 @@ class InfraService:
     async def _shutdown(self) -> None:
         c = self.components
         self.request_stop()
+        # A credential renewal may be rebuilding the consumer (its old loop finishing a batch,
+        # the new consumer joining): let it end first, so the consumer stopped below is the
+        # current one and no batch is cut off under it.
+        await self._tasks.wait("credential-refresh", self._grace)
         # The batch in flight is applied and committed, or (past the grace period) left
         # uncommitted to be delivered again; either way nothing is lost.
         await self._tasks.wait("consumer-loop", self._grace)

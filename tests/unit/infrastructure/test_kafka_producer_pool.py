@@ -352,3 +352,52 @@ async def test_renewal_before_start_is_taken_by_the_first_producers() -> None:
     await pool.stop()
     with pytest.raises(LifecycleError, match="stopped"):
         await pool.renew_security(SASL)
+
+
+async def test_renewing_with_the_credentials_in_use_replaces_nothing() -> None:
+    pool, factory = make_sasl_pool()
+    await pool.start()
+    await pool.renew_security(ROTATED)
+    made = len(factory.made)
+    await pool.renew_security(ROTATED)  # a rotation round retried after its consumer step failed
+    assert len(factory.made) == made
+    assert not any(p.stopped for p in factory.made[2:])
+    await pool.stop()
+
+
+class GatedStartFactory(ConfigRecordingFactory):
+    """Producers built after ``gate_after`` wait for ``gate`` in ``start()`` (a slow SASL handshake)."""
+
+    def __init__(self, gate_after: int) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate_after = gate_after
+
+    def __call__(self, config: ModelKafkaProducerConfig, client_id: str) -> FakeProducer:
+        producer = super().__call__(config, client_id)
+        if len(self.made) > self.gate_after:
+            plain_start, gate = producer.start, self.gate
+
+            async def gated_start() -> None:
+                await gate.wait()
+                await plain_start()
+
+            producer.start = gated_start  # type: ignore[method-assign]  # the fake's start is swapped per instance
+        return producer
+
+
+async def test_sends_go_on_while_the_renewed_producers_start() -> None:
+    factory = GatedStartFactory(gate_after=2)
+    config = CONFIG.model_copy(update={"security": SASL, "min_pool_size": 2})
+    pool = KafkaProducerPool(config, name="test-pool", factory=factory, clock=FakeClock())
+    await pool.start()
+    renewal = asyncio.create_task(pool.renew_security(ROTATED))
+    while len(factory.made) < 3:
+        await asyncio.sleep(0)
+    # The new producer is still starting: a send takes an old one instead of waiting for it.
+    assert await asyncio.wait_for(pool.send("t", b"during"), 1) is not None
+    assert sum(len(p.sent) for p in factory.made[:2]) == 1
+    factory.gate.set()
+    await asyncio.wait_for(renewal, 1)
+    assert pool.config.security == ROTATED
+    await pool.stop()

@@ -131,7 +131,7 @@ async def test_a_failed_renewal_is_retried_at_the_next_round_without_leaking(
     for secret in ("kafka-password-v1", "kafka-password-v2"):
         assert secret not in caplog.text
     rotated = [r for r in caplog.records if r.getMessage() == "credentials rotated"]
-    assert [(r.target, r.version) for r in rotated] == [("kafka", 2)]  # type: ignore[attr-defined]
+    assert [(r.target, r.version) for r in rotated] == [("kafka", 2)]  # type: ignore[attr-defined]  # `extra` fields
 
 
 async def test_run_refreshes_and_renews_until_stopped() -> None:
@@ -140,8 +140,9 @@ async def test_run_refreshes_and_renews_until_stopped() -> None:
     rig.clock.advance(REFRESH)
     stopping = asyncio.Event()
     task = asyncio.create_task(rig.rotation.run(stopping, every=0.001))
-    while not rig.renewers["pool"].seen:
-        await asyncio.sleep(0.001)
+    async with asyncio.timeout(5):  # a regression fails here instead of hanging the suite
+        while not rig.renewers["pool"].seen:
+            await asyncio.sleep(0.001)
     stopping.set()
     await asyncio.wait_for(task, 1)
     assert rig.renewers["pool"].seen == [("onex_service", "pg-password-v2")]
@@ -153,8 +154,9 @@ async def test_run_survives_a_failing_store(caplog: pytest.LogCaptureFixture) ->
     rig.clock.advance(REFRESH)
     stopping = asyncio.Event()
     task = asyncio.create_task(rig.rotation.run(stopping, every=0.001))
-    while "credential refresh failed" not in caplog.text:
-        await asyncio.sleep(0.001)
+    async with asyncio.timeout(5):  # a regression fails here instead of hanging the suite
+        while "credential refresh failed" not in caplog.text:
+            await asyncio.sleep(0.001)
     stopping.set()
     await asyncio.wait_for(task, 1)
     assert task.exception() is None
