@@ -124,6 +124,7 @@ VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable("ONEX_OPERATION_COMPLETED_TOPIC", None, "reply topic of completed operations"),
     EnvVariable("ONEX_OPERATION_FAILED_TOPIC", None, "reply topic of failed operations"),
     EnvVariable("ONEX_STATE_CHANGED_TOPIC", None, "topic of infrastructure state changes"),
+    EnvVariable("ONEX_OUTBOX_TOPICS", None, "comma-separated topics the outbox relay may publish to"),
     EnvVariable("ONEX_CONTRACTS_PATH", None, "comma-separated extra contract files or folders"),
     EnvVariable("ONEX_STARTUP_TIMEOUT", "120", "seconds `run` waits for PostgreSQL and Kafka at startup"),
     EnvVariable("LOG_LEVEL", "INFO", "DEBUG|INFO|WARNING|ERROR"),

@@ -11,6 +11,9 @@ Guarantees:
 - the reply's envelope_id is derived from the request's (uuid5), its
   correlation_id is the request's and its parent_envelope_id is the request's
   envelope_id; error replies are typed and never carry connection details;
+- an operation parameter marked ``relay_topic`` (``enqueue_outbox_event``'s ``topic``)
+  must name a topic the topic ACL allows for the relay: otherwise the reply is a
+  ``topic_not_allowed`` failure and no SQL runs;
 - outage errors propagate for the breaker; data/constraint errors become a
   failed reply plus a ``PoisonRecordError`` for the DLQ.
 """
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 
-from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.errors import PoisonRecordError, TopicNotAllowedError
 from omnibase_infra.observability.spans import trace_database_operation
 from omnibase_infra.runtime.event_store_writer import poison_from_database_error
 
@@ -32,14 +35,16 @@ if TYPE_CHECKING:
     import asyncpg
 
     from omnibase_infra.runtime.envelope_codec import Envelope
-    from omnibase_infra.runtime.protocols import DbConnection
+    from omnibase_infra.runtime.protocols import DbConnection, ProtocolTopicAcl
 
 STAGE_OPERATION = "operation"
 REPLY_NAMESPACE = uuid.UUID("6f1d1c1e-7c38-4d67-9a55-0d5a3c0b9e11")
 COMPLETED_EVENT_TYPE = "onex.postgres.operation.completed"
 FAILED_EVENT_TYPE = "onex.postgres.operation.failed"
 
-ErrorKind = Literal["unknown_operation", "invalid_command", "invalid_parameters", "sql_error"]
+ErrorKind = Literal[
+    "unknown_operation", "invalid_command", "invalid_parameters", "topic_not_allowed", "sql_error"
+]
 
 
 class ProtocolOperation(Protocol):
@@ -57,6 +62,11 @@ class ProtocolOperation(Protocol):
     @property
     def parameter_names(self) -> tuple[str, ...]:
         """Parameters in $1..$n order."""
+        ...
+
+    @property
+    def relay_topic_parameters(self) -> tuple[str, ...]:
+        """Parameters naming an outbox row's topic: the topic ACL must allow it for the relay."""
         ...
 
 
@@ -124,8 +134,10 @@ class OperationExecutor:
         failed_topic: str,
         encode_reply: Callable[[Envelope, ModelOperationReply, uuid.UUID, str], bytes],
         max_rows: int = 1000,
+        topic_acl: ProtocolTopicAcl | None = None,
     ) -> None:
         self._catalog = catalog
+        self._topic_acl = topic_acl
         self._completed_topic = completed_topic
         self._failed_topic = failed_topic
         self._encode_reply = encode_reply
@@ -164,6 +176,10 @@ class OperationExecutor:
         if problems:
             error = ModelOperationError(kind="invalid_parameters", message="; ".join(problems)[:500])
             return self._failure(request, operation.name, error, "InvalidParameters")
+        refused = self._refused_topic(command, operation)
+        if refused is not None:
+            error = ModelOperationError(kind="topic_not_allowed", message=refused.reason)
+            return self._failure(request, operation.name, error, "TopicNotAllowed")
         arguments = [command.parameters.get(name) for name in operation.parameter_names]
         try:
             async with trace_database_operation(
@@ -186,6 +202,21 @@ class OperationExecutor:
                 sqlstate=sqlstate if isinstance(sqlstate, str) else None,
             )
             return self._failure(request, operation.name, error, poison.poison_class)
+
+    def _refused_topic(
+        self, command: ModelOperationCommand, operation: ProtocolOperation
+    ) -> TopicNotAllowedError | None:
+        """The ACL's refusal of a topic parameter, checked before any SQL runs (nothing is inserted)."""
+        if self._topic_acl is None:
+            return None
+        for name in operation.relay_topic_parameters:
+            topic = command.parameters.get(name)
+            if isinstance(topic, str):
+                try:
+                    self._topic_acl.require(topic, "relay")
+                except TopicNotAllowedError as exc:
+                    return exc
+        return None
 
     def _completed(
         self, request: Envelope, operation: ProtocolOperation, rows: Sequence[asyncpg.Record]

@@ -41,6 +41,7 @@ from omnibase_infra.runtime.operation_executor import OperationExecutor
 from omnibase_infra.runtime.outbox_relay import OutboxRelay
 from omnibase_infra.runtime.service_observers import MetricsAndAuditObserver
 from omnibase_infra.runtime.state_workflow import InfrastructureStateWorkflow
+from omnibase_infra.runtime.topic_acl import TopicAcl
 from omnibase_infra.runtime.topology import ServiceTopology, resolve_topology
 from omnibase_infra.settings import ModelInfraSettings
 
@@ -51,12 +52,14 @@ logger = logging.getLogger("omnibase_infra.runtime")
 
 
 class QueuedEventPublisher:
-    """``ProtocolEventPublisher`` over the breaker-guarded event queue."""
+    """``ProtocolEventPublisher`` over the breaker-guarded event queue; state topics only (the ACL)."""
 
-    def __init__(self, publisher: ResilientPublisher) -> None:
+    def __init__(self, publisher: ResilientPublisher, topic_acl: TopicAcl) -> None:
         self._publisher = publisher
+        self._topic_acl = topic_acl
 
     async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        self._topic_acl.require(topic, "state")
         await self._publisher.publish(OutboundEvent.create(topic, value, key, inject_trace_context(None)))
 
 
@@ -87,6 +90,7 @@ class ServiceComponents:
     settings: ModelInfraSettings
     contracts: ContractSet
     topology: ServiceTopology
+    topic_acl: TopicAcl
     metrics: InfraMetrics
     audit: AuditLogger
     audit_sink: PostgresAuditSink
@@ -136,6 +140,7 @@ def build_components(
     orchestrator = contracts.node("infrastructure_orchestrator")
     topology = resolve_topology(contracts, settings)
     runtime = orchestrator.workflow_runtime(env)
+    topic_acl = TopicAcl.for_service(contracts, topology, settings.outbox_topics)
 
     metrics = InfraMetrics(CollectorRegistry(), str(env))
     database = PostgresConnectionManager(
@@ -171,6 +176,7 @@ def build_components(
         completed_topic=topology.operation_completed_topic,
         failed_topic=topology.operation_failed_topic,
         encode_reply=encode_reply,
+        topic_acl=topic_acl,
     )
     processor = RecordBatchProcessor(
         event_store_topics=topology.event_store_topics,
@@ -184,12 +190,15 @@ def build_components(
         observer=MetricsAndAuditObserver(metrics, audit, catalog),
         consumer_group=settings.kafka_consumer_group,
         clock=clock,
+        topic_acl=topic_acl,
     )
     relay = OutboxRelay(
         database,
         postgres_breaker,
         producers,
         kafka_breaker,
+        topic_acl=topic_acl,
+        topics=producers,
         batch_size=runtime.outbox_batch_size,
         max_attempts=runtime.outbox_max_attempts,
         dead_letter_enabled=kafka_breaker.config.dead_letter_enabled,
@@ -211,7 +220,7 @@ def build_components(
         reduce=reduce_health,
         database=database,
         database_guard=postgres_breaker,
-        publisher=QueuedEventPublisher(event_publisher),
+        publisher=QueuedEventPublisher(event_publisher, topic_acl),
         topic=topology.state_changed_topic,
         encode=encode_state_changed,
     )
@@ -219,6 +228,7 @@ def build_components(
         settings=settings,
         contracts=contracts,
         topology=topology,
+        topic_acl=topic_acl,
         metrics=metrics,
         audit=audit,
         audit_sink=audit_sink,

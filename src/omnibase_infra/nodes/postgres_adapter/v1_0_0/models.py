@@ -67,7 +67,9 @@ class ModelOperationFailure(BaseModel):
 
     model_config = _FROZEN
 
-    error_kind: Literal["unknown_operation", "invalid_command", "invalid_parameters", "sql_error"]
+    error_kind: Literal[
+        "unknown_operation", "invalid_command", "invalid_parameters", "topic_not_allowed", "sql_error"
+    ]
     message: str
     sqlstate: str | None = Field(default=None, pattern=r"^[0-9A-Z]{5}$")
 
