@@ -103,7 +103,7 @@ def _add_limit(parser: argparse.ArgumentParser, default: int, what: str) -> None
 
 
 def _add_operator_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``env check``, ``health``, ``dlq list|replay``, ``outbox status``, ``breaker reset``."""
+    """``env check``, ``health``, ``dlq list|replay``, ``outbox status|requeue``, ``breaker reset``."""
     env = commands.add_parser("env", help="the environment the service would run in")
     env_sub = env.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
     env_check = env_sub.add_parser(
@@ -162,6 +162,12 @@ def _add_operator_commands(commands: argparse._SubParsersAction[argparse.Argumen
     _add_limit(outbox_status, 10, "dead-letter rows")
     _add_json(outbox_status)
     outbox_status.set_defaults(handler=_lazy("outbox_command:run_status"))
+    outbox_requeue = outbox_sub.add_parser(
+        "requeue", help="put dead_letter rows back to pending (exit 1 if one was not dead_letter)"
+    )
+    outbox_requeue.add_argument("ids", nargs="+", type=_positive(int), metavar="ID", help="outbox row id")
+    _add_json(outbox_requeue)
+    outbox_requeue.set_defaults(handler=_lazy("outbox_command:run_requeue"))
 
     breaker = commands.add_parser("breaker", help="circuit breakers of a running service")
     breaker_sub = breaker.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)

@@ -23,10 +23,10 @@ Guarantees:
 - an outage (broker unavailable, breaker open) stops the round without counting
   attempts: rows stay pending until the broker is back; nothing is dead-lettered;
 - a row that fails for another reason counts an attempt and keeps its error;
-  after ``max_attempts`` it is parked (``dead_letter``).
-
-With ``dead_letter_enabled`` false nothing is parked: a failing row (poison or
-not) counts an attempt, keeps its error and stays pending, holding its key back.
+  after ``max_attempts`` it is parked (``dead_letter``) when ``dead_letter_enabled``,
+  otherwise it stays pending and is retried forever, holding its key back. Poison
+  is dead-lettered whatever ``dead_letter_enabled`` says, as a poison record of the
+  consumer always goes to the DLQ: retrying it can never succeed.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ class OutboxRelay:
         parked = 0
         for row, failure in failures:
             attempts = int(row["attempts"]) + 1
-            park = self._dead_letter_enabled and (failure.poison or attempts >= self._max_attempts)
+            park = failure.poison or (self._dead_letter_enabled and attempts >= self._max_attempts)
             parked += int(park)
             if park:
                 logger.warning(

@@ -300,16 +300,18 @@ async def test_an_outage_in_one_key_still_marks_what_other_keys_got_acknowledged
     assert conn.marks() == {}, "an outage counts no attempt and dead-letters nothing"
 
 
-async def test_without_dead_lettering_a_poison_row_stays_pending_with_its_error() -> None:
+async def test_without_dead_lettering_only_poison_is_parked() -> None:
     publisher = FakePublisher()
-    conn = FakeOutboxConnection([row(1, headers="{}", attempts=2)])
+    publisher.fail_always = ValueError("odd")
+    conn = FakeOutboxConnection([row(1, headers="{}"), row(2, key=b"b", attempts=9)])
 
-    counts = await run_round(relay(publisher, dead_letter_enabled=False), conn)
+    counts = await run_round(relay(publisher, dead_letter_enabled=False, max_attempts=3), conn)
 
-    assert counts == (0, 1, 0, False)
+    assert counts == (0, 2, 1, False)
     attempts, error, parked = conn.marks()[1]
-    assert (attempts, parked) == (3, False)
+    assert (attempts, parked) == (1, True)
     assert "MalformedHeaders" in error
+    assert conn.marks()[2] == (10, "ValueError: odd", False), "retried forever, never parked"
 
 
 async def test_an_unclassified_failure_is_parked_after_max_attempts() -> None:
