@@ -43,8 +43,9 @@ class Workspace:
             failed=f"onex.evt.{domain}-failed.{tag}.v1",
             state=f"onex.evt.{domain}-state.{tag}.v1",
         )
-        # The one topic the outbox relay may publish to (ONEX_OUTBOX_TOPICS); not created here.
+        # The topics the outbox relay may publish to (ONEX_OUTBOX_TOPICS); not created here.
         self.outbox_topic = f"onex.evt.{domain}-outbox.{tag}.v1"
+        self.relay_topics = [self.outbox_topic]
         self.extra_topics: list[str] = []
         self.topic_partitions: dict[str, int] = {}
         self.group = f"onex-faults-{scenario}-{tag}"
@@ -91,7 +92,7 @@ class Workspace:
             metrics_port=metrics_port,
         )
         env["ENVIRONMENT"] = self.environment
-        env["ONEX_OUTBOX_TOPICS"] = self.outbox_topic
+        env["ONEX_OUTBOX_TOPICS"] = ",".join(self.relay_topics)
         process = ServiceProcess(
             env, self.run_dir / f"{self.scenario}-service-{index}.log", health_port, metrics_port
         )

@@ -225,9 +225,13 @@ class KafkaProducerPool:
             raise
         except Exception as exc:
             translated = translate_kafka_error(exc, self._config)
-            if translated is exc:
-                raise
-            raise translated from exc
+            if isinstance(translated, ConfigurationError):
+                raise translated from exc
+            # Not knowing is never an answer about the topic: the caller must wait, not give up on it.
+            raise OutageError(
+                f"Kafka {self._config.bootstrap_servers}: no cluster metadata "
+                f"({describe_kafka_error(exc, self._config)})"
+            ) from exc
 
     def get_pool_stats(self) -> ModelKafkaProducerPoolStats:
         """A snapshot of the pool (definitions in ``kafka_producer_stats``)."""

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -125,6 +126,7 @@ class OutboxRelay:
         dead_letter_enabled: bool = True,
         idle_interval_seconds: float = 0.5,
         clock: Clock = SYSTEM_CLOCK,
+        observe: Callable[[RelayReport], None] | None = None,
     ) -> None:
         self._database = database
         self._db_guard = database_guard
@@ -137,6 +139,7 @@ class OutboxRelay:
         self._dead_letter_enabled = dead_letter_enabled
         self._idle_interval = idle_interval_seconds
         self._clock = clock
+        self._observe = observe
         self.published_total = 0
         self.parked_total = 0
 
@@ -155,6 +158,8 @@ class OutboxRelay:
         report = await self._db_guard.call(round_trip)
         self.published_total += report.published
         self.parked_total += report.parked
+        if self._observe is not None:
+            self._observe(report)
         return report
 
     async def _relay(self, conn: DbConnection) -> RelayReport:

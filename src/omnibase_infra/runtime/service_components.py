@@ -204,6 +204,7 @@ def build_components(
         dead_letter_enabled=kafka_breaker.config.dead_letter_enabled,
         idle_interval_seconds=runtime.outbox_idle_interval_ms / 1000,
         clock=clock,
+        observe=lambda report: metrics.count_messages_processed("outbox_relay", report.published),
     )
     monitor = InfrastructureHealthMonitor(
         postgres=database,

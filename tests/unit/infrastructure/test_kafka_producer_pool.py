@@ -277,3 +277,17 @@ async def test_records_abandoned_with_their_producer_leave_no_unretrieved_failur
     await asyncio.sleep(0)
     loop.set_exception_handler(None)
     assert not [message for message in reported if "never retrieved" in message]
+
+
+async def test_topic_exists_answers_from_the_brokers_and_never_guesses() -> None:
+    pool, factory, _ = make_pool()
+    await pool.start()
+    factory.made[0].topics.add("onex.evt.test.orders.v1")
+
+    assert await pool.topic_exists("onex.evt.test.orders.v1") is True
+    assert await pool.topic_exists("onex.evt.test.missing.v1") is False
+
+    factory.made[0].metadata_error = kafka_errors.KafkaError("Unable to get cluster metadata")
+    with pytest.raises(OutageError, match="no cluster metadata"):
+        await pool.topic_exists("onex.evt.test.missing.v1")
+    await pool.stop()
