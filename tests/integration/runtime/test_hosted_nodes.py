@@ -10,6 +10,7 @@ import pytest
 from service_harness import consume_all
 
 from omnibase_infra.contract_validation.loader import load_contract_set
+from omnibase_infra.errors import TopicNotAllowedError
 from omnibase_infra.models.model_consumed_record import ModelConsumedRecord
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.models import (
     ModelDeadLetterRequest,
@@ -30,8 +31,16 @@ from omnibase_infra.settings import load_settings
 
 
 @pytest.fixture
-async def hosted(pg_schema: str) -> AsyncIterator[tuple[ServiceComponents, HostedNodes]]:
-    settings = load_settings({**os.environ, "POSTGRES_SCHEMA": pg_schema, "ENVIRONMENT": "development"})
+async def hosted(
+    pg_schema: str, unique_topic: Callable[..., Awaitable[str]]
+) -> AsyncIterator[tuple[ServiceComponents, HostedNodes]]:
+    environ = {
+        **os.environ,
+        "POSTGRES_SCHEMA": pg_schema,
+        "ENVIRONMENT": "development",
+        "ONEX_EVENT_STORE_TOPICS": await unique_topic(1),
+    }
+    settings = load_settings(environ)
     components = build_components(settings, load_contract_set())
     await components.database.start()
     async with components.database.acquire_connection() as conn:
@@ -81,8 +90,8 @@ async def test_kafka_adapter_node_publishes_and_dead_letters_with_acknowledgemen
     kafka_bootstrap: str,
     unique_topic: Callable[..., Awaitable[str]],
 ) -> None:
-    _, nodes = hosted
-    topic = await unique_topic(1)
+    components, nodes = hosted
+    topic = components.topology.event_store_topics[0]  # a consumed topic: its DLQ is allowed
     publish = ModelPublishRequest(
         records=(ModelOutgoingRecord(topic=topic, key=b"k", value=b"v1", headers=(("h", b"1"),)),)
     )
@@ -100,6 +109,9 @@ async def test_kafka_adapter_node_publishes_and_dead_letters_with_acknowledgemen
     )
     parked = (await nodes.kafka_adapter.execute(ModelKafkaAdapterInput(request=dead))).result
     assert parked.acknowledged.topic == topic + ".dlq"  # type: ignore[union-attr]
+    stranger = dead.model_copy(update={"source_topic": await unique_topic(1)})
+    with pytest.raises(TopicNotAllowedError, match=r"\.dlq is not allowed for dead_letter"):
+        await nodes.kafka_adapter.execute(ModelKafkaAdapterInput(request=stranger))
     on_topic = await consume_all(kafka_bootstrap, topic, expect=1, within=20)
     assert [r.value for r in on_topic] == [b"v1"]  # type: ignore[attr-defined]
     on_dlq = await consume_all(kafka_bootstrap, topic + ".dlq", expect=1, within=20)
