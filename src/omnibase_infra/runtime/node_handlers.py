@@ -144,6 +144,7 @@ class KafkaAdapterHandler:
     ) -> None:
         self._producers = producers
         self._breaker = breaker
+        self._topic_acl = topic_acl
         self._dlq = DeadLetterWriter(producers, topic_acl)
         self.commit_offsets = commit
 
@@ -151,6 +152,9 @@ class KafkaAdapterHandler:
         inner = request.request
         if isinstance(inner, ModelPublishRequest):
             acks: list[ModelRecordAck] = []
+            if self._topic_acl is not None:
+                for record in inner.records:
+                    self._topic_acl.require_declared(record.topic)
             for record in inner.records:
                 send = functools.partial(
                     self._producers.send, record.topic, record.value, record.key, record.headers

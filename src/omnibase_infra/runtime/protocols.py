@@ -68,6 +68,10 @@ class ProtocolTopicAcl(Protocol):
         """Like ``require(topic, "relay")``, but the event queue's spilled state events pass too."""
         ...
 
+    def require_declared(self, topic: str) -> None:
+        """Return if ``topic`` is allowed for some use (a generic publish that names no use)."""
+        ...
+
 
 class ProtocolTopicDirectory(Protocol):
     """Tells whether a topic exists on the brokers (the producer pool)."""

@@ -15,7 +15,9 @@ declaration, as everywhere in ``runtime.topology``):
 The outbox relay also publishes the state events the event queue spilled to the
 outbox, so ``require_relayable`` admits the state topic; ``enqueue_outbox_event``
 checks ``relay`` only, so a command sender can never queue a state event, a reply or a
-command. Every refusal raises ``TopicNotAllowedError`` naming the topic and the use.
+command. The kafka_adapter node's generic ``publish`` names no use: it takes any topic
+allowed for some use (``require_declared``). Every refusal raises ``TopicNotAllowedError``
+naming the topic and the use.
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ class TopicAcl:
     def require_relayable(self, topic: str) -> None:
         if topic not in self._allowed["relay"] and topic not in self._allowed["state"]:
             raise TopicNotAllowedError(topic, "relay", f"not one of {_WHERE['relay']}")
+
+    def require_declared(self, topic: str) -> None:
+        if not any(topic in allowed for allowed in self._allowed.values()):
+            raise TopicNotAllowedError(
+                topic, "publish", "not declared for any use (reply, relay, dead_letter, state)"
+            )
 
 
 __all__ = ["TopicAcl", "contract_relay_topics"]

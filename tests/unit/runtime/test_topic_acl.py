@@ -128,3 +128,32 @@ def test_a_variable_that_makes_an_own_topic_a_relay_target_stops_startup(
         _acl(**env)
     assert refused.value.variable == variable
     assert f"is the service's {what} topic and can never be an outbox relay target" in refused.value.reason
+
+
+def test_a_generic_publish_takes_any_topic_declared_for_some_use() -> None:
+    acl = _acl()
+    for topic in (COMPLETED, STATE, STORE, f"{COMMAND}.dlq"):
+        acl.require_declared(topic)
+    with pytest.raises(TopicNotAllowedError, match=f"topic {COMMAND} is not allowed for publish"):
+        acl.require_declared(COMMAND)
+
+
+async def test_the_state_workflow_publishes_only_to_the_state_topic() -> None:
+    from typing import cast
+
+    from omnibase_infra.infrastructure.resilient_publisher import ResilientPublisher
+    from omnibase_infra.runtime.service_components import QueuedEventPublisher
+
+    class Queue:
+        def __init__(self) -> None:
+            self.topics: list[str] = []
+
+        async def publish(self, event: object) -> None:
+            self.topics.append(getattr(event, "topic", "?"))
+
+    queue = Queue()
+    publisher = QueuedEventPublisher(cast("ResilientPublisher", queue), _acl())
+    await publisher.publish(STATE, b"{}")
+    with pytest.raises(TopicNotAllowedError, match=f"topic {COMPLETED} is not allowed for state"):
+        await publisher.publish(COMPLETED, b"{}")
+    assert queue.topics == [STATE]
