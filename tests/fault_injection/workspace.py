@@ -46,6 +46,7 @@ class Workspace:
         # The topics the outbox relay may publish to (ONEX_OUTBOX_TOPICS); not created here.
         self.outbox_topic = f"onex.evt.{domain}-outbox.{tag}.v1"
         self.relay_topics = [self.outbox_topic]
+        self.extra_env: dict[str, str] = {}  # e.g. ONEX_CONTRACTS_PATH for a tuned contract
         self.extra_topics: list[str] = []
         self.topic_partitions: dict[str, int] = {}
         self.group = f"onex-faults-{scenario}-{tag}"
@@ -93,6 +94,7 @@ class Workspace:
         )
         env["ENVIRONMENT"] = self.environment
         env["ONEX_OUTBOX_TOPICS"] = ",".join(self.relay_topics)
+        env.update(self.extra_env)
         process = ServiceProcess(
             env, self.run_dir / f"{self.scenario}-service-{index}.log", health_port, metrics_port
         )

@@ -63,19 +63,37 @@ STAGE = "outbox"
 MAX_ERROR_CHARS = 500
 
 CLAIM_SQL = """
-SELECT id, topic, key, payload, headers, attempts
-FROM onex_outbox AS o
-WHERE status = 'pending'
-  AND NOT EXISTS (
-      SELECT 1 FROM onex_outbox AS d
-      WHERE d.status = 'dead_letter' AND d.key = o.key AND d.id < o.id
-  )
-  AND pg_try_advisory_xact_lock(hashtextextended(coalesce(encode(key, 'hex'), ''), 7))
-ORDER BY id
-LIMIT $1
-FOR UPDATE OF o SKIP LOCKED
+WITH claimed AS (
+    SELECT id, topic, key, payload, headers, attempts
+    FROM onex_outbox AS o
+    WHERE status = 'pending'
+      AND NOT EXISTS (
+          SELECT 1 FROM onex_outbox AS d
+          WHERE d.status = 'dead_letter' AND d.key = o.key AND d.id < o.id
+      )
+      AND pg_try_advisory_xact_lock(hashtextextended(coalesce(encode(key, 'hex'), ''), 7))
+    ORDER BY id
+    LIMIT $1
+    FOR UPDATE OF o SKIP LOCKED
+)
+SELECT c.id, c.topic, c.key, c.payload, c.headers, c.attempts
+FROM claimed AS c
+WHERE NOT EXISTS (
+    SELECT 1 FROM onex_outbox AS e
+    WHERE e.status <> 'published' AND e.key = c.key AND e.id < c.id
+      AND e.id NOT IN (SELECT id FROM claimed)
+)
+ORDER BY c.id
 """
-"""Pending rows in id order, none behind a dead-lettered row of its key, one relay per key."""
+"""Pending rows in id order, none behind a dead-lettered row of its key, one relay per key.
+
+The key's advisory lock is tried row by row while the scan runs, so another relay may
+release it half-way: the scan can then skip an earlier row of the key (locked at that
+moment) and take later ones, or take rows whose earlier row was dead-lettered after the
+statement's snapshot. The outer check drops every claimed row that has an unpublished
+row of its key before it that this claim does not hold; the next round takes them in
+order. Rows without a key have no order and are never dropped.
+"""
 
 
 @dataclass(frozen=True)
