@@ -7,6 +7,7 @@
     ├── OutageError                 the server is unreachable or unavailable: counts against a breaker
     │   └── CircuitOpenError        a breaker refused the call without trying it
     ├── PoisonRecordError           the record itself is bad: goes to the DLQ, never trips a breaker
+    │   └── TopicNotAllowedError    a publish to a topic no contract declares for that use
     ├── QueueFullError              graceful degradation is off and the event queue is full
     ├── OutboxUnavailableError      an event could be neither published nor stored in the outbox
     ├── LifecycleError              a component used before ``start()`` or after ``stop()``
@@ -123,6 +124,22 @@ class PoisonRecordError(InfraError):
         self.reason = message
 
 
+class TopicNotAllowedError(PoisonRecordError):
+    """The topic ACL refused a publish: ``topic`` is not declared for ``use``.
+
+    ``use`` is one of ``reply``, ``relay``, ``dead_letter``, ``state`` (see
+    ``runtime.topic_acl``). Retrying never helps, so it is poison; the message names
+    the topic and the use, and never anything secret.
+    """
+
+    error_class = "topic_not_allowed"
+
+    def __init__(self, topic: str, use: str, reason: str) -> None:
+        super().__init__("acl", "TopicNotAllowed", f"topic {topic} is not allowed for {use}: {reason}")
+        self.topic = topic
+        self.use = use
+
+
 class QueueFullError(InfraError):
     """The event queue is full and graceful degradation is disabled: the publish is rejected."""
 
@@ -168,5 +185,6 @@ __all__ = [
     "OverlayError",
     "PoisonRecordError",
     "QueueFullError",
+    "TopicNotAllowedError",
     "UnsupportedRequestError",
 ]

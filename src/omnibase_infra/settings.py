@@ -76,6 +76,7 @@ class ModelInfraSettings(BaseModel):
     operation_completed_topic: str | None = None
     operation_failed_topic: str | None = None
     state_changed_topic: str | None = None
+    outbox_topics: tuple[str, ...] | None = None
     extra_contract_paths: tuple[str, ...] = ()
     admin_token: SecretStr | None = None
     log_level: str = "INFO"
@@ -193,6 +194,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ModelInfraSetting
         "operation_completed_topic": r.text("ONEX_OPERATION_COMPLETED_TOPIC"),
         "operation_failed_topic": r.text("ONEX_OPERATION_FAILED_TOPIC"),
         "state_changed_topic": r.text("ONEX_STATE_CHANGED_TOPIC"),
+        "outbox_topics": r.parsed("ONEX_OUTBOX_TOPICS", None, _csv, "a comma-separated list"),
         "extra_contract_paths": r.parsed("ONEX_CONTRACTS_PATH", no_paths, _csv, "a comma-separated list"),
         "admin_token": r.secret("ONEX_ADMIN_TOKEN"),
         "log_level": r.text("LOG_LEVEL", "INFO"),

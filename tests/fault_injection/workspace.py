@@ -43,6 +43,10 @@ class Workspace:
             failed=f"onex.evt.{domain}-failed.{tag}.v1",
             state=f"onex.evt.{domain}-state.{tag}.v1",
         )
+        # The topics the outbox relay may publish to (ONEX_OUTBOX_TOPICS); not created here.
+        self.outbox_topic = f"onex.evt.{domain}-outbox.{tag}.v1"
+        self.relay_topics = [self.outbox_topic]
+        self.extra_env: dict[str, str] = {}  # e.g. ONEX_CONTRACTS_PATH for a tuned contract
         self.extra_topics: list[str] = []
         self.topic_partitions: dict[str, int] = {}
         self.group = f"onex-faults-{scenario}-{tag}"
@@ -89,6 +93,8 @@ class Workspace:
             metrics_port=metrics_port,
         )
         env["ENVIRONMENT"] = self.environment
+        env["ONEX_OUTBOX_TOPICS"] = ",".join(self.relay_topics)
+        env.update(self.extra_env)
         process = ServiceProcess(
             env, self.run_dir / f"{self.scenario}-service-{index}.log", health_port, metrics_port
         )

@@ -168,6 +168,7 @@ VARIABLES: tuple[EnvVariable, ...] = (
     EnvVariable("ONEX_OPERATION_COMPLETED_TOPIC", None, "reply topic of completed operations"),
     EnvVariable("ONEX_OPERATION_FAILED_TOPIC", None, "reply topic of failed operations"),
     EnvVariable("ONEX_STATE_CHANGED_TOPIC", None, "topic of infrastructure state changes"),
+    EnvVariable("ONEX_OUTBOX_TOPICS", None, "comma-separated topics the outbox relay may publish to"),
     EnvVariable("ONEX_CONTRACTS_PATH", None, "comma-separated extra contract files or folders"),
     EnvVariable("ONEX_CONFIG_FILE", None, "configuration overlay: contract values per node and environment"),
     EnvVariable("ONEX_BATCH_SIZE", None, "records per consumed batch (wins over the contract's batching)"),

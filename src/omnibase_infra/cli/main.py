@@ -128,7 +128,7 @@ def _add_limit(parser: argparse.ArgumentParser, default: int, what: str) -> None
 
 
 def _add_operator_commands(commands: Commands) -> None:
-    """``env check``, ``health``, ``dlq list|replay``, ``outbox status``, ``breaker reset``."""
+    """``env check``, ``health``, ``dlq list|replay``, ``outbox status|requeue``, ``breaker reset``."""
     env = _command(
         commands,
         "env",
@@ -216,8 +216,9 @@ def _add_operator_commands(commands: Commands) -> None:
         "the outbox table (PostgreSQL -> Kafka relay)",
         "Rows written to onex_outbox are published in order per key by the running service.",
     )
+    outbox_sub = _subcommands(outbox)
     outbox_status = _command(
-        _subcommands(outbox),
+        outbox_sub,
         "status",
         "rows per status, oldest pending age, dead-letter rows (exit 1 if any)",
         "Reads onex_outbox in POSTGRES_SCHEMA with the service's PostgreSQL variables.",
@@ -225,6 +226,17 @@ def _add_operator_commands(commands: Commands) -> None:
     _add_limit(outbox_status, 10, "dead-letter rows")
     _add_json(outbox_status)
     outbox_status.set_defaults(handler=_lazy("outbox_command:run_status"))
+    outbox_requeue = _command(
+        outbox_sub,
+        "requeue",
+        "put dead_letter rows back to pending (exit 1 if one was not dead_letter)",
+        "After the cause of a dead-lettered row is fixed (a topic created, a header repaired), "
+        "the row is published again by the running service, and the rows of its key held "
+        "behind it follow in order.",
+    )
+    outbox_requeue.add_argument("ids", nargs="+", type=_positive(int), metavar="ID", help="outbox row id")
+    _add_json(outbox_requeue)
+    outbox_requeue.set_defaults(handler=_lazy("outbox_command:run_requeue"))
 
     breaker = _command(
         commands,

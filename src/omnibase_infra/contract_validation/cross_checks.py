@@ -9,6 +9,11 @@
 - Every workflow step names an existing node and one of its operations, and every
   topic a step consumes or publishes is declared by that node or by a composition.
 - Workflow names are unique across all compositions.
+- An ``outbox_relay`` workflow never publishes to the service's own topics: a command
+  topic (consumed by a ``request_reply`` workflow), a reply topic (published by one) or
+  the state topic (published by an ``infrastructure_state`` workflow). Those are the
+  service's identity; an outbox row there would be a forged reply, a looped command or
+  a forged state event.
 """
 
 from __future__ import annotations
@@ -140,12 +145,53 @@ def check_workflows(files: Sequence[ValidatedFile], nodes: ResolvedNodes) -> Non
                         )
 
 
+_OWN_TOPIC_USES = {
+    ("request_reply", "consumes"): "command",
+    ("request_reply", "publishes"): "reply",
+    ("infrastructure_state", "publishes"): "state",
+}
+
+
+def check_relay_targets(files: Sequence[ValidatedFile]) -> None:
+    """No outbox_relay step publishes to a command, reply or state topic of any workflow."""
+    own: dict[str, str] = {}
+    for f in files:
+        for _, workflow in f.workflows:
+            for step in workflow.steps:
+                for direction, topics in (("consumes", step.consumes), ("publishes", step.publishes)):
+                    use = _OWN_TOPIC_USES.get((workflow.pattern, direction))
+                    if use is not None:
+                        for topic in topics:
+                            own.setdefault(topic, f"{use} topic of workflow {workflow.name}")
+    for f in files:
+        if f.kind != "composition":
+            continue
+        for index, workflow in f.workflows:
+            if workflow.pattern != "outbox_relay":
+                continue
+            for s_index, step in enumerate(workflow.steps):
+                for t_index, topic in enumerate(step.publishes):
+                    if topic in own:
+                        f.add(
+                            ["workflows", index, "steps", s_index, "publishes", t_index],
+                            f"topic {topic} is the {own[topic]}; it can never be an outbox relay target",
+                        )
+
+
 def cross_check(files: Sequence[ValidatedFile]) -> ResolvedNodes:
     """Run every check across ``files``; problems are added to the file they concern."""
     nodes = resolve_nodes(files)
     check_operation_files(files, nodes)
     check_workflows(files, nodes)
+    check_relay_targets(files)
     return nodes
 
 
-__all__ = ["ResolvedNodes", "check_operation_files", "check_workflows", "cross_check", "resolve_nodes"]
+__all__ = [
+    "ResolvedNodes",
+    "check_operation_files",
+    "check_relay_targets",
+    "check_workflows",
+    "cross_check",
+    "resolve_nodes",
+]

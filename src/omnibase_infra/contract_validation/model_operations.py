@@ -30,6 +30,13 @@ class ModelOperationParameter(BaseModel):
     name: Identifier
     json_schema: JsonObject = Field(alias="schema", description="JSON Schema (2020-12) of the value")
     required: bool = Field(default=True, description="absent optional parameters are bound as NULL")
+    relay_topic: bool = Field(
+        default=False,
+        description=(
+            "the value is the topic of an outbox row: a command naming a topic that the "
+            "topic ACL does not allow for the relay gets a topic_not_allowed reply"
+        ),
+    )
     description: Description | None = None
 
 
@@ -52,6 +59,11 @@ class ModelOperationDefinition(BaseModel):
     def parameter_names(self) -> tuple[str, ...]:
         """Names in ``$n`` order: ``parameter_names[0]`` binds ``$1``."""
         return tuple(p.name for p in self.parameters)
+
+    @property
+    def relay_topic_parameters(self) -> tuple[str, ...]:
+        """Parameters whose value is an outbox row's topic (checked against the topic ACL)."""
+        return tuple(p.name for p in self.parameters if p.relay_topic)
 
     @property
     def parameters_schema(self) -> JsonObject:

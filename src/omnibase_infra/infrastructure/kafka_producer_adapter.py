@@ -181,6 +181,15 @@ class AIOKafkaProducerAdapter:
         metadata = await self._producer.client.fetch_all_metadata()
         return len(metadata.brokers())
 
+    async def has_topic(self, topic: str) -> bool:
+        client = self._producer.client
+        if client.cluster.partitions_for_topic(topic):
+            return True
+        # A metadata request for all topics: one naming the topic would let a broker with
+        # auto.create.topics.enable create it.
+        metadata = await client.fetch_all_metadata()
+        return bool(metadata.partitions_for_topic(topic))
+
     async def _stop_quietly(self) -> None:
         try:
             await self._producer.stop()

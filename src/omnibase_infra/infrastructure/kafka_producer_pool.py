@@ -38,7 +38,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
-from omnibase_infra.errors import ConfigurationError, LifecycleError, OutageError
+from omnibase_infra.errors import ConfigurationError, InfraError, LifecycleError, OutageError
 from omnibase_infra.infrastructure.error_classification import qualified_name
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.kafka_producer_errors import (
@@ -263,6 +263,36 @@ class KafkaProducerPool:
             return outcomes
         finally:
             self._release(slot)
+
+    async def topic_exists(self, topic: str) -> bool:
+        """Whether the brokers have ``topic``, asked without creating it.
+
+        Answers from a producer's metadata when it knows the topic, else with one
+        metadata request, bounded by ``health_timeout_seconds``. Raises ``OutageError``
+        when the brokers cannot say (unreachable, no answer in time).
+        """
+        try:
+            async with asyncio.timeout(self._health_timeout):
+                slot = await self._acquire()
+                try:
+                    return await slot.producer.has_topic(topic)
+                finally:
+                    self._release(slot)
+        except TimeoutError:
+            raise OutageError(
+                f"Kafka {self._config.bootstrap_servers}: no metadata within {self._health_timeout:g} s"
+            ) from None
+        except InfraError:
+            raise
+        except Exception as exc:
+            translated = translate_kafka_error(exc, self._config)
+            if isinstance(translated, ConfigurationError):
+                raise translated from exc
+            # Not knowing is never an answer about the topic: the caller must wait, not give up on it.
+            raise OutageError(
+                f"Kafka {self._config.bootstrap_servers}: no cluster metadata "
+                f"({describe_kafka_error(exc, self._config)})"
+            ) from exc
 
     def get_pool_stats(self) -> ModelKafkaProducerPoolStats:
         """A snapshot of the pool (definitions in ``kafka_producer_stats``)."""

@@ -53,6 +53,10 @@ class ProtocolKafkaProducer(Protocol):
         """Ask the brokers for cluster metadata; return how many brokers answered for."""
         ...
 
+    async def has_topic(self, topic: str) -> bool:
+        """Whether the cluster has ``topic``; asking never creates it (no auto-creation)."""
+        ...
+
 
 ProducerFactory = Callable[[ModelKafkaProducerConfig, str], ProtocolKafkaProducer]
 """Builds an unstarted producer from the pool's config and a client id."""

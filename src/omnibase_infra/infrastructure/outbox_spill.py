@@ -28,6 +28,7 @@ The DDL in ``create_outbox_table`` is for tests; migrations own the real table.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -90,10 +91,44 @@ def encode_headers(headers: Sequence[Header]) -> str:
 
 
 def decode_headers(stored: str | None) -> tuple[Header, ...]:
-    """The inverse of ``encode_headers`` (``None`` or ``[]`` give no headers)."""
+    """The inverse of ``encode_headers`` (``None`` or ``[]`` give no headers).
+
+    Raises ``ValueError`` naming what is wrong when ``stored`` is not a JSON array of
+    ``[name, base64 value]`` string pairs (e.g. a JSON object an application inserted).
+    """
     if not stored:
         return ()
-    return tuple((str(name), base64.b64decode(value)) for name, value in json.loads(stored))
+    try:
+        parsed = json.loads(stored)
+    except ValueError as exc:
+        raise ValueError(f"headers are not JSON ({exc})") from None
+    if not isinstance(parsed, list):
+        raise ValueError(
+            f"headers must be a JSON array of [name, base64 value] pairs, not a JSON {_json_kind(parsed)}"
+        )
+    decoded: list[Header] = []
+    for index, pair in enumerate(parsed):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+            raise ValueError(
+                f"headers[{index}] must be a [name, base64 value] pair of strings, "
+                f"not {json.dumps(pair)[:80]}"
+            )
+        try:
+            value = base64.b64decode(pair[1], validate=True)
+        except binascii.Error:
+            raise ValueError(f"headers[{index}] ({pair[0][:80]}): the value is not base64") from None
+        decoded.append((pair[0], value))
+    return tuple(decoded)
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, int | float) else "null"
 
 
 def quote_identifier(name: str) -> str:

@@ -6,6 +6,8 @@ every delivery of one command is answered with the same id, completed or failed.
 Failed replies carry one ``ErrorKind``:
 
 - ``invalid_command``, ``unknown_operation``, ``invalid_parameters``: refused before any SQL;
+- ``topic_not_allowed``: a relay-topic parameter names a topic the topic ACL refuses for the
+  relay (the service's own command or reply topics, or one no contract declares); no SQL ran;
 - ``sql_error``: PostgreSQL rejected the statement (SQLSTATE class 22 or 23, given);
 - ``timeout``: the statement ran past its statement timeout and the server cancelled it
   (SQLSTATE 57014); the server answered, so this is the command's failure, not an outage;
@@ -33,6 +35,7 @@ ErrorKind = Literal[
     "invalid_command",
     "unknown_operation",
     "invalid_parameters",
+    "topic_not_allowed",
     "sql_error",
     "timeout",
     "result_not_serialisable",

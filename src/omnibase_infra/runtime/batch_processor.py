@@ -48,6 +48,7 @@ from omnibase_infra.runtime.protocols import (
     ProtocolGuard,
     ProtocolRecordOrigin,
     ProtocolRecordPublisher,
+    ProtocolTopicAcl,
 )
 
 if TYPE_CHECKING:
@@ -191,6 +192,7 @@ class RecordBatchProcessor:
         max_span_links: int = 64,
         observer: ProtocolBatchObserver | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        topic_acl: ProtocolTopicAcl | None = None,
     ) -> None:
         self._store_topics = frozenset(event_store_topics)
         self._command_topics = frozenset(command_topics)
@@ -198,7 +200,8 @@ class RecordBatchProcessor:
         self._db_guard = database_guard
         self._publisher = publisher
         self._publish_guard = publish_guard
-        self._dlq = DeadLetterWriter(publisher)
+        self._topic_acl = topic_acl
+        self._dlq = DeadLetterWriter(publisher, topic_acl)
         self._executor = executor
         self._reply_headers = reply_headers
         self._fold = fold
@@ -407,6 +410,8 @@ class RecordBatchProcessor:
             "send", outcome.reply_topic, key=key, correlation_id=request.correlation_id
         ) as span:
             headers = self._reply_headers(request) if self._reply_headers else None
+            if self._topic_acl is not None:
+                self._topic_acl.require(outcome.reply_topic, "reply")
 
             async def send() -> tuple[int, int]:
                 return await self._publisher.send(

@@ -23,7 +23,12 @@ from datetime import datetime
 from typing import NamedTuple
 
 from omnibase_infra.errors import PoisonRecordError
-from omnibase_infra.runtime.protocols import Headers, ProtocolRecordOrigin, ProtocolRecordPublisher
+from omnibase_infra.runtime.protocols import (
+    Headers,
+    ProtocolRecordOrigin,
+    ProtocolRecordPublisher,
+    ProtocolTopicAcl,
+)
 
 DLQ_SUFFIX = ".dlq"
 HEADER_PREFIX = "onex.dlq."
@@ -109,8 +114,9 @@ def _truncated_utf8(value: str) -> bytes:
 class DeadLetterWriter:
     """Publishes dead letters and waits for the broker's acknowledgement."""
 
-    def __init__(self, publisher: ProtocolRecordPublisher) -> None:
+    def __init__(self, publisher: ProtocolRecordPublisher, topic_acl: ProtocolTopicAcl | None = None) -> None:
         self._publisher = publisher
+        self._topic_acl = topic_acl
         self.written = 0
 
     async def write(self, letter: DeadLetter) -> tuple[int, int]:
@@ -118,6 +124,8 @@ class DeadLetterWriter:
         if is_dlq_topic(letter.record.topic):
             raise ValueError(f"refusing to dead-letter a record of DLQ topic {letter.record.topic}")
         topic = dlq_topic_for(letter.record.topic)
+        if self._topic_acl is not None:
+            self._topic_acl.require(topic, "dead_letter")
         value = letter.record.value if letter.record.value is not None else b""
         try:
             acked = await self._publisher.send(topic, value, key=letter.record.key, headers=letter.headers())

@@ -45,6 +45,7 @@ from omnibase_infra.runtime.dead_letter import DeadLetter, DeadLetterWriter, Sou
 from omnibase_infra.runtime.envelope_codec import decode_envelope
 from omnibase_infra.runtime.event_store_writer import StoredEvent, WriteResult, write_events
 from omnibase_infra.runtime.operation_executor import OperationExecutor, OperationOutcome
+from omnibase_infra.runtime.protocols import ProtocolTopicAcl
 
 CommitOffsets = Callable[[Mapping[tuple[str, int], int]], Awaitable[None]]
 
@@ -139,16 +140,21 @@ class KafkaAdapterHandler:
         breaker: EventBusCircuitBreaker,
         *,
         commit: CommitOffsets | None = None,
+        topic_acl: ProtocolTopicAcl | None = None,
     ) -> None:
         self._producers = producers
         self._breaker = breaker
-        self._dlq = DeadLetterWriter(producers)
+        self._topic_acl = topic_acl
+        self._dlq = DeadLetterWriter(producers, topic_acl)
         self.commit_offsets = commit
 
     async def handle(self, request: ModelKafkaAdapterInput) -> ModelKafkaAdapterOutput:
         inner = request.request
         if isinstance(inner, ModelPublishRequest):
             acks: list[ModelRecordAck] = []
+            if self._topic_acl is not None:
+                for record in inner.records:
+                    self._topic_acl.require_declared(record.topic)
             for record in inner.records:
                 send = functools.partial(
                     self._producers.send, record.topic, record.value, record.key, record.headers

@@ -72,7 +72,7 @@ async def host_nodes(
     from omnibase_infra.nodes.vault_adapter.v1_0_0.node import NodeVaultAdapterEffect
 
     c = components
-    kafka_handler = KafkaAdapterHandler(c.producers, c.kafka_breaker)
+    kafka_handler = KafkaAdapterHandler(c.producers, c.kafka_breaker, topic_acl=c.topic_acl)
     container = await build_container(
         c.contracts,
         settings=c.settings,

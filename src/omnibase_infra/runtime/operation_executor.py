@@ -25,7 +25,10 @@ Guarantees:
   a failed reply kept the same way;
 - the reply's envelope_id is derived from the request's (uuid5), its
   correlation_id is the request's and its parent_envelope_id is the request's
-  envelope_id; error replies never carry connection details;
+  envelope_id; error replies are typed and never carry connection details;
+- an operation parameter marked ``relay_topic`` (``enqueue_outbox_event``'s ``topic``)
+  must name a topic the topic ACL allows for the relay: otherwise the reply is a
+  ``topic_not_allowed`` failure and no SQL runs;
 - outage errors propagate for the breaker (and so does an error that is
   neither, e.g. a permission denied: fix the configuration); every failed
   reply comes with a ``PoisonRecordError`` for the DLQ.
@@ -41,7 +44,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import JsonValue, ValidationError
 
-from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.errors import PoisonRecordError, TopicNotAllowedError
 from omnibase_infra.infrastructure.error_classification import classify_error, sqlstate_of
 from omnibase_infra.models.model_operation_reply import (
     COMPLETED_EVENT_TYPE,
@@ -62,7 +65,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from omnibase_infra.runtime.envelope_codec import Envelope
-    from omnibase_infra.runtime.protocols import DbConnection
+    from omnibase_infra.runtime.protocols import DbConnection, ProtocolTopicAcl
 
 QUERY_CANCELED = "57014"
 # SQLSTATE classes for which keeping a write's reply in the inbox fails for this command
@@ -104,6 +107,11 @@ class ProtocolOperation(Protocol):
     @property
     def parameter_names(self) -> tuple[str, ...]:
         """Parameters in $1..$n order."""
+        ...
+
+    @property
+    def relay_topic_parameters(self) -> tuple[str, ...]:
+        """Parameters naming an outbox row's topic: the topic ACL must allow it for the relay."""
         ...
 
 
@@ -155,12 +163,14 @@ class OperationExecutor:
         max_rows: int = 1000,
         max_reply_bytes: int | None = None,
         statement_timeout_seconds: float | None = None,
+        topic_acl: ProtocolTopicAcl | None = None,
     ) -> None:
         """``max_reply_bytes``: the largest reply value the producer can publish (``None``: no
         check here; the broker's refusal is then handled by ``refused_reply``).
         ``statement_timeout_seconds``: how long a command's statement may run (``None``: the
         session's ``statement_timeout``)."""
         self._catalog = catalog
+        self._topic_acl = topic_acl
         self._completed_topic = completed_topic
         self._failed_topic = failed_topic
         self._encode_reply = encode_reply
@@ -210,6 +220,10 @@ class OperationExecutor:
         problems = self._catalog.validate_parameters(operation.name, command.parameters)
         if problems:
             error = ModelOperationError(kind="invalid_parameters", message="; ".join(problems)[:500])
+            return self._failure(request, operation.name, error)
+        refused = self._refused_topic(command, operation)
+        if refused is not None:
+            error = ModelOperationError(kind="topic_not_allowed", message=refused.reason)
             return self._failure(request, operation.name, error)
         arguments = [command.parameters.get(name) for name in operation.parameter_names]
         try:
@@ -269,6 +283,21 @@ class OperationExecutor:
                 request.envelope_id,
                 type(exc).__name__,
             )
+
+    def _refused_topic(
+        self, command: ModelOperationCommand, operation: ProtocolOperation
+    ) -> TopicNotAllowedError | None:
+        """The ACL's refusal of a topic parameter, checked before any SQL runs (nothing is inserted)."""
+        if self._topic_acl is None:
+            return None
+        for name in operation.relay_topic_parameters:
+            topic = command.parameters.get(name)
+            if isinstance(topic, str):
+                try:
+                    self._topic_acl.require(topic, "relay")
+                except TopicNotAllowedError as exc:
+                    return exc
+        return None
 
     def _completed(
         self, request: Envelope, operation: ProtocolOperation, rows: Sequence[asyncpg.Record]

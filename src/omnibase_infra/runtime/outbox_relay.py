@@ -3,17 +3,30 @@
 Guarantees:
 - a row is marked ``published`` only after the broker acknowledged it, in the
   same transaction that claimed it; a crash before the mark re-publishes it
-  (at-least-once, never lost);
+  (at-least-once, never lost). A row that fails never takes the round down with
+  it: the rows acknowledged in the round are marked whatever happened to the
+  others, so no round publishes an acknowledged row again;
 - order per key: rows are claimed in id order under ``FOR UPDATE SKIP LOCKED``
   together with a transaction-level advisory lock on the key's hash, so several
   relays (in one process or many) never publish two rows of one key at once,
   and within a relay the rows of a key are sent one after another; a row that
   fails stops the rest of its key for this round;
+- a poison row, one that can never be published, is isolated at once: status
+  ``dead_letter`` with ``last_error`` naming what is wrong. Poison is: headers
+  that are not a JSON array of ``[name, base64 value]`` pairs, a topic the topic
+  ACL refuses (``require_relayable``), a topic that does not exist on the
+  brokers (asked without creating it, within a bounded wait), a record the
+  broker refuses (too large). Later rows of that key stay ``pending`` and are
+  not claimed while an earlier row of the key is ``dead_letter``: requeueing
+  the row (``onex-infra outbox requeue ID``) or deleting it lets the key go on.
+  Rows without a key have no order and never wait;
 - an outage (broker unavailable, breaker open) stops the round without counting
-  attempts: rows stay pending until the broker is back;
-- a row that fails for another reason (e.g. too large) counts an attempt and
-  keeps its error; after ``max_attempts`` it is parked (status ``dead_letter``)
-  when dead-lettering is enabled, otherwise it stays pending and is retried forever.
+  attempts: rows stay pending until the broker is back; nothing is dead-lettered;
+- a row that fails for another reason counts an attempt and keeps its error;
+  after ``max_attempts`` it is parked (``dead_letter``) when ``dead_letter_enabled``,
+  otherwise it stays pending and is retried forever, holding its key back. Poison
+  is dead-lettered whatever ``dead_letter_enabled`` says, as a poison record of the
+  consumer always goes to the DLQ: retrying it can never succeed.
 """
 
 from __future__ import annotations
@@ -22,16 +35,21 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
+from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.infrastructure.error_classification import is_outage
 from omnibase_infra.infrastructure.outbox_spill import decode_headers
 from omnibase_infra.runtime.protocols import (
+    Headers,
     ProtocolConnectionSource,
     ProtocolGuard,
     ProtocolRecordPublisher,
+    ProtocolTopicAcl,
+    ProtocolTopicDirectory,
 )
 
 if TYPE_CHECKING:
@@ -41,14 +59,40 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+STAGE = "outbox"
+MAX_ERROR_CHARS = 500
+
 CLAIM_SQL = """
-SELECT id, topic, key, payload, headers, attempts
-FROM onex_outbox
-WHERE status = 'pending'
-  AND pg_try_advisory_xact_lock(hashtextextended(coalesce(encode(key, 'hex'), ''), 7))
-ORDER BY id
-LIMIT $1
-FOR UPDATE SKIP LOCKED
+WITH claimed AS (
+    SELECT id, topic, key, payload, headers, attempts
+    FROM onex_outbox AS o
+    WHERE status = 'pending'
+      AND NOT EXISTS (
+          SELECT 1 FROM onex_outbox AS d
+          WHERE d.status = 'dead_letter' AND d.key = o.key AND d.id < o.id
+      )
+      AND pg_try_advisory_xact_lock(hashtextextended(coalesce(encode(key, 'hex'), ''), 7))
+    ORDER BY id
+    LIMIT $1
+    FOR UPDATE OF o SKIP LOCKED
+)
+SELECT c.id, c.topic, c.key, c.payload, c.headers, c.attempts
+FROM claimed AS c
+WHERE NOT EXISTS (
+    SELECT 1 FROM onex_outbox AS e
+    WHERE e.status <> 'published' AND e.key = c.key AND e.id < c.id
+      AND e.id NOT IN (SELECT id FROM claimed)
+)
+ORDER BY c.id
+"""
+"""Pending rows in id order, none behind a dead-lettered row of its key, one relay per key.
+
+The key's advisory lock is tried row by row while the scan runs, so another relay may
+release it half-way: the scan can then skip an earlier row of the key (locked at that
+moment) and take later ones, or take rows whose earlier row was dead-lettered after the
+statement's snapshot. The outer check drops every claimed row that has an unpublished
+row of its key before it that this claim does not hold; the next round takes them in
+order. Rows without a key have no order and are never dropped.
 """
 
 
@@ -60,8 +104,27 @@ class RelayReport:
     interrupted: bool
 
 
-class _Outage(Exception):
-    """Internal: a key's chain stopped because the broker is unavailable."""
+@dataclass(frozen=True)
+class RowFailure:
+    """Why a row was not published; ``poison`` rows are parked at once."""
+
+    reason: str
+    poison: bool
+
+
+@dataclass
+class ChainResult:
+    """One key's rows of a round: the ids acknowledged, the row that failed, an outage."""
+
+    published: list[int]
+    failed: list[tuple[asyncpg.Record, RowFailure]]
+    outage: bool
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, PoisonRecordError) else f"{type(exc).__name__}: {exc}"
+    # PostgreSQL text cannot hold NUL; a message quoting bad data could.
+    return text.replace("\x00", "\\0")[:MAX_ERROR_CHARS]
 
 
 class OutboxRelay:
@@ -74,21 +137,27 @@ class OutboxRelay:
         publisher: ProtocolRecordPublisher,
         publish_guard: ProtocolGuard,
         *,
+        topic_acl: ProtocolTopicAcl | None = None,
+        topics: ProtocolTopicDirectory | None = None,
         batch_size: int = 500,
         max_attempts: int = 5,
         dead_letter_enabled: bool = True,
         idle_interval_seconds: float = 0.5,
         clock: Clock = SYSTEM_CLOCK,
+        observe: Callable[[RelayReport], None] | None = None,
     ) -> None:
         self._database = database
         self._db_guard = database_guard
         self._publisher = publisher
         self._publish_guard = publish_guard
+        self._acl = topic_acl
+        self._topics = topics
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._dead_letter_enabled = dead_letter_enabled
         self._idle_interval = idle_interval_seconds
         self._clock = clock
+        self._observe = observe
         self.published_total = 0
         self.parked_total = 0
 
@@ -107,6 +176,8 @@ class OutboxRelay:
         report = await self._db_guard.call(round_trip)
         self.published_total += report.published
         self.parked_total += report.parked
+        if self._observe is not None:
+            self._observe(report)
         return report
 
     async def _relay(self, conn: DbConnection) -> RelayReport:
@@ -115,9 +186,9 @@ class OutboxRelay:
         for row in rows:
             chains[row["key"]].append(row)
         results = await asyncio.gather(*(self._publish_chain(chain) for chain in chains.values()))
-        published = [row_id for ok, _, _ in results for row_id in ok]
-        failures = [(row, err) for _, failed, _ in results for row, err in failed]
-        interrupted = any(outage for _, _, outage in results)
+        published = [row_id for result in results for row_id in result.published]
+        failures = [failure for result in results for failure in result.failed]
+        interrupted = any(result.outage for result in results)
         if published:
             await conn.execute(
                 "UPDATE onex_outbox SET status = 'published', published_at = now() "
@@ -125,45 +196,75 @@ class OutboxRelay:
                 published,
             )
         parked = 0
-        for row, error in failures:
+        for row, failure in failures:
             attempts = int(row["attempts"]) + 1
-            park = self._dead_letter_enabled and attempts >= self._max_attempts
+            park = failure.poison or (self._dead_letter_enabled and attempts >= self._max_attempts)
             parked += int(park)
+            if park:
+                logger.warning(
+                    "outbox row %s (topic %s) moved to dead_letter: %s",
+                    row["id"],
+                    row["topic"],
+                    failure.reason,
+                )
             await conn.execute(
                 "UPDATE onex_outbox SET attempts = $2, last_error = $3, "
                 "status = CASE WHEN $4 THEN 'dead_letter' ELSE status END WHERE id = $1",
                 row["id"],
                 attempts,
-                error,
+                failure.reason,
                 park,
             )
         return RelayReport(len(published), len(failures), parked, interrupted)
 
-    async def _publish_chain(
-        self, chain: list[asyncpg.Record]
-    ) -> tuple[list[int], list[tuple[asyncpg.Record, str]], bool]:
-        published: list[int] = []
+    async def _publish_chain(self, chain: list[asyncpg.Record]) -> ChainResult:
+        """Send one key's rows in order; stop at the first row that is not acknowledged."""
+        result = ChainResult([], [], False)
         for row in chain:
-            headers = list(decode_headers(row["headers"]))
-
-            async def send(
-                row: asyncpg.Record = row, headers: list[tuple[str, bytes]] = headers
-            ) -> tuple[int, int]:
-                return await self._publisher.send(
-                    row["topic"], bytes(row["payload"]), key=row["key"], headers=headers
-                )
-
             try:
+                headers = await self._prepare(row)
+
+                async def send(row: asyncpg.Record = row, headers: Headers = headers) -> tuple[int, int]:
+                    return await self._publisher.send(
+                        row["topic"], bytes(row["payload"]), key=row["key"], headers=headers
+                    )
+
                 await self._publish_guard.call(send)
             except Exception as exc:
                 if is_outage(exc):
-                    return published, [], True
-                return published, [(row, f"{type(exc).__name__}: {exc}"[:500])], False
-            published.append(int(row["id"]))
-        return published, [], False
+                    result.outage = True
+                else:
+                    poison = isinstance(exc, PoisonRecordError)
+                    result.failed.append((row, RowFailure(_error_text(exc), poison)))
+                return result
+            result.published.append(int(row["id"]))
+        return result
+
+    async def _prepare(self, row: asyncpg.Record) -> Headers:
+        """The row's headers, once its topic and headers passed; ``PoisonRecordError`` otherwise."""
+        topic: str = row["topic"]
+        if self._acl is not None:
+            self._acl.require_relayable(topic)
+        try:
+            headers = list(decode_headers(row["headers"]))
+        except ValueError as exc:
+            raise PoisonRecordError(STAGE, "MalformedHeaders", str(exc)) from None
+        if self._topics is not None:
+            directory = self._topics
+
+            async def exists() -> bool:
+                return await directory.topic_exists(topic)
+
+            if not await self._publish_guard.call(exists):
+                raise PoisonRecordError(
+                    STAGE,
+                    "UnknownTopic",
+                    f"topic {topic} does not exist on the brokers (the relay never creates topics)",
+                )
+        return headers
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Relay until ``stopping`` is set; idle briefly when nothing is pending or on outage."""
+        """Relay until ``stopping`` is set; idle briefly when nothing moved or on outage."""
         while not stopping.is_set():
             try:
                 report = await self.relay_once()
@@ -171,9 +272,9 @@ class OutboxRelay:
                 if not is_outage(exc):
                     logger.error("outbox relay round failed", exc_info=exc)
                 report = RelayReport(0, 0, 0, True)
-            if report.published == 0 or report.interrupted:
+            if report.published + report.parked == 0 or report.interrupted:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), self._idle_interval)
 
 
-__all__ = ["CLAIM_SQL", "OutboxRelay", "RelayReport"]
+__all__ = ["CLAIM_SQL", "ChainResult", "OutboxRelay", "RelayReport", "RowFailure"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import asyncpg
@@ -53,6 +53,34 @@ class ProtocolRecordPublisher(Protocol):
         ...
 
 
+TopicUse = Literal["reply", "relay", "dead_letter", "state"]
+"""Why the service publishes to a topic; the topic ACL allows each topic for named uses only."""
+
+
+class ProtocolTopicAcl(Protocol):
+    """Which topics the service may publish to, and for what (``runtime.topic_acl``)."""
+
+    def require(self, topic: str, use: TopicUse) -> None:
+        """Return if ``topic`` is declared for ``use``; raise ``TopicNotAllowedError`` otherwise."""
+        ...
+
+    def require_relayable(self, topic: str) -> None:
+        """Like ``require(topic, "relay")``, but the event queue's spilled state events pass too."""
+        ...
+
+    def require_declared(self, topic: str) -> None:
+        """Return if ``topic`` is allowed for some use (a generic publish that names no use)."""
+        ...
+
+
+class ProtocolTopicDirectory(Protocol):
+    """Tells whether a topic exists on the brokers (the producer pool)."""
+
+    async def topic_exists(self, topic: str) -> bool:
+        """Ask without creating the topic; raise ``OutageError`` when the brokers cannot say."""
+        ...
+
+
 class ProtocolConnectionSource(Protocol):
     """Lends PostgreSQL connections (the connection manager)."""
 
@@ -73,4 +101,7 @@ __all__ = [
     "ProtocolGuard",
     "ProtocolRecordOrigin",
     "ProtocolRecordPublisher",
+    "ProtocolTopicAcl",
+    "ProtocolTopicDirectory",
+    "TopicUse",
 ]

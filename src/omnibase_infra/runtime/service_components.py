@@ -42,6 +42,7 @@ from omnibase_infra.runtime.operation_executor import OperationExecutor
 from omnibase_infra.runtime.outbox_relay import OutboxRelay
 from omnibase_infra.runtime.service_observers import MetricsAndAuditObserver
 from omnibase_infra.runtime.state_workflow import InfrastructureStateWorkflow
+from omnibase_infra.runtime.topic_acl import TopicAcl
 from omnibase_infra.runtime.topology import ServiceTopology, resolve_topology
 from omnibase_infra.settings import ModelInfraSettings
 
@@ -52,12 +53,15 @@ logger = logging.getLogger("omnibase_infra.runtime")
 
 
 class DurableEventPublisher:
-    """``ProtocolEventPublisher`` over ``publish_durably``: to Kafka or the outbox, never held in memory."""
+    """``ProtocolEventPublisher`` over ``publish_durably``: to Kafka or the outbox, never held in
+    memory; state topics only (the ACL)."""
 
-    def __init__(self, publisher: ResilientPublisher) -> None:
+    def __init__(self, publisher: ResilientPublisher, topic_acl: TopicAcl) -> None:
         self._publisher = publisher
+        self._topic_acl = topic_acl
 
     async def publish(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        self._topic_acl.require(topic, "state")
         await self._publisher.publish_durably(
             OutboundEvent.create(topic, value, key, inject_trace_context(None))
         )
@@ -90,6 +94,7 @@ class ServiceComponents:
     settings: ModelInfraSettings
     contracts: ContractSet
     topology: ServiceTopology
+    topic_acl: TopicAcl
     metrics: InfraMetrics
     audit: AuditLogger
     audit_sink: PostgresAuditSink
@@ -154,6 +159,7 @@ def build_components(
     orchestrator = contracts.node("infrastructure_orchestrator")
     topology = resolve_topology(contracts, settings)
     runtime = orchestrator.workflow_runtime(env)
+    topic_acl = TopicAcl.for_service(contracts, topology, settings.outbox_topics)
 
     registry = CollectorRegistry()
     register_process_collectors(registry)
@@ -194,6 +200,7 @@ def build_components(
         statement_timeout_seconds=command_statement_timeout(
             pool_config.command_timeout, postgres_breaker.config.timeout_seconds
         ),
+        topic_acl=topic_acl,
     )
     processor = RecordBatchProcessor(
         event_store_topics=topology.event_store_topics,
@@ -207,17 +214,21 @@ def build_components(
         observer=MetricsAndAuditObserver(metrics, audit, catalog),
         consumer_group=settings.kafka_consumer_group,
         clock=clock,
+        topic_acl=topic_acl,
     )
     relay = OutboxRelay(
         database,
         postgres_breaker,
         producers,
         kafka_breaker,
+        topic_acl=topic_acl,
+        topics=producers,
         batch_size=runtime.outbox_batch_size,
         max_attempts=runtime.outbox_max_attempts,
         dead_letter_enabled=kafka_breaker.config.dead_letter_enabled,
         idle_interval_seconds=runtime.outbox_idle_interval_ms / 1000,
         clock=clock,
+        observe=lambda report: metrics.count_messages_processed("outbox_relay", report.published),
     )
     monitor = InfrastructureHealthMonitor(
         postgres=database,
@@ -235,7 +246,7 @@ def build_components(
         reduce=reduce_health,
         database=database,
         database_guard=postgres_breaker,
-        publisher=DurableEventPublisher(event_publisher),
+        publisher=DurableEventPublisher(event_publisher, topic_acl),
         topic=topology.state_changed_topic,
         encode=encode_state_changed,
     )
@@ -243,6 +254,7 @@ def build_components(
         settings=settings,
         contracts=contracts,
         topology=topology,
+        topic_acl=topic_acl,
         metrics=metrics,
         audit=audit,
         audit_sink=audit_sink,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fault_injection.results import ScenarioResult
+from fault_injection.scenarios.bad_outbox_rows import run_bad_outbox_rows
 from fault_injection.scenarios.broker_freeze import run_broker_freeze
 from fault_injection.scenarios.broker_kill import run_broker_kill
 from fault_injection.scenarios.credential_rotation import run_credential_rotation
@@ -25,6 +26,7 @@ SCENARIOS: dict[str, Scenario] = {
     "scale-out": run_scale_out,
     "hostile": run_hostile,
     "poison-commands": run_poison_commands,
+    "bad-outbox-rows": run_bad_outbox_rows,
     "credential-rotation": run_credential_rotation,
 }
 

@@ -38,9 +38,7 @@ async def run_broker_kill(ctx: RunContext) -> ScenarioResult:
     state: dict[str, object] = {}
 
     async def prepare(run: StreamRun) -> None:
-        target = await run.workspace.create_topic(
-            f"onex.evt.faults-broker-kill-outbox.{run.workspace.group[-8:]}.v1", 3
-        )
+        target = await run.workspace.create_topic(run.workspace.outbox_topic, 3)
         task = asyncio.create_task(
             insert_outbox_rows(ctx.servers, run.workspace.schema, target, rate=40, stop=stop_inserting)
         )

@@ -173,9 +173,7 @@ async def run_hostile(ctx: RunContext) -> ScenarioResult:
     log_path = servers.postgres_log()
     try:
         await workspace.create()
-        outbox_topic = await workspace.create_topic(
-            f"onex.evt.faults-hostile-outbox.{workspace.group[-8:]}.v1", 1
-        )
+        outbox_topic = await workspace.create_topic(workspace.outbox_topic, 1)
         servers.admin_sql(f'ALTER ROLE "{role}" IN DATABASE "{database}" SET log_statement = \'all\'')
         service = workspace.new_service()  # migrates
         conn = await servers.connect(workspace.schema)

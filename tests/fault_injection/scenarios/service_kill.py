@@ -31,9 +31,7 @@ async def run_service_kill(ctx: RunContext) -> ScenarioResult:
     state: dict[str, object] = {}
 
     async def prepare(run: StreamRun) -> None:
-        target = await run.workspace.create_topic(
-            f"onex.evt.faults-service-kill-outbox.{run.workspace.group[-8:]}.v1", 3
-        )
+        target = await run.workspace.create_topic(run.workspace.outbox_topic, 3)
         commands = EnvelopeStream(
             ctx.servers.bootstrap,
             run.workspace.topics.command,

@@ -139,6 +139,7 @@ def guide_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuideSer
         "ENVIRONMENT": "development",
         "POSTGRES_SCHEMA": schema,
         "ONEX_EVENT_STORE_TOPICS": store,
+        "ONEX_OUTBOX_TOPICS": store,
         "ONEX_COMMAND_TOPIC": command,
         "ONEX_OPERATION_COMPLETED_TOPIC": completed,
         "ONEX_OPERATION_FAILED_TOPIC": failed,

@@ -10,6 +10,7 @@ import pytest
 from service_harness import consume_all
 
 from omnibase_infra.contract_validation.loader import load_contract_set
+from omnibase_infra.errors import TopicNotAllowedError
 from omnibase_infra.models.model_consumed_record import ModelConsumedRecord
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.models import (
     ModelDeadLetterRequest,
@@ -30,8 +31,18 @@ from omnibase_infra.settings import load_settings
 
 
 @pytest.fixture
-async def hosted(pg_schema: str) -> AsyncIterator[tuple[ServiceComponents, HostedNodes]]:
-    settings = load_settings({**os.environ, "POSTGRES_SCHEMA": pg_schema, "ENVIRONMENT": "development"})
+async def hosted(
+    pg_schema: str, unique_topic: Callable[..., Awaitable[str]]
+) -> AsyncIterator[tuple[ServiceComponents, HostedNodes]]:
+    store = await unique_topic(1)
+    environ = {
+        **os.environ,
+        "POSTGRES_SCHEMA": pg_schema,
+        "ENVIRONMENT": "development",
+        "ONEX_EVENT_STORE_TOPICS": store,
+        "ONEX_OUTBOX_TOPICS": store,
+    }
+    settings = load_settings(environ)
     components = build_components(settings, load_contract_set())
     await components.database.start()
     async with components.database.acquire_connection() as conn:
@@ -81,8 +92,9 @@ async def test_kafka_adapter_node_publishes_and_dead_letters_with_acknowledgemen
     kafka_bootstrap: str,
     unique_topic: Callable[..., Awaitable[str]],
 ) -> None:
-    _, nodes = hosted
-    topic = await unique_topic(1)
+    components, nodes = hosted
+    # Consumed (its DLQ is allowed) and a relay topic (a generic publish is allowed).
+    topic = components.topology.event_store_topics[0]
     publish = ModelPublishRequest(
         records=(ModelOutgoingRecord(topic=topic, key=b"k", value=b"v1", headers=(("h", b"1"),)),)
     )
@@ -100,6 +112,14 @@ async def test_kafka_adapter_node_publishes_and_dead_letters_with_acknowledgemen
     )
     parked = (await nodes.kafka_adapter.execute(ModelKafkaAdapterInput(request=dead))).result
     assert parked.acknowledged.topic == topic + ".dlq"  # type: ignore[union-attr]
+    stranger = await unique_topic(1)
+    with pytest.raises(TopicNotAllowedError, match=r"\.dlq is not allowed for dead_letter"):
+        refused = dead.model_copy(update={"source_topic": stranger})
+        await nodes.kafka_adapter.execute(ModelKafkaAdapterInput(request=refused))
+    with pytest.raises(TopicNotAllowedError, match=f"topic {stranger} is not allowed for publish"):
+        refused_publish = ModelPublishRequest(records=(ModelOutgoingRecord(topic=stranger, value=b"x"),))
+        await nodes.kafka_adapter.execute(ModelKafkaAdapterInput(request=refused_publish))
+    assert await consume_all(kafka_bootstrap, stranger, expect=1, within=3) == []
     on_topic = await consume_all(kafka_bootstrap, topic, expect=1, within=20)
     assert [r.value for r in on_topic] == [b"v1"]  # type: ignore[attr-defined]
     on_dlq = await consume_all(kafka_bootstrap, topic + ".dlq", expect=1, within=20)

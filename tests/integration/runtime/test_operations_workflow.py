@@ -31,6 +31,7 @@ async def test_redelivered_command_is_applied_once_and_answered_with_the_same_re
     unique_topic: Callable[..., Awaitable[str]],
 ) -> None:
     target = await unique_topic(1)
+    service.env["ONEX_OUTBOX_TOPICS"] = target
     command = make_envelope(
         {
             "operation": "enqueue_outbox_event",

@@ -125,6 +125,7 @@ async def test_outbox_rows_written_while_the_broker_is_down_are_published_once_i
     pg_admin: Callable[..., object],
 ) -> None:
     target = await unique_topic(3)
+    service.env["ONEX_OUTBOX_TOPICS"] = target
     service.start()
     await service.wait_ready()
     await asyncio.to_thread(pg_admin, "stop-kafka")

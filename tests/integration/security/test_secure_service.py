@@ -163,6 +163,7 @@ def secure_service(
         "KAFKA_SASL_PASSWORD_FILE": str(sasl_password_file),
         "KAFKA_SSL_CA_FILE": secured_kafka.ca_file,
         "ONEX_ADMIN_TOKEN": admin_token,
+        "ONEX_OUTBOX_TOPICS": outbox_target,
         "LOG_LEVEL": "DEBUG",
     }
     process = ServiceProcess(env, workdir / "service.log", health_port, metrics_port)

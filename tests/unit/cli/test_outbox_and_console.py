@@ -58,9 +58,26 @@ def test_render_outbox_status_with_dead_letters() -> None:
     ]
     assert "  id 17  onex.evt.a.b.v1  attempts 5  since 2026-01-02T03:04:05+00:00" in lines
     assert "      last_error: MessageSizeTooLargeError" in lines
+    assert "2 pending rows wait behind a dead_letter row of their key" not in lines
+    assert lines[-1] == "fix the cause, then: onex-infra outbox requeue ID [ID...]"
     document = status.as_json()
     assert document["counts"] == {"pending": 2, "published": 40, "dead_letter": 1}
     assert json.dumps(document)  # serialisable
+
+
+def test_render_counts_the_rows_held_behind_a_dead_letter_row() -> None:
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    status = OutboxStatus(
+        "public",
+        {"pending": 2, "dead_letter": 1},
+        1.0,
+        [DeadLetterRow(17, "onex.evt.a.b.v1", 1, "outbox: MalformedHeaders: ...", created)],
+        held_behind_dead_letter=2,
+    )
+    out = io.StringIO()
+    render(Console(out, colour=False), status)
+    assert "2 pending rows wait behind a dead_letter row of their key" in out.getvalue().splitlines()
+    assert status.as_json()["held_behind_dead_letter"] == 2
 
 
 def test_demo_orders_share_a_correlation_id() -> None:

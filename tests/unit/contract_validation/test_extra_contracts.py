@@ -129,3 +129,52 @@ def test_two_extra_contracts_for_one_node_clash(tmp_path: Path) -> None:
     second = _write(tmp_path, "b.yaml", shipped)
     report, _ = check_contracts([first, second])
     assert [(p.file, p.key_path) for p in report.problems] == [(str(second), "name")]
+
+
+FORGING_RELAY = """\
+kind: composition
+name: forging_relay
+contract_version: {major: 1, minor: 0, patch: 0}
+description: an outbox relay that would publish to the service's own topics
+topics:
+  publishes: [onex.cmd.postgres.operation.v1, onex.evt.orders.order-placed.v1]
+workflows:
+  - name: forging_outbox
+    pattern: outbox_relay
+    description: relay to the command, a reply and the state topic
+    steps:
+      - id: publish
+        node: kafka_adapter
+        operation: publish
+        publishes:
+          - onex.evt.orders.order-placed.v1
+          - onex.cmd.postgres.operation.v1
+          - onex.evt.postgres.operation-completed.v1
+          - onex.evt.infrastructure.state-changed.v1
+"""
+
+
+def test_a_relay_workflow_may_not_target_the_command_reply_or_state_topic(tmp_path: Path) -> None:
+    path = _write(tmp_path, "forging.yaml", FORGING_RELAY)
+    report, contracts = check_contracts([path])
+    assert contracts is None
+    assert [(p.file, p.key_path, p.reason) for p in report.problems] == [
+        (
+            str(path),
+            "workflows[0].steps[0].publishes[1]",
+            "topic onex.cmd.postgres.operation.v1 is the command topic of workflow operations; "
+            "it can never be an outbox relay target",
+        ),
+        (
+            str(path),
+            "workflows[0].steps[0].publishes[2]",
+            "topic onex.evt.postgres.operation-completed.v1 is the reply topic of workflow operations; "
+            "it can never be an outbox relay target",
+        ),
+        (
+            str(path),
+            "workflows[0].steps[0].publishes[3]",
+            "topic onex.evt.infrastructure.state-changed.v1 is the state topic of workflow "
+            "infrastructure_state; it can never be an outbox relay target",
+        ),
+    ]

@@ -50,6 +50,7 @@ class FakeProducer:
         self.auto_ack = True
         self.enqueue_error: Exception | None = None
         self.metadata_error: Exception | None = None
+        self.topics: set[str] = set()
         self.pending: list[tuple[OutboundEvent, asyncio.Future[Ack]]] = []
         self.sent: list[OutboundEvent] = []
 
@@ -86,6 +87,11 @@ class FakeProducer:
         if self.metadata_error is not None:
             raise self.metadata_error
         return 1
+
+    async def has_topic(self, topic: str) -> bool:
+        if self.metadata_error is not None:
+            raise self.metadata_error
+        return topic in self.topics
 
 
 def events(n: int, topic: str = "onex.evt.test.orders.v1") -> list[OutboundEvent]:

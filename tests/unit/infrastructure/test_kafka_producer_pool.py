@@ -401,3 +401,17 @@ async def test_sends_go_on_while_the_renewed_producers_start() -> None:
     await asyncio.wait_for(renewal, 1)
     assert pool.config.security == ROTATED
     await pool.stop()
+
+
+async def test_topic_exists_answers_from_the_brokers_and_never_guesses() -> None:
+    pool, factory, _ = make_pool()
+    await pool.start()
+    factory.made[0].topics.add("onex.evt.test.orders.v1")
+
+    assert await pool.topic_exists("onex.evt.test.orders.v1") is True
+    assert await pool.topic_exists("onex.evt.test.missing.v1") is False
+
+    factory.made[0].metadata_error = kafka_errors.KafkaError("Unable to get cluster metadata")
+    with pytest.raises(OutageError, match="no cluster metadata"):
+        await pool.topic_exists("onex.evt.test.missing.v1")
+    await pool.stop()

@@ -277,6 +277,7 @@ class FakeOperation:
     sql: str = "SELECT 1"
     read_only: bool = True
     parameter_names: tuple[str, ...] = ()
+    relay_topic_parameters: tuple[str, ...] = ()
 
 
 class FakeCatalog:

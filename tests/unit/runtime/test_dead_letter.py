@@ -210,3 +210,18 @@ def test_read_dlq_headers_ignores_other_headers() -> None:
     headers = [("traceparent", b"00"), (HEADER_PREFIX + "stage", b"store")]
 
     assert read_dlq_headers(headers) == {"stage": "store"}
+
+
+async def test_writer_consults_the_topic_acl_before_sending() -> None:
+    from omnibase_infra.errors import TopicNotAllowedError
+    from omnibase_infra.runtime.topic_acl import TopicAcl
+
+    publisher = FakePublisher()
+    allowed = TopicAcl(reply=(), relay=(), state=(), consumed=(TOPIC,))
+    await DeadLetterWriter(publisher, allowed).write(make_letter(make_record()))
+    assert [r.topic for r in publisher.sent] == [TOPIC + ".dlq"]
+
+    elsewhere = TopicAcl(reply=(), relay=(), state=(), consumed=("onex.evt.other.topic.v1",))
+    with pytest.raises(TopicNotAllowedError, match=rf"topic {TOPIC}\.dlq is not allowed for dead_letter"):
+        await DeadLetterWriter(publisher, elsewhere).write(make_letter(make_record()))
+    assert len(publisher.sent) == 1, "nothing sent to a refused topic"

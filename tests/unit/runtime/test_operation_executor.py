@@ -155,3 +155,43 @@ async def test_a_redelivered_refusal_gets_the_same_reply_id() -> None:
 
     assert first.reply_envelope_id == second.reply_envelope_id
     assert decode_envelope(first.reply_value).envelope_id == decode_envelope(second.reply_value).envelope_id
+
+
+@pytest.mark.parametrize(
+    ("topic", "why"),
+    [
+        ("onex.cmd.postgres.operation.v1", "a command loop"),
+        (COMPLETED, "a forged reply"),
+        ("onex.evt.infrastructure.state-changed.v1", "a forged state event"),
+        ("onex.evt.nobody.declared.v1", "an undeclared topic"),
+    ],
+)
+async def test_a_refused_outbox_topic_gets_topic_not_allowed_without_sql(topic: str, why: str) -> None:
+    from omnibase_infra.runtime.topic_acl import TopicAcl
+
+    acl = TopicAcl(
+        reply=(COMPLETED, FAILED),
+        relay=("onex.evt.orders.created.v1",),
+        state=("onex.evt.infrastructure.state-changed.v1",),
+        consumed=("onex.cmd.postgres.operation.v1",),
+    )
+    enqueue = FakeOperation("enqueue_outbox_event", read_only=False, relay_topic_parameters=("topic",))
+    run = OperationExecutor(
+        FakeCatalog(enqueue),
+        completed_topic=COMPLETED,
+        failed_topic=FAILED,
+        encode_reply=encode_reply,
+        topic_acl=acl,
+    )
+
+    outcome = await run.execute(
+        NO_SQL, request({"operation": "enqueue_outbox_event", "parameters": {"topic": topic, "payload": "x"}})
+    )
+
+    assert outcome.reply_topic == FAILED, why
+    assert outcome.poison is not None
+    assert outcome.poison.poison_class == "TopicNotAllowed"
+    reply = reply_of(outcome.reply_value)
+    assert reply.error is not None
+    assert reply.error.kind == "topic_not_allowed"
+    assert reply.error.message.startswith(f"topic {topic} is not allowed for relay")

@@ -1,0 +1,5 @@
+-- The relay keeps per-key order: it never claims a row behind a dead-lettered row of its
+-- key, nor one whose key has an earlier unpublished row outside its claim. These indexes
+-- keep both checks cheap however long the published history grows.
+CREATE INDEX onex_outbox_dead_letter_key ON onex_outbox (key, id) WHERE status = 'dead_letter';
+CREATE INDEX onex_outbox_unpublished_key ON onex_outbox (key, id) WHERE status <> 'published';

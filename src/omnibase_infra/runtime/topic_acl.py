@@ -1,0 +1,118 @@
+"""The topic ACL: every topic the service publishes to is declared for that use, nothing else.
+
+Uses and where their topics are declared (an ``ONEX_*`` variable replaces the
+declaration, as everywhere in ``runtime.topology``):
+
+- ``reply``: the completed and failed topics of the operations workflow
+  (``ONEX_OPERATION_COMPLETED_TOPIC``, ``ONEX_OPERATION_FAILED_TOPIC``);
+- ``state``: the state-changed topic (``ONEX_STATE_CHANGED_TOPIC``);
+- ``dead_letter``: ``T.dlq`` for each topic ``T`` the service consumes;
+- ``relay``: the ``publishes`` of the steps of every ``outbox_relay`` workflow of the
+  compositions (``ONEX_OUTBOX_TOPICS``). The command, reply and state topics are never
+  relay targets: a contract that lists one fails ``contracts check``, a variable that
+  makes one stops startup (``ConfigurationError``, exit 3).
+
+The outbox relay also publishes the state events the event queue spilled to the
+outbox, so ``require_relayable`` admits the state topic; ``enqueue_outbox_event``
+checks ``relay`` only, so a command sender can never queue a state event, a reply or a
+command. The kafka_adapter node's generic ``publish`` names no use: it takes any topic
+allowed for some use (``require_declared``). Every refusal raises ``TopicNotAllowedError``
+naming the topic and the use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from omnibase_infra.contract_validation.contract_set import ContractSet
+from omnibase_infra.errors import ConfigurationError, TopicNotAllowedError
+from omnibase_infra.runtime.dead_letter import dlq_topic_for
+from omnibase_infra.runtime.protocols import TopicUse
+from omnibase_infra.runtime.topology import ServiceTopology
+
+_WHERE: Mapping[TopicUse, str] = {
+    "reply": "the operations workflow's reply topics",
+    "relay": "the publishes of an outbox_relay workflow (or ONEX_OUTBOX_TOPICS)",
+    "dead_letter": "the DLQ (T.dlq) of a consumed topic",
+    "state": "the state-changed topic",
+}
+
+
+def contract_relay_topics(contracts: ContractSet) -> tuple[str, ...]:
+    """The topics the compositions' ``outbox_relay`` workflows declare they publish."""
+    topics = (t for w in contracts.workflows_with_pattern("outbox_relay") for t in w.published_topics)
+    return tuple(dict.fromkeys(topics))
+
+
+class TopicAcl:
+    """``ProtocolTopicAcl`` over fixed sets of topics per use (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        reply: Iterable[str],
+        relay: Iterable[str],
+        state: Iterable[str],
+        consumed: Iterable[str],
+    ) -> None:
+        self._allowed: dict[TopicUse, frozenset[str]] = {
+            "reply": frozenset(reply),
+            "relay": frozenset(relay),
+            "state": frozenset(state),
+            "dead_letter": frozenset(dlq_topic_for(t) for t in consumed),
+        }
+
+    @classmethod
+    def for_service(
+        cls, contracts: ContractSet, topology: ServiceTopology, relay_topics: tuple[str, ...] | None = None
+    ) -> TopicAcl:
+        """The ACL of a run; ``relay_topics`` (``ONEX_OUTBOX_TOPICS``) replaces the contracts'.
+
+        Raises ``ConfigurationError`` when a relay topic is the command, a reply or the
+        state topic of this run (possible only through a variable: ``contracts check``
+        rejects such a contract).
+        """
+        relay = relay_topics if relay_topics is not None else contract_relay_topics(contracts)
+        own = {
+            **{t: ("command", "ONEX_COMMAND_TOPIC") for t in topology.command_topics},
+            topology.operation_completed_topic: ("reply", "ONEX_OPERATION_COMPLETED_TOPIC"),
+            topology.operation_failed_topic: ("reply", "ONEX_OPERATION_FAILED_TOPIC"),
+            topology.state_changed_topic: ("state", "ONEX_STATE_CHANGED_TOPIC"),
+        }
+        for topic in relay:
+            if topic in own:
+                what, variable = own[topic]
+                raise ConfigurationError(
+                    "ONEX_OUTBOX_TOPICS" if relay_topics is not None else variable,
+                    f"topic {topic} is the service's {what} topic and can never be an outbox relay target",
+                )
+        return cls(
+            reply=(topology.operation_completed_topic, topology.operation_failed_topic),
+            relay=relay,
+            state=(topology.state_changed_topic,),
+            consumed=topology.subscription,
+        )
+
+    def topics(self, use: TopicUse) -> frozenset[str]:
+        """The topics allowed for ``use``."""
+        return self._allowed[use]
+
+    def allows(self, topic: str, use: TopicUse) -> bool:
+        return topic in self._allowed[use]
+
+    def require(self, topic: str, use: TopicUse) -> None:
+        if topic not in self._allowed[use]:
+            raise TopicNotAllowedError(topic, use, f"not one of {_WHERE[use]}")
+
+    def require_relayable(self, topic: str) -> None:
+        if topic not in self._allowed["relay"] and topic not in self._allowed["state"]:
+            raise TopicNotAllowedError(topic, "relay", f"not one of {_WHERE['relay']}")
+
+    def require_declared(self, topic: str) -> None:
+        if not any(topic in allowed for allowed in self._allowed.values()):
+            raise TopicNotAllowedError(
+                topic, "publish", "not declared for any use (reply, relay, dead_letter, state)"
+            )
+
+
+__all__ = ["TopicAcl", "contract_relay_topics"]
