@@ -40,6 +40,7 @@ from omnibase_infra.runtime.envelope_factory import encode_reply, encode_state_c
 from omnibase_infra.runtime.operation_catalog import ContractOperationCatalog
 from omnibase_infra.runtime.operation_executor import OperationExecutor
 from omnibase_infra.runtime.outbox_relay import OutboxRelay
+from omnibase_infra.runtime.protocols import ProtocolTopicAcl
 from omnibase_infra.runtime.service_observers import MetricsAndAuditObserver
 from omnibase_infra.runtime.state_workflow import InfrastructureStateWorkflow
 from omnibase_infra.runtime.topic_acl import TopicAcl
@@ -56,7 +57,7 @@ class DurableEventPublisher:
     """``ProtocolEventPublisher`` over ``publish_durably``: to Kafka or the outbox, never held in
     memory; state topics only (the ACL)."""
 
-    def __init__(self, publisher: ResilientPublisher, topic_acl: TopicAcl) -> None:
+    def __init__(self, publisher: ResilientPublisher, topic_acl: ProtocolTopicAcl) -> None:
         self._publisher = publisher
         self._topic_acl = topic_acl
 

@@ -320,7 +320,16 @@ def what_the_runtime_reads(contracts: ContractSet) -> dict[str, object]:
         "topology": resolve_topology(contracts, settings),
         "declared topics": sorted(contracts.declared_topics),  # require_declared (outbox, replies)
         "operations": [
-            (op.name, op.sql, op.read_only, op.returns, op.exposed, op.parameter_names, op.parameters_schema)
+            (
+                op.name,
+                op.sql,
+                op.read_only,
+                op.returns,
+                op.exposed,
+                op.parameter_names,
+                op.parameters_schema,
+                op.relay_topic_parameters,  # the topic ACL at enqueue (operation_executor)
+            )
             for op in postgres.operations
         ],
         "routes": {

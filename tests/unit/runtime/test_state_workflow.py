@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from omnibase_infra.clock import FakeClock
-from omnibase_infra.errors import OutageError, OutboxUnavailableError
+from omnibase_infra.errors import OutageError, OutboxUnavailableError, TopicNotAllowedError
 from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.outbox_spill import InMemoryOutbox
@@ -16,12 +16,30 @@ from omnibase_infra.models.model_health import InfrastructureHealthMetrics, Mode
 from omnibase_infra.models.model_infrastructure_state import ModelStateChangedIntent, ModelStateChangedPayload
 from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.state_reduction import reduce_health
 from omnibase_infra.nodes.message_aggregator.v1_0_0.health_summary import summarise_health
+from omnibase_infra.runtime.protocols import TopicUse
 from omnibase_infra.runtime.service_components import DurableEventPublisher
 from omnibase_infra.runtime.state_workflow import InfrastructureStateWorkflow, ProtocolEventPublisher
 
 from .fakes import HEALTH_AT, FakeGuard, RecordingDatabase, breaker, health_metrics
 
 TOPIC = "onex.evt.infrastructure.state-changed.v1"
+
+
+class StateOnlyAcl:
+    """The topic ACL of the shipped contracts as far as state events go: ``TOPIC`` for ``state``."""
+
+    def require(self, topic: str, use: TopicUse) -> None:
+        if (topic, use) != (TOPIC, "state"):
+            raise TopicNotAllowedError(topic, use, "not the state topic")
+
+    def require_relayable(self, topic: str) -> None:
+        self.require(topic, "relay")
+
+    def require_declared(self, topic: str) -> None:
+        self.require(topic, "state")
+
+
+STATE_ONLY_ACL = StateOnlyAcl()
 
 
 class FakeEventPublisher:
@@ -249,7 +267,7 @@ class QueueRig:
         self.kafka = EventBusCircuitBreaker("kafka", DEVELOPMENT_DEFAULT, clock=self.clock)
         self.outbox = InMemoryOutbox()
         self.queue = ResilientPublisher(self.sender, self.kafka, spill=self.outbox, clock=self.clock)
-        self.h = Harness(DurableEventPublisher(self.queue))
+        self.h = Harness(DurableEventPublisher(self.queue, STATE_ONLY_ACL))
 
     def on_topic(self, component: str) -> list[str]:
         """Statuses of ``component``'s events the broker acknowledged, directly or relayed from the outbox."""

@@ -142,17 +142,17 @@ async def test_the_state_workflow_publishes_only_to_the_state_topic() -> None:
     from typing import cast
 
     from omnibase_infra.infrastructure.resilient_publisher import ResilientPublisher
-    from omnibase_infra.runtime.service_components import QueuedEventPublisher
+    from omnibase_infra.runtime.service_components import DurableEventPublisher
 
     class Queue:
         def __init__(self) -> None:
             self.topics: list[str] = []
 
-        async def publish(self, event: object) -> None:
+        async def publish_durably(self, event: object) -> None:
             self.topics.append(getattr(event, "topic", "?"))
 
     queue = Queue()
-    publisher = QueuedEventPublisher(cast("ResilientPublisher", queue), _acl())
+    publisher = DurableEventPublisher(cast("ResilientPublisher", queue), _acl())
     await publisher.publish(STATE, b"{}")
     with pytest.raises(TopicNotAllowedError, match=f"topic {COMPLETED} is not allowed for state"):
         await publisher.publish(COMPLETED, b"{}")
