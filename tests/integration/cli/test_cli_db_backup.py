@@ -14,6 +14,7 @@ import asyncpg
 from cli_helpers import run_cli
 
 from omnibase_infra.infrastructure.postgres_backup_files import checksum_path, manifest_path
+from omnibase_infra.runtime.migrations import latest_version
 
 _TABLES = """
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -115,7 +116,7 @@ async def test_restore_into_a_fresh_database_reproduces_every_row(
     dump = Path(str(summary["dump_file"]))
     assert dump.parent == tmp_path and checksum_path(dump).exists() and manifest_path(dump).exists()
     manifest = json.loads(manifest_path(dump).read_text())
-    assert manifest["schema_name"] == schema and manifest["schema_version"] == 1
+    assert manifest["schema_name"] == schema and manifest["schema_version"] == latest_version()
     assert manifest["tables"] == {t: len(rows) for t, rows in source.items() if not t.startswith("sequence ")}
 
     verified = await run_cli(
@@ -165,7 +166,7 @@ async def test_migrate_with_backup_backs_up_first(cli_env: dict[str, str], tmp_p
     result = await run_cli("db", "migrate", "--backup", str(tmp_path), "--json", env=cli_env)
     assert result.code == 0, result.text
     report = json.loads(result.out)
-    assert (report["previous_version"], report["current_version"]) == (0, 1)
+    assert (report["previous_version"], report["current_version"]) == (0, latest_version())
     dump = Path(report["backup"])
     assert json.loads(manifest_path(dump).read_text())["schema_version"] == 0
     assert (await run_cli("db", "verify-backup", str(dump), env=cli_env)).code == 0
@@ -187,7 +188,8 @@ async def test_migrate_refuses_when_the_backup_fails(cli_env: dict[str, str], tm
     status = await run_cli("db", "status", env=cli_env)
     assert (status.code, status.out.strip()) == (
         1,
-        f"schema {cli_env['POSTGRES_SCHEMA']!r}: version 0 of 1 (needs `onex-infra db migrate`)",
+        f"schema {cli_env['POSTGRES_SCHEMA']!r}: version 0 of {latest_version()} "
+        "(needs `onex-infra db migrate`)",
     )
     assert not output.exists() or not any(output.iterdir())
 
