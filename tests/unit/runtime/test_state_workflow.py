@@ -197,7 +197,7 @@ async def test_each_event_of_a_round_carries_the_overall_status_once_it_and_thos
     await h.step()
 
     by_component = {p.component: p for p in h.payloads}
-    assert [p.component for p in h.payloads][0] == "postgres"
+    assert h.payloads[0].component == "postgres"
     # A later change of the round may fail to be recorded, and then it is not applied: the
     # first event must not claim the status that only the breaker's change brings.
     assert by_component["postgres"].overall_status == "healthy"
