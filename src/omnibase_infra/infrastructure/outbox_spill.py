@@ -16,7 +16,9 @@ Three seams, all async:
 ``PostgresOutboxSpill`` implements both against
 ``onex_outbox(id bigserial primary key, topic text, key bytea, payload bytea,
 headers jsonb, status text default 'pending', attempts int default 0,
-last_error text, created_at timestamptz default now(), published_at timestamptz)``.
+last_error text, created_at timestamptz default now(), published_at timestamptz,
+origin text default 'application')``. Every row ``spill`` and ``park`` write has
+``origin = 'service'``: the relay takes the state-changed topic only from such rows.
 Statuses: ``pending``, ``published``, ``dead_letter``. ``PostgresOutboxSpill.park``
 (a dead-letter sink for the event queue) stores a record that failed too often
 as a ``dead_letter`` row with its attempts and error, where ``onex-infra outbox
@@ -155,7 +157,8 @@ async def create_outbox_table(
             attempts int NOT NULL DEFAULT 0,
             last_error text,
             created_at timestamptz NOT NULL DEFAULT now(),
-            published_at timestamptz
+            published_at timestamptz,
+            origin text NOT NULL DEFAULT 'application' CHECK (origin IN ('application', 'service'))
         )"""
     )
 
@@ -175,7 +178,8 @@ class PostgresOutboxSpill:
         rows = [(e.topic, e.key, e.value, encode_headers(e.headers)) for e in events]
         async with self._manager.acquire_connection() as connection, connection.transaction():
             await connection.executemany(
-                f"INSERT INTO {self._table} (topic, key, payload, headers) VALUES ($1, $2, $3, $4::jsonb)",
+                f"INSERT INTO {self._table} (topic, key, payload, headers, origin) "
+                "VALUES ($1, $2, $3, $4::jsonb, 'service')",
                 rows,
             )
 
@@ -195,8 +199,8 @@ class PostgresOutboxSpill:
         """Store ``record`` as a ``dead_letter`` row (``ProtocolDeadLetterSink``); raise if not stored."""
         event = record.event
         await self._manager.execute(
-            f"INSERT INTO {self._table} (topic, key, payload, headers, status, attempts, last_error) "
-            "VALUES ($1, $2, $3, $4::jsonb, 'dead_letter', $5, $6)",
+            f"INSERT INTO {self._table} (topic, key, payload, headers, status, attempts, last_error, origin) "
+            "VALUES ($1, $2, $3, $4::jsonb, 'dead_letter', $5, $6, 'service')",
             event.topic,
             event.key,
             event.value,

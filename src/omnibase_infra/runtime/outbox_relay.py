@@ -14,7 +14,8 @@ Guarantees:
 - a poison row, one that can never be published, is isolated at once: status
   ``dead_letter`` with ``last_error`` naming what is wrong. Poison is: headers
   that are not a JSON array of ``[name, base64 value]`` pairs, a topic the topic
-  ACL refuses (``require_relayable``), a topic that does not exist on the
+  ACL refuses (``require_relayable``: the state-changed topic only for rows with
+  ``origin = 'service'``, those the service spilled itself), a topic that does not exist on the
   brokers (asked without creating it, within a bounded wait), a record the
   broker refuses (too large). Later rows of that key stay ``pending`` and are
   not claimed while an earlier row of the key is ``dead_letter``: requeueing
@@ -64,7 +65,7 @@ MAX_ERROR_CHARS = 500
 
 CLAIM_SQL = """
 WITH claimed AS (
-    SELECT id, topic, key, payload, headers, attempts
+    SELECT id, topic, key, payload, headers, attempts, origin
     FROM onex_outbox AS o
     WHERE status = 'pending'
       AND NOT EXISTS (
@@ -76,7 +77,7 @@ WITH claimed AS (
     LIMIT $1
     FOR UPDATE OF o SKIP LOCKED
 )
-SELECT c.id, c.topic, c.key, c.payload, c.headers, c.attempts
+SELECT c.id, c.topic, c.key, c.payload, c.headers, c.attempts, c.origin
 FROM claimed AS c
 WHERE NOT EXISTS (
     SELECT 1 FROM onex_outbox AS e
@@ -244,7 +245,7 @@ class OutboxRelay:
         """The row's headers, once its topic and headers passed; ``PoisonRecordError`` otherwise."""
         topic: str = row["topic"]
         if self._acl is not None:
-            self._acl.require_relayable(topic)
+            self._acl.require_relayable(topic, service_row=row["origin"] == "service")
         try:
             headers = list(decode_headers(row["headers"]))
         except ValueError as exc:

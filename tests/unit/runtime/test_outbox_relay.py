@@ -31,6 +31,7 @@ def row(
     *,
     topic: str = TOPIC,
     attempts: int = 0,
+    origin: str = "application",
 ) -> asyncpg.Record:
     data = {
         "id": row_id,
@@ -39,6 +40,7 @@ def row(
         "payload": f"p{row_id}".encode(),
         "headers": headers,
         "attempts": attempts,
+        "origin": origin,
     }
     return cast("asyncpg.Record", data)
 
@@ -214,10 +216,23 @@ async def test_a_topic_the_acl_refuses_is_poison_and_never_sent() -> None:
 async def test_spilled_state_events_pass_the_acl() -> None:
     publisher = FakePublisher()
 
-    result = await relay(publisher)._publish_chain([row(1, topic=STATE, key=None)])
+    result = await relay(publisher)._publish_chain([row(1, topic=STATE, key=None, origin="service")])
 
     assert result.published == [1]
     assert publisher.sent[0].topic == STATE
+
+
+async def test_an_application_row_for_the_state_topic_is_dead_lettered_as_forged() -> None:
+    publisher = FakePublisher()
+    conn = FakeOutboxConnection([row(1, topic=STATE, key=b"postgres")])
+
+    counts = await run_round(relay(publisher), conn)
+
+    assert counts == (0, 1, 1, False)
+    attempts, error, parked = conn.marks()[1]
+    assert (attempts, parked) == (1, True)
+    assert error.startswith(f"acl: TopicNotAllowed: topic {STATE} is not allowed for relay")
+    assert publisher.sent == []
 
 
 async def test_a_topic_missing_on_the_brokers_is_poison_and_never_sent() -> None:

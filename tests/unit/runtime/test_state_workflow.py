@@ -32,7 +32,7 @@ class StateOnlyAcl:
         if (topic, use) != (TOPIC, "state"):
             raise TopicNotAllowedError(topic, use, "not the state topic")
 
-    def require_relayable(self, topic: str) -> None:
+    def require_relayable(self, topic: str, *, service_row: bool) -> None:
         self.require(topic, "relay")
 
     def require_declared(self, topic: str) -> None:
