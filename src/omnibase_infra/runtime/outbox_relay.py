@@ -23,6 +23,11 @@ Guarantees:
   Rows without a key have no order and never wait;
 - an outage (broker unavailable, breaker open) stops the round without counting
   attempts: rows stay pending until the broker is back; nothing is dead-lettered;
+- the sends of a round have their own budget (``send_budget_seconds``, below the
+  PostgreSQL breaker's timeout); the breaker's timeout covers the claim and the
+  marking only. A chain not done when the budget runs out is cancelled and treated
+  as an outage for its unsent rows, and the rows acknowledged so far are marked, so
+  a slow broker never makes a round roll back and publish acknowledged rows again;
 - a row that fails for another reason counts an attempt and keeps its error;
   after ``max_attempts`` it is parked (``dead_letter``) when ``dead_letter_enabled``,
   otherwise it stays pending and is retried forever, holding its key back. Poison
@@ -144,6 +149,7 @@ class OutboxRelay:
         max_attempts: int = 5,
         dead_letter_enabled: bool = True,
         idle_interval_seconds: float = 0.5,
+        send_budget_seconds: float = 15.0,
         clock: Clock = SYSTEM_CLOCK,
         observe: Callable[[RelayReport], None] | None = None,
     ) -> None:
@@ -157,6 +163,7 @@ class OutboxRelay:
         self._max_attempts = max_attempts
         self._dead_letter_enabled = dead_letter_enabled
         self._idle_interval = idle_interval_seconds
+        self._send_budget = send_budget_seconds
         self._clock = clock
         self._observe = observe
         self.published_total = 0
@@ -168,13 +175,29 @@ class OutboxRelay:
         return int(value or 0)
 
     async def relay_once(self) -> RelayReport:
-        """Claim up to ``batch_size`` rows, publish them, mark them; return what happened."""
+        """Claim up to ``batch_size`` rows, publish them, mark them; return what happened.
 
-        async def round_trip() -> RelayReport:
-            async with self._database.acquire_connection() as conn, conn.transaction():
-                return await self._relay(conn)
+        The database guard (and its ``timeout_seconds``) covers the SQL only: the claim
+        (with the connection and the transaction it opens) and the marking (with the
+        commit). The sends between them are bounded by ``send_budget_seconds``, so a slow
+        broker never rolls back a round whose acknowledged rows were already sent.
+        """
+        async with contextlib.AsyncExitStack() as stack:
 
-        report = await self._db_guard.call(round_trip)
+            async def claim() -> tuple[DbConnection, list[asyncpg.Record]]:
+                conn = await stack.enter_async_context(self._database.acquire_connection())
+                await stack.enter_async_context(conn.transaction())
+                return conn, list(await conn.fetch(CLAIM_SQL, self._batch_size))
+
+            conn, rows = await self._db_guard.call(claim)
+            results = await self._publish_rows(rows)
+
+            async def mark() -> RelayReport:
+                marked = await self._mark(conn, results)
+                await stack.aclose()  # commits the claim's transaction, returns the connection
+                return marked
+
+            report = await self._db_guard.call(mark)
         self.published_total += report.published
         self.parked_total += report.parked
         if self._observe is not None:
@@ -182,11 +205,47 @@ class OutboxRelay:
         return report
 
     async def _relay(self, conn: DbConnection) -> RelayReport:
+        """One round on ``conn`` (already in a transaction): claim, publish, mark."""
         rows = await conn.fetch(CLAIM_SQL, self._batch_size)
+        return await self._mark(conn, await self._publish_rows(rows))
+
+    async def _publish_rows(self, rows: list[asyncpg.Record]) -> list[ChainResult]:
+        """Publish the claimed rows, chains side by side, within ``send_budget_seconds``.
+
+        A chain still sending when the budget runs out is cancelled and counts as an
+        outage for its unsent rows (no attempt counted, they stay pending); what it got
+        acknowledged before is kept in its result and marked.
+        """
         chains: dict[bytes | None, list[asyncpg.Record]] = defaultdict(list)
         for row in rows:
             chains[row["key"]].append(row)
-        results = await asyncio.gather(*(self._publish_chain(chain) for chain in chains.values()))
+        results = [ChainResult([], [], False) for _ in chains]
+        tasks = [
+            asyncio.ensure_future(self._publish_chain(chain, result))
+            for chain, result in zip(chains.values(), results, strict=True)
+        ]
+        if not tasks:
+            return results
+        _, late = await asyncio.wait(tasks, timeout=self._send_budget)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        for task, result in zip(tasks, results, strict=True):
+            if task in late:
+                result.outage = True
+            elif (error := task.exception()) is not None:
+                raise error
+        if late:
+            logger.warning(
+                "outbox relay: %d chain(s) not done within the send budget of %.1f s; "
+                "their unsent rows stay pending",
+                len(late),
+                self._send_budget,
+            )
+        return results
+
+    async def _mark(self, conn: DbConnection, results: list[ChainResult]) -> RelayReport:
+        """Mark what was acknowledged published, count or park what failed."""
         published = [row_id for result in results for row_id in result.published]
         failures = [failure for result in results for failure in result.failed]
         interrupted = any(result.outage for result in results)
@@ -218,9 +277,11 @@ class OutboxRelay:
             )
         return RelayReport(len(published), len(failures), parked, interrupted)
 
-    async def _publish_chain(self, chain: list[asyncpg.Record]) -> ChainResult:
-        """Send one key's rows in order; stop at the first row that is not acknowledged."""
-        result = ChainResult([], [], False)
+    async def _publish_chain(
+        self, chain: list[asyncpg.Record], result: ChainResult | None = None
+    ) -> ChainResult:
+        """Send one chain's rows in order into ``result``; stop at the first one not acknowledged."""
+        result = ChainResult([], [], False) if result is None else result
         for row in chain:
             try:
                 headers = await self._prepare(row)

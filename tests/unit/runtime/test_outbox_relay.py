@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import TYPE_CHECKING, cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import pytest
 
@@ -18,7 +20,9 @@ from .fakes import FakeGuard, FakePublisher, UntouchableDatabase, spin_until
 if TYPE_CHECKING:
     import asyncpg
 
-    from omnibase_infra.runtime.protocols import DbConnection
+    from omnibase_infra.runtime.protocols import DbConnection, Headers, ProtocolConnectionSource
+
+T = TypeVar("T")
 
 TOPIC = "onex.evt.orders.created.v1"
 STATE = "onex.evt.infrastructure.state-changed.v1"
@@ -358,3 +362,90 @@ async def test_run_treats_a_database_outage_quietly_and_stops_when_asked(
 
     assert caplog.records == []
     assert outbox.published_total == 0
+
+
+class HangingPublisher(FakePublisher):
+    """Acknowledges every key but ``hang_key``, whose send never returns; notes sends under the SQL guard."""
+
+    def __init__(self, hang_key: bytes, sql_guard: SqlGuard) -> None:
+        super().__init__()
+        self.hang_key = hang_key
+        self.sql_guard = sql_guard
+        self.sent_under_sql_guard = 0
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+    ) -> tuple[int, int]:
+        self.sent_under_sql_guard += int(self.sql_guard.inside)
+        if key == self.hang_key:
+            self.attempts += 1
+            await asyncio.Event().wait()
+        return await super().send(topic, value, key, headers, partition)
+
+
+class SqlGuard(FakeGuard):
+    """The PostgreSQL guard: says whether a call is running inside it."""
+
+    def __init__(self) -> None:
+        super().__init__("postgres")
+        self.inside = False
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        self.inside = True
+        try:
+            return await super().call(fn)
+        finally:
+            self.inside = False
+
+
+class TransactionalConnection(FakeOutboxConnection):
+    def __init__(self, rows: list[asyncpg.Record]) -> None:
+        super().__init__(rows)
+        self.outcome = "open"
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException:
+            self.outcome = "rolled back"
+            raise
+        self.outcome = "committed"
+
+
+class OneConnection:
+    def __init__(self, conn: TransactionalConnection) -> None:
+        self.conn = conn
+
+    @contextlib.asynccontextmanager
+    async def acquire_connection(self) -> AsyncIterator[TransactionalConnection]:
+        yield self.conn
+
+
+async def test_a_hanging_send_is_cut_at_the_send_budget_and_the_acknowledged_rows_are_marked() -> None:
+    sql_guard = SqlGuard()
+    publisher = HangingPublisher(b"slow", sql_guard)
+    conn = TransactionalConnection([row(1, key=b"fast"), row(2, key=b"slow"), row(3, key=b"fast")])
+    outbox = OutboxRelay(
+        cast("ProtocolConnectionSource", OneConnection(conn)),
+        sql_guard,
+        publisher,
+        FakeGuard("kafka"),
+        topic_acl=acl(),
+        topics=FakeTopics(TOPIC),
+        send_budget_seconds=0.01,
+    )
+
+    report = await asyncio.wait_for(outbox.relay_once(), timeout=10)
+
+    assert (report.published, report.failed, report.parked, report.interrupted) == (2, 0, 0, True)
+    assert conn.outcome == "committed"
+    assert conn.published_ids() == [1, 3]
+    assert conn.marks() == {}, "the cut-off row counts no attempt and stays pending"
+    assert publisher.sent_under_sql_guard == 0, "the PostgreSQL guard covers the SQL, never a send"
+    assert sql_guard.calls == 2, "the claim and the marking"
