@@ -1,4 +1,4 @@
-"""Workflow 3: publish pending ``onex_outbox`` rows to Kafka, in order per key.
+"""Workflow 3: publish pending ``onex_outbox`` rows to Kafka, in order per (topic, key).
 
 Guarantees:
 - a row is marked ``published`` only after the broker acknowledged it, in the
@@ -6,8 +6,9 @@ Guarantees:
   (at-least-once, never lost). A row that fails never takes the round down with
   it: the rows acknowledged in the round are marked whatever happened to the
   others, so no round publishes an acknowledged row again;
-- order per key: rows are claimed in id order under ``FOR UPDATE SKIP LOCKED``
-  together with a transaction-level advisory lock on the key's hash, so several
+- order per key, where a key is the pair (topic, key), as Kafka orders per
+  partition of a topic: rows are claimed in id order under ``FOR UPDATE SKIP LOCKED``
+  together with a transaction-level advisory lock on the pair's hash, so several
   relays (in one process or many) never publish two rows of one key at once,
   and within a relay the rows of a key are sent one after another; a row that
   fails stops the rest of its key for this round;
@@ -20,7 +21,8 @@ Guarantees:
   broker refuses (too large). Later rows of that key stay ``pending`` and are
   not claimed while an earlier row of the key is ``dead_letter``: requeueing
   the row (``onex-infra outbox requeue ID``) or deleting it lets the key go on.
-  Rows without a key have no order and never wait;
+  Rows without a key have no order and never wait: each is a chain of its own
+  (a failing one stops nothing else) and takes no advisory lock;
 - an outage (broker unavailable, breaker open) stops the round without counting
   attempts: rows stay pending until the broker is back; nothing is dead-lettered;
 - the sends of a round have their own budget (``send_budget_seconds``, below the
@@ -75,9 +77,11 @@ WITH claimed AS (
     WHERE status = 'pending'
       AND NOT EXISTS (
           SELECT 1 FROM onex_outbox AS d
-          WHERE d.status = 'dead_letter' AND d.key = o.key AND d.id < o.id
+          WHERE d.status = 'dead_letter' AND d.topic = o.topic AND d.key = o.key AND d.id < o.id
       )
-      AND pg_try_advisory_xact_lock(hashtextextended(coalesce(encode(key, 'hex'), ''), 7))
+      AND CASE WHEN key IS NULL THEN true
+               ELSE pg_try_advisory_xact_lock(hashtextextended(topic || ':' || encode(key, 'hex'), 7))
+          END
     ORDER BY id
     LIMIT $1
     FOR UPDATE OF o SKIP LOCKED
@@ -86,12 +90,17 @@ SELECT c.id, c.topic, c.key, c.payload, c.headers, c.attempts, c.origin
 FROM claimed AS c
 WHERE NOT EXISTS (
     SELECT 1 FROM onex_outbox AS e
-    WHERE e.status <> 'published' AND e.key = c.key AND e.id < c.id
+    WHERE e.status <> 'published' AND e.topic = c.topic AND e.key = c.key AND e.id < c.id
       AND e.id NOT IN (SELECT id FROM claimed)
 )
 ORDER BY c.id
 """
 """Pending rows in id order, none behind a dead-lettered row of its key, one relay per key.
+
+A "key" here is the pair (topic, key): Kafka orders per partition of a topic, so rows of
+one key on two topics have no order between them and never hold each other back. The
+advisory lock hashes ``topic:hex(key)`` (topic names cannot hold ``:``); a row without a
+key takes no lock at all, as it has no order to keep.
 
 The key's advisory lock is tried row by row while the scan runs, so another relay may
 release it half-way: the scan can then skip an earlier row of the key (locked at that
@@ -216,9 +225,11 @@ class OutboxRelay:
         outage for its unsent rows (no attempt counted, they stay pending); what it got
         acknowledged before is kept in its result and marked.
         """
-        chains: dict[bytes | None, list[asyncpg.Record]] = defaultdict(list)
+        chains: dict[tuple[str, bytes] | int, list[asyncpg.Record]] = defaultdict(list)
         for row in rows:
-            chains[row["key"]].append(row)
+            # A keyless row has no order: it is a chain of its own and waits for nobody.
+            key: bytes | None = row["key"]
+            chains[int(row["id"]) if key is None else (row["topic"], key)].append(row)
         results = [ChainResult([], [], False) for _ in chains]
         tasks = [
             asyncio.ensure_future(self._publish_chain(chain, result))

@@ -86,6 +86,9 @@ async def test_bad_rows_go_to_dead_letter_with_their_reason_and_their_keys_wait(
         topic_of[name] = await db.fetchval("SELECT topic FROM onex_outbox WHERE id = $1", row_id)
         key = "postgres" if name == "state" else name
         held[name] = await insert(db, topic_of[name], key, f"{name}:2".encode())
+    # Order is per (topic, key): the forged state row keyed postgres holds back no other topic.
+    good.append("cross:0")
+    await insert(db, target, "postgres", b"cross:0")
     # Rows without a key have no order: a bad one holds nothing back.
     bad["nokey"] = await insert(db, target, None, b"nokey:0", '{"not": "a list"}')
     good.append("nokey:1")

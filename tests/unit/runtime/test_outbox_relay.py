@@ -449,3 +449,44 @@ async def test_a_hanging_send_is_cut_at_the_send_budget_and_the_acknowledged_row
     assert conn.marks() == {}, "the cut-off row counts no attempt and stays pending"
     assert publisher.sent_under_sql_guard == 0, "the PostgreSQL guard covers the SQL, never a send"
     assert sql_guard.calls == 2, "the claim and the marking"
+
+
+async def test_keyless_rows_are_chains_of_their_own_and_one_failing_stops_no_other() -> None:
+    publisher = FakePublisher()
+    publisher.failures = [ValueError("odd")]
+    conn = FakeOutboxConnection([row(1, key=None), row(2, key=None), row(3, key=None, headers="{}")])
+
+    counts = await run_round(relay(publisher), conn)
+
+    assert counts == (1, 2, 1, False)
+    assert conn.published_ids() == [2]
+    assert conn.marks()[1] == (1, "ValueError: odd", False)
+    assert conn.marks()[3][2], "the poison keyless row is parked"
+
+
+def test_the_claim_takes_no_advisory_lock_for_a_keyless_row() -> None:
+    lock = CLAIM_SQL.index("pg_try_advisory_xact_lock")
+    assert "CASE WHEN key IS NULL THEN true" in CLAIM_SQL[:lock]
+
+
+async def test_order_is_per_topic_and_key_so_a_bad_row_holds_back_no_other_topic() -> None:
+    publisher = FakePublisher()
+    conn = FakeOutboxConnection(
+        [
+            row(1, key=b"postgres", headers="{}"),
+            row(2, key=b"postgres", topic=STATE, origin="service"),
+            row(3, key=b"postgres"),
+        ]
+    )
+
+    counts = await run_round(relay(publisher), conn)
+
+    assert counts == (1, 1, 1, False)
+    assert conn.published_ids() == [2]
+    assert 3 not in conn.marks(), "the row behind the bad one of its topic and key waits"
+
+
+def test_every_per_key_check_of_the_claim_matches_the_topic_too() -> None:
+    assert "d.topic = o.topic AND d.key = o.key" in CLAIM_SQL
+    assert "e.topic = c.topic AND e.key = c.key" in CLAIM_SQL
+    assert "topic || ':' || encode(key, 'hex')" in CLAIM_SQL
