@@ -5,8 +5,10 @@ Three seams, all async:
 - ``ProtocolOutboxSpill.spill(events)`` stores events durably, in order, or
   raises; it never stores part of a batch (one transaction).
 - ``ProtocolOutboxBacklog.has_pending(topics)`` says whether rows of those
-  topics are still pending, i.e. not yet published by whoever relays the
-  outbox; a publisher keeps later events of the topics behind them until they are.
+  topics that the service spilled itself (``origin = 'service'``; an application's row,
+  which the ACL may refuse and hold forever, never counts) are still pending, i.e.
+  not yet published by whoever relays the outbox; a publisher keeps later events of
+  the topics behind them until they are.
 - ``ProtocolOutboxDrainer.drain(publish, ...)`` publishes pending rows oldest
   first and marks each published only after ``publish`` returned (the broker
   acknowledged). It stops at the first outage, so order is kept. Delivery is
@@ -184,13 +186,13 @@ class PostgresOutboxSpill:
             )
 
     async def has_pending(self, topics: Sequence[str]) -> bool:
-        """True while a row of one of ``topics`` is ``pending`` (``ProtocolOutboxBacklog``)."""
+        """True while a row the service spilled to one of ``topics`` is ``pending`` (the backlog)."""
         if not topics:
             return False
         return bool(
             await self._manager.fetchval(
                 f"SELECT EXISTS (SELECT 1 FROM {self._table} WHERE status = 'pending' "
-                "AND topic = ANY($1::text[]))",
+                "AND origin = 'service' AND topic = ANY($1::text[]))",
                 list(topics),
             )
         )
