@@ -40,7 +40,8 @@ FROM onex_outbox GROUP BY status
 _HELD_SQL = """
 SELECT count(*) FROM onex_outbox AS o
 WHERE o.status = 'pending' AND EXISTS (
-    SELECT 1 FROM onex_outbox AS d WHERE d.status = 'dead_letter' AND d.key = o.key AND d.id < o.id
+    SELECT 1 FROM onex_outbox AS d WHERE d.status = 'dead_letter'
+      AND d.topic = o.topic AND d.key = o.key AND d.id < o.id
 )
 """
 _REQUEUE_SQL = """

@@ -29,6 +29,7 @@ from typing import Any
 import aiokafka  # type: ignore[import-untyped]  # aiokafka ships no type information; see module doc
 from aiokafka import codec as kafka_codec
 from aiokafka import errors as kafka_errors
+from aiokafka.cluster import ClusterMetadata  # type: ignore[import-untyped]  # same package, same reason
 from aiokafka.conn import create_conn  # type: ignore[import-untyped]  # same package, same reason
 
 from omnibase_infra.errors import ConfigurationError
@@ -84,6 +85,19 @@ def producer_settings(config: ModelKafkaProducerConfig, client_id: str) -> dict[
             security.sasl_password.get_secret_value() if security.sasl_password is not None else None
         )
     return settings
+
+
+class _MetadataWithTopicErrors(ClusterMetadata):  # type: ignore[misc]  # aiokafka is untyped
+    """Cluster metadata that also keeps each listed topic's error code (aiokafka drops them)."""
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.topic_errors: dict[str, int] = {}
+
+    def update_metadata(self, metadata: Any) -> None:
+        for topic_data in metadata.topics:
+            self.topic_errors[topic_data[1]] = topic_data[0]  # (error_code, topic, ...)
+        super().update_metadata(metadata)
 
 
 class AIOKafkaProducerAdapter:
@@ -182,12 +196,26 @@ class AIOKafkaProducerAdapter:
         return len(metadata.brokers())
 
     async def has_topic(self, topic: str) -> bool:
+        """True if listed without error; False only if absent (or UNKNOWN_TOPIC_OR_PARTITION).
+
+        Any other topic-level error (LEADER_NOT_AVAILABLE while a fresh topic elects its
+        leaders, an authorization failure, ...) raises the matching ``KafkaError``: the
+        brokers could not say, which is an outage for the caller, never "no such topic".
+        """
         client = self._producer.client
         if client.cluster.partitions_for_topic(topic):
             return True
         # A metadata request for all topics: one naming the topic would let a broker with
-        # auto.create.topics.enable create it.
-        metadata = await client.fetch_all_metadata()
+        # auto.create.topics.enable create it. aiokafka's fetch_all_metadata drops the
+        # topic-level errors, so the same request is sent keeping them.
+        metadata = _MetadataWithTopicErrors(metadata_max_age_ms=client._metadata_max_age_ms)
+        if not await client._metadata_update(metadata, None):
+            raise kafka_errors.KafkaError("Unable to get cluster metadata over all known brokers")
+        code = metadata.topic_errors.get(topic)
+        if code is None or code == kafka_errors.UnknownTopicOrPartitionError.errno:
+            return False
+        if code != kafka_errors.NoError.errno:
+            raise kafka_errors.for_code(code)(f"topic {topic}")
         return bool(metadata.partitions_for_topic(topic))
 
     async def _stop_quietly(self) -> None:

@@ -5,8 +5,10 @@ Three seams, all async:
 - ``ProtocolOutboxSpill.spill(events)`` stores events durably, in order, or
   raises; it never stores part of a batch (one transaction).
 - ``ProtocolOutboxBacklog.has_pending(topics)`` says whether rows of those
-  topics are still pending, i.e. not yet published by whoever relays the
-  outbox; a publisher keeps later events of the topics behind them until they are.
+  topics that the service spilled itself (``origin = 'service'``; an application's row,
+  which the ACL may refuse and hold forever, never counts) are still pending, i.e.
+  not yet published by whoever relays the outbox; a publisher keeps later events of
+  the topics behind them until they are.
 - ``ProtocolOutboxDrainer.drain(publish, ...)`` publishes pending rows oldest
   first and marks each published only after ``publish`` returned (the broker
   acknowledged). It stops at the first outage, so order is kept. Delivery is
@@ -16,7 +18,9 @@ Three seams, all async:
 ``PostgresOutboxSpill`` implements both against
 ``onex_outbox(id bigserial primary key, topic text, key bytea, payload bytea,
 headers jsonb, status text default 'pending', attempts int default 0,
-last_error text, created_at timestamptz default now(), published_at timestamptz)``.
+last_error text, created_at timestamptz default now(), published_at timestamptz,
+origin text default 'application')``. Every row ``spill`` and ``park`` write has
+``origin = 'service'``: the relay takes the state-changed topic only from such rows.
 Statuses: ``pending``, ``published``, ``dead_letter``. ``PostgresOutboxSpill.park``
 (a dead-letter sink for the event queue) stores a record that failed too often
 as a ``dead_letter`` row with its attempts and error, where ``onex-infra outbox
@@ -155,7 +159,8 @@ async def create_outbox_table(
             attempts int NOT NULL DEFAULT 0,
             last_error text,
             created_at timestamptz NOT NULL DEFAULT now(),
-            published_at timestamptz
+            published_at timestamptz,
+            origin text NOT NULL DEFAULT 'application' CHECK (origin IN ('application', 'service'))
         )"""
     )
 
@@ -175,18 +180,19 @@ class PostgresOutboxSpill:
         rows = [(e.topic, e.key, e.value, encode_headers(e.headers)) for e in events]
         async with self._manager.acquire_connection() as connection, connection.transaction():
             await connection.executemany(
-                f"INSERT INTO {self._table} (topic, key, payload, headers) VALUES ($1, $2, $3, $4::jsonb)",
+                f"INSERT INTO {self._table} (topic, key, payload, headers, origin) "
+                "VALUES ($1, $2, $3, $4::jsonb, 'service')",
                 rows,
             )
 
     async def has_pending(self, topics: Sequence[str]) -> bool:
-        """True while a row of one of ``topics`` is ``pending`` (``ProtocolOutboxBacklog``)."""
+        """True while a row the service spilled to one of ``topics`` is ``pending`` (the backlog)."""
         if not topics:
             return False
         return bool(
             await self._manager.fetchval(
                 f"SELECT EXISTS (SELECT 1 FROM {self._table} WHERE status = 'pending' "
-                "AND topic = ANY($1::text[]))",
+                "AND origin = 'service' AND topic = ANY($1::text[]))",
                 list(topics),
             )
         )
@@ -195,8 +201,8 @@ class PostgresOutboxSpill:
         """Store ``record`` as a ``dead_letter`` row (``ProtocolDeadLetterSink``); raise if not stored."""
         event = record.event
         await self._manager.execute(
-            f"INSERT INTO {self._table} (topic, key, payload, headers, status, attempts, last_error) "
-            "VALUES ($1, $2, $3, $4::jsonb, 'dead_letter', $5, $6)",
+            f"INSERT INTO {self._table} (topic, key, payload, headers, status, attempts, last_error, origin) "
+            "VALUES ($1, $2, $3, $4::jsonb, 'dead_letter', $5, $6, 'service')",
             event.topic,
             event.key,
             event.value,

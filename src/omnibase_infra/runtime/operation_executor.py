@@ -28,7 +28,9 @@ Guarantees:
   envelope_id; error replies are typed and never carry connection details;
 - an operation parameter marked ``relay_topic`` (``enqueue_outbox_event``'s ``topic``)
   must name a topic the topic ACL allows for the relay: otherwise the reply is a
-  ``topic_not_allowed`` failure and no SQL runs;
+  ``topic_not_allowed`` failure (kept in the inbox like any failed reply) and the
+  operation's SQL never runs. The inbox is read first: a redelivered command whose
+  reply is kept gets that reply, whatever the ACL says now (one reply per command);
 - outage errors propagate for the breaker (and so does an error that is
   neither, e.g. a permission denied: fix the configuration); every failed
   reply comes with a ``PoisonRecordError`` for the DLQ.
@@ -222,9 +224,10 @@ class OperationExecutor:
             error = ModelOperationError(kind="invalid_parameters", message="; ".join(problems)[:500])
             return self._failure(request, operation.name, error)
         refused = self._refused_topic(command, operation)
-        if refused is not None:
-            error = ModelOperationError(kind="topic_not_allowed", message=refused.reason)
-            return self._failure(request, operation.name, error)
+        # Checked after the inbox lookup (in _run_*): a redelivered command gets its kept reply.
+        refusal = (
+            None if refused is None else ModelOperationError(kind="topic_not_allowed", message=refused.reason)
+        )
         arguments = [command.parameters.get(name) for name in operation.parameter_names]
         try:
             async with trace_database_operation(
@@ -234,8 +237,8 @@ class OperationExecutor:
                 correlation_id=request.correlation_id,
             ):
                 if operation.read_only:
-                    return await self._run_read_only(conn, request, operation, arguments)
-                return await self._run_write(conn, request, operation, arguments)
+                    return await self._run_read_only(conn, request, operation, arguments, refusal)
+                return await self._run_write(conn, request, operation, arguments, refusal)
         except _CommandFailed as failed:
             error = failed.error
         except Exception as exc:
@@ -335,11 +338,14 @@ class OperationExecutor:
         request: Envelope,
         operation: ProtocolOperation,
         arguments: list[JsonValue],
+        refusal: ModelOperationError | None,
     ) -> OperationOutcome:
         async with conn.transaction(readonly=True):
             kept = await self._prelude(conn, request)
             if kept is not None:
                 return kept
+            if refusal is not None:
+                raise _CommandFailed(refusal)
             rows = await conn.fetch(operation.sql, *arguments)
             reply_id, value = self._completed(request, operation, rows)
         return OperationOutcome(self._completed_topic, value, reply_id, False, None)
@@ -350,11 +356,14 @@ class OperationExecutor:
         request: Envelope,
         operation: ProtocolOperation,
         arguments: list[JsonValue],
+        refusal: ModelOperationError | None,
     ) -> OperationOutcome:
         async with conn.transaction():
             kept = await self._prelude(conn, request)
             if kept is not None:
                 return kept
+            if refusal is not None:
+                raise _CommandFailed(refusal)
             claimed = await conn.fetchval(
                 CLAIM_SQL, request.envelope_id, operation.name, self._completed_topic
             )

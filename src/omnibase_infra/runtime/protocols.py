@@ -64,8 +64,8 @@ class ProtocolTopicAcl(Protocol):
         """Return if ``topic`` is declared for ``use``; raise ``TopicNotAllowedError`` otherwise."""
         ...
 
-    def require_relayable(self, topic: str) -> None:
-        """Like ``require(topic, "relay")``, but the event queue's spilled state events pass too."""
+    def require_relayable(self, topic: str, *, service_row: bool) -> None:
+        """Like ``require(topic, "relay")``; a ``service_row`` (spilled by the service) may be state."""
         ...
 
     def require_declared(self, topic: str) -> None:

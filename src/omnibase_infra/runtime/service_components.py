@@ -228,6 +228,9 @@ def build_components(
         max_attempts=runtime.outbox_max_attempts,
         dead_letter_enabled=kafka_breaker.config.dead_letter_enabled,
         idle_interval_seconds=runtime.outbox_idle_interval_ms / 1000,
+        # The claim's transaction stays open while the sends run: keep them well inside the
+        # deadline a PostgreSQL call gets, so the round's marking still has time to commit.
+        send_budget_seconds=postgres_breaker.config.timeout_seconds / 2,
         clock=clock,
         observe=lambda report: metrics.count_messages_processed("outbox_relay", report.published),
     )

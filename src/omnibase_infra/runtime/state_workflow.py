@@ -89,13 +89,16 @@ class InfrastructureStateWorkflow:
         """Fold one health sample, record and store its changes; return the changes recorded."""
         candidate, intents = self._reduce(self.state, self._summarise(metrics))
         recorded: list[ModelStateChangedIntent] = []
-        for intent in intents:
+        for position, intent in enumerate(intents):
+            # The overall status once this change (and the ones before it) are applied: a later
+            # change of the round may yet fail to be recorded, and then it is not applied.
+            applied = _advance(self.state, candidate, intents[position + 1 :])
             payload = ModelStateChangedPayload(
                 component=intent.component,
                 previous_status=intent.previous_status,
                 status=intent.status,
                 reason=intent.reason,
-                overall_status=candidate.overall,
+                overall_status=applied.overall,
                 changed_at=intent.changed_at,
                 environment=metrics.environment,
             )

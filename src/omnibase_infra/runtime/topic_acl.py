@@ -13,7 +13,9 @@ declaration, as everywhere in ``runtime.topology``):
   makes one stops startup (``ConfigurationError``, exit 3).
 
 The outbox relay also publishes the state events the event queue spilled to the
-outbox, so ``require_relayable`` admits the state topic; ``enqueue_outbox_event``
+outbox. Those rows, and only those, carry ``origin = 'service'``, so ``require_relayable``
+admits the state topic for a service row only: an application row naming the state topic
+is refused like any undeclared topic (the relay dead-letters it). ``enqueue_outbox_event``
 checks ``relay`` only, so a command sender can never queue a state event, a reply or a
 command. The kafka_adapter node's generic ``publish`` names no use: it takes any topic
 allowed for some use (``require_declared``). Every refusal raises ``TopicNotAllowedError``
@@ -104,9 +106,15 @@ class TopicAcl:
         if topic not in self._allowed[use]:
             raise TopicNotAllowedError(topic, use, f"not one of {_WHERE[use]}")
 
-    def require_relayable(self, topic: str) -> None:
-        if topic not in self._allowed["relay"] and topic not in self._allowed["state"]:
-            raise TopicNotAllowedError(topic, "relay", f"not one of {_WHERE['relay']}")
+    def require_relayable(self, topic: str, *, service_row: bool) -> None:
+        """Allow ``relay`` topics, and the state topic for a row the service spilled itself."""
+        if topic in self._allowed["relay"] or (service_row and topic in self._allowed["state"]):
+            return
+        if topic in self._allowed["state"]:
+            raise TopicNotAllowedError(
+                topic, "relay", "the state topic is relayed only from rows the service spilled itself"
+            )
+        raise TopicNotAllowedError(topic, "relay", f"not one of {_WHERE['relay']}")
 
     def require_declared(self, topic: str) -> None:
         if not any(topic in allowed for allowed in self._allowed.values()):

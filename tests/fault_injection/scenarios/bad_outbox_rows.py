@@ -13,7 +13,9 @@ that does not exist. Rows without a key are mixed in, one of them bad. Expectati
 - every bad row ends in ``dead_letter`` after one attempt, its ``last_error`` naming
   what is wrong; nothing reaches the reply or command topic;
 - per key, the good rows are in the log in insertion order, and the rows behind a
-  dead-lettered row of their key stay ``pending`` (never published, no attempt).
+  dead-lettered row of their topic and key stay ``pending`` (never published, no
+  attempt); a bad row on another topic (undeclared, reply, command, missing) holds
+  nothing back, as order is per (topic, key).
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def plan_rows(ctx: RunContext, workspace: Workspace, missing: str) -> list[Row]:
     for k in range(keys):
         key = f"key-{k}".encode()
         bad_at = ctx.rng.randrange(per_key) if k in bad_keys else per_key
+        # Order is per (topic, key): a bad row holds back only the rows of its own topic.
+        holds = k in bad_keys and kinds[bad_keys[k]][0] == workspace.outbox_topic
         chain = []
         for n in range(per_key):
             payload = f"key-{k}:{n}".encode()
@@ -102,9 +106,8 @@ def plan_rows(ctx: RunContext, workspace: Workspace, missing: str) -> list[Row]:
                 topic, headers, body, reason = kinds[bad_keys[k]]
                 chain.append(Row(topic, key, body or payload, headers, "dead_letter", reason))
             else:
-                chain.append(
-                    Row(workspace.outbox_topic, key, payload, "[]", "held" if n > bad_at else "publish")
-                )
+                fate = "held" if holds and n > bad_at else "publish"
+                chain.append(Row(workspace.outbox_topic, key, payload, "[]", fate))
         chains.append(chain)
     loose = [
         Row(workspace.outbox_topic, None, f"nokey:{n}".encode(), "[]", "publish") for n in range(per_key)

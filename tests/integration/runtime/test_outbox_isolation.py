@@ -65,6 +65,7 @@ async def test_bad_rows_go_to_dead_letter_with_their_reason_and_their_keys_wait(
     missing = f"onex.evt.test.{uuid.uuid4().hex[:8]}.v1"  # declared for the relay, never created
     service.env["ONEX_OUTBOX_TOPICS"] = f"{target},{small},{missing}"
     bad: dict[str, int] = {}
+    topic_of: dict[str, str] = {}
     held: dict[str, int] = {}
     good: list[str] = []
     for n in range(3):
@@ -79,8 +80,15 @@ async def test_bad_rows_go_to_dead_letter_with_their_reason_and_their_keys_wait(
     bad["command"] = await insert(db, service_topics.command, "command", b"command:0")
     bad["large"] = await insert(db, small, "large", os.urandom(5000))
     bad["missing"] = await insert(db, missing, "missing", b"missing:0")
-    for key in bad:
-        held[key] = await insert(db, target, key, f"{key}:2".encode())
+    # An application row naming the state topic is a forged state event: the ACL refuses it.
+    bad["state"] = await insert(db, service_topics.state, "postgres", b"forged state:0")
+    for name, row_id in bad.items():
+        topic_of[name] = await db.fetchval("SELECT topic FROM onex_outbox WHERE id = $1", row_id)
+        key = "postgres" if name == "state" else name
+        held[name] = await insert(db, topic_of[name], key, f"{name}:2".encode())
+    # Order is per (topic, key): the forged state row keyed postgres holds back no other topic.
+    good.append("cross:0")
+    await insert(db, target, "postgres", b"cross:0")
     # Rows without a key have no order: a bad one holds nothing back.
     bad["nokey"] = await insert(db, target, None, b"nokey:0", '{"not": "a list"}')
     good.append("nokey:1")
@@ -105,6 +113,8 @@ async def test_bad_rows_go_to_dead_letter_with_their_reason_and_their_keys_wait(
         "command": f"acl: TopicNotAllowed: topic {service_topics.command} is not allowed for relay",
         "large": "kafka_send: ",
         "missing": f"outbox: UnknownTopic: topic {missing} does not exist on the brokers",
+        "state": f"acl: TopicNotAllowed: topic {service_topics.state} is not allowed for relay: "
+        "the state topic is relayed only from rows the service spilled itself",
         "nokey": "outbox: MalformedHeaders: ",
     }
     for name, row_id in bad.items():
@@ -124,6 +134,10 @@ async def test_bad_rows_go_to_dead_letter_with_their_reason_and_their_keys_wait(
     forged = await consume_all(kafka_bootstrap, service_topics.completed, expect=1, within=3)
     assert forged == [], "nothing reached the reply topic"
     assert (await consume_all(kafka_bootstrap, service_topics.command, expect=1, within=3)) == []
+    state_events = await consume_all(kafka_bootstrap, service_topics.state, expect=1000, within=3)
+    assert [r for r in state_events if b"forged state" in r.value or b"state:2" in r.value] == [], (  # type: ignore[attr-defined]
+        "no application row reached the state topic"
+    )
 
     # The runbook: fix the cause, requeue; the row and the one held behind it go out in order.
     await db.execute("UPDATE onex_outbox SET headers = '[]'::jsonb WHERE id = $1", bad["headers"])

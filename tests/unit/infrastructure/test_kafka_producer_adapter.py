@@ -113,3 +113,71 @@ async def test_an_unavailable_codec_is_a_configuration_error(monkeypatch: pytest
         AIOKafkaProducerAdapter(CONFIG.model_copy(update={"compression_type": "zstd"}), "c")
     assert raised.value.variable == "KAFKA_COMPRESSION_TYPE"
     assert "'zstd'" in raised.value.reason
+
+
+TopicData = tuple[int, str, bool, list[tuple[int, int, int, list[int], list[int]]]]
+
+
+class _MetadataResponse:
+    """A version-1 MetadataResponse: one broker; topics as ``(error_code, name, internal, partitions)``."""
+
+    API_VERSION = 1
+    controller_id = 1
+    brokers = [(1, "localhost", 9092, None)]
+
+    def __init__(
+        self, *topics: tuple[int, str, bool, list[tuple[int, int, int, list[int], list[int]]]]
+    ) -> None:
+        self.topics = list(topics)
+
+
+class _MetadataClient:
+    """The slice of aiokafka's client ``has_topic`` uses; answers every metadata request with ``response``."""
+
+    def __init__(self, response: _MetadataResponse) -> None:
+        self.response = response
+        self.cluster = aiokafka.cluster.ClusterMetadata()
+        self._metadata_max_age_ms = 300000
+
+    async def _metadata_update(self, cluster: Any, topics: object) -> bool:
+        assert topics is None, "a request naming the topic could auto-create it"
+        cluster.update_metadata(self.response)
+        return True
+
+    async def fetch_all_metadata(self) -> Any:  # as aiokafka does it: the topic errors are dropped
+        cluster = aiokafka.cluster.ClusterMetadata()
+        await self._metadata_update(cluster, None)
+        return cluster
+
+
+class _ProducerWithClient:
+    def __init__(self, client: _MetadataClient) -> None:
+        self.client = client
+
+
+def _adapter_answering(
+    *topics: tuple[int, str, bool, list[tuple[int, int, int, list[int], list[int]]]],
+) -> Any:
+    adapter = AIOKafkaProducerAdapter(CONFIG, "test")
+    adapter._producer = _ProducerWithClient(_MetadataClient(_MetadataResponse(*topics)))
+    return adapter
+
+
+async def test_has_topic_answers_false_only_for_a_topic_the_brokers_do_not_list() -> None:
+    adapter = _adapter_answering((0, "onex.evt.here.v1", False, [(0, 0, 1, [1], [1])]))
+    assert await adapter.has_topic("onex.evt.here.v1") is True
+    assert await adapter.has_topic("onex.evt.missing.v1") is False
+    unknown = kafka_errors.UnknownTopicOrPartitionError.errno
+    assert (
+        await _adapter_answering((unknown, "onex.evt.gone.v1", False, [])).has_topic("onex.evt.gone.v1")
+        is False
+    )
+
+
+@pytest.mark.parametrize(
+    "error", [kafka_errors.LeaderNotAvailableError, kafka_errors.TopicAuthorizationFailedError]
+)
+async def test_has_topic_raises_for_any_other_topic_error_so_the_caller_waits(error: type[Exception]) -> None:
+    adapter = _adapter_answering((error.errno, "onex.evt.fresh.v1", False, []))  # type: ignore[attr-defined]
+    with pytest.raises(error):
+        await adapter.has_topic("onex.evt.fresh.v1")

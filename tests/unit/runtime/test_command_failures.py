@@ -448,3 +448,54 @@ async def test_a_failed_reply_refused_because_of_the_commands_key_is_sent_withou
     assert refused.key is None
     assert publisher.attempts == 4  # reply, substitute, substitute without key, dead letter
     assert len(publisher.to(COMMANDS + ".dlq")) == 1
+
+
+def enqueue_executor(*relay: str) -> OperationExecutor:
+    from omnibase_infra.runtime.topic_acl import TopicAcl
+
+    enqueue = FakeOperation(
+        "enqueue_outbox_event",
+        sql="INSERT INTO onex_outbox (topic) VALUES ($1) RETURNING id",
+        read_only=False,
+        relay_topic_parameters=("topic",),
+    )
+    acl = TopicAcl(reply=(COMPLETED, FAILED), relay=relay, state=(), consumed=(COMMANDS,))
+    return OperationExecutor(
+        FakeCatalog(enqueue),
+        completed_topic=COMPLETED,
+        failed_topic=FAILED,
+        encode_reply=encode_reply,
+        topic_acl=acl,
+    )
+
+
+async def test_a_redelivered_command_gets_its_kept_reply_even_if_the_acl_now_refuses_its_topic() -> None:
+    conn = ScriptedConnection(rows({"id": 1}))
+    topic = "onex.evt.orders.created.v1"
+    request = ModelEventEnvelope[JsonValue](
+        payload={"operation": "enqueue_outbox_event", "parameters": {"topic": topic}},
+        correlation_id=uuid.uuid4(),
+    )
+    first = await enqueue_executor(topic).execute(as_connection(conn), request)
+
+    # The relay topics changed (ONEX_OUTBOX_TOPICS) before the command was redelivered.
+    again = await enqueue_executor("onex.evt.other.v1").execute(as_connection(conn), request)
+
+    assert (first.reply_topic, first.poison) == (COMPLETED, None)
+    assert (again.reply_topic, again.reply_value, again.duplicate) == (COMPLETED, first.reply_value, True)
+    assert conn.statements_run == 1, "the insert ran once"
+
+
+async def test_a_refused_topic_is_one_kept_failed_reply_and_its_sql_never_runs() -> None:
+    conn = ScriptedConnection(rows({"id": 1}))
+    request = ModelEventEnvelope[JsonValue](
+        payload={"operation": "enqueue_outbox_event", "parameters": {"topic": "onex.evt.nobody.v1"}},
+        correlation_id=uuid.uuid4(),
+    )
+
+    outcome = await enqueue_executor("onex.evt.orders.created.v1").execute(as_connection(conn), request)
+
+    error = failed_reply(outcome).error
+    assert error is not None and error.kind == "topic_not_allowed"
+    assert_kept(conn, request, outcome)
+    assert conn.statements_run == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
 import pytest
@@ -16,12 +18,14 @@ from omnibase_infra.models.model_operation_reply import (
     reply_id_for,
 )
 from omnibase_infra.runtime.envelope_codec import decode_envelope
-from omnibase_infra.runtime.operation_executor import OperationExecutor
+from omnibase_infra.runtime.operation_executor import KEEP_FAILED_SQL, PRELUDE_SQL, OperationExecutor
 
 from .fakes import FakeCatalog, FakeOperation, UnusableConnection, encode_reply
 
 if TYPE_CHECKING:
     import asyncpg
+
+    from omnibase_infra.runtime.protocols import DbConnection
 
 COMPLETED = "onex.evt.postgres.operation-completed.v1"
 FAILED = "onex.evt.postgres.operation-failed.v1"
@@ -157,6 +161,26 @@ async def test_a_redelivered_refusal_gets_the_same_reply_id() -> None:
     assert decode_envelope(first.reply_value).envelope_id == decode_envelope(second.reply_value).envelope_id
 
 
+class InboxOnlyConnection:
+    """Looks the command up in an empty inbox and keeps a failed reply; running any other SQL fails."""
+
+    def __init__(self) -> None:
+        self.kept = 0
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, readonly: bool = False) -> AsyncIterator[None]:
+        yield
+
+    async def fetchrow(self, sql: str, *args: object) -> dict[str, object] | None:
+        assert sql == PRELUDE_SQL
+        return {"reply_topic": None, "reply": None}
+
+    async def execute(self, sql: str, *args: object) -> str:
+        assert sql == KEEP_FAILED_SQL
+        self.kept += 1
+        return "INSERT 0 1"
+
+
 @pytest.mark.parametrize(
     ("topic", "why"),
     [
@@ -166,7 +190,9 @@ async def test_a_redelivered_refusal_gets_the_same_reply_id() -> None:
         ("onex.evt.nobody.declared.v1", "an undeclared topic"),
     ],
 )
-async def test_a_refused_outbox_topic_gets_topic_not_allowed_without_sql(topic: str, why: str) -> None:
+async def test_a_refused_outbox_topic_gets_topic_not_allowed_without_running_its_sql(
+    topic: str, why: str
+) -> None:
     from omnibase_infra.runtime.topic_acl import TopicAcl
 
     acl = TopicAcl(
@@ -184,10 +210,13 @@ async def test_a_refused_outbox_topic_gets_topic_not_allowed_without_sql(topic: 
         topic_acl=acl,
     )
 
+    conn = InboxOnlyConnection()
     outcome = await run.execute(
-        NO_SQL, request({"operation": "enqueue_outbox_event", "parameters": {"topic": topic, "payload": "x"}})
+        cast("DbConnection", conn),
+        request({"operation": "enqueue_outbox_event", "parameters": {"topic": topic, "payload": "x"}}),
     )
 
+    assert conn.kept == 1, "the failed reply is kept in the inbox; nothing else ran"
     assert outcome.reply_topic == FAILED, why
     assert outcome.poison is not None
     assert outcome.poison.poison_class == "TopicNotAllowed"

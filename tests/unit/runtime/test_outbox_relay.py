@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import TYPE_CHECKING, cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import pytest
 
@@ -18,7 +20,9 @@ from .fakes import FakeGuard, FakePublisher, UntouchableDatabase, spin_until
 if TYPE_CHECKING:
     import asyncpg
 
-    from omnibase_infra.runtime.protocols import DbConnection
+    from omnibase_infra.runtime.protocols import DbConnection, Headers, ProtocolConnectionSource
+
+T = TypeVar("T")
 
 TOPIC = "onex.evt.orders.created.v1"
 STATE = "onex.evt.infrastructure.state-changed.v1"
@@ -31,6 +35,7 @@ def row(
     *,
     topic: str = TOPIC,
     attempts: int = 0,
+    origin: str = "application",
 ) -> asyncpg.Record:
     data = {
         "id": row_id,
@@ -39,6 +44,7 @@ def row(
         "payload": f"p{row_id}".encode(),
         "headers": headers,
         "attempts": attempts,
+        "origin": origin,
     }
     return cast("asyncpg.Record", data)
 
@@ -214,10 +220,23 @@ async def test_a_topic_the_acl_refuses_is_poison_and_never_sent() -> None:
 async def test_spilled_state_events_pass_the_acl() -> None:
     publisher = FakePublisher()
 
-    result = await relay(publisher)._publish_chain([row(1, topic=STATE, key=None)])
+    result = await relay(publisher)._publish_chain([row(1, topic=STATE, key=None, origin="service")])
 
     assert result.published == [1]
     assert publisher.sent[0].topic == STATE
+
+
+async def test_an_application_row_for_the_state_topic_is_dead_lettered_as_forged() -> None:
+    publisher = FakePublisher()
+    conn = FakeOutboxConnection([row(1, topic=STATE, key=b"postgres")])
+
+    counts = await run_round(relay(publisher), conn)
+
+    assert counts == (0, 1, 1, False)
+    attempts, error, parked = conn.marks()[1]
+    assert (attempts, parked) == (1, True)
+    assert error.startswith(f"acl: TopicNotAllowed: topic {STATE} is not allowed for relay")
+    assert publisher.sent == []
 
 
 async def test_a_topic_missing_on_the_brokers_is_poison_and_never_sent() -> None:
@@ -343,3 +362,131 @@ async def test_run_treats_a_database_outage_quietly_and_stops_when_asked(
 
     assert caplog.records == []
     assert outbox.published_total == 0
+
+
+class HangingPublisher(FakePublisher):
+    """Acknowledges every key but ``hang_key``, whose send never returns; notes sends under the SQL guard."""
+
+    def __init__(self, hang_key: bytes, sql_guard: SqlGuard) -> None:
+        super().__init__()
+        self.hang_key = hang_key
+        self.sql_guard = sql_guard
+        self.sent_under_sql_guard = 0
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+    ) -> tuple[int, int]:
+        self.sent_under_sql_guard += int(self.sql_guard.inside)
+        if key == self.hang_key:
+            self.attempts += 1
+            await asyncio.Event().wait()
+        return await super().send(topic, value, key, headers, partition)
+
+
+class SqlGuard(FakeGuard):
+    """The PostgreSQL guard: says whether a call is running inside it."""
+
+    def __init__(self) -> None:
+        super().__init__("postgres")
+        self.inside = False
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        self.inside = True
+        try:
+            return await super().call(fn)
+        finally:
+            self.inside = False
+
+
+class TransactionalConnection(FakeOutboxConnection):
+    def __init__(self, rows: list[asyncpg.Record]) -> None:
+        super().__init__(rows)
+        self.outcome = "open"
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException:
+            self.outcome = "rolled back"
+            raise
+        self.outcome = "committed"
+
+
+class OneConnection:
+    def __init__(self, conn: TransactionalConnection) -> None:
+        self.conn = conn
+
+    @contextlib.asynccontextmanager
+    async def acquire_connection(self) -> AsyncIterator[TransactionalConnection]:
+        yield self.conn
+
+
+async def test_a_hanging_send_is_cut_at_the_send_budget_and_the_acknowledged_rows_are_marked() -> None:
+    sql_guard = SqlGuard()
+    publisher = HangingPublisher(b"slow", sql_guard)
+    conn = TransactionalConnection([row(1, key=b"fast"), row(2, key=b"slow"), row(3, key=b"fast")])
+    outbox = OutboxRelay(
+        cast("ProtocolConnectionSource", OneConnection(conn)),
+        sql_guard,
+        publisher,
+        FakeGuard("kafka"),
+        topic_acl=acl(),
+        topics=FakeTopics(TOPIC),
+        send_budget_seconds=0.01,
+    )
+
+    report = await asyncio.wait_for(outbox.relay_once(), timeout=10)
+
+    assert (report.published, report.failed, report.parked, report.interrupted) == (2, 0, 0, True)
+    assert conn.outcome == "committed"
+    assert conn.published_ids() == [1, 3]
+    assert conn.marks() == {}, "the cut-off row counts no attempt and stays pending"
+    assert publisher.sent_under_sql_guard == 0, "the PostgreSQL guard covers the SQL, never a send"
+    assert sql_guard.calls == 2, "the claim and the marking"
+
+
+async def test_keyless_rows_are_chains_of_their_own_and_one_failing_stops_no_other() -> None:
+    publisher = FakePublisher()
+    publisher.failures = [ValueError("odd")]
+    conn = FakeOutboxConnection([row(1, key=None), row(2, key=None), row(3, key=None, headers="{}")])
+
+    counts = await run_round(relay(publisher), conn)
+
+    assert counts == (1, 2, 1, False)
+    assert conn.published_ids() == [2]
+    assert conn.marks()[1] == (1, "ValueError: odd", False)
+    assert conn.marks()[3][2], "the poison keyless row is parked"
+
+
+def test_the_claim_takes_no_advisory_lock_for_a_keyless_row() -> None:
+    lock = CLAIM_SQL.index("pg_try_advisory_xact_lock")
+    assert "CASE WHEN key IS NULL THEN true" in CLAIM_SQL[:lock]
+
+
+async def test_order_is_per_topic_and_key_so_a_bad_row_holds_back_no_other_topic() -> None:
+    publisher = FakePublisher()
+    conn = FakeOutboxConnection(
+        [
+            row(1, key=b"postgres", headers="{}"),
+            row(2, key=b"postgres", topic=STATE, origin="service"),
+            row(3, key=b"postgres"),
+        ]
+    )
+
+    counts = await run_round(relay(publisher), conn)
+
+    assert counts == (1, 1, 1, False)
+    assert conn.published_ids() == [2]
+    assert 3 not in conn.marks(), "the row behind the bad one of its topic and key waits"
+
+
+def test_every_per_key_check_of_the_claim_matches_the_topic_too() -> None:
+    assert "d.topic = o.topic AND d.key = o.key" in CLAIM_SQL
+    assert "e.topic = c.topic AND e.key = c.key" in CLAIM_SQL
+    assert "topic || ':' || encode(key, 'hex')" in CLAIM_SQL

@@ -32,7 +32,7 @@ class StateOnlyAcl:
         if (topic, use) != (TOPIC, "state"):
             raise TopicNotAllowedError(topic, use, "not the state topic")
 
-    def require_relayable(self, topic: str) -> None:
+    def require_relayable(self, topic: str, *, service_row: bool) -> None:
         self.require(topic, "relay")
 
     def require_declared(self, topic: str) -> None:
@@ -188,6 +188,20 @@ async def test_overall_status_is_the_whole_state_not_the_changed_component() -> 
     assert (intent.component, intent.status) == ("postgres", "healthy")
     assert h.payloads[-1].status == "healthy"
     assert h.payloads[-1].overall_status == "unhealthy", "the kafka breaker is still open"
+
+
+async def test_each_event_of_a_round_carries_the_overall_status_once_it_and_those_before_it_apply() -> None:
+    h = Harness()
+    h.sample(breakers=[breaker("kafka", "open")])
+
+    await h.step()
+
+    by_component = {p.component: p for p in h.payloads}
+    assert h.payloads[0].component == "postgres"
+    # A later change of the round may fail to be recorded, and then it is not applied: the
+    # first event must not claim the status that only the breaker's change brings.
+    assert by_component["postgres"].overall_status == "healthy"
+    assert h.payloads[-1].overall_status == "unhealthy", "the kafka breaker is open"
 
 
 def _statuses(h: Harness) -> dict[str, str]:

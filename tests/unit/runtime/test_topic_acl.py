@@ -79,11 +79,20 @@ def test_a_refusal_is_typed_poison_naming_the_topic_and_the_use() -> None:
 
 def test_the_relay_may_publish_spilled_state_events_but_never_replies_or_commands() -> None:
     acl = _acl()
-    acl.require_relayable(STATE)
-    acl.require_relayable(STORE)
+    acl.require_relayable(STATE, service_row=True)
+    acl.require_relayable(STORE, service_row=True)
+    acl.require_relayable(STORE, service_row=False)
     for topic in (COMPLETED, FAILED, COMMAND, "onex.evt.nobody.declared.v1"):
-        with pytest.raises(TopicNotAllowedError, match=f"topic {topic} is not allowed for relay"):
-            acl.require_relayable(topic)
+        for service_row in (True, False):
+            with pytest.raises(TopicNotAllowedError, match=f"topic {topic} is not allowed for relay"):
+                acl.require_relayable(topic, service_row=service_row)
+
+
+def test_an_application_row_can_never_be_relayed_to_the_state_topic() -> None:
+    with pytest.raises(TopicNotAllowedError) as refused:
+        _acl().require_relayable(STATE, service_row=False)
+    assert (refused.value.topic, refused.value.use) == (STATE, "relay")
+    assert "relayed only from rows the service spilled itself" in str(refused.value)
 
 
 def test_an_outbox_relay_workflow_of_an_extra_composition_declares_relay_topics(tmp_path: Path) -> None:
