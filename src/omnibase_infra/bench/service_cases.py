@@ -93,6 +93,7 @@ class ServiceProcess:
             ONEX_OPERATION_COMPLETED_TOPIC=topics.completed,
             ONEX_OPERATION_FAILED_TOPIC=topics.failed,
             ONEX_STATE_CHANGED_TOPIC=topics.state,
+            ONEX_OUTBOX_TOPICS=topics.outbox,  # case 5's rows: the topic ACL relays only declared topics
             HEALTH_CHECK_PORT=str(free_port()),
             PROMETHEUS_METRICS_PORT=str(free_port()),
             HEALTH_CHECK_HOST="127.0.0.1",
@@ -302,6 +303,11 @@ async def outbox(
             await asyncio.sleep(0.5)
         if pending:
             raise RuntimeError(f"outbox: {pending:,} rows still pending")
+        parked = await conn.fetchrow(
+            "SELECT count(*) AS n, min(last_error) AS error FROM onex_outbox WHERE status = 'dead_letter'"
+        )
+        if parked["n"]:
+            raise RuntimeError(f"outbox: {parked['n']:,} rows dead-lettered, e.g. {parked['error']}")
         expr = "pg_xact_commit_timestamp(xmin)" if commit_ts else "published_at"
         last = float(
             await conn.fetchval(
