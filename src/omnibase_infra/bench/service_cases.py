@@ -303,11 +303,12 @@ async def outbox(
             await asyncio.sleep(0.5)
         if pending:
             raise RuntimeError(f"outbox: {pending:,} rows still pending")
-        parked = await conn.fetchrow(
-            "SELECT count(*) AS n, min(last_error) AS error FROM onex_outbox WHERE status = 'dead_letter'"
-        )
-        if parked["n"]:
-            raise RuntimeError(f"outbox: {parked['n']:,} rows dead-lettered, e.g. {parked['error']}")
+        parked = int(await conn.fetchval("SELECT count(*) FROM onex_outbox WHERE status = 'dead_letter'"))
+        if parked:
+            error = await conn.fetchval(
+                "SELECT min(last_error) FROM onex_outbox WHERE status = 'dead_letter'"
+            )
+            raise RuntimeError(f"outbox: {parked:,} rows dead-lettered, e.g. {error}")
         expr = "pg_xact_commit_timestamp(xmin)" if commit_ts else "published_at"
         last = float(
             await conn.fetchval(
