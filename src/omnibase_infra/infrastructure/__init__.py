@@ -8,8 +8,8 @@ never pulls in the others; import from the module that owns a name:
 - ``infrastructure.resilient_publisher``: ``ResilientPublisher`` (the original guide's event queue)
 - ``infrastructure.outbox_spill``: ``ProtocolOutboxSpill``, ``PostgresOutboxSpill``
 - ``infrastructure.postgres_connection_manager``: ``PostgresConnectionManager``, ``get_connection_manager``
-- ``infrastructure.kafka_producer_pool``: ``KafkaProducerPool``, ``get_producer_pool``,
-  ``initialize_producer_pool``
+- ``infrastructure.kafka_producer_pool_access``: ``get_producer_pool``,
+  ``initialize_producer_pool`` (over ``kafka_producer_pool.KafkaProducerPool``)
 - ``infrastructure.infrastructure_health_monitor``: ``InfrastructureHealthMonitor``, ``get_health_monitor``
 - ``infrastructure.distributed_tracing``: ``initialize_distributed_tracing``, ``get_tracing_manager``
 
@@ -30,17 +30,20 @@ if TYPE_CHECKING:
     )
     from omnibase_infra.infrastructure.event_bus_circuit_breaker import get_circuit_breaker
     from omnibase_infra.infrastructure.infrastructure_health_monitor import get_health_monitor
-    from omnibase_infra.infrastructure.kafka_producer_pool import get_producer_pool, initialize_producer_pool
+    from omnibase_infra.infrastructure.kafka_producer_pool_access import (
+        get_producer_pool,
+        initialize_producer_pool,
+    )
     from omnibase_infra.infrastructure.postgres_connection_manager import get_connection_manager
 
 _ENTRY_POINTS = {
     "get_circuit_breaker": "event_bus_circuit_breaker",
     "get_connection_manager": "postgres_connection_manager",
     "get_health_monitor": "infrastructure_health_monitor",
-    "get_producer_pool": "kafka_producer_pool",
+    "get_producer_pool": "kafka_producer_pool_access",
     "get_tracing_manager": "distributed_tracing",
     "initialize_distributed_tracing": "distributed_tracing",
-    "initialize_producer_pool": "kafka_producer_pool",
+    "initialize_producer_pool": "kafka_producer_pool_access",
 }
 
 

@@ -491,22 +491,4 @@ def _mark_seen(future: asyncio.Future[Ack]) -> None:
         future.exception()
 
 
-def get_producer_pool() -> KafkaProducerPool:
-    """The process's producer pool (the original guide's entry point; see ``get_connection_manager``)."""
-    from omnibase_infra.runtime.process_services import process_components
-
-    return process_components().producers
-
-
-async def initialize_producer_pool() -> KafkaProducerPool:
-    """Start the process's producer pool (idempotent) and return it; ``OutageError`` without a broker."""
-    pool = get_producer_pool()
-    await pool.initialize()
-    return pool
-
-
-__all__ = [
-    "KafkaProducerPool",
-    "get_producer_pool",
-    "initialize_producer_pool",
-]
+__all__ = ["KafkaProducerPool"]

@@ -26,7 +26,7 @@ from omnibase_infra.infrastructure import (
 from omnibase_infra.infrastructure.distributed_tracing import get_tracing_manager
 from omnibase_infra.infrastructure.event_bus_circuit_breaker import get_circuit_breaker
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
-from omnibase_infra.infrastructure.kafka_producer_pool import get_producer_pool
+from omnibase_infra.infrastructure.kafka_producer_pool_access import get_producer_pool
 from omnibase_infra.infrastructure.postgres_connection_manager import get_connection_manager
 from omnibase_infra.observability.audit import AuditEvent, AuditEventType, AuditSeverity
 from omnibase_infra.runtime import migrations

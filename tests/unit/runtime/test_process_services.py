@@ -10,7 +10,7 @@ from omnibase_infra.contract_validation.loader import load_contract_set
 from omnibase_infra.errors import ConfigurationError, LifecycleError
 from omnibase_infra.infrastructure.event_bus_circuit_breaker import get_circuit_breaker
 from omnibase_infra.infrastructure.infrastructure_health_monitor import get_health_monitor
-from omnibase_infra.infrastructure.kafka_producer_pool import get_producer_pool
+from omnibase_infra.infrastructure.kafka_producer_pool_access import get_producer_pool
 from omnibase_infra.infrastructure.postgres_connection_manager import get_connection_manager
 from omnibase_infra.runtime.process_services import (
     get_audit_logger,
