@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-unt
 
 from omnibase_infra.bench.cpu import MachineCpu
 from omnibase_infra.bench.workload import COLUMNS, Dataset, Progress
-from omnibase_infra.runtime.dead_letter import SourceRecord
-from omnibase_infra.runtime.event_store_writer import StoredEvent, write_events
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import write_events
+from omnibase_infra.workflow.records import SourceRecord, StoredEvent
 
 
 async def kafka_ceiling(

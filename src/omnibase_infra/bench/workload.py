@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]  # untyped library
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 
-from omnibase_infra.runtime.event_store_writer import COLUMNS as EVENT_STORE_COLUMNS
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import COLUMNS as EVENT_STORE_COLUMNS
 
 EVENT_TYPE = "bench.event"
 # What the service stores as metadata for an envelope that carries none.

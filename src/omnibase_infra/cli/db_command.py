@@ -20,7 +20,7 @@ from omnibase_infra.cli.db_backup_command import (
 from omnibase_infra.errors import BackupError
 from omnibase_infra.infrastructure.postgres_backup import BackupResult
 from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
-from omnibase_infra.runtime import migrations
+from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
 
 
 async def _backup_if_pending(

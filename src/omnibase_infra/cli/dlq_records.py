@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from omnibase_infra.runtime.dead_letter import (
+from omnibase_infra.workflow.records import (
     ATTEMPTS_HEADER,
     HEADER_PREFIX,
     dlq_topic_for,
@@ -226,7 +226,7 @@ async def read_dlq(
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]  # untyped library
 
-    from omnibase_infra.runtime.kafka_consumer import security_kwargs
+    from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import security_kwargs
 
     client = {
         "bootstrap_servers": bootstrap,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from omnibase_infra.cli.dlq_records import DlqRecord
-from omnibase_infra.runtime.dead_letter import is_dlq_topic
+from omnibase_infra.workflow.records import is_dlq_topic
 
 if TYPE_CHECKING:
     from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig

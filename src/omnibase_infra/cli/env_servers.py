@@ -54,7 +54,7 @@ def _ms(started: float) -> str:
 async def check_postgres(config: ModelPostgresConnectionConfig, timeout_seconds: float) -> list[CheckResult]:
     """Connect, read the server version, compare the schema version with this release's."""
     from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
-    from omnibase_infra.runtime import migrations
+    from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
 
     cfg = config.model_copy(
         update={
@@ -139,7 +139,7 @@ async def check_kafka(
     from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]  # untyped library
 
     from omnibase_infra.infrastructure.error_classification import is_authentication_failure
-    from omnibase_infra.runtime.kafka_consumer import security_kwargs
+    from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import security_kwargs
 
     started = time.monotonic()
     admin = None

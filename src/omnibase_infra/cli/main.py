@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from omnibase_infra import __version__
-from omnibase_infra.runtime.dlq_stages import DLQ_STAGES
+from omnibase_infra.workflow.dlq_stages import DLQ_STAGES
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -28,7 +28,7 @@ from omnibase_infra.cli.console import Console, quiet_library_logs
 from omnibase_infra.errors import ConfigurationError, InfraError
 
 if TYPE_CHECKING:
-    from omnibase_infra.runtime.protocols import DbConnection
+    from omnibase_infra.workflow.protocols import DbConnection
 
 STATUSES = ("pending", "published", "dead_letter")
 

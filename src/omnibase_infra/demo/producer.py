@@ -115,7 +115,7 @@ class Demo:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from omnibase_infra.contract_validation.loader import load_contract_set
-        from omnibase_infra.runtime.topology import resolve_topology
+        from omnibase_infra.nodes.group_gateway.v1_0_0.topology import resolve_topology
         from omnibase_infra.settings import load_settings
 
         self.settings = load_settings()
@@ -127,7 +127,7 @@ class Demo:
         self.answered = asyncio.Event()  # set whenever no reply is outstanding
 
     def _client(self) -> dict[str, Any]:
-        from omnibase_infra.runtime.kafka_consumer import security_kwargs
+        from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import security_kwargs
 
         return {
             "bootstrap_servers": self.settings.kafka_bootstrap_servers,

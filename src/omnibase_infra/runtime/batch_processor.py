@@ -29,20 +29,22 @@ from typing import TYPE_CHECKING, Protocol
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import Batch
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.dead_letter import DeadLetterWriter
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope, decode_stored_fields
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import write_events
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
+    OperationExecutor,
+    OperationOutcome,
+)
 from omnibase_infra.observability.propagation import TRACEPARENT, extract_trace_context
 from omnibase_infra.observability.spans import (
     set_delivery_attributes,
     trace_database_operation,
     trace_kafka_operation,
 )
-from omnibase_infra.runtime.consumer_loop import Batch
-from omnibase_infra.runtime.dead_letter import DeadLetter, DeadLetterWriter, SourceRecord
-from omnibase_infra.runtime.dlq_stages import STAGE_ROUTE
-from omnibase_infra.runtime.envelope_codec import decode_envelope, decode_stored_fields
-from omnibase_infra.runtime.event_store_writer import StoredEvent, WriteResult, write_events
-from omnibase_infra.runtime.kafka_consumer import Partition
-from omnibase_infra.runtime.operation_executor import OperationExecutor, OperationOutcome
-from omnibase_infra.runtime.protocols import (
+from omnibase_infra.workflow.dlq_stages import STAGE_ROUTE
+from omnibase_infra.workflow.protocols import (
     Headers,
     ProtocolConnectionSource,
     ProtocolGuard,
@@ -50,9 +52,10 @@ from omnibase_infra.runtime.protocols import (
     ProtocolRecordPublisher,
     ProtocolTopicAcl,
 )
+from omnibase_infra.workflow.records import DeadLetter, Partition, SourceRecord, StoredEvent, WriteResult
 
 if TYPE_CHECKING:
-    from omnibase_infra.runtime.envelope_codec import Envelope
+    from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope
 
 
 class ProtocolBatchObserver(Protocol):

@@ -19,6 +19,7 @@ from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCirc
 from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
 from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
 from omnibase_infra.models.model_consumed_record import ModelConsumedRecord, ModelTopicPartitionOffset
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.dead_letter import DeadLetterWriter
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.models import (
     ModelCommitRequest,
     ModelCommitResult,
@@ -31,6 +32,8 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.models import (
     ModelPublishResult,
     ModelRecordAck,
 )
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import write_events
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
     ModelEventStoreWriteRequest,
     ModelEventStoreWriteResult,
@@ -41,11 +44,12 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
     ModelPostgresAdapterInput,
     ModelPostgresAdapterOutput,
 )
-from omnibase_infra.runtime.dead_letter import DeadLetter, DeadLetterWriter, SourceRecord
-from omnibase_infra.runtime.envelope_codec import decode_envelope
-from omnibase_infra.runtime.event_store_writer import StoredEvent, WriteResult, write_events
-from omnibase_infra.runtime.operation_executor import OperationExecutor, OperationOutcome
-from omnibase_infra.runtime.protocols import ProtocolTopicAcl
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
+    OperationExecutor,
+    OperationOutcome,
+)
+from omnibase_infra.workflow.protocols import ProtocolTopicAcl
+from omnibase_infra.workflow.records import DeadLetter, SourceRecord, StoredEvent, WriteResult
 
 CommitOffsets = Callable[[Mapping[tuple[str, int], int]], Awaitable[None]]
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from omnibase_infra.container import build_container, verify_dependencies
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import OperationExecutor
 from omnibase_infra.protocols.protocol_credential_provider import ProtocolCredentialProvider
 from omnibase_infra.protocols.protocol_kafka_effect_handler import ProtocolKafkaAdapterHandler
 from omnibase_infra.protocols.protocol_postgres_effect_handler import ProtocolPostgresAdapterHandler
 from omnibase_infra.runtime.node_handlers import KafkaAdapterHandler, PostgresAdapterHandler
-from omnibase_infra.runtime.operation_executor import OperationExecutor
 
 if TYPE_CHECKING:
     from omnibase_core.models.container.model_onex_container import ModelONEXContainer

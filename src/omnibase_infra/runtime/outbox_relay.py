@@ -51,7 +51,7 @@ from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.infrastructure.error_classification import is_outage
 from omnibase_infra.infrastructure.outbox_spill import decode_headers
-from omnibase_infra.runtime.protocols import (
+from omnibase_infra.workflow.protocols import (
     Headers,
     ProtocolConnectionSource,
     ProtocolGuard,
@@ -63,7 +63,7 @@ from omnibase_infra.runtime.protocols import (
 if TYPE_CHECKING:
     import asyncpg
 
-    from omnibase_infra.runtime.protocols import DbConnection
+    from omnibase_infra.workflow.protocols import DbConnection
 
 logger = logging.getLogger(__name__)
 

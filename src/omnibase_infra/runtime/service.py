@@ -40,17 +40,18 @@ from omnibase_infra.infrastructure.vault_credentials import VaultCredentialProvi
 from omnibase_infra.infrastructure.vault_settings import load_vault_settings
 from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
 from omnibase_infra.models.model_vault_credentials import CredentialTarget, ModelVaultCredentials
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import ConsumerLoop
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import ProtocolKafkaConsumer, create_consumer
+from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
 from omnibase_infra.observability.http_server import HealthServer, build_health_app
-from omnibase_infra.runtime import migrations
-from omnibase_infra.runtime.consumer_loop import ConsumerLoop
 from omnibase_infra.runtime.credential_rotation import CredentialRotation, InUse, Renewer
-from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolKafkaConsumer, create_consumer
 from omnibase_infra.runtime.node_host import HostedNodes, host_nodes
 from omnibase_infra.runtime.process_services import install_components, process_tracing, shutdown_tracing
 from omnibase_infra.runtime.service_components import BreakerGate, ServiceComponents, build_components
 from omnibase_infra.runtime.service_observers import BreakerAdmin, ServiceHealthProvider
 from omnibase_infra.runtime.service_tasks import ServiceTasks
 from omnibase_infra.settings import ModelInfraSettings
+from omnibase_infra.workflow.records import Partition
 
 logger = logging.getLogger("omnibase_infra.runtime")
 

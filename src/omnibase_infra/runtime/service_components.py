@@ -28,27 +28,27 @@ from omnibase_infra.infrastructure.postgres_connection_manager import PostgresCo
 from omnibase_infra.infrastructure.resilient_publisher import ResilientPublisher
 from omnibase_infra.models.model_circuit_breaker_transition import ModelCircuitBreakerTransition
 from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
+from omnibase_infra.nodes.group_gateway.v1_0_0.topic_acl import TopicAcl
+from omnibase_infra.nodes.group_gateway.v1_0_0.topology import ServiceTopology, resolve_topology
 from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.state_reduction import reduce_health
 from omnibase_infra.nodes.message_aggregator.v1_0_0.health_summary import summarise_health
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_catalog import ContractOperationCatalog
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import OperationExecutor
 from omnibase_infra.observability.audit import AuditLogger
 from omnibase_infra.observability.audit_postgres import PostgresAuditSink
 from omnibase_infra.observability.metrics import InfraMetrics
 from omnibase_infra.observability.process_metrics import register_process_collectors
 from omnibase_infra.observability.propagation import inject_trace_context
 from omnibase_infra.runtime.batch_processor import RecordBatchProcessor
-from omnibase_infra.runtime.envelope_factory import encode_reply, encode_state_changed
-from omnibase_infra.runtime.operation_catalog import ContractOperationCatalog
-from omnibase_infra.runtime.operation_executor import OperationExecutor
 from omnibase_infra.runtime.outbox_relay import OutboxRelay
-from omnibase_infra.runtime.protocols import ProtocolTopicAcl
 from omnibase_infra.runtime.service_observers import MetricsAndAuditObserver
 from omnibase_infra.runtime.state_workflow import InfrastructureStateWorkflow
-from omnibase_infra.runtime.topic_acl import TopicAcl
-from omnibase_infra.runtime.topology import ServiceTopology, resolve_topology
 from omnibase_infra.settings import ModelInfraSettings
+from omnibase_infra.workflow.envelopes import encode_reply, encode_state_changed
+from omnibase_infra.workflow.protocols import ProtocolTopicAcl
 
 if TYPE_CHECKING:
-    from omnibase_infra.runtime.envelope_codec import Envelope
+    from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope
 
 logger = logging.getLogger("omnibase_infra.runtime")
 

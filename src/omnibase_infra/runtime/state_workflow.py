@@ -31,10 +31,10 @@ from omnibase_infra.models.model_infrastructure_state import (
     ModelStateChangedIntent,
     ModelStateChangedPayload,
 )
-from omnibase_infra.runtime.protocols import ProtocolConnectionSource, ProtocolGuard
+from omnibase_infra.workflow.protocols import ProtocolConnectionSource, ProtocolGuard
 
 if TYPE_CHECKING:
-    from omnibase_infra.runtime.protocols import DbConnection
+    from omnibase_infra.workflow.protocols import DbConnection
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import asyncpg
 from cli_helpers import run_cli
 
 from omnibase_infra.infrastructure.postgres_backup_files import checksum_path, manifest_path
-from omnibase_infra.runtime.migrations import latest_version
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.migrations import latest_version
 
 _TABLES = """
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cli_helpers import closed_port, run_cli
 from service_harness import ServiceProcess, ServiceTopics, produce
 
-from omnibase_infra.runtime.dead_letter import VALUE_DROPPED_HEADER, DeadLetter, SourceRecord
+from omnibase_infra.workflow.records import VALUE_DROPPED_HEADER, DeadLetter, SourceRecord
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

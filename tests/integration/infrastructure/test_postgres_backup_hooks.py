@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
 from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
-from omnibase_infra.runtime import migrations
+from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
 
 
 async def _insert_until(manager: PostgresConnectionManager, stop: asyncio.Event, inserted: list[int]) -> None:

@@ -28,8 +28,8 @@ from omnibase_infra.infrastructure.event_bus_circuit_breaker import get_circuit_
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.kafka_producer_pool_access import get_producer_pool
 from omnibase_infra.infrastructure.postgres_connection_manager import get_connection_manager
+from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
 from omnibase_infra.observability.audit import AuditEvent, AuditEventType, AuditSeverity
-from omnibase_infra.runtime import migrations
 from omnibase_infra.runtime.process_services import (
     get_audit_logger,
     process_components,

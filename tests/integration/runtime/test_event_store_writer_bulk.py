@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from omnibase_infra.runtime.dead_letter import SourceRecord
-from omnibase_infra.runtime.event_store_writer import COPY_THRESHOLD, StoredEvent, write_events
-from omnibase_infra.runtime.migrations import migrate
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import COPY_THRESHOLD, write_events
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.migrations import migrate
+from omnibase_infra.workflow.records import SourceRecord, StoredEvent
 
 TOPIC = "onex.evt.test.bulk.v1"
 

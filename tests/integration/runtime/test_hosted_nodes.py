@@ -18,13 +18,13 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.models import (
     ModelOutgoingRecord,
     ModelPublishRequest,
 )
+from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
     ModelEventStoreWriteRequest,
     ModelHealthCheckRequest,
     ModelOperationRequest,
     ModelPostgresAdapterInput,
 )
-from omnibase_infra.runtime import migrations
 from omnibase_infra.runtime.node_host import HostedNodes, host_nodes
 from omnibase_infra.runtime.service_components import ServiceComponents, build_components
 from omnibase_infra.settings import load_settings

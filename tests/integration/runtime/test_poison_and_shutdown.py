@@ -17,7 +17,7 @@ from service_harness import (
     produce,
 )
 
-from omnibase_infra.runtime.dead_letter import read_dlq_headers
+from omnibase_infra.workflow.records import read_dlq_headers
 
 
 async def count_rows(db: asyncpg.Connection) -> int:

@@ -29,7 +29,8 @@ from omnibase_infra.models.model_kafka_producer_config import (
     ModelKafkaProducerConfig,
     ModelKafkaSecurityConfig,
 )
-from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolKafkaConsumer, create_consumer
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import ProtocolKafkaConsumer, create_consumer
+from omnibase_infra.workflow.records import Partition
 
 # A refusal must be reported within this many seconds (the service's startup timeout is 120 s).
 PROMPT = 15.0

@@ -48,7 +48,7 @@ from service_harness import (
     service_env,
 )
 
-from omnibase_infra.runtime.dead_letter import dlq_topic_for
+from omnibase_infra.workflow.records import dlq_topic_for
 
 # ---- the running service ---------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import pytest
 
 import omnibase_infra
 from omnibase_infra.cli.main import build_parser
-from omnibase_infra.runtime import dlq_stages
+from omnibase_infra.workflow import dlq_stages
 
 SRC = Path(omnibase_infra.__file__).resolve().parent
 PYPROJECT = SRC.parents[1] / "pyproject.toml"
@@ -76,7 +76,7 @@ NOT_DLQ_STAGES = frozenset({"dlq_stages.py", "outbox_relay.py"})
 
 
 def _runtime_trees() -> Iterator[ast.Module]:
-    for path in sorted((SRC / "runtime").glob("*.py")):
+    for path in sorted([*(SRC / "runtime").glob("*.py"), *(SRC / "nodes").rglob("*.py")]):
         if path.name not in NOT_DLQ_STAGES:
             yield ast.parse(path.read_text(), str(path))
 
@@ -100,7 +100,7 @@ def test_every_listed_stage_is_used_by_the_runtime() -> None:
         alias.name
         for tree in _runtime_trees()
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module == "omnibase_infra.runtime.dlq_stages"
+        if isinstance(node, ast.ImportFrom) and node.module == "omnibase_infra.workflow.dlq_stages"
         for alias in node.names
     }
     assert {getattr(dlq_stages, name) for name in imported} == set(dlq_stages.DLQ_STAGES)

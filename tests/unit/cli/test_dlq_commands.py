@@ -21,7 +21,7 @@ from omnibase_infra.cli.dlq_records import (
 )
 from omnibase_infra.cli.dlq_replay import plan_replay, send_replays
 from omnibase_infra.errors import PoisonRecordError
-from omnibase_infra.runtime.dead_letter import VALUE_DROPPED_HEADER, DeadLetter, SourceRecord
+from omnibase_infra.workflow.records import VALUE_DROPPED_HEADER, DeadLetter, SourceRecord
 
 SOURCE = "onex.evt.shop.orders.v1"
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -28,14 +28,14 @@ from omnibase_infra.models.model_health import (
     ModelQueryPerformance,
 )
 from omnibase_infra.models.model_operation_reply import ModelOperationReply
-from omnibase_infra.runtime.envelope_codec import encode_envelope
-from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolConsumerRecord
-from omnibase_infra.runtime.protocols import Headers
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import encode_envelope
+from omnibase_infra.workflow.protocols import Headers
+from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from omnibase_infra.runtime.envelope_codec import Envelope
+    from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope
 
     # What ``ProtocolConnectionSource.acquire_connection`` lends.
     type LentConnection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]

@@ -14,17 +14,30 @@ from pydantic import JsonValue
 from omnibase_infra.clock import FakeClock
 from omnibase_infra.errors import CircuitOpenError, OutageError
 from omnibase_infra.models.model_operation_reply import FAILED_EVENT_TYPE, reply_id_for
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import ConsumerLoop
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import (
+    decode_envelope,
+    encode_envelope,
+    stored_fields_of,
+)
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
+    OperationExecutor,
+    OperationOutcome,
+)
 from omnibase_infra.runtime.batch_processor import RecordBatchProcessor, fold_duplicates
-from omnibase_infra.runtime.consumer_loop import ConsumerLoop
-from omnibase_infra.runtime.dead_letter import DeadLetter, SourceRecord, read_dlq_headers
-from omnibase_infra.runtime.envelope_codec import decode_envelope, encode_envelope
-from omnibase_infra.runtime.event_store_writer import StoredEvent, WriteResult
-from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolConsumerRecord
-from omnibase_infra.runtime.operation_executor import OperationExecutor, OperationOutcome
-from omnibase_infra.runtime.protocols import ProtocolConnectionSource
+from omnibase_infra.workflow.protocols import ProtocolConnectionSource
+from omnibase_infra.workflow.records import (
+    DeadLetter,
+    Partition,
+    ProtocolConsumerRecord,
+    SourceRecord,
+    StoredEvent,
+    WriteResult,
+    read_dlq_headers,
+)
 
 if TYPE_CHECKING:
-    from omnibase_infra.runtime.envelope_codec import Envelope
+    from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope
 
 from .fakes import (
     EventStoreDatabase,
@@ -262,7 +275,7 @@ async def test_poison_never_blocks_the_partition_and_an_open_breaker_never_loses
 
 def stored_event(envelope: ModelEventEnvelope[JsonValue], offset: int) -> StoredEvent:
     source = SourceRecord(STORE, 0, offset, None, encode_envelope(envelope), ())
-    return StoredEvent.from_envelope(source, envelope)
+    return StoredEvent.from_fields(source, stored_fields_of(envelope))
 
 
 def test_fold_keeps_the_first_occurrence_of_each_envelope_in_order() -> None:

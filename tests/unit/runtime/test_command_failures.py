@@ -25,11 +25,8 @@ from omnibase_infra.models.model_operation_reply import (
     ModelOperationReply,
     reply_id_for,
 )
-from omnibase_infra.runtime.batch_processor import RecordBatchProcessor
-from omnibase_infra.runtime.dead_letter import read_dlq_headers
-from omnibase_infra.runtime.envelope_codec import decode_envelope, encode_envelope
-from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolConsumerRecord
-from omnibase_infra.runtime.operation_executor import (
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope, encode_envelope
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
     CLAIM_SQL,
     KEEP_FAILED_SQL,
     KEEP_REPLY_SQL,
@@ -37,7 +34,9 @@ from omnibase_infra.runtime.operation_executor import (
     OperationExecutor,
     OperationOutcome,
 )
+from omnibase_infra.runtime.batch_processor import RecordBatchProcessor
 from omnibase_infra.runtime.service_components import command_statement_timeout
+from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord, read_dlq_headers
 
 from .fakes import FakeCatalog, FakeGuard, FakeOperation, FakePublisher, FakeRecord, encode_reply
 
@@ -451,7 +450,7 @@ async def test_a_failed_reply_refused_because_of_the_commands_key_is_sent_withou
 
 
 def enqueue_executor(*relay: str) -> OperationExecutor:
-    from omnibase_infra.runtime.topic_acl import TopicAcl
+    from omnibase_infra.nodes.group_gateway.v1_0_0.topic_acl import TopicAcl
 
     enqueue = FakeOperation(
         "enqueue_outbox_event",

@@ -9,8 +9,8 @@ import pytest
 
 from omnibase_infra.clock import FakeClock
 from omnibase_infra.errors import CircuitOpenError, LifecycleError, OutageError
-from omnibase_infra.runtime.consumer_loop import Batch, ConsumerLoop
-from omnibase_infra.runtime.kafka_consumer import Partition, ProtocolConsumerRecord
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import Batch, ConsumerLoop
+from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord
 
 from .fakes import FakeConsumer, FakeGate, spin, spin_until
 

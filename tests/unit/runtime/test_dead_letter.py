@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from omnibase_infra.errors import OutageError, PoisonRecordError
-from omnibase_infra.runtime.dead_letter import (
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.dead_letter import DeadLetterWriter
+from omnibase_infra.workflow.records import (
     ATTEMPTS_HEADER,
     HEADER_PREFIX,
     MAX_MESSAGE_BYTES,
     VALUE_DROPPED_HEADER,
     DeadLetter,
-    DeadLetterWriter,
     SourceRecord,
     dlq_topic_for,
     is_dlq_topic,
@@ -214,7 +214,7 @@ def test_read_dlq_headers_ignores_other_headers() -> None:
 
 async def test_writer_consults_the_topic_acl_before_sending() -> None:
     from omnibase_infra.errors import TopicNotAllowedError
-    from omnibase_infra.runtime.topic_acl import TopicAcl
+    from omnibase_infra.nodes.group_gateway.v1_0_0.topic_acl import TopicAcl
 
     publisher = FakePublisher()
     allowed = TopicAcl(reply=(), relay=(), state=(), consumed=(TOPIC,))

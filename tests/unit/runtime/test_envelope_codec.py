@@ -14,15 +14,15 @@ from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
 from omnibase_infra.errors import PoisonRecordError
-from omnibase_infra.runtime.dlq_stages import STAGE_DECODE, STAGE_VALIDATE
-from omnibase_infra.runtime.envelope_codec import (
-    StoredFields,
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import (
     _fast_stored_fields,
     decode_envelope,
     decode_stored_fields,
     encode_envelope,
     stored_fields_of,
 )
+from omnibase_infra.workflow.dlq_stages import STAGE_DECODE, STAGE_VALIDATE
+from omnibase_infra.workflow.records import StoredFields
 
 
 def make_envelope(payload: JsonValue = None, **fields: object) -> ModelEventEnvelope[JsonValue]:

@@ -11,12 +11,10 @@ from omnibase_core.models.core.model_envelope_metadata import ModelEnvelopeMetad
 from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
-from omnibase_infra.runtime.dead_letter import SourceRecord
-from omnibase_infra.runtime.dlq_stages import STAGE_STORE
-from omnibase_infra.runtime.event_store_writer import (
-    StoredEvent,
-    poison_from_database_error,
-)
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import stored_fields_of
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import poison_from_database_error
+from omnibase_infra.workflow.dlq_stages import STAGE_STORE
+from omnibase_infra.workflow.records import SourceRecord, StoredEvent
 
 SOURCE = SourceRecord("onex.evt.orders.created.v1", 2, 41, b"order-1", b"raw", (("h", b"v"),))
 
@@ -39,7 +37,7 @@ def test_row_takes_envelope_fields_and_kafka_coordinates() -> None:
         envelope_timestamp=stamped,
     )
 
-    row = StoredEvent.from_envelope(SOURCE, envelope)
+    row = StoredEvent.from_fields(SOURCE, stored_fields_of(envelope))
 
     assert row.envelope_id == envelope.envelope_id
     assert (row.topic, row.partition, row.offset) == ("onex.evt.orders.created.v1", 2, 41)
@@ -54,7 +52,7 @@ def test_row_metadata_is_json_without_none_fields() -> None:
     metadata = ModelEnvelopeMetadata(tags={"team": "orders"})
     envelope = ModelEventEnvelope[JsonValue](payload=[1, 2], metadata=metadata)
 
-    row = StoredEvent.from_envelope(SOURCE, envelope)
+    row = StoredEvent.from_fields(SOURCE, stored_fields_of(envelope))
 
     document = json.loads(row.metadata_json)
     assert document["tags"] == {"team": "orders"}

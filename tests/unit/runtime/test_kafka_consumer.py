@@ -7,7 +7,8 @@ import ssl
 from pydantic import SecretStr
 
 from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
-from omnibase_infra.runtime.kafka_consumer import Partition, security_kwargs
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import security_kwargs
+from omnibase_infra.workflow.records import Partition
 
 
 def test_partitions_are_hashable_and_ordered() -> None:

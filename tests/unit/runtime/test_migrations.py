@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from omnibase_infra.runtime.migrations import available_migrations, latest_version
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.migrations import available_migrations, latest_version
 
 
 def test_the_initial_migration_comes_first() -> None:

@@ -17,15 +17,19 @@ from omnibase_infra.models.model_operation_reply import (
     ModelOperationReply,
     reply_id_for,
 )
-from omnibase_infra.runtime.envelope_codec import decode_envelope
-from omnibase_infra.runtime.operation_executor import KEEP_FAILED_SQL, PRELUDE_SQL, OperationExecutor
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
+    KEEP_FAILED_SQL,
+    PRELUDE_SQL,
+    OperationExecutor,
+)
 
 from .fakes import FakeCatalog, FakeOperation, UnusableConnection, encode_reply
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from omnibase_infra.runtime.protocols import DbConnection
+    from omnibase_infra.workflow.protocols import DbConnection
 
 COMPLETED = "onex.evt.postgres.operation-completed.v1"
 FAILED = "onex.evt.postgres.operation-failed.v1"
@@ -193,7 +197,7 @@ class InboxOnlyConnection:
 async def test_a_refused_outbox_topic_gets_topic_not_allowed_without_running_its_sql(
     topic: str, why: str
 ) -> None:
-    from omnibase_infra.runtime.topic_acl import TopicAcl
+    from omnibase_infra.nodes.group_gateway.v1_0_0.topic_acl import TopicAcl
 
     acl = TopicAcl(
         reply=(COMPLETED, FAILED),

@@ -12,15 +12,15 @@ import pytest
 
 from omnibase_infra.errors import OutageError, PoisonRecordError
 from omnibase_infra.infrastructure.outbox_spill import encode_headers
+from omnibase_infra.nodes.group_gateway.v1_0_0.topic_acl import TopicAcl
 from omnibase_infra.runtime.outbox_relay import CLAIM_SQL, OutboxRelay
-from omnibase_infra.runtime.topic_acl import TopicAcl
 
 from .fakes import FakeGuard, FakePublisher, UntouchableDatabase, spin_until
 
 if TYPE_CHECKING:
     import asyncpg
 
-    from omnibase_infra.runtime.protocols import DbConnection, Headers, ProtocolConnectionSource
+    from omnibase_infra.workflow.protocols import DbConnection, Headers, ProtocolConnectionSource
 
 T = TypeVar("T")
 

@@ -16,9 +16,9 @@ from omnibase_infra.models.model_health import InfrastructureHealthMetrics, Mode
 from omnibase_infra.models.model_infrastructure_state import ModelStateChangedIntent, ModelStateChangedPayload
 from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.state_reduction import reduce_health
 from omnibase_infra.nodes.message_aggregator.v1_0_0.health_summary import summarise_health
-from omnibase_infra.runtime.protocols import TopicUse
 from omnibase_infra.runtime.service_components import DurableEventPublisher
 from omnibase_infra.runtime.state_workflow import InfrastructureStateWorkflow, ProtocolEventPublisher
+from omnibase_infra.workflow.protocols import TopicUse
 
 from .fakes import HEALTH_AT, FakeGuard, RecordingDatabase, breaker, health_metrics
 

@@ -9,8 +9,8 @@ import pytest
 from omnibase_infra.contract_validation.loader import load_contract_set
 from omnibase_infra.errors import ConfigurationError, PoisonRecordError, TopicNotAllowedError
 from omnibase_infra.infrastructure.error_classification import is_outage
-from omnibase_infra.runtime.topic_acl import TopicAcl, contract_relay_topics
-from omnibase_infra.runtime.topology import resolve_topology
+from omnibase_infra.nodes.group_gateway.v1_0_0.topic_acl import TopicAcl, contract_relay_topics
+from omnibase_infra.nodes.group_gateway.v1_0_0.topology import resolve_topology
 from omnibase_infra.settings import ModelInfraSettings, load_settings
 
 STORE = "onex.evt.infrastructure.event-store.v1"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from omnibase_infra.contract_validation.loader import load_contract_set
-from omnibase_infra.runtime.topology import resolve_topology
+from omnibase_infra.nodes.group_gateway.v1_0_0.topology import resolve_topology
 from omnibase_infra.settings import ModelInfraSettings, load_settings
 
 ORDERS = """\

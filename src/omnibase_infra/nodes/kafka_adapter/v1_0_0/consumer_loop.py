@@ -32,11 +32,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import InfraError
-from omnibase_infra.runtime.kafka_consumer import (
-    Partition,
-    ProtocolConsumerRecord,
-    ProtocolKafkaConsumer,
-)
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import ProtocolKafkaConsumer
+from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from omnibase_infra.infrastructure.postgres_schema_version import VERSION_TABLE,
 from omnibase_infra.infrastructure.postgres_schema_version import quote_identifier as _quote
 
 if TYPE_CHECKING:
-    from omnibase_infra.runtime.protocols import DbConnection
+    from omnibase_infra.workflow.protocols import DbConnection
 
 _LOCK_KEY = 0x0E5B_1F7A  # advisory lock id reserved for migrations
 
@@ -45,7 +45,7 @@ class MigrationReport:
 def available_migrations() -> list[Migration]:
     """The migrations shipped with the package, in version order."""
     found: list[Migration] = []
-    for entry in resources.files("omnibase_infra.runtime").joinpath("sql").iterdir():
+    for entry in resources.files("omnibase_infra.nodes.postgres_adapter.v1_0_0").joinpath("sql").iterdir():
         stem, _, suffix = entry.name.partition(".")
         if suffix != "sql":
             continue

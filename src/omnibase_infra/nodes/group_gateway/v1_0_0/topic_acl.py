@@ -28,9 +28,9 @@ from collections.abc import Iterable, Mapping
 
 from omnibase_infra.contract_validation.contract_set import ContractSet
 from omnibase_infra.errors import ConfigurationError, TopicNotAllowedError
-from omnibase_infra.runtime.dead_letter import dlq_topic_for
-from omnibase_infra.runtime.protocols import TopicUse
-from omnibase_infra.runtime.topology import ServiceTopology
+from omnibase_infra.nodes.group_gateway.v1_0_0.topology import ServiceTopology
+from omnibase_infra.workflow.protocols import TopicUse
+from omnibase_infra.workflow.records import dlq_topic_for
 
 _WHERE: Mapping[TopicUse, str] = {
     "reply": "the operations workflow's reply topics",

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from omnibase_infra.contract_validation.contract_set import ContractSet
 from omnibase_infra.contract_validation.model_workflows import WorkflowPattern
 from omnibase_infra.errors import ContractError
-from omnibase_infra.runtime.dead_letter import is_dlq_topic
 from omnibase_infra.settings import ModelInfraSettings
+from omnibase_infra.workflow.records import is_dlq_topic
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,38 @@
-"""Dead-letter records: a poison record goes to ``T.dlq`` with its coordinates.
+"""The records a workflow carries: where each was read, what it held, why it failed.
 
-The DLQ record keeps the original key, value and headers, and adds headers
-naming where and why it failed (the names follow Kafka Connect's
-``__connect.errors.*`` convention under an ``onex.dlq.`` prefix). A record is
-never dead-lettered from a DLQ topic onto another DLQ topic. When the copy
-cannot be published as it is (an original near the broker's size limit no
-longer fits once the DLQ headers are added), it is published without its
-value and ``onex.dlq.value.dropped`` gives the original's size: the partition
-never blocks on a record that cannot be copied (``onex-infra dlq replay``
-refuses such a record).
-
-``onex.dlq.attempts`` counts the times the record was processed and failed: the
-tries of this service, plus the attempts a record replayed from a DLQ carries in
-its own ``onex.dlq.attempts`` header (the replay keeps that header, and only that
-one, so a record that fails again is dead-lettered with the count carried on).
+Shared by the nodes (they never import each other) and the runtime host:
+``Partition`` and ``ProtocolConsumerRecord`` (what the consumer returns),
+``SourceRecord`` (a consumed record's coordinates and raw content), ``DeadLetter``
+(a poison record and why; its DLQ headers follow Kafka Connect's
+``__connect.errors.*`` convention under an ``onex.dlq.`` prefix), ``StoredFields``
+and ``StoredEvent`` (an envelope as the event store keeps it) and ``WriteResult``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
+from uuid import UUID
 
 from omnibase_infra.errors import PoisonRecordError
-from omnibase_infra.runtime.protocols import (
-    Headers,
-    ProtocolRecordOrigin,
-    ProtocolRecordPublisher,
-    ProtocolTopicAcl,
-)
+from omnibase_infra.workflow.protocols import Headers, ProtocolRecordOrigin
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    """A topic partition (hashable, ordered)."""
+
+    topic: str
+    partition: int
+
+
+class ProtocolConsumerRecord(ProtocolRecordOrigin, Protocol):
+    """A record as the consumer returns it: where it was read, what it held, when it was written."""
+
+    @property
+    def timestamp(self) -> int: ...
+
 
 DLQ_SUFFIX = ".dlq"
 HEADER_PREFIX = "onex.dlq."
@@ -111,34 +115,6 @@ def _truncated_utf8(value: str) -> bytes:
     return raw.decode("utf-8", "ignore").encode("utf-8")
 
 
-class DeadLetterWriter:
-    """Publishes dead letters and waits for the broker's acknowledgement."""
-
-    def __init__(self, publisher: ProtocolRecordPublisher, topic_acl: ProtocolTopicAcl | None = None) -> None:
-        self._publisher = publisher
-        self._topic_acl = topic_acl
-        self.written = 0
-
-    async def write(self, letter: DeadLetter) -> tuple[int, int]:
-        """Send ``letter`` to ``T.dlq``; only after this returns may the source offset be committed."""
-        if is_dlq_topic(letter.record.topic):
-            raise ValueError(f"refusing to dead-letter a record of DLQ topic {letter.record.topic}")
-        topic = dlq_topic_for(letter.record.topic)
-        if self._topic_acl is not None:
-            self._topic_acl.require(topic, "dead_letter")
-        value = letter.record.value if letter.record.value is not None else b""
-        try:
-            acked = await self._publisher.send(topic, value, key=letter.record.key, headers=letter.headers())
-        except PoisonRecordError:
-            if not value:
-                raise
-            # The copy itself is refused (e.g. too large): keep the coordinates and the reason.
-            headers = [*letter.headers(), (VALUE_DROPPED_HEADER, str(len(value)).encode())]
-            acked = await self._publisher.send(topic, b"", key=letter.record.key, headers=headers)
-        self.written += 1
-        return acked
-
-
 def prior_attempts(headers: Headers) -> int:
     """The attempts a record carries in its ``onex.dlq.attempts`` header (0 without one,
     or when it is not a non-negative integer)."""
@@ -158,13 +134,75 @@ def read_dlq_headers(headers: Headers) -> dict[str, str]:
     }
 
 
+class StoredFields(NamedTuple):
+    """What the event store keeps of an envelope (payload and metadata as JSON text)."""
+
+    envelope_id: UUID
+    event_type: str | None
+    correlation_id: UUID | None
+    envelope_timestamp: datetime
+    payload_json: str
+    metadata_json: str
+
+
+class StoredEvent(NamedTuple):
+    """One row to write: the envelope's fields plus its Kafka coordinates (immutable).
+
+    The first nine fields are the row's values in ``COLUMNS`` order.
+    """
+
+    envelope_id: UUID
+    topic: str
+    partition: int
+    offset: int
+    event_type: str | None
+    correlation_id: UUID | None
+    envelope_timestamp: datetime
+    payload_json: str
+    metadata_json: str
+    source: ProtocolRecordOrigin
+
+    @classmethod
+    def from_fields(cls, source: ProtocolRecordOrigin, fields: StoredFields) -> StoredEvent:
+        """The row of ``fields`` (see ``envelope_codec.decode_stored_fields``) read at ``source``."""
+        return cls(
+            fields.envelope_id,
+            source.topic,
+            source.partition,
+            source.offset,
+            fields.event_type,
+            fields.correlation_id,
+            fields.envelope_timestamp,
+            fields.payload_json,
+            fields.metadata_json,
+            source,
+        )
+
+    def record(self) -> tuple[object, ...]:
+        """The row's values in ``COLUMNS`` order."""
+        return self[:9]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    inserted: int
+    duplicates: int
+    rejected: tuple[tuple[StoredEvent, PoisonRecordError], ...]
+
+
 __all__ = [
     "ATTEMPTS_HEADER",
     "DLQ_SUFFIX",
+    "HEADER_PREFIX",
+    "MAX_MESSAGE_BYTES",
     "VALUE_DROPPED_HEADER",
     "DeadLetter",
-    "DeadLetterWriter",
+    "Partition",
+    "ProtocolConsumerRecord",
     "SourceRecord",
+    "StoredEvent",
+    "StoredFields",
+    "WriteResult",
     "dlq_topic_for",
     "is_dlq_topic",
     "prior_attempts",

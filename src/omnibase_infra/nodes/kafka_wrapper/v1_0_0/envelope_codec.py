@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, NamedTuple
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import msgspec
@@ -27,7 +27,8 @@ import pydantic_core
 from pydantic import JsonValue, ValidationError
 
 from omnibase_infra.errors import PoisonRecordError
-from omnibase_infra.runtime.dlq_stages import STAGE_DECODE, STAGE_VALIDATE
+from omnibase_infra.workflow.dlq_stages import STAGE_DECODE, STAGE_VALIDATE
+from omnibase_infra.workflow.records import StoredFields
 
 if TYPE_CHECKING:
     from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
@@ -98,17 +99,6 @@ def _is_json_syntax_error(exc: ValidationError) -> bool:
 def encode_envelope(envelope: Envelope) -> bytes:
     """Serialise an envelope for the wire (UTF-8 JSON without ``None`` fields)."""
     return envelope.model_dump_json(exclude_none=True).encode("utf-8")
-
-
-class StoredFields(NamedTuple):
-    """What the event store keeps of an envelope (payload and metadata as JSON text)."""
-
-    envelope_id: UUID
-    event_type: str | None
-    correlation_id: UUID | None
-    envelope_timestamp: datetime
-    payload_json: str
-    metadata_json: str
 
 
 def stored_fields_of(envelope: Envelope) -> StoredFields:
@@ -236,7 +226,6 @@ def _fast_stored_fields(value: bytes) -> StoredFields | None:
 __all__ = [
     "STAGE_DECODE",
     "STAGE_VALIDATE",
-    "StoredFields",
     "decode_envelope",
     "decode_stored_fields",
     "encode_envelope",

@@ -12,30 +12,14 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol, cast
 
 from omnibase_infra.contract_validation.model_environment_settings import ModelKafkaConsumerSettings
 from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
-from omnibase_infra.runtime.protocols import ProtocolRecordOrigin
+from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord
 
 _DIAGNOSIS_TIMEOUT_MS = 10_000
 """How long the one diagnostic connection after a failed bootstrap may take."""
-
-
-@dataclass(frozen=True, order=True)
-class Partition:
-    """A topic partition (hashable, ordered)."""
-
-    topic: str
-    partition: int
-
-
-class ProtocolConsumerRecord(ProtocolRecordOrigin, Protocol):
-    """A record as the consumer returns it: where it was read, what it held, when it was written."""
-
-    @property
-    def timestamp(self) -> int: ...
 
 
 RevokeCallback = Callable[[set[Partition]], Awaitable[None]]
@@ -203,8 +187,6 @@ def create_consumer(
 
 
 __all__ = [
-    "Partition",
-    "ProtocolConsumerRecord",
     "ProtocolKafkaConsumer",
     "RevokeCallback",
     "create_consumer",

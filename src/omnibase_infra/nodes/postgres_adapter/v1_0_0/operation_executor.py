@@ -57,17 +57,17 @@ from omnibase_infra.models.model_operation_reply import (
     ModelOperationReply,
     reply_id_for,
 )
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import poison_from_database_error
 from omnibase_infra.observability.spans import trace_database_operation
-from omnibase_infra.runtime.dlq_stages import STAGE_OPERATION
-from omnibase_infra.runtime.event_store_writer import poison_from_database_error
+from omnibase_infra.workflow.dlq_stages import STAGE_OPERATION
 
 if TYPE_CHECKING:
     import uuid
 
     import asyncpg
 
-    from omnibase_infra.runtime.envelope_codec import Envelope
-    from omnibase_infra.runtime.protocols import DbConnection, ProtocolTopicAcl
+    from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope
+    from omnibase_infra.workflow.protocols import DbConnection, ProtocolTopicAcl
 
 QUERY_CANCELED = "57014"
 # SQLSTATE classes for which keeping a write's reply in the inbox fails for this command

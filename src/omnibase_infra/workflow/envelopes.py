@@ -14,12 +14,12 @@ from pydantic import JsonValue
 
 from omnibase_infra.models.model_infrastructure_state import ModelStateChangedPayload
 from omnibase_infra.models.model_operation_reply import ModelOperationReply
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import encode_envelope
 from omnibase_infra.observability.propagation import inject_trace_context
-from omnibase_infra.runtime.envelope_codec import encode_envelope
 from omnibase_infra.runtime.state_workflow import STATE_CHANGED_EVENT_TYPE
 
 if TYPE_CHECKING:
-    from omnibase_infra.runtime.envelope_codec import Envelope
+    from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope
 
 PRODUCER = "omnibase_infra"
 

@@ -22,18 +22,14 @@ Guarantees:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
-from uuid import UUID
+from typing import TYPE_CHECKING
 
 from omnibase_infra.errors import PoisonRecordError
-from omnibase_infra.runtime.dlq_stages import STAGE_STORE
-from omnibase_infra.runtime.envelope_codec import StoredFields, stored_fields_of
+from omnibase_infra.workflow.dlq_stages import STAGE_STORE
+from omnibase_infra.workflow.records import StoredEvent, WriteResult
 
 if TYPE_CHECKING:
-    from omnibase_infra.runtime.envelope_codec import Envelope
-    from omnibase_infra.runtime.protocols import DbConnection, ProtocolRecordOrigin
+    from omnibase_infra.workflow.protocols import DbConnection
 
 TABLE = "onex_event_store"
 UNIQUE_VIOLATION = "23505"
@@ -75,55 +71,6 @@ INSERT INTO onex_event_store ({_QUOTED})
 SELECT {_QUOTED} FROM pg_temp.{STAGE_TABLE}
 ON CONFLICT (envelope_id) DO NOTHING
 """
-
-
-class StoredEvent(NamedTuple):
-    """One row to write: the envelope's fields plus its Kafka coordinates (immutable).
-
-    The first nine fields are the row's values in ``COLUMNS`` order.
-    """
-
-    envelope_id: UUID
-    topic: str
-    partition: int
-    offset: int
-    event_type: str | None
-    correlation_id: UUID | None
-    envelope_timestamp: datetime
-    payload_json: str
-    metadata_json: str
-    source: ProtocolRecordOrigin
-
-    @classmethod
-    def from_envelope(cls, source: ProtocolRecordOrigin, envelope: Envelope) -> StoredEvent:
-        return cls.from_fields(source, stored_fields_of(envelope))
-
-    @classmethod
-    def from_fields(cls, source: ProtocolRecordOrigin, fields: StoredFields) -> StoredEvent:
-        """The row of ``fields`` (see ``envelope_codec.decode_stored_fields``) read at ``source``."""
-        return cls(
-            fields.envelope_id,
-            source.topic,
-            source.partition,
-            source.offset,
-            fields.event_type,
-            fields.correlation_id,
-            fields.envelope_timestamp,
-            fields.payload_json,
-            fields.metadata_json,
-            source,
-        )
-
-    def record(self) -> tuple[object, ...]:
-        """The row's values in ``COLUMNS`` order."""
-        return self[:9]
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    inserted: int
-    duplicates: int
-    rejected: tuple[tuple[StoredEvent, PoisonRecordError], ...]
 
 
 def _columns(rows: list[StoredEvent]) -> tuple[list[object], ...]:
@@ -217,8 +164,6 @@ async def _write_isolating_poison(conn: DbConnection, rows: list[StoredEvent]) -
 __all__ = [
     "COLUMNS",
     "STAGE_STORE",
-    "StoredEvent",
-    "WriteResult",
     "poison_from_database_error",
     "write_events",
 ]

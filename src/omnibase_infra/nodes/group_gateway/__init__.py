@@ -1,0 +1,1 @@
+"""The group_gateway node (version folders below)."""

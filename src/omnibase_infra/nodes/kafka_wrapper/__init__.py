@@ -1,0 +1,1 @@
+"""The kafka_wrapper node (version folders below)."""
