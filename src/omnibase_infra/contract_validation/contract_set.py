@@ -25,6 +25,7 @@ from omnibase_infra.contract_validation.model_contract_sections import (
     ModelProtocolDependency,
     ModelSemVerValue,
     ModelTopicsSection,
+    TopicUse,
 )
 from omnibase_infra.contract_validation.model_environment_settings import (
     ModelBatchingSettings,
@@ -39,7 +40,7 @@ from omnibase_infra.contract_validation.model_operations import ModelOperationDe
 from omnibase_infra.contract_validation.model_workflows import (
     ModelCompositionDocument,
     ModelWorkflow,
-    WorkflowPattern,
+    WorkflowTrigger,
 )
 from omnibase_infra.contract_validation.node_rules import CORE_KEYS, KIND_OF_NODE_TYPE, NodeKind
 from omnibase_infra.environment import EnumEnvironment
@@ -230,8 +231,27 @@ class ContractSet(BaseModel):
             raise KeyError(f"no workflow {name!r}")
         return found
 
-    def workflows_with_pattern(self, pattern: WorkflowPattern) -> tuple[ModelWorkflow, ...]:
-        return tuple(w for w in self.workflows if w.pattern == pattern)
+    def workflows_with_trigger(self, trigger: WorkflowTrigger) -> tuple[ModelWorkflow, ...]:
+        return tuple(w for w in self.workflows if w.trigger == trigger)
+
+    def capability(self, node: str, operation: str) -> ModelCapability | None:
+        """The capability ``operation`` of node ``node`` (highest version), or None."""
+        contract = self.find_node(node)
+        if contract is None:
+            return None
+        return next((c for c in contract.document.capabilities if c.name == operation), None)
+
+    def topics_for_use(self, use: TopicUse) -> tuple[str, ...]:
+        """Topics listed by steps whose operation publishes for ``use``, in declaration order."""
+        topics = (
+            topic
+            for workflow in self.workflows
+            for step in workflow.steps
+            if (capability := self.capability(step.node, step.operation)) is not None
+            and capability.topic_use == use
+            for topic in step.publishes
+        )
+        return tuple(dict.fromkeys(topics))
 
     def _topic_sections(self) -> list[ModelTopicsSection]:
         return [n.topics for n in self.nodes] + [c.document.topics for c in self.compositions]

@@ -122,13 +122,38 @@ class ModelProtocolDependency(BaseModel):
         return f"{self.module}:{self.name}"
 
 
+CapabilityRole = Literal["consume", "commit", "dead_letter"]
+"""What a capability is to a records workflow: its first step (``consume``), the step that
+commits offsets (``commit``, last), the step that sends poison to ``T.dlq`` (``dead_letter``)."""
+
+TopicUse = Literal["reply", "relay", "state", "forward"]
+"""Why a publishing capability sends to the topics its steps list; the topic ACL allows each
+topic for the uses of the steps that list it (DLQ topics are derived: ``dead_letter``)."""
+
+SAME_AS_INPUT = "same"
+
+
 class ModelCapability(BaseModel):
-    """A built-in operation the node's code performs; workflow steps name it."""
+    """An operation the node's code performs (``@operation``); workflow steps name it.
+
+    ``input`` and ``output`` are the classes of the payload it takes and returns
+    (``module.Class``); ``output: same`` means it returns the type it was given.
+    """
 
     model_config = _FROZEN
 
     name: Identifier
     description: Description
+    input: ModulePath | None = Field(
+        default=None, description="payload class taken (module.Class); none: not a workflow step"
+    )
+    output: ModulePath | Literal["same"] | None = Field(
+        default=None, description="payload class returned (module.Class), or same: the type it was given"
+    )
+    role: CapabilityRole | None = None
+    topic_use: TopicUse | None = Field(
+        default=None, description="a publishing step's topics are allowed for this use (the topic ACL)"
+    )
 
 
 class ModelTopicsSection(BaseModel):

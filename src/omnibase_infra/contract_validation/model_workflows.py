@@ -1,8 +1,13 @@
 """Composition contracts: the workflows the orchestrator runs, as steps naming nodes and operations.
 
-A step's ``operation`` is one of the node's ``capabilities`` or, for a node with
-named SQL operations, one of those. Topics a step consumes or publishes must be
-declared by that node's contract or by a composition's ``topics``.
+A step's ``operation`` is one of the node's ``capabilities`` (an ``@operation`` of its
+class). The orchestrator calls it once per payload (a batch, a claimed outbox round, a
+health round) in the listed order. Topics a step consumes or publishes must be declared
+by that node's contract or by a composition's ``topics``. ``trigger`` says what starts a
+run: ``records`` (consumed records; the first step consumes, the last commits),
+``repeat`` (back to back while there is work, idling the orchestrator's
+``outbox_idle_interval_ms`` when there is none) or ``interval`` (once per
+``ONEX_HEALTH_CHECK_INTERVAL``).
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from omnibase_infra.contract_validation.model_contract_sections import (
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
-WorkflowPattern = Literal["event_store", "request_reply", "outbox_relay", "infrastructure_state"]
-"""Which runtime engine drives the workflow (docs/architecture.md, The four workflows)."""
+WorkflowTrigger = Literal["records", "repeat", "interval"]
+"""What starts a run of the workflow (the module docstring)."""
+
+StepParam = str | int | float | bool | None | list[str]
 
 
 class ModelWorkflowStep(BaseModel):
@@ -35,16 +42,21 @@ class ModelWorkflowStep(BaseModel):
     operation: Identifier
     consumes: tuple[TopicName, ...] = ()
     publishes: tuple[TopicName, ...] = ()
+    with_: dict[Identifier, StepParam] = Field(
+        default_factory=dict,
+        alias="with",
+        description="parameters the step's operation reads (StepContext.params)",
+    )
     description: Description | None = None
 
 
 class ModelWorkflow(BaseModel):
-    """A named workflow of ordered steps, run by the engine its ``pattern`` names."""
+    """A named workflow of ordered steps; the orchestrator runs them when ``trigger`` says."""
 
     model_config = _FROZEN
 
     name: Identifier
-    pattern: WorkflowPattern
+    trigger: WorkflowTrigger = "records"
     description: Description
     steps: tuple[ModelWorkflowStep, ...] = Field(min_length=1)
 
@@ -72,4 +84,4 @@ class ModelCompositionDocument(BaseModel):
     workflows: tuple[ModelWorkflow, ...] = Field(min_length=1)
 
 
-__all__ = ["ModelCompositionDocument", "ModelWorkflow", "ModelWorkflowStep", "WorkflowPattern"]
+__all__ = ["ModelCompositionDocument", "ModelWorkflow", "ModelWorkflowStep", "StepParam", "WorkflowTrigger"]

@@ -98,6 +98,8 @@ SHIPPED_NODE_RULES: dict[str, ShippedNodeRule] = {
     ),
     # Pure computation, routing and folding make no call a breaker could guard.
     "message_aggregator": ShippedNodeRule("COMPUTE_GENERIC", ("batching",)),
+    "kafka_wrapper": ShippedNodeRule("COMPUTE_GENERIC", ()),
+    "group_gateway": ShippedNodeRule("ORCHESTRATOR_GENERIC", ()),
     "infrastructure_reducer": ShippedNodeRule("REDUCER_GENERIC", ()),
     "infrastructure_orchestrator": ShippedNodeRule("ORCHESTRATOR_GENERIC", ("workflow_runtime",)),
     # The vault breaker guards reads of the store; graceful_degradation serves the last

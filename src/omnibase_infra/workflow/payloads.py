@@ -1,0 +1,126 @@
+"""The payloads composition steps pass on, one per run of a workflow.
+
+A records workflow starts from a ``ConsumedBatch`` (what one poll returned, by
+partition). Decoding turns it into an ``EventBatch`` (envelopes as event-store rows)
+or a ``CommandBatch`` (operation commands); every later step takes and returns the
+same object, filling in what it did (rows stored, replies sent, dead letters). Poison
+found by any step is appended to ``dead`` with its coordinates; the dead-letter step
+publishes it to ``T.dlq``; the commit step commits the partitions last, and records
+them in ``committed``. Payloads are plain mutable objects, not pydantic models: one
+is built per batch on the hot path, and its records are the consumer's own.
+
+``Tick`` starts the other triggers' workflows (``repeat``, ``interval``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from omnibase_infra.workflow.protocols import ProtocolRecordOrigin
+from omnibase_infra.workflow.records import (
+    DeadLetter,
+    Partition,
+    ProtocolConsumerRecord,
+    SourceRecord,
+    StoredEvent,
+)
+
+if TYPE_CHECKING:
+    from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
+    from pydantic import JsonValue
+
+    Envelope = ModelEventEnvelope[JsonValue]
+
+Records = Mapping[Partition, Sequence[ProtocolConsumerRecord]]
+
+
+@dataclass(eq=False)
+class Tick:
+    """The start of a ``repeat`` or ``interval`` run: when it began."""
+
+    at: datetime
+
+
+@dataclass(eq=False)
+class ConsumedBatch:
+    """Records of one poll, by partition (offset order within each), and what became of them."""
+
+    records: Records
+    dead: list[DeadLetter] = field(default_factory=list)
+    committed: set[Partition] = field(default_factory=set)
+
+    @property
+    def size(self) -> int:
+        return sum(len(r) for r in self.records.values())
+
+    def offsets_to_commit(self) -> dict[Partition, int]:
+        """Per partition, the offset after its last record."""
+        return {p: records[-1].offset + 1 for p, records in self.records.items() if records}
+
+    def first_records(self) -> Sequence[ProtocolConsumerRecord]:
+        """One record per partition (its first): where trace contexts are looked for first."""
+        return [records[0] for records in self.records.values() if records]
+
+    def only(self, partitions: set[Partition]) -> ConsumedBatch:
+        """The batch restricted to ``partitions`` (a revocation happened meanwhile)."""
+        return ConsumedBatch({p: r for p, r in self.records.items() if p in partitions})
+
+
+@dataclass(eq=False)
+class EventBatch(ConsumedBatch):
+    """Decoded envelopes as event-store rows (consumption order), and what storing did."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    folded: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    forwarded: int = 0
+
+    def only(self, partitions: set[Partition]) -> EventBatch:
+        def kept(source: ProtocolRecordOrigin) -> bool:
+            return Partition(source.topic, source.partition) in partitions
+
+        return EventBatch(
+            {p: r for p, r in self.records.items() if p in partitions},
+            [d for d in self.dead if kept(d.record)],
+            events=[e for e in self.events if kept(e.source)],
+            folded=self.folded,
+        )
+
+
+@dataclass(eq=False)
+class Command:
+    """A decoded operation command, where it was read, and its answer once there is one."""
+
+    source: SourceRecord
+    envelope: Envelope
+    reply_topic: str | None = None
+    reply_value: bytes | None = None
+    reply_envelope_id: object | None = None
+    duplicate: bool = False
+    poison: object | None = None  # a PoisonRecordError when the command failed for good
+    refused: object | None = None  # a PoisonRecordError when the broker refused the reply
+    replied: bool = False
+
+
+@dataclass(eq=False)
+class CommandBatch(ConsumedBatch):
+    """Decoded commands in consumption order, with their answers."""
+
+    commands: list[Command] = field(default_factory=list)
+
+    def only(self, partitions: set[Partition]) -> CommandBatch:
+        def kept(source: SourceRecord) -> bool:
+            return Partition(source.topic, source.partition) in partitions
+
+        return CommandBatch(
+            {p: r for p, r in self.records.items() if p in partitions},
+            [d for d in self.dead if kept(d.record)],
+            commands=[c for c in self.commands if kept(c.source)],
+        )
+
+
+__all__ = ["Command", "CommandBatch", "ConsumedBatch", "EventBatch", "Records", "Tick"]
