@@ -23,13 +23,12 @@ from omnibase_infra.contract_validation.model_contract_sections import (
     ModelTopicsSection,
     TopicName,
 )
+from omnibase_infra.workflow.operations import StepParam
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 WorkflowTrigger = Literal["records", "repeat", "interval"]
 """What starts a run of the workflow (the module docstring)."""
-
-StepParam = str | int | float | bool | None | list[str]
 
 
 class ModelWorkflowStep(BaseModel):

@@ -273,6 +273,10 @@ class VaultCredentialProvider:
             await self.credentials(target)
         return tuple(t for t in due if t not in self._stale)
 
+    def serves(self, target: CredentialTarget) -> bool:
+        """Whether the store holds credentials for ``target`` (it is one of the settings' targets)."""
+        return target in self._settings.targets
+
     def password_source(self, target: CredentialTarget) -> Callable[[], Awaitable[str]]:
         """An async callable returning the current password (asyncpg accepts it as ``password``)."""
 

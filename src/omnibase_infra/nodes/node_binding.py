@@ -9,19 +9,20 @@ from ``ProtocolDeploymentContext``, and give core its ``contract_data`` from tha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from omnibase_infra.contract_validation.core_validation import validate_core
 from omnibase_infra.environment import EnumEnvironment
 from omnibase_infra.errors import LifecycleError
 from omnibase_infra.protocols.protocol_contract_set import ProtocolContractSet
 from omnibase_infra.protocols.protocol_deployment_context import ProtocolDeploymentContext
+from omnibase_infra.settings import ModelInfraSettings, load_settings
 
 if TYPE_CHECKING:
     from omnibase_core.models.container.model_onex_container import ModelONEXContainer
     from pydantic import BaseModel
 
-    from omnibase_infra.contract_validation.contract_set import LoadedNodeContract
+    from omnibase_infra.contract_validation.contract_set import ContractSet, LoadedNodeContract
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class NodeBinding:
     contract: LoadedNodeContract
     environment: EnumEnvironment
     core_contract: BaseModel
+    contract_set: ContractSet
 
 
 async def resolve_binding(container: ModelONEXContainer, node_name: str) -> NodeBinding:
@@ -48,7 +50,12 @@ async def resolve_binding(container: ModelONEXContainer, node_name: str) -> Node
     if contract is None:
         raise LifecycleError(f"{node_name}: no contract for this node in the contract set")
     core = validate_core(contract.core_document(), contract.document.node_type)
-    return NodeBinding(contract=contract, environment=context.environment, core_contract=core)
+    return NodeBinding(
+        contract=contract,
+        environment=context.environment,
+        core_contract=core,
+        contract_set=cast("ContractSet", contracts),
+    )
 
 
 def require_binding(binding: NodeBinding | None, node_name: str) -> NodeBinding:
@@ -58,4 +65,52 @@ def require_binding(binding: NodeBinding | None, node_name: str) -> NodeBinding:
     return binding
 
 
-__all__ = ["NodeBinding", "require_binding", "resolve_binding"]
+class ContractBound:
+    """Mixin of every node here: binds to its validated contract at ``initialize()``.
+
+    Put it before core's node class in the bases. ``resolve`` / ``resolve_optional`` get
+    collaborators from the container by protocol type; ``settings`` are the service
+    settings of the deployment context (loaded from the environment when the container
+    carries none, as for a node used on its own).
+    """
+
+    node_name: ClassVar[str]
+    _binding: NodeBinding | None = None
+    container: ModelONEXContainer
+    contract_data: object
+
+    async def _load_contract(self) -> None:
+        # Replaces core's stack-walking discovery with our validated contract.
+        binding = await resolve_binding(self.container, self.node_name)
+        object.__setattr__(self, "_binding", binding)
+        object.__setattr__(self, "contract_data", binding.core_contract)
+
+    @property
+    def binding(self) -> NodeBinding:
+        """The contract and environment; ``LifecycleError`` before ``initialize()``."""
+        return require_binding(self._binding, self.node_name)
+
+    async def resolve[P](self, protocol: type[P], hint: str = "") -> P:
+        """The collaborator registered for ``protocol``; ``LifecycleError`` naming it when absent."""
+        try:
+            return await self.container.get_service_async(protocol)
+        except Exception as exc:  # core raises its own resolution error type
+            raise LifecycleError(f"{self.node_name}: no {protocol.__name__} registered{hint}") from exc
+
+    async def resolve_optional[P](self, protocol: type[P]) -> P | None:
+        """The collaborator registered for ``protocol``, or None."""
+        try:
+            return await self.container.get_service_async(protocol)
+        except Exception:  # core raises its own resolution error type
+            return None
+
+    async def settings(self) -> ModelInfraSettings:
+        """The service settings: the deployment context's, else read from the environment."""
+        context = await self.container.get_service_async(ProtocolDeploymentContext)  # type: ignore[type-abstract]  # resolved by protocol type
+        loaded = getattr(context, "settings", None)
+        if isinstance(loaded, ModelInfraSettings):
+            return loaded
+        return load_settings()
+
+
+__all__ = ["ContractBound", "NodeBinding", "require_binding", "resolve_binding"]

@@ -278,6 +278,40 @@ async def trace_database_operation(
         yield span
 
 
+ONEX_WORKFLOW = "onex.workflow"
+ONEX_STEP = "onex.step"
+ONEX_NODE = "onex.node"
+
+
+@asynccontextmanager
+async def trace_workflow_step(
+    name: str,
+    *,
+    workflow: str,
+    step_id: str,
+    node: str,
+    operation: str,
+    parent: Context | None = None,
+    links: Sequence[Context] = (),
+    tracer_provider: TracerProvider | None = None,
+) -> AsyncIterator[Span]:
+    """A span for one executed workflow step, named ``node.operation`` (kind INTERNAL).
+
+    ``parent`` continues a consumed record's trace (the first of the batch that carries
+    one); ``links`` are the other records' contexts.
+    """
+    attributes: dict[str, AttributeValue] = {
+        ONEX_WORKFLOW: workflow,
+        ONEX_STEP: step_id,
+        ONEX_NODE: node,
+        ONEX_OPERATION: operation,
+    }
+    async with _run_span(
+        name, SpanKind.INTERNAL, attributes, parent=parent, links=links, tracer_provider=tracer_provider
+    ) as span:
+        yield span
+
+
 __all__ = [
     "TRACER_NAME",
     "KafkaOperation",
@@ -287,4 +321,5 @@ __all__ = [
     "set_delivery_attributes",
     "trace_database_operation",
     "trace_kafka_operation",
+    "trace_workflow_step",
 ]

@@ -7,6 +7,7 @@ Vault-compatible KV v2 store; the runtime registers it in the container when
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -28,6 +29,14 @@ class ProtocolCredentialProvider(Protocol):
 
     async def refresh_due(self) -> tuple[CredentialTarget, ...]:
         """Renew the token when due and re-read expired credentials; the targets read."""
+        ...
+
+    def serves(self, target: CredentialTarget) -> bool:
+        """Whether the store holds credentials for ``target``."""
+        ...
+
+    def password_source(self, target: CredentialTarget) -> Callable[[], Awaitable[str]]:
+        """A callable returning ``target``'s current password (new connections ask it)."""
         ...
 
     def status(self) -> ModelCredentialStoreStatus:

@@ -33,10 +33,7 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import Batch
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.dead_letter import DeadLetterWriter
 from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope, decode_stored_fields
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import write_events
-from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
-    OperationExecutor,
-    OperationOutcome,
-)
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import OperationExecutor
 from omnibase_infra.observability.propagation import TRACEPARENT, extract_trace_context
 from omnibase_infra.observability.spans import (
     set_delivery_attributes,
@@ -52,7 +49,14 @@ from omnibase_infra.workflow.protocols import (
     ProtocolRecordPublisher,
     ProtocolTopicAcl,
 )
-from omnibase_infra.workflow.records import DeadLetter, Partition, SourceRecord, StoredEvent, WriteResult
+from omnibase_infra.workflow.records import (
+    DeadLetter,
+    OperationOutcome,
+    Partition,
+    SourceRecord,
+    StoredEvent,
+    WriteResult,
+)
 
 if TYPE_CHECKING:
     from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope

@@ -44,12 +44,15 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
     ModelPostgresAdapterInput,
     ModelPostgresAdapterOutput,
 )
-from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
-    OperationExecutor,
-    OperationOutcome,
-)
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import OperationExecutor
 from omnibase_infra.workflow.protocols import ProtocolTopicAcl
-from omnibase_infra.workflow.records import DeadLetter, SourceRecord, StoredEvent, WriteResult
+from omnibase_infra.workflow.records import (
+    DeadLetter,
+    OperationOutcome,
+    SourceRecord,
+    StoredEvent,
+    WriteResult,
+)
 
 CommitOffsets = Callable[[Mapping[tuple[str, int], int]], Awaitable[None]]
 

@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING
 from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
 from omnibase_infra.infrastructure.infrastructure_health_monitor import InfrastructureHealthMonitor
 from omnibase_infra.models.model_health import CircuitState, InfrastructureHealthMetrics
-from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
-    OperationOutcome,
-    ProtocolOperationCatalog,
-)
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import ProtocolOperationCatalog
 from omnibase_infra.observability.audit import AuditLogger, AuditOutcome
 from omnibase_infra.observability.health import evaluate_readiness
 from omnibase_infra.observability.metrics import InfraMetrics
-from omnibase_infra.workflow.records import DeadLetter, SourceRecord, StoredEvent, WriteResult
+from omnibase_infra.workflow.records import (
+    DeadLetter,
+    OperationOutcome,
+    SourceRecord,
+    StoredEvent,
+    WriteResult,
+)
 
 if TYPE_CHECKING:
     from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope

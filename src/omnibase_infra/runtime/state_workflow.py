@@ -31,6 +31,7 @@ from omnibase_infra.models.model_infrastructure_state import (
     ModelStateChangedIntent,
     ModelStateChangedPayload,
 )
+from omnibase_infra.workflow.envelopes import STATE_CHANGED_EVENT_TYPE
 from omnibase_infra.workflow.protocols import ProtocolConnectionSource, ProtocolGuard
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STATE_CHANGED_EVENT_TYPE = "onex.infrastructure.state.changed"
 
 Summarise = Callable[[InfrastructureHealthMetrics], ModelHealthSummary]
 Reduce = Callable[

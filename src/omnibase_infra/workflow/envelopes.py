@@ -14,14 +14,20 @@ from pydantic import JsonValue
 
 from omnibase_infra.models.model_infrastructure_state import ModelStateChangedPayload
 from omnibase_infra.models.model_operation_reply import ModelOperationReply
-from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import encode_envelope
 from omnibase_infra.observability.propagation import inject_trace_context
-from omnibase_infra.runtime.state_workflow import STATE_CHANGED_EVENT_TYPE
 
 if TYPE_CHECKING:
-    from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope
+    from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
+
+    Envelope = ModelEventEnvelope[JsonValue]
 
 PRODUCER = "omnibase_infra"
+STATE_CHANGED_EVENT_TYPE = "onex.infrastructure.state.changed"
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    """Serialise an envelope for the wire (UTF-8 JSON without ``None`` fields)."""
+    return envelope.model_dump_json(exclude_none=True).encode("utf-8")
 
 
 def _envelope(**fields: object) -> Envelope:
@@ -46,6 +52,22 @@ def encode_reply(
     return encode_envelope(inject_trace_context(envelope))
 
 
+def command_envelope(
+    operation: str,
+    parameters: dict[str, JsonValue],
+    envelope_id: uuid.UUID,
+    correlation_id: uuid.UUID | None = None,
+) -> Envelope:
+    """The envelope of an operation command (what a sender puts on the command topic)."""
+    fields: dict[str, object] = {
+        "payload": {"operation": operation, "parameters": parameters},
+        "envelope_id": envelope_id,
+    }
+    if correlation_id is not None:
+        fields["correlation_id"] = correlation_id
+    return _envelope(**fields)
+
+
 def encode_state_changed(payload: ModelStateChangedPayload) -> bytes:
     """A state-changed event envelope as wire bytes."""
     envelope = _envelope(
@@ -57,4 +79,11 @@ def encode_state_changed(payload: ModelStateChangedPayload) -> bytes:
     return encode_envelope(inject_trace_context(envelope))
 
 
-__all__ = ["PRODUCER", "encode_reply", "encode_state_changed"]
+__all__ = [
+    "PRODUCER",
+    "STATE_CHANGED_EVENT_TYPE",
+    "command_envelope",
+    "encode_envelope",
+    "encode_reply",
+    "encode_state_changed",
+]

@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from omnibase_infra.json_types import JsonValue
-
 SAME: Final = "same"
 """``output=SAME``: the operation returns the type of the payload it was given."""
 
 OPERATION_ATTRIBUTE = "__onex_operation__"
+
+StepParam = str | int | float | bool | None | list[str]
+"""A value of a step's ``with`` mapping."""
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,14 @@ class StepContext:
     operation: str
     publishes: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
-    params: Mapping[str, JsonValue] = field(default_factory=dict)
+    params: Mapping[str, StepParam] = field(default_factory=dict)
 
     @property
     def span_name(self) -> str:
         """``node.operation``: the name of the span the orchestrator opens for the step."""
         return f"{self.node}.{self.operation}"
 
-    def param(self, name: str, default: JsonValue = None) -> JsonValue:
+    def param(self, name: str, default: StepParam = None) -> StepParam:
         return self.params.get(name, default)
 
 
@@ -101,6 +102,7 @@ __all__ = [
     "OperationSpec",
     "StepCallable",
     "StepContext",
+    "StepParam",
     "bind_operation",
     "operation",
     "operations_of",

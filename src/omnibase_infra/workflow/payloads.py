@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from omnibase_infra.workflow.protocols import ProtocolRecordOrigin
 from omnibase_infra.workflow.records import (
     DeadLetter,
+    OperationOutcome,
     Partition,
     ProtocolConsumerRecord,
     SourceRecord,
@@ -30,7 +31,10 @@ from omnibase_infra.workflow.records import (
 
 if TYPE_CHECKING:
     from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
+    from opentelemetry.trace import SpanContext
     from pydantic import JsonValue
+
+    from omnibase_infra.errors import PoisonRecordError
 
     Envelope = ModelEventEnvelope[JsonValue]
 
@@ -93,17 +97,24 @@ class EventBatch(ConsumedBatch):
 
 @dataclass(eq=False)
 class Command:
-    """A decoded operation command, where it was read, and its answer once there is one."""
+    """A decoded operation command, where it was read, and its answer once there is one.
+
+    ``outcome``: the reply to send (run_operation); ``refused``: why the broker refused it
+    for good (publish_replies), then ``substituted`` once answer_refused_replies replaced it
+    with a small failed reply; ``replied`` once the broker acknowledged the reply.
+    """
 
     source: SourceRecord
     envelope: Envelope
-    reply_topic: str | None = None
-    reply_value: bytes | None = None
-    reply_envelope_id: object | None = None
-    duplicate: bool = False
-    poison: object | None = None  # a PoisonRecordError when the command failed for good
-    refused: object | None = None  # a PoisonRecordError when the broker refused the reply
+    outcome: OperationOutcome | None = None
+    refused: PoisonRecordError | None = None
+    substituted: bool = False
     replied: bool = False
+    span_context: SpanContext | None = None
+
+    @property
+    def reply_value(self) -> bytes | None:
+        return self.outcome.reply_value if self.outcome is not None else None
 
 
 @dataclass(eq=False)

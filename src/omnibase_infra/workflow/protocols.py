@@ -12,6 +12,19 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import asyncpg
+    from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
+    from pydantic import JsonValue
+
+    from omnibase_infra.models.model_circuit_breaker_transition import ModelCircuitBreakerTransition
+    from omnibase_infra.workflow.records import (
+        DeadLetter,
+        OperationOutcome,
+        SourceRecord,
+        StoredEvent,
+        WriteResult,
+    )
+
+    Envelope = ModelEventEnvelope[JsonValue]
 
     # A plain connection or one lent by a pool: the runtime's SQL runs on either.
     type DbConnection = asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
@@ -53,7 +66,7 @@ class ProtocolRecordPublisher(Protocol):
         ...
 
 
-TopicUse = Literal["reply", "relay", "dead_letter", "state"]
+TopicUse = Literal["reply", "relay", "dead_letter", "state", "forward"]
 """Why the service publishes to a topic; the topic ACL allows each topic for named uses only."""
 
 
@@ -95,13 +108,44 @@ class ProtocolGuard(Protocol):
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T: ...
 
 
+class ProtocolBreakerListener(Protocol):
+    """Told of every circuit-breaker transition of the effect nodes (metrics, audit, log)."""
+
+    def __call__(self, transition: ModelCircuitBreakerTransition) -> None: ...
+
+
+class ProtocolWorkflowObserver(Protocol):
+    """Hooks for metrics and audit, called by the nodes as they work; cheap, never raising."""
+
+    def on_stored(self, result: WriteResult, rows: Sequence[StoredEvent]) -> None: ...
+    def on_operation(self, source: SourceRecord, request: Envelope, outcome: OperationOutcome) -> None: ...
+    def on_dead_letter(self, letter: DeadLetter) -> None: ...
+
+
+class ProtocolReplyAddressing(Protocol):
+    """Where a command's reply goes (group_gateway): the completed or the failed topic."""
+
+    def reply_topic(self, *, failed: bool) -> str: ...
+
+
+class ProtocolNodeDirectory(Protocol):
+    """The node instances the host created, by name (what the orchestrator binds steps to)."""
+
+    def node(self, name: str) -> object: ...
+    def names(self) -> tuple[str, ...]: ...
+
+
 __all__ = [
     "Headers",
+    "ProtocolBreakerListener",
     "ProtocolConnectionSource",
     "ProtocolGuard",
+    "ProtocolNodeDirectory",
     "ProtocolRecordOrigin",
     "ProtocolRecordPublisher",
+    "ProtocolReplyAddressing",
     "ProtocolTopicAcl",
     "ProtocolTopicDirectory",
+    "ProtocolWorkflowObserver",
     "TopicUse",
 ]

@@ -10,6 +10,7 @@ and ``StoredEvent`` (an envelope as the event store keeps it) and ``WriteResult`
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
@@ -190,6 +191,17 @@ class WriteResult:
     rejected: tuple[tuple[StoredEvent, PoisonRecordError], ...]
 
 
+@dataclass(frozen=True)
+class OperationOutcome:
+    """What the workflow publishes: the reply bytes, where, and an optional DLQ reason."""
+
+    reply_topic: str
+    reply_value: bytes
+    reply_envelope_id: uuid.UUID
+    duplicate: bool
+    poison: PoisonRecordError | None
+
+
 __all__ = [
     "ATTEMPTS_HEADER",
     "DLQ_SUFFIX",
@@ -197,6 +209,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "VALUE_DROPPED_HEADER",
     "DeadLetter",
+    "OperationOutcome",
     "Partition",
     "ProtocolConsumerRecord",
     "SourceRecord",

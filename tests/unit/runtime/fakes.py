@@ -28,7 +28,7 @@ from omnibase_infra.models.model_health import (
     ModelQueryPerformance,
 )
 from omnibase_infra.models.model_operation_reply import ModelOperationReply
-from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import encode_envelope
+from omnibase_infra.workflow.envelopes import encode_envelope
 from omnibase_infra.workflow.protocols import Headers
 from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord
 

@@ -15,19 +15,14 @@ from omnibase_infra.clock import FakeClock
 from omnibase_infra.errors import CircuitOpenError, OutageError
 from omnibase_infra.models.model_operation_reply import FAILED_EVENT_TYPE, reply_id_for
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import ConsumerLoop
-from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import (
-    decode_envelope,
-    encode_envelope,
-    stored_fields_of,
-)
-from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
-    OperationExecutor,
-    OperationOutcome,
-)
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope, stored_fields_of
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import OperationExecutor
 from omnibase_infra.runtime.batch_processor import RecordBatchProcessor, fold_duplicates
+from omnibase_infra.workflow.envelopes import encode_envelope
 from omnibase_infra.workflow.protocols import ProtocolConnectionSource
 from omnibase_infra.workflow.records import (
     DeadLetter,
+    OperationOutcome,
     Partition,
     ProtocolConsumerRecord,
     SourceRecord,

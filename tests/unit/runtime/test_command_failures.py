@@ -25,18 +25,23 @@ from omnibase_infra.models.model_operation_reply import (
     ModelOperationReply,
     reply_id_for,
 )
-from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope, encode_envelope
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
     CLAIM_SQL,
     KEEP_FAILED_SQL,
     KEEP_REPLY_SQL,
     PRELUDE_SQL,
     OperationExecutor,
-    OperationOutcome,
 )
 from omnibase_infra.runtime.batch_processor import RecordBatchProcessor
 from omnibase_infra.runtime.service_components import command_statement_timeout
-from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord, read_dlq_headers
+from omnibase_infra.workflow.envelopes import encode_envelope
+from omnibase_infra.workflow.records import (
+    OperationOutcome,
+    Partition,
+    ProtocolConsumerRecord,
+    read_dlq_headers,
+)
 
 from .fakes import FakeCatalog, FakeGuard, FakeOperation, FakePublisher, FakeRecord, encode_reply
 

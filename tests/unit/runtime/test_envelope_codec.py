@@ -18,10 +18,10 @@ from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import (
     _fast_stored_fields,
     decode_envelope,
     decode_stored_fields,
-    encode_envelope,
     stored_fields_of,
 )
 from omnibase_infra.workflow.dlq_stages import STAGE_DECODE, STAGE_VALIDATE
+from omnibase_infra.workflow.envelopes import encode_envelope
 from omnibase_infra.workflow.records import StoredFields
 
 

@@ -10,11 +10,10 @@ from pydantic import JsonValue
 
 from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_catalog import ContractOperationCatalog
-from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import OperationOutcome
 from omnibase_infra.observability.audit import AuditLogger
 from omnibase_infra.observability.metrics import InfraMetrics
 from omnibase_infra.runtime.service_observers import MetricsAndAuditObserver
-from omnibase_infra.workflow.records import SourceRecord, WriteResult
+from omnibase_infra.workflow.records import OperationOutcome, SourceRecord, WriteResult
 
 
 def test_a_command_with_an_empty_operation_name_is_audited_without_raising() -> None:

@@ -7,8 +7,11 @@ declaration, as everywhere in ``runtime.topology``):
   (``ONEX_OPERATION_COMPLETED_TOPIC``, ``ONEX_OPERATION_FAILED_TOPIC``);
 - ``state``: the state-changed topic (``ONEX_STATE_CHANGED_TOPIC``);
 - ``dead_letter``: ``T.dlq`` for each topic ``T`` the service consumes;
-- ``relay``: the ``publishes`` of the steps of every ``outbox_relay`` workflow of the
-  compositions (``ONEX_OUTBOX_TOPICS``). The command, reply and state topics are never
+- ``relay``: the ``publishes`` of every step whose operation publishes for ``relay``
+  (``topic_use: relay``, e.g. the outbox_relay workflow's publish step;
+  ``ONEX_OUTBOX_TOPICS`` replaces them);
+- ``forward``: the ``publishes`` of every step whose operation forwards consumed records
+  (``topic_use: forward``, kafka_adapter's ``publish_events``). The command, reply and state topics are never
   relay targets: a contract that lists one fails ``contracts check``, a variable that
   makes one stops startup (``ConfigurationError``, exit 3).
 
@@ -37,13 +40,13 @@ _WHERE: Mapping[TopicUse, str] = {
     "relay": "the publishes of an outbox_relay workflow (or ONEX_OUTBOX_TOPICS)",
     "dead_letter": "the DLQ (T.dlq) of a consumed topic",
     "state": "the state-changed topic",
+    "forward": "the publishes of a step that forwards records (topic_use: forward)",
 }
 
 
 def contract_relay_topics(contracts: ContractSet) -> tuple[str, ...]:
-    """The topics the compositions' ``outbox_relay`` workflows declare they publish."""
-    topics = (t for w in contracts.workflows_with_pattern("outbox_relay") for t in w.published_topics)
-    return tuple(dict.fromkeys(topics))
+    """The topics the compositions' relay steps (``topic_use: relay``) declare they publish."""
+    return contracts.topics_for_use("relay")
 
 
 class TopicAcl:
@@ -56,12 +59,14 @@ class TopicAcl:
         relay: Iterable[str],
         state: Iterable[str],
         consumed: Iterable[str],
+        forward: Iterable[str] = (),
     ) -> None:
         self._allowed: dict[TopicUse, frozenset[str]] = {
             "reply": frozenset(reply),
             "relay": frozenset(relay),
             "state": frozenset(state),
             "dead_letter": frozenset(dlq_topic_for(t) for t in consumed),
+            "forward": frozenset(forward),
         }
 
     @classmethod
@@ -93,6 +98,7 @@ class TopicAcl:
             relay=relay,
             state=(topology.state_changed_topic,),
             consumed=topology.subscription,
+            forward=contracts.topics_for_use("forward"),
         )
 
     def topics(self, use: TopicUse) -> frozenset[str]:
@@ -119,7 +125,7 @@ class TopicAcl:
     def require_declared(self, topic: str) -> None:
         if not any(topic in allowed for allowed in self._allowed.values()):
             raise TopicNotAllowedError(
-                topic, "publish", "not declared for any use (reply, relay, dead_letter, state)"
+                topic, "publish", "not declared for any use (reply, relay, dead_letter, state, forward)"
             )
 
 

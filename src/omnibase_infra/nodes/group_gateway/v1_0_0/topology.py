@@ -1,37 +1,62 @@
-"""Which topics the service consumes and publishes: the contracts' declarations, env overrides on top.
+"""Which topics the node group consumes and publishes: the contracts' declarations, env overrides on top.
 
-Rules: the composition contracts' workflows decide. The topics consumed by the
-steps of every ``event_store`` workflow are stored; those of every
-``request_reply`` workflow carry operation commands — so an extra composition
-file (``ONEX_CONTRACTS_PATH``) that adds an event-store workflow for a new topic
-makes the service consume and store it. ``ONEX_EVENT_STORE_TOPICS``,
-``ONEX_COMMAND_TOPIC``, ``ONEX_OPERATION_COMPLETED_TOPIC``,
-``ONEX_OPERATION_FAILED_TOPIC`` and ``ONEX_STATE_CHANGED_TOPIC`` replace the
-corresponding declaration (e.g. to run several isolated instances side by side).
+The composition contracts decide. Each ``records`` workflow takes the topics its
+consume step lists; a topic belongs to one workflow (``contracts check``). An
+extra composition file (``ONEX_CONTRACTS_PATH``) adding a records workflow for a
+new topic makes the service consume it and run that workflow on it.
+
+Variables replace declarations, by workflow name (e.g. to run several isolated
+instances side by side): ``ONEX_EVENT_STORE_TOPICS`` the topics of the workflow
+named ``event_store``, ``ONEX_COMMAND_TOPIC`` those of ``operations``;
+``ONEX_OPERATION_COMPLETED_TOPIC`` / ``ONEX_OPERATION_FAILED_TOPIC`` the reply topics
+(declared by postgres_adapter's contract) and ``ONEX_STATE_CHANGED_TOPIC`` the state
+topic (declared by kafka_adapter's contract).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from omnibase_infra.contract_validation.contract_set import ContractSet
-from omnibase_infra.contract_validation.model_workflows import WorkflowPattern
 from omnibase_infra.errors import ContractError
 from omnibase_infra.settings import ModelInfraSettings
 from omnibase_infra.workflow.records import is_dlq_topic
 
+EVENT_STORE_WORKFLOW = "event_store"
+OPERATIONS_WORKFLOW = "operations"
+
 
 @dataclass(frozen=True)
 class ServiceTopology:
-    event_store_topics: tuple[str, ...]
-    command_topics: tuple[str, ...]
+    """The records workflows' topics (overrides applied) and the topics the group publishes itself."""
+
+    workflow_topics: Mapping[str, tuple[str, ...]]
     operation_completed_topic: str
     operation_failed_topic: str
     state_changed_topic: str
+    _by_topic: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, topics in self.workflow_topics.items():
+            for topic in topics:
+                self._by_topic.setdefault(topic, name)
 
     @property
     def subscription(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self.event_store_topics + self.command_topics))
+        return tuple(self._by_topic)
+
+    def workflow_of(self, topic: str) -> str | None:
+        """The records workflow that takes ``topic``, if any."""
+        return self._by_topic.get(topic)
+
+    @property
+    def event_store_topics(self) -> tuple[str, ...]:
+        return tuple(self.workflow_topics.get(EVENT_STORE_WORKFLOW, ()))
+
+    @property
+    def command_topics(self) -> tuple[str, ...]:
+        return tuple(self.workflow_topics.get(OPERATIONS_WORKFLOW, ()))
 
 
 def _declared(contracts: ContractSet, node: str, marker: str) -> str:
@@ -42,29 +67,22 @@ def _declared(contracts: ContractSet, node: str, marker: str) -> str:
     raise ContractError([(contract.path, "topics.publishes", f"no topic containing {marker!r}")])
 
 
-def _workflow_topics(contracts: ContractSet, pattern: WorkflowPattern) -> tuple[str, ...]:
-    topics = (
-        topic
-        for workflow in contracts.workflows_with_pattern(pattern)
-        for step in workflow.steps
-        for topic in step.consumes
-    )
-    return tuple(dict.fromkeys(topics))
-
-
 def resolve_topology(contracts: ContractSet, settings: ModelInfraSettings) -> ServiceTopology:
     """The topics of this run; raises ``ContractError`` if a needed declaration is missing."""
-    store = settings.event_store_topics or _workflow_topics(contracts, "event_store")
-    commands = (
-        (settings.command_topic,) if settings.command_topic else _workflow_topics(contracts, "request_reply")
-    )
-    if not store and not commands:
-        raise ContractError(
-            [("<compositions>", "workflows", "no event_store or request_reply workflow consumes a topic")]
-        )
+    overrides: dict[str, tuple[str, ...]] = {}
+    if settings.event_store_topics:
+        overrides[EVENT_STORE_WORKFLOW] = tuple(settings.event_store_topics)
+    if settings.command_topic:
+        overrides[OPERATIONS_WORKFLOW] = (settings.command_topic,)
+    workflow_topics: dict[str, tuple[str, ...]] = {}
+    for workflow in contracts.workflows_with_trigger("records"):
+        topics = overrides.get(workflow.name, workflow.consumed_topics)
+        if topics:
+            workflow_topics[workflow.name] = tuple(dict.fromkeys(topics))
+    if not workflow_topics:
+        raise ContractError([("<compositions>", "workflows", "no records workflow consumes a topic")])
     topology = ServiceTopology(
-        event_store_topics=tuple(store),
-        command_topics=commands,
+        workflow_topics=workflow_topics,
         operation_completed_topic=settings.operation_completed_topic
         or _declared(contracts, "postgres_adapter", "operation-completed"),
         operation_failed_topic=settings.operation_failed_topic
@@ -78,4 +96,4 @@ def resolve_topology(contracts: ContractSet, settings: ModelInfraSettings) -> Se
     return topology
 
 
-__all__ = ["ServiceTopology", "resolve_topology"]
+__all__ = ["EVENT_STORE_WORKFLOW", "OPERATIONS_WORKFLOW", "ServiceTopology", "resolve_topology"]

@@ -1,65 +1,116 @@
-"""infrastructure_orchestrator (ORCHESTRATOR): routes consumed envelopes to the composed workflows.
+"""infrastructure_orchestrator (ORCHESTRATOR): executes the composition workflows, step by step.
 
-``route()`` answers which workflows handle an envelope and which steps they run
-(``routing.plan_route`` over the contract set's workflows). Running the steps is
-the runtime's: core's ``NodeOrchestrator`` only orders steps and never calls nodes,
-so ``process()`` with core's workflow input is not supported here.
+At ``initialize()`` every workflow of the composition contracts is compiled
+(``workflow_runner.compile_workflow``): each step bound to the operation of the node it
+names, found in the ``ProtocolNodeDirectory`` the host registered. Then:
+
+- ``prepare(name, batch)`` / ``finish(run)``: a records workflow on one consumed batch
+  (group_gateway hands it over): the steps that may run ahead (consume, then COMPUTE
+  steps), then the rest, ending with the commit;
+- ``run(name, payload)``: every step of a workflow at once (repeat and interval
+  triggers: ``triggers.run_repeating``, ``triggers.run_every``).
+
+core's ``NodeOrchestrator.process()`` only orders steps and never calls nodes, so it is
+not supported here: the steps run through the methods above.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from omnibase_core.models.container.model_onex_container import ModelONEXContainer
 from omnibase_core.models.orchestrator.model_orchestrator_input import ModelOrchestratorInput
 from omnibase_core.models.orchestrator.model_orchestrator_output import ModelOrchestratorOutput
 from omnibase_core.nodes.node_orchestrator import NodeOrchestrator
+from opentelemetry.context import Context
 
-from omnibase_infra.contract_validation.model_workflows import ModelWorkflow
-from omnibase_infra.errors import UnsupportedRequestError
-from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.models import ModelRoutePlan, ModelRouteRequest
-from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.routing import plan_route
-from omnibase_infra.nodes.node_binding import NodeBinding, require_binding, resolve_binding
-from omnibase_infra.protocols.protocol_contract_set import ProtocolContractSet
+from omnibase_infra.errors import LifecycleError, UnsupportedRequestError
+from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.workflow_runner import (
+    CompiledWorkflow,
+    batch_trace,
+    compile_workflow,
+    run_steps,
+)
+from omnibase_infra.nodes.node_binding import ContractBound
+from omnibase_infra.workflow.payloads import ConsumedBatch
+from omnibase_infra.workflow.protocols import ProtocolNodeDirectory
 
 NODE_NAME = "infrastructure_orchestrator"
 
 
-class NodeInfrastructureOrchestrator(NodeOrchestrator):
-    """The infrastructure_orchestrator node; its workflows come from the composition contracts."""
+@dataclass(eq=False)
+class PreparedRun:
+    """A records workflow's run on one batch after the steps that run ahead."""
 
-    _binding: NodeBinding | None
-    _workflows: tuple[ModelWorkflow, ...]
+    workflow: CompiledWorkflow
+    source: ConsumedBatch
+    payload: Any
+    parent: Context | None
+    links: list[Context]
+
+
+class NodeInfrastructureOrchestrator(ContractBound, NodeOrchestrator):
+    """The infrastructure_orchestrator node; see the module docstring."""
+
+    node_name = NODE_NAME
+    _compiled: dict[str, CompiledWorkflow]
 
     def __init__(self, container: ModelONEXContainer) -> None:
         super().__init__(container)
-        object.__setattr__(self, "_binding", None)
-        object.__setattr__(self, "_workflows", ())
+        object.__setattr__(self, "_compiled", {})
 
-    async def _load_contract(self) -> None:
-        # Replaces core's stack-walking discovery with our validated contract.
-        binding = await resolve_binding(self.container, NODE_NAME)
-        contracts = await self.container.get_service_async(ProtocolContractSet)  # type: ignore[type-abstract]  # resolved by protocol type
-        object.__setattr__(self, "_binding", binding)
-        object.__setattr__(self, "_workflows", contracts.workflows)
-        object.__setattr__(self, "contract_data", binding.core_contract)
+    async def _initialize_node_resources(self) -> None:
+        await super()._initialize_node_resources()
+        nodes = await self.resolve_optional(ProtocolNodeDirectory)  # type: ignore[type-abstract]  # resolved by protocol type
+        if nodes is not None:
+            self.compile(nodes)
 
-    @property
-    def binding(self) -> NodeBinding:
-        """The contract and environment; ``LifecycleError`` before ``initialize()``."""
-        return require_binding(self._binding, NODE_NAME)
+    def compile(self, nodes: ProtocolNodeDirectory) -> None:
+        """Bind every workflow's steps to ``nodes``; ``LifecycleError`` naming a missing node or operation."""
+        contracts = self.binding.contract_set
+        compiled = {w.name: compile_workflow(w, contracts, nodes) for w in contracts.workflows}
+        object.__setattr__(self, "_compiled", compiled)
 
     @property
-    def workflows(self) -> tuple[ModelWorkflow, ...]:
-        """The workflows of every composition contract, in declaration order."""
-        require_binding(self._binding, NODE_NAME)  # refuse before initialize()
-        return self._workflows
+    def workflows(self) -> tuple[CompiledWorkflow, ...]:
+        """The compiled workflows, in declaration order."""
+        return tuple(self._compiled.values())
 
-    def route(self, request: ModelRouteRequest) -> ModelRoutePlan:
-        """The workflows (and their steps) that handle ``request``'s topic."""
-        return plan_route(self.workflows, request)
+    def workflow(self, name: str) -> CompiledWorkflow:
+        try:
+            return self._compiled[name]
+        except KeyError:
+            raise LifecycleError(f"{NODE_NAME}: no compiled workflow {name!r}") from None
+
+    def scheduled(self) -> tuple[CompiledWorkflow, ...]:
+        """Workflows started by the clock rather than by records (trigger repeat or interval)."""
+        return tuple(w for w in self._compiled.values() if w.trigger != "records")
+
+    async def prepare(self, name: str, batch: ConsumedBatch) -> PreparedRun:
+        """Run the steps of records workflow ``name`` that may run ahead (no I/O) on ``batch``."""
+        workflow = self.workflow(name)
+        parent, links = batch_trace(batch)
+        payload = await run_steps(
+            workflow, batch, workflow.steps[: workflow.ahead], parent=parent, links=links
+        )
+        return PreparedRun(workflow, batch, payload, parent, links)
+
+    async def finish(self, run: PreparedRun) -> Any:
+        """Run the remaining steps (the effects, then the commit); raises on any outage."""
+        workflow = run.workflow
+        return await run_steps(
+            workflow, run.payload, workflow.steps[workflow.ahead :], parent=run.parent, links=run.links
+        )
+
+    async def run(self, name: str, payload: Any) -> Any:
+        """Run every step of workflow ``name`` on ``payload``."""
+        workflow = self.workflow(name)
+        return await run_steps(workflow, payload, workflow.steps)
 
     async def process(self, input_data: ModelOrchestratorInput) -> ModelOrchestratorOutput:
-        """Not supported: the runtime runs the steps ``route()`` lists."""
-        raise UnsupportedRequestError(f"{NODE_NAME} routes with route(); the runtime runs the workflow steps")
+        """Not supported: workflows run through prepare/finish and run (the module docstring)."""
+        raise UnsupportedRequestError(f"{NODE_NAME} runs workflows with prepare()/finish() and run()")
 
 
-__all__ = ["NodeInfrastructureOrchestrator"]
+__all__ = ["NODE_NAME", "NodeInfrastructureOrchestrator", "PreparedRun"]

@@ -1,7 +1,8 @@
 """The consumer loop: fetch a batch, apply it, commit it — and pause instead of losing work.
 
 Guarantees (docs/architecture.md, Delivery semantics):
-- an offset is committed only after the handler returned, i.e. after the
+- an offset is committed only after the handler returned (or, with ``handler_commits``,
+  by the handler itself: the commit step a workflow runs last), i.e. after the
   database transaction that applied the batch committed and every DLQ record
   and reply of the batch was acknowledged by the broker;
 - when the handler fails (an outage, or a breaker refusing the call), the
@@ -81,7 +82,10 @@ class ConsumerLoop:
         poll_timeout_ms: int = 100,
         error_backoff_seconds: float = 5.0,
         clock: Clock = SYSTEM_CLOCK,
+        handler_commits: bool = False,
     ) -> None:
+        """``handler_commits``: the handler commits the offsets itself (a workflow's commit
+        step); the loop then only records the positions once the handler returned."""
         self._consumer = consumer
         self._handler = handler
         self._gate = gate
@@ -89,6 +93,7 @@ class ConsumerLoop:
         self._poll_timeout_ms = poll_timeout_ms
         self._error_backoff = error_backoff_seconds
         self._clock = clock
+        self._handler_commits = handler_commits
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._paused = False
@@ -204,12 +209,13 @@ class ConsumerLoop:
             self._rewind_and_pause(live, exc)
             return False
         offsets = {p: records[-1].offset + 1 for p, records in live.items()}
-        try:
-            await self._consumer.commit(offsets)
-        except Exception as exc:
-            # The work is applied and idempotent; the next owner re-reads and adds nothing.
-            logger.warning("offset commit failed: %s", type(exc).__name__)
-            return True
+        if not self._handler_commits:
+            try:
+                await self._consumer.commit(offsets)
+            except Exception as exc:
+                # The work is applied and idempotent; the next owner re-reads and adds nothing.
+                logger.warning("offset commit failed: %s", type(exc).__name__)
+                return True
         self._positions.update(offsets)
         self.records_processed += sum(len(r) for r in live.values())
         self.batches_committed += 1

@@ -96,11 +96,6 @@ def _is_json_syntax_error(exc: ValidationError) -> bool:
     return any(err["type"] == "json_invalid" for err in exc.errors())
 
 
-def encode_envelope(envelope: Envelope) -> bytes:
-    """Serialise an envelope for the wire (UTF-8 JSON without ``None`` fields)."""
-    return envelope.model_dump_json(exclude_none=True).encode("utf-8")
-
-
 def stored_fields_of(envelope: Envelope) -> StoredFields:
     """The stored fields of a validated envelope."""
     metadata = envelope.metadata.model_dump(mode="json", exclude_none=True)
@@ -228,6 +223,5 @@ __all__ = [
     "STAGE_VALIDATE",
     "decode_envelope",
     "decode_stored_fields",
-    "encode_envelope",
     "stored_fields_of",
 ]

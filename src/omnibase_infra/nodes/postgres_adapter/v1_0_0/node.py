@@ -1,32 +1,222 @@
-"""postgres_adapter (EFFECT): every PostgreSQL side effect, delegated to the runtime's handler.
+"""postgres_adapter (EFFECT): every PostgreSQL side effect, with its own pool, breaker and SQL.
 
-The node binds to its validated contract at ``initialize()`` and carries out typed
-requests with ``execute()`` through the ``ProtocolPostgresAdapterHandler`` the runtime
-registers in the container. It has no database code of its own; without a handler it
-refuses with ``LifecycleError`` instead of pretending.
+Built from its contract and the settings alone (``resources.build_postgres_resources``):
+``initialize()`` binds the contract and builds the pool, the circuit breaker and the
+operation executor (no I/O); ``start()`` connects and checks the schema version;
+``stop()`` closes the pool. Collaborators it takes from the container when present:
+the clock, breaker listeners (metrics, audit), the reply addressing and topic ACL of
+group_gateway, a workflow observer, and the credential store's password source.
+
+Workflow operations (``@operation``, one call per payload): ``store_event_batch`` here;
+the command operations in ``command_operations``. The typed request API ``execute()``
+(an operation, an event-store write, a health check) serves applications that use the
+node on its own.
 """
 
 from __future__ import annotations
 
-from omnibase_infra.nodes.contract_bound_effect import ContractBoundEffect
+import logging
+from datetime import UTC, datetime
+
+import pydantic_core
+from omnibase_core.models.effect.model_effect_input import ModelEffectInput
+from omnibase_core.models.effect.model_effect_output import ModelEffectOutput
+from omnibase_core.nodes.node_effect import NodeEffect
+
+from omnibase_infra.clock import SYSTEM_CLOCK, Clock
+from omnibase_infra.errors import LifecycleError, UnsupportedRequestError
+from omnibase_infra.nodes.node_binding import ContractBound
+from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.command_operations import CommandOperations
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import write_events
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
+    ModelEventStoreWriteRequest,
+    ModelEventStoreWriteResult,
+    ModelHealthCheckResult,
+    ModelOperationRequest,
     ModelPostgresAdapterInput,
     ModelPostgresAdapterOutput,
 )
-from omnibase_infra.protocols.protocol_postgres_effect_handler import ProtocolPostgresAdapterHandler
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.resources import PostgresResources, build_postgres_resources
+from omnibase_infra.observability.spans import trace_database_operation
+from omnibase_infra.protocols.protocol_clock import ProtocolClock
+from omnibase_infra.protocols.protocol_credential_provider import ProtocolCredentialProvider
+from omnibase_infra.workflow.operations import StepContext, operation
+from omnibase_infra.workflow.payloads import EventBatch
+from omnibase_infra.workflow.protocols import (
+    ProtocolBreakerListener,
+    ProtocolReplyAddressing,
+    ProtocolTopicAcl,
+    ProtocolWorkflowObserver,
+)
+from omnibase_infra.workflow.records import DeadLetter, SourceRecord, StoredEvent, WriteResult
 
 NODE_NAME = "postgres_adapter"
+DEFAULT_MAX_REQUEST_SIZE = 1_048_576
+
+logger = logging.getLogger(__name__)
 
 
-class NodePostgresAdapterEffect(ContractBoundEffect):
-    """The postgres_adapter node; see the module docstring for what it does and does not do."""
+class NodePostgresAdapterEffect(ContractBound, CommandOperations, NodeEffect):
+    """The postgres_adapter node; see the module docstring."""
 
     node_name = NODE_NAME
+    _resources: PostgresResources | None = None
+    _observer: ProtocolWorkflowObserver | None = None
+    _clock: Clock = SYSTEM_CLOCK
+    _replaying: bool = False
+    stored: int = 0
+    duplicates: int = 0
+
+    async def _initialize_node_resources(self) -> None:
+        await super()._initialize_node_resources()
+        binding = self.binding
+        settings = await self.settings()
+        clock = await self.resolve_optional(ProtocolClock)  # type: ignore[type-abstract]  # resolved by protocol type
+        listener = await self.resolve_optional(ProtocolBreakerListener)  # type: ignore[type-abstract]  # resolved by protocol type
+        addressing = await self.resolve_optional(ProtocolReplyAddressing)  # type: ignore[type-abstract]  # resolved by protocol type
+        acl = await self.resolve_optional(ProtocolTopicAcl)  # type: ignore[type-abstract]  # resolved by protocol type
+        contracts = binding.contract_set
+        kafka = contracts.find_node("kafka_adapter")
+        max_request = (
+            kafka.kafka_producer(binding.environment).max_request_size if kafka else DEFAULT_MAX_REQUEST_SIZE
+        )
+        own = binding.contract.topics.publishes
+        completed = addressing.reply_topic(failed=False) if addressing else _declared(own, "completed")
+        failed = addressing.reply_topic(failed=True) if addressing else _declared(own, "failed")
+        resources = build_postgres_resources(
+            binding.contract,
+            settings,
+            clock=clock or SYSTEM_CLOCK,
+            listeners=(listener,) if listener is not None else (),
+            completed_topic=completed,
+            failed_topic=failed,
+            max_request_size=max_request,
+            topic_acl=acl,
+        )
+        credentials = await self.resolve_optional(ProtocolCredentialProvider)  # type: ignore[type-abstract]  # resolved by protocol type
+        if credentials is not None and credentials.serves("postgres"):
+            resources.database.use_password_source(credentials.password_source("postgres"))
+        object.__setattr__(self, "_resources", resources)
+        object.__setattr__(self, "_clock", clock or SYSTEM_CLOCK)
+        object.__setattr__(self, "_observer", await self.resolve_optional(ProtocolWorkflowObserver))
+
+    async def _cleanup_node_resources(self) -> None:
+        await self.stop()
+
+    @property
+    def resources(self) -> PostgresResources:
+        if self._resources is None:
+            raise LifecycleError(f"{NODE_NAME}: call `await node.initialize()` first")
+        return self._resources
+
+    async def start(self) -> None:
+        """Open the pool and check that the schema is at the version this code needs."""
+        database = self.resources.database
+        await database.start()
+        settings = await self.settings()
+        async with database.acquire_connection() as conn:
+            await migrations.check_schema(conn, settings.postgres.schema_name)
+
+    async def stop(self) -> None:
+        if self._resources is not None and self._resources.database.started:
+            await self._resources.database.stop()
+
+    def allows_traffic(self) -> bool:
+        """False while the PostgreSQL breaker refuses calls (the consumer pauses)."""
+        return self.resources.breaker.allows_calls()
+
+    # -- workflow operations -------------------------------------------------------------
+
+    @operation(input=EventBatch)
+    async def store_event_batch(self, batch: EventBatch, step: StepContext) -> EventBatch:
+        """Write the batch's events in one transaction; rows PostgreSQL rejects become dead letters.
+
+        COPY straight into the table; after a batch that met stored rows (a replay), through
+        the staging table until a batch has none (``event_store_writer``).
+        """
+        rows = batch.events
+        if not rows:
+            return batch
+        result = await self.write_rows(rows)
+        batch.stored += result.inserted
+        batch.duplicates += result.duplicates
+        now = self._clock.now()
+        batch.dead.extend(DeadLetter.from_error(row.source, err, now) for row, err in result.rejected)
+        return batch
+
+    async def write_rows(self, rows: list[StoredEvent]) -> WriteResult:
+        """``write_events`` through the breaker, switching to the staging path while replaying."""
+        resources = self.resources
+
+        async def write() -> WriteResult:
+            async with (
+                resources.database.acquire_connection() as conn,
+                trace_database_operation("INSERT", collection="onex_event_store", batch_size=len(rows)),
+            ):
+                return await write_events(conn, rows, expect_duplicates=self._replaying)
+
+        result = await resources.breaker.call(write)
+        replaying = result.duplicates > 0
+        if replaying != self._replaying:
+            object.__setattr__(self, "_replaying", replaying)
+            if replaying:
+                logger.info(
+                    "event store: %d of %d rows were already stored (a redelivery or a replay); "
+                    "writing through the staging table until a batch has none",
+                    result.duplicates,
+                    len(rows),
+                )
+            else:
+                logger.info("event store: a batch with no stored rows; writing with COPY again")
+        object.__setattr__(self, "stored", self.stored + result.inserted)
+        object.__setattr__(self, "duplicates", self.duplicates + result.duplicates)
+        if self._observer is not None:
+            try:
+                self._observer.on_stored(result, rows)
+            except Exception:
+                logger.exception("workflow observer failed in on_stored")
+        return result
+
+    # -- typed requests (the node on its own) ----------------------------------------------
 
     async def execute(self, request: ModelPostgresAdapterInput) -> ModelPostgresAdapterOutput:
-        """Carry out ``request`` through the registered handler."""
-        handler = await self.resolve(ProtocolPostgresAdapterHandler)  # type: ignore[type-abstract]  # resolved by protocol type
-        return await handler.handle(request)
+        """Carry out one typed request: a named operation, an event-store write or a health check."""
+        inner = request.request
+        if isinstance(inner, ModelOperationRequest):
+            return ModelPostgresAdapterOutput(result=await self.run_one_operation(inner))
+        if isinstance(inner, ModelEventStoreWriteRequest):
+            rows = [
+                StoredEvent(
+                    r.envelope_id,
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.event_type,
+                    r.correlation_id,
+                    r.envelope_timestamp or datetime.now(UTC),
+                    pydantic_core.to_json(r.payload).decode("utf-8"),
+                    pydantic_core.to_json(r.metadata).decode("utf-8"),
+                    SourceRecord(r.topic, r.partition, r.offset, None, None, ()),
+                )
+                for r in inner.records
+            ]
+            result = await self.write_rows(rows)
+            return ModelPostgresAdapterOutput(
+                result=ModelEventStoreWriteResult(
+                    received=len(rows), stored=result.inserted, duplicates=result.duplicates
+                )
+            )
+        health = await self.resources.database.health_check()
+        return ModelPostgresAdapterOutput(result=ModelHealthCheckResult(health=health))
+
+    async def process(self, input_data: ModelEffectInput) -> ModelEffectOutput:
+        """Not supported: core's generic effect input carries no typed request; use ``execute()``."""
+        raise UnsupportedRequestError(f"{NODE_NAME} takes typed requests through execute(), not process()")
 
 
-__all__ = ["NodePostgresAdapterEffect"]
+def _declared(topics: tuple[str, ...], marker: str) -> str:
+    return next((t for t in topics if f"operation-{marker}" in t), topics[0] if topics else "")
+
+
+__all__ = ["NODE_NAME", "NodePostgresAdapterEffect"]

@@ -41,7 +41,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import JsonValue, ValidationError
@@ -60,6 +59,7 @@ from omnibase_infra.models.model_operation_reply import (
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import poison_from_database_error
 from omnibase_infra.observability.spans import trace_database_operation
 from omnibase_infra.workflow.dlq_stages import STAGE_OPERATION
+from omnibase_infra.workflow.records import OperationOutcome
 
 if TYPE_CHECKING:
     import uuid
@@ -123,17 +123,6 @@ class ProtocolOperationCatalog(Protocol):
     def validate_parameters(self, name: str, parameters: Mapping[str, JsonValue]) -> list[str]:
         """Problems of ``parameters`` against the operation's JSON Schema (empty when valid)."""
         ...
-
-
-@dataclass(frozen=True)
-class OperationOutcome:
-    """What the workflow publishes: the reply bytes, where, and an optional DLQ reason."""
-
-    reply_topic: str
-    reply_value: bytes
-    reply_envelope_id: uuid.UUID
-    duplicate: bool
-    poison: PoisonRecordError | None
 
 
 class _CommandFailed(Exception):
@@ -431,7 +420,6 @@ def _row_to_json(row: asyncpg.Record) -> dict[str, JsonValue]:
 
 __all__ = [
     "OperationExecutor",
-    "OperationOutcome",
     "ProtocolOperation",
     "ProtocolOperationCatalog",
 ]

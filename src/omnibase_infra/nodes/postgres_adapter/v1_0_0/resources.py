@@ -1,0 +1,101 @@
+"""What postgres_adapter builds from its contract and the settings: pool, breaker, executor.
+
+No I/O here: ``build_postgres_resources`` constructs; the node's ``start()`` connects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from omnibase_infra.clock import Clock
+from omnibase_infra.contract_validation.contract_set import LoadedNodeContract
+from omnibase_infra.contract_validation.model_environment_settings import ModelPostgresPoolSettings
+from omnibase_infra.errors import ConfigurationError
+from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker, TransitionListener
+from omnibase_infra.infrastructure.postgres_connection_manager import PostgresConnectionManager
+from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_catalog import ContractOperationCatalog
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import OperationExecutor
+from omnibase_infra.settings import ModelInfraSettings
+from omnibase_infra.workflow.envelopes import encode_reply
+from omnibase_infra.workflow.protocols import ProtocolTopicAcl
+
+REPLY_RECORD_HEADROOM = 16 * 1024
+"""Bytes of a reply record left for its key, headers and framing (``max_request_size`` is per record)."""
+
+
+def command_statement_timeout(command_timeout: float, breaker_timeout: float) -> float:
+    """How long a command's statement may run: 90 % of the shorter of the pool's
+    ``command_timeout`` and the PostgreSQL breaker's ``timeout_seconds``.
+
+    The server cancels the statement first (SQLSTATE 57014: the command's failure,
+    ``timeout``); the remaining 10 % is the time the server has to say so before the
+    client-side timeout ends the call as an outage.
+    """
+    return 0.9 * min(command_timeout, breaker_timeout)
+
+
+def pool_config(
+    settings: ModelInfraSettings, pool: ModelPostgresPoolSettings
+) -> ModelPostgresConnectionConfig:
+    """The contract's pool settings under the operator's explicit ``POSTGRES_*`` values."""
+    try:
+        return pool.apply_to(settings.postgres)
+    except ValidationError as exc:
+        reason = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise ConfigurationError(
+            "POSTGRES_MIN_CONNECTIONS, POSTGRES_MAX_CONNECTIONS",
+            f"{reason} (with the contract's postgres_pool for {settings.environment.value})",
+        ) from None
+
+
+@dataclass
+class PostgresResources:
+    database: PostgresConnectionManager
+    breaker: EventBusCircuitBreaker
+    catalog: ContractOperationCatalog
+    executor: OperationExecutor
+
+
+def build_postgres_resources(
+    contract: LoadedNodeContract,
+    settings: ModelInfraSettings,
+    *,
+    clock: Clock,
+    listeners: Iterable[TransitionListener],
+    completed_topic: str,
+    failed_topic: str,
+    max_request_size: int,
+    topic_acl: ProtocolTopicAcl | None,
+) -> PostgresResources:
+    env = settings.environment
+    config = pool_config(settings, contract.postgres_pool(env))
+    database = PostgresConnectionManager(config, clock=clock)
+    breaker = EventBusCircuitBreaker.from_contract(
+        contract.circuit_breakers, name="postgres", environment=env, clock=clock, listeners=listeners
+    )
+    catalog = ContractOperationCatalog(contract.operations)
+    executor = OperationExecutor(
+        catalog,
+        completed_topic=completed_topic,
+        failed_topic=failed_topic,
+        encode_reply=encode_reply,
+        max_reply_bytes=max_request_size - REPLY_RECORD_HEADROOM,
+        statement_timeout_seconds=command_statement_timeout(
+            config.command_timeout, breaker.config.timeout_seconds
+        ),
+        topic_acl=topic_acl,
+    )
+    return PostgresResources(database, breaker, catalog, executor)
+
+
+__all__ = [
+    "REPLY_RECORD_HEADROOM",
+    "PostgresResources",
+    "build_postgres_resources",
+    "command_statement_timeout",
+    "pool_config",
+]
