@@ -1,112 +1,116 @@
-"""Hosts the five nodes in an omnibase-core container for the running service.
+"""Hosts the node group in an omnibase-core container: loaded through the registry, never imported.
 
-The container holds the validated contracts, the deployment context and the two
-effect handlers (by protocol); every node binds to its contract at
-``initialize()`` and resolves what it needs from the container — nodes never
-import each other. ``verify_dependencies`` refuses to start when a contract's
-required collaborator is missing.
+``host_nodes`` discovers the ``onex.nodes`` entry points that have a contract in the
+contract set (``registry.entry_points.discover_nodes``), creates one instance of each
+node a workflow names (plus vault_adapter with a credential store), registers them in
+the container (the ``ProtocolNodeDirectory`` the orchestrator binds steps to;
+group_gateway as the topic ACL and the reply addressing) and initialises them:
+group_gateway first, infrastructure_orchestrator last (it compiles the workflows).
+A workflow naming a node that is not installed stops startup naming it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from omnibase_infra.container import build_container, verify_dependencies
-from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import OperationExecutor
+from omnibase_infra.errors import LifecycleError
 from omnibase_infra.protocols.protocol_credential_provider import ProtocolCredentialProvider
-from omnibase_infra.protocols.protocol_kafka_effect_handler import ProtocolKafkaAdapterHandler
-from omnibase_infra.protocols.protocol_postgres_effect_handler import ProtocolPostgresAdapterHandler
-from omnibase_infra.runtime.node_handlers import KafkaAdapterHandler, PostgresAdapterHandler
+from omnibase_infra.registry.entry_points import discover_nodes
+from omnibase_infra.workflow.protocols import (
+    ProtocolBreakerListener,
+    ProtocolNodeDirectory,
+    ProtocolReplyAddressing,
+    ProtocolTopicAcl,
+    ProtocolWorkflowObserver,
+)
 
 if TYPE_CHECKING:
     from omnibase_core.models.container.model_onex_container import ModelONEXContainer
 
-    from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.node import (
-        NodeInfrastructureOrchestrator,
-    )
-    from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.node import NodeInfrastructureReducer
-    from omnibase_infra.nodes.kafka_adapter.v1_0_0.node import NodeKafkaAdapterEffect
-    from omnibase_infra.nodes.message_aggregator.v1_0_0.node import NodeMessageAggregatorCompute
-    from omnibase_infra.nodes.postgres_adapter.v1_0_0.node import NodePostgresAdapterEffect
-    from omnibase_infra.nodes.vault_adapter.v1_0_0.node import NodeVaultAdapterEffect
-    from omnibase_infra.runtime.service_components import ServiceComponents
+    from omnibase_infra.clock import Clock
+    from omnibase_infra.contract_validation.contract_set import ContractSet
+    from omnibase_infra.settings import ModelInfraSettings
+
+FIRST = "group_gateway"
+LAST = "infrastructure_orchestrator"
+
+
+@dataclass
+class NodeDirectory:
+    """``ProtocolNodeDirectory``: the node instances by name."""
+
+    by_name: dict[str, Any] = field(default_factory=dict)
+
+    def node(self, name: str) -> Any:
+        return self.by_name[name]
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.by_name)
 
 
 @dataclass(frozen=True)
 class HostedNodes:
     container: ModelONEXContainer
-    postgres_adapter: NodePostgresAdapterEffect
-    kafka_adapter: NodeKafkaAdapterEffect
-    message_aggregator: NodeMessageAggregatorCompute
-    infrastructure_reducer: NodeInfrastructureReducer
-    infrastructure_orchestrator: NodeInfrastructureOrchestrator
-    kafka_handler: KafkaAdapterHandler
-    vault_adapter: NodeVaultAdapterEffect | None = None
+    directory: NodeDirectory
 
     @property
     def names(self) -> tuple[str, ...]:
-        hosted = (
-            "postgres_adapter",
-            "kafka_adapter",
-            "message_aggregator",
-            "infrastructure_reducer",
-            "infrastructure_orchestrator",
-        )
-        return (*hosted, "vault_adapter") if self.vault_adapter is not None else hosted
+        return self.directory.names()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.directory.by_name[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _needed(contracts: ContractSet, credentials: object | None) -> list[str]:
+    names = [FIRST] + [step.node for w in contracts.workflows for step in w.steps] + [LAST]
+    if credentials is not None:
+        names.append("vault_adapter")
+    return list(dict.fromkeys(names))
 
 
 async def host_nodes(
-    components: ServiceComponents,
-    executor: OperationExecutor,
+    contracts: ContractSet,
+    settings: ModelInfraSettings,
+    *,
+    clock: Clock,
+    listener: ProtocolBreakerListener,
+    observer: ProtocolWorkflowObserver,
     credentials: ProtocolCredentialProvider | None = None,
 ) -> HostedNodes:
-    """Build the container, create the five nodes (six with a credential store) and initialise them."""
-    from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.node import (
-        NodeInfrastructureOrchestrator,
-    )
-    from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.node import NodeInfrastructureReducer
-    from omnibase_infra.nodes.kafka_adapter.v1_0_0.node import NodeKafkaAdapterEffect
-    from omnibase_infra.nodes.message_aggregator.v1_0_0.node import NodeMessageAggregatorCompute
-    from omnibase_infra.nodes.postgres_adapter.v1_0_0.node import NodePostgresAdapterEffect
-    from omnibase_infra.nodes.vault_adapter.v1_0_0.node import NodeVaultAdapterEffect
-
-    c = components
-    kafka_handler = KafkaAdapterHandler(c.producers, c.kafka_breaker, topic_acl=c.topic_acl)
+    """Create, register and initialise every node the workflows name (see the module docstring)."""
+    registry = discover_nodes(contracts).registry
+    directory = NodeDirectory()
     container = await build_container(
-        c.contracts,
-        settings=c.settings,
+        contracts,
+        settings=settings,
+        clock=clock,
         services=[
-            (
-                ProtocolPostgresAdapterHandler,
-                PostgresAdapterHandler(c.database, c.postgres_breaker, executor),
-            ),
-            (ProtocolKafkaAdapterHandler, kafka_handler),
+            (ProtocolNodeDirectory, directory),
+            (ProtocolBreakerListener, listener),
+            (ProtocolWorkflowObserver, observer),
             *([(ProtocolCredentialProvider, credentials)] if credentials is not None else []),
         ],
     )
-    await verify_dependencies(container, c.contracts)
-    hosted = HostedNodes(
-        container=container,
-        postgres_adapter=NodePostgresAdapterEffect(container),
-        kafka_adapter=NodeKafkaAdapterEffect(container),
-        message_aggregator=NodeMessageAggregatorCompute(container),
-        infrastructure_reducer=NodeInfrastructureReducer(container),
-        infrastructure_orchestrator=NodeInfrastructureOrchestrator(container),
-        kafka_handler=kafka_handler,
-        vault_adapter=NodeVaultAdapterEffect(container) if credentials is not None else None,
-    )
-    if hosted.vault_adapter is not None:
-        await hosted.vault_adapter.initialize()
-    for node in (
-        hosted.postgres_adapter,
-        hosted.kafka_adapter,
-        hosted.message_aggregator,
-        hosted.infrastructure_reducer,
-        hosted.infrastructure_orchestrator,
-    ):
-        await node.initialize()
-    return hosted
+    for name in _needed(contracts, credentials):
+        if name not in registry:
+            raise LifecycleError(
+                f"node {name} is named by a workflow but not installed (no onex.nodes entry point)"
+            )
+        directory.by_name[name] = registry.load_class(name)(container)
+    gateway = directory.by_name[FIRST]
+    await container.service_registry.register_instance(ProtocolTopicAcl, gateway)
+    await container.service_registry.register_instance(ProtocolReplyAddressing, gateway)
+    await verify_dependencies(container, contracts)
+    order = [FIRST] + [n for n in directory.names() if n not in (FIRST, LAST)] + [LAST]
+    for name in order:
+        await directory.by_name[name].initialize()
+    gateway.attach(directory.by_name[LAST])
+    return HostedNodes(container=container, directory=directory)
 
 
-__all__ = ["HostedNodes", "host_nodes"]
+__all__ = ["HostedNodes", "NodeDirectory", "host_nodes"]

@@ -15,6 +15,7 @@ from omnibase_core.models.container.model_onex_container import ModelONEXContain
 from omnibase_core.nodes.node_compute import NodeCompute
 
 from omnibase_infra.nodes.message_aggregator.v1_0_0.batching import plan_batches
+from omnibase_infra.nodes.message_aggregator.v1_0_0.fold_operations import FoldOperations
 from omnibase_infra.nodes.message_aggregator.v1_0_0.health_summary import summarise_health
 from omnibase_infra.nodes.message_aggregator.v1_0_0.models import (
     ModelBatchEnvelopesRequest,
@@ -27,7 +28,9 @@ from omnibase_infra.nodes.node_binding import NodeBinding, require_binding, reso
 NODE_NAME = "message_aggregator"
 
 
-class NodeMessageAggregatorCompute(NodeCompute[ModelMessageAggregatorInput, ModelMessageAggregatorOutput]):
+class NodeMessageAggregatorCompute(
+    FoldOperations, NodeCompute[ModelMessageAggregatorInput, ModelMessageAggregatorOutput]
+):
     """The message_aggregator node: deterministic, no side effects."""
 
     _binding: NodeBinding | None
