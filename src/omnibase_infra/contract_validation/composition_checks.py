@@ -100,6 +100,11 @@ class WorkflowView:
         return ["workflows", self.index, "steps", step, *rest]
 
     @property
+    def types_known(self) -> bool:
+        """Every step's payload type is known (no step was left unchecked)."""
+        return all(s.gives is not None for s in self.steps)
+
+    @property
     def carries_events(self) -> bool:
         """A records workflow whose payload becomes an ``EventBatch``: it carries events."""
         from omnibase_infra.workflow.payloads import EventBatch
@@ -193,6 +198,8 @@ class _StepChecker:
                 view.at(s.index, "node"),
                 f"node {name!r} has a contract but no onex.nodes entry point: not installed",
             )
+        if found.problems:
+            return None  # checked against once its own problems (reported there) are fixed
         return found
 
     def operation(self, view: WorkflowView, s: StepView, node_file: ValidatedFile) -> StepOperation | None:
@@ -267,7 +274,7 @@ def _check_types(view: WorkflowView, resolver: ClassResolver) -> None:
     """Each step takes what the previous one gives; record what each step gives."""
     trigger = view.workflow.trigger
     flowing: type[object] | None = resolver.require(start_payload(trigger))
-    source = f"a {trigger} run starts with"
+    source = f"the {trigger} trigger starts with"
     for s in view.steps:
         operation = s.operation
         if operation is None or not operation.resolved or operation.input is None:

@@ -9,10 +9,11 @@
   records workflow consumes first and commits last, the topics it lists are declared.
 - An outbox relay step (an operation with ``topic_use: relay``) never publishes to the
   service's own topics: a reply or state topic (listed by a step whose operation has
-  ``topic_use: reply`` or ``state``) or a command topic (consumed by a records workflow
-  that does not carry events, i.e. whose payload never becomes an ``EventBatch``; the
-  event-store topics may be relayed to: an application's outbox row reaches the event
-  store through Kafka). Those are the service's identity; an outbox row there would be a
+  ``topic_use: reply`` or ``state``) or a command topic. A command topic is one consumed
+  by a records workflow that does not carry events (its payload never becomes an
+  ``EventBatch``; judged once its steps check out). Topics of workflows that carry events
+  (event_store) may be relayed to: an application's outbox row reaches the event store
+  through Kafka. The others are the service's identity; an outbox row there would be a
   forged reply, a looped command or a forged state event.
 """
 
@@ -76,7 +77,7 @@ def service_topics(views: Sequence[WorkflowView]) -> dict[str, str]:
             if use in _OWN_TOPIC_USES:
                 for topic in s.step.publishes:
                     own.setdefault(topic, f"{use} topic of workflow {view.workflow.name}")
-        if view.workflow.trigger == "records" and not view.carries_events:
+        if view.workflow.trigger == "records" and view.types_known and not view.carries_events:
             for topic in view.workflow.consumed_topics:
                 own.setdefault(topic, f"command topic of workflow {view.workflow.name}")
     return own
