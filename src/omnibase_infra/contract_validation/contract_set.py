@@ -14,8 +14,6 @@ Only ``load_contract_set`` builds these objects, after validation succeeded.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from omnibase_infra.contract_validation.model_contract_sections import (
@@ -43,6 +41,7 @@ from omnibase_infra.contract_validation.model_workflows import (
     WorkflowTrigger,
 )
 from omnibase_infra.contract_validation.node_rules import CORE_KEYS, KIND_OF_NODE_TYPE, NodeKind
+from omnibase_infra.contract_validation.problems import Origin
 from omnibase_infra.environment import EnumEnvironment
 from omnibase_infra.errors import ContractError
 from omnibase_infra.json_types import JsonObject
@@ -50,8 +49,6 @@ from omnibase_infra.models.model_circuit_breaker_config import (
     ModelCircuitBreakerConfig,
     ModelCircuitBreakerEnvironmentConfig,
 )
-
-Origin = Literal["shipped", "extra"]
 
 
 def _section[T](
@@ -167,8 +164,8 @@ class LoadedNodeContract(BaseModel):
 
     @property
     def step_operations(self) -> frozenset[str]:
-        """Names a workflow step may use with this node: capabilities and SQL operations."""
-        return frozenset(c.name for c in self.capabilities) | {op.name for op in self.operations}
+        """Names a workflow step may use with this node: its capabilities that declare ``input``."""
+        return frozenset(c.name for c in self.capabilities if c.input is not None)
 
     def core_document(self) -> JsonObject:
         """The omnibase-core part, as handed to core's ``ModelContract*`` (for ``contract_data``)."""

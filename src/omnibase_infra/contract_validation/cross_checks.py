@@ -1,62 +1,32 @@
 """Checks across contract files: identities, operation merges, workflow steps and topics.
 
-- Node contracts are identified by (name, version). An extra node contract with the
-  identity of a shipped one replaces it (an operator's tuned copy); two extras with
-  the same identity, or two shipped ones, are an error.
+- Node contracts are identified by (name, version) (``resolved_nodes``).
 - An operations file targets an existing node that takes SQL operations; its
   operation names must not clash with the node's operations or capabilities, nor
   with another file's.
-- Every workflow step names an existing node and one of its operations, and every
-  topic a step consumes or publishes is declared by that node or by a composition.
-- Workflow names are unique across all compositions.
-- An ``outbox_relay`` workflow never publishes to the service's own topics: a command
-  topic (consumed by a ``request_reply`` workflow), a reply topic (published by one) or
-  the state topic (published by an ``infrastructure_state`` workflow). Those are the
-  service's identity; an outbox row there would be a forged reply, a looped command or
-  a forged state event.
+- Every step of every workflow is executable (``composition_checks``): its node exists
+  and is installed, its operation is a step operation, the payload types chain, a
+  records workflow consumes first and commits last, the topics it lists are declared.
+- An outbox relay step (an operation with ``topic_use: relay``) never publishes to the
+  service's own topics: a reply or state topic (listed by a step whose operation has
+  ``topic_use: reply`` or ``state``) or a command topic. A command topic is one consumed
+  by a records workflow that does not carry events (its payload never becomes an
+  ``EventBatch``; judged once its steps check out). Topics of workflows that carry events
+  (event_store) may be relayed to: an application's outbox row reaches the event store
+  through Kafka. The others are the service's identity; an outbox row there would be a
+  forged reply, a looped command or a forged state event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 
+from omnibase_infra.contract_validation.composition_checks import WorkflowView, check_compositions
+from omnibase_infra.contract_validation.discovery import InstalledNode
 from omnibase_infra.contract_validation.file_validation import ValidatedFile
-from omnibase_infra.contract_validation.model_node_document import ModelNodeContractDocument
 from omnibase_infra.contract_validation.node_rules import SHIPPED_NODE_RULES
-from omnibase_infra.contract_validation.problems import PathPart
-
-
-@dataclass
-class ResolvedNodes:
-    """Which node file wins for each (name, version), and every node name seen."""
-
-    winners: dict[tuple[str, str], ValidatedFile] = field(default_factory=dict)
-    known_names: set[str] = field(default_factory=set)
-    overrides: list[str] = field(default_factory=list)
-
-    def by_name(self, name: str) -> list[ModelNodeContractDocument]:
-        return [f.node for (n, _), f in self.winners.items() if n == name and f.node is not None]
-
-
-def resolve_nodes(files: Sequence[ValidatedFile]) -> ResolvedNodes:
-    """Pick the contract for each node identity; report duplicates."""
-    resolved = ResolvedNodes()
-    for f in files:
-        if f.kind != "node" or f.raw_name is None:
-            continue
-        resolved.known_names.add(f.raw_name)
-        version = str(f.node.contract_version) if f.node is not None else "?"
-        key = (f.raw_name, version)
-        previous = resolved.winners.get(key)
-        if previous is None:
-            resolved.winners[key] = f
-        elif previous.source.origin == "shipped" and f.source.origin == "extra":
-            resolved.winners[key] = f
-            resolved.overrides.append(f"{f.file} replaces the shipped contract of {f.raw_name} {version}")
-        else:
-            f.add(["name"], f"node {f.raw_name} {version} is already declared in {previous.file}")
-    return resolved
+from omnibase_infra.contract_validation.payload_types import ClassResolver
+from omnibase_infra.contract_validation.resolved_nodes import ResolvedNodes, resolve_nodes
 
 
 def _takes_operations(name: str) -> bool:
@@ -95,95 +65,52 @@ def check_operation_files(files: Sequence[ValidatedFile], nodes: ResolvedNodes) 
             claimed.setdefault((target, op.name), f.file)
 
 
-def _merged_operation_names(name: str, files: Sequence[ValidatedFile]) -> set[str]:
-    return {op.name for f in files if f.kind == "operations" and f.raw_name == name for _, op in f.operations}
+_OWN_TOPIC_USES = ("reply", "state")
 
 
-def check_workflows(files: Sequence[ValidatedFile], nodes: ResolvedNodes) -> None:
-    """Steps name real nodes and operations; their topics are declared; names are unique."""
-    composition_consumes = {t for f in files if f.composition for t in f.composition.topics.consumes}
-    composition_publishes = {t for f in files if f.composition for t in f.composition.topics.publishes}
-    workflow_owner: dict[str, str] = {}
-    for f in files:
-        if f.kind != "composition":
-            continue
-        for index, workflow in f.workflows:
-            owner = workflow_owner.setdefault(workflow.name, f.file)
-            if owner != f.file:
-                f.add(
-                    ["workflows", index, "name"], f"workflow {workflow.name!r} is already declared in {owner}"
-                )
-            for s_index, step in enumerate(workflow.steps):
-                at: list[PathPart] = ["workflows", index, "steps", s_index]
-                if step.node not in nodes.known_names:
-                    known = ", ".join(sorted(nodes.known_names))
-                    f.add([*at, "node"], f"no node named {step.node!r} (nodes: {known})")
-                    continue
-                documents = nodes.by_name(step.node)
-                if not documents:
-                    continue  # the node's own contract is invalid and reported there
-                node = documents[0]
-                names = {c.name for c in node.capabilities} | {op.name for op in node.operations}
-                names |= _merged_operation_names(step.node, files)
-                if step.operation not in names:
-                    has = ", ".join(sorted(names))
-                    f.add(
-                        [*at, "operation"],
-                        f"node {step.node} has no operation {step.operation!r} (has: {has})",
-                    )
-                for t_index, topic in enumerate(step.consumes):
-                    if topic not in node.topics.consumes and topic not in composition_consumes:
-                        f.add(
-                            [*at, "consumes", t_index],
-                            f"topic {topic} is not declared as consumed by {step.node} or by a composition",
-                        )
-                for t_index, topic in enumerate(step.publishes):
-                    if topic not in node.topics.publishes and topic not in composition_publishes:
-                        f.add(
-                            [*at, "publishes", t_index],
-                            f"topic {topic} is not declared as published by {step.node} or by a composition",
-                        )
-
-
-_OWN_TOPIC_USES = {
-    ("request_reply", "consumes"): "command",
-    ("request_reply", "publishes"): "reply",
-    ("infrastructure_state", "publishes"): "state",
-}
-
-
-def check_relay_targets(files: Sequence[ValidatedFile]) -> None:
-    """No outbox_relay step publishes to a command, reply or state topic of any workflow."""
+def service_topics(views: Sequence[WorkflowView]) -> dict[str, str]:
+    """The service's own topics (never relay targets), each with what it is."""
     own: dict[str, str] = {}
-    for f in files:
-        for _, workflow in f.workflows:
-            for step in workflow.steps:
-                for direction, topics in (("consumes", step.consumes), ("publishes", step.publishes)):
-                    use = _OWN_TOPIC_USES.get((workflow.pattern, direction))
-                    if use is not None:
-                        for topic in topics:
-                            own.setdefault(topic, f"{use} topic of workflow {workflow.name}")
-    for f in files:
-        if f.kind != "composition":
-            continue
-        for index, workflow in f.workflows:
-            if workflow.pattern != "outbox_relay":
+    for view in views:
+        for s in view.steps:
+            use = s.operation.capability.topic_use if s.operation is not None else None
+            if use in _OWN_TOPIC_USES:
+                for topic in s.step.publishes:
+                    own.setdefault(topic, f"{use} topic of workflow {view.workflow.name}")
+        if view.workflow.trigger == "records" and view.types_known and not view.carries_events:
+            for topic in view.workflow.consumed_topics:
+                own.setdefault(topic, f"command topic of workflow {view.workflow.name}")
+    return own
+
+
+def check_relay_targets(views: Sequence[WorkflowView]) -> None:
+    """No relay step (``topic_use: relay``) publishes to a command, reply or state topic."""
+    own = service_topics(views)
+    for view in views:
+        for s in view.steps:
+            if s.operation is None or s.operation.capability.topic_use != "relay":
                 continue
-            for s_index, step in enumerate(workflow.steps):
-                for t_index, topic in enumerate(step.publishes):
-                    if topic in own:
-                        f.add(
-                            ["workflows", index, "steps", s_index, "publishes", t_index],
-                            f"topic {topic} is the {own[topic]}; it can never be an outbox relay target",
-                        )
+            for t_index, topic in enumerate(s.step.publishes):
+                if topic in own:
+                    view.file.add(
+                        view.at(s.index, "publishes", t_index),
+                        f"topic {topic} is the {own[topic]}; it can never be an outbox relay target",
+                    )
 
 
-def cross_check(files: Sequence[ValidatedFile]) -> ResolvedNodes:
-    """Run every check across ``files``; problems are added to the file they concern."""
+def cross_check(
+    files: Sequence[ValidatedFile],
+    installed: Mapping[str, InstalledNode] | None = None,
+    resolver: ClassResolver | None = None,
+) -> ResolvedNodes:
+    """Run every check across ``files``; problems are added to the file they concern.
+
+    ``installed``: the ``onex.nodes`` entry points by name (``discovery.installed_nodes``).
+    """
     nodes = resolve_nodes(files)
     check_operation_files(files, nodes)
-    check_workflows(files, nodes)
-    check_relay_targets(files)
+    views = check_compositions(files, nodes, {} if installed is None else installed, resolver)
+    check_relay_targets(views)
     return nodes
 
 
@@ -191,7 +118,7 @@ __all__ = [
     "ResolvedNodes",
     "check_operation_files",
     "check_relay_targets",
-    "check_workflows",
     "cross_check",
     "resolve_nodes",
+    "service_topics",
 ]

@@ -144,10 +144,10 @@ class ModelCapability(BaseModel):
 
     name: Identifier
     description: Description
-    input: ModulePath | None = Field(
+    input: ClassPath | None = Field(
         default=None, description="payload class taken (module.Class); none: not a workflow step"
     )
-    output: ModulePath | Literal["same"] | None = Field(
+    output: ClassPath | Literal["same"] | None = Field(
         default=None, description="payload class returned (module.Class), or same: the type it was given"
     )
     role: CapabilityRole | None = None

@@ -43,7 +43,7 @@ class ModelNodeContractDocument(BaseModel):
     algorithm: ModelAlgorithmSection | None = None
     dependencies: tuple[ModelProtocolDependency, ...] = ()
     environment_config: ModelNodeEnvironmentConfig = ModelNodeEnvironmentConfig()
-    topics: ModelTopicsSection
+    topics: ModelTopicsSection = ModelTopicsSection()
     capabilities: tuple[ModelCapability, ...] = Field(min_length=1)
     operations: tuple[ModelOperationDefinition, ...] = ()
 

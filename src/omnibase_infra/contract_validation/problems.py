@@ -15,11 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from omnibase_infra.errors import ContractError
 
-Stage = Literal["read", "yaml", "schema", "core", "cross_check"]
+Stage = Literal["read", "yaml", "schema", "core", "cross_check", "class"]
 """Where a problem was found: reading the file, parsing YAML, the JSON Schema (and the
-typed models), omnibase-core's contract models, or the checks across contracts."""
+typed models), omnibase-core's contract models, the checks across contracts, or the
+comparison of steps with the node classes' ``@operation`` methods."""
 
 ContractKind = Literal["node", "operations", "composition", "unknown"]
+
+Origin = Literal["shipped", "entry_point", "extra"]
+"""Where a contract file came from: the package, beside the module of a third-party node's
+``onex.nodes`` entry point, or an extra path (ONEX_CONTRACTS_PATH, ``--contracts``)."""
 
 PathPart = str | int
 
@@ -67,7 +72,7 @@ class ModelFileReport(BaseModel):
     file: str
     kind: ContractKind
     name: str | None = None
-    origin: Literal["shipped", "extra"]
+    origin: Origin
     problems: tuple[ModelContractProblem, ...] = ()
 
     @property
@@ -95,6 +100,9 @@ class ModelCheckReport(BaseModel):
     files: tuple[ModelFileReport, ...]
     summary: ModelCheckSummary
     core_validation: bool = Field(description="omnibase-core ModelContract* validation was run")
+    class_validation: bool = Field(
+        default=False, description="the steps' operations were compared with the node classes' @operation"
+    )
     notes: tuple[str, ...] = ()
 
     @property
@@ -118,6 +126,7 @@ __all__ = [
     "ModelCheckSummary",
     "ModelContractProblem",
     "ModelFileReport",
+    "Origin",
     "PathPart",
     "Stage",
     "format_key_path",

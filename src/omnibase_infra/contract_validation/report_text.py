@@ -27,6 +27,8 @@ def render_report(report: ModelCheckReport) -> str:
     lines.extend(f"note: {note}" for note in report.notes)
     if not report.core_validation:
         lines.append("note: omnibase-core contract models were not run")
+    if report.valid and not report.class_validation:
+        lines.append("note: the steps were not compared with the node classes (@operation)")
     if report.valid:
         s = report.summary
         lines.append(

@@ -48,12 +48,14 @@ def _without_null(node: JsonValue) -> JsonValue:
         return node
     result: JsonObject = {key: _without_null(value) for key, value in node.items()}
     options = result.get("anyOf")
-    nullable = isinstance(options, list) and len(options) == 2 and {"type": "null"} in options
+    nullable = isinstance(options, list) and {"type": "null"} in options
     if nullable and isinstance(options, list) and result.get("default", 0) is None:
-        (kept,) = [option for option in options if option != {"type": "null"}]
+        kept = [option for option in options if option != {"type": "null"}]
         del result["anyOf"], result["default"]
-        if isinstance(kept, dict):
-            result = {**kept, **result}
+        if len(kept) > 1:
+            result = {"anyOf": kept, **result}
+        elif isinstance(kept[0], dict):
+            result = {**kept[0], **result}
     return result
 
 

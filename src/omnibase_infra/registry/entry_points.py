@@ -2,22 +2,23 @@
 
 An entry point is registered when the contract set holds a contract of the same
 name whose folder is the folder of the entry point's module (the module is located,
-not imported). Other entry points of the group (omnibase-core ships its own) are
-returned as skipped, with the reason.
+not imported). That holds for the shipped nodes and for third-party nodes alike: a
+third-party node's contract is the ``contract.yaml`` beside its module, which
+``contract_validation.discovery`` adds to the set. Other entry points of the group
+(omnibase-core ships its own, naming modules rather than classes) are returned as
+skipped, with the reason.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 from omnibase_infra.contract_validation.contract_set import ContractSet
+from omnibase_infra.contract_validation.discovery import ENTRY_POINT_GROUP, module_folder
 from omnibase_infra.registry.model_node_registration import ModelNodeRegistration
 from omnibase_infra.registry.node_registry import NodeRegistry
-
-ENTRY_POINT_GROUP = "onex.nodes"
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,6 @@ class DiscoveredNodes:
     skipped: list[SkippedEntryPoint] = field(default_factory=list)
 
 
-def _module_folder(module: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).resolve().parent
-
-
 def discover_nodes(
     contract_set: ContractSet, found: tuple[EntryPoint, ...] | None = None, group: str = ENTRY_POINT_GROUP
 ) -> DiscoveredNodes:
@@ -52,12 +43,12 @@ def discover_nodes(
     for point in sorted(points, key=lambda p: p.name):
         contract = contract_set.find_node(point.name)
         if contract is None:
-            result.skipped.append(SkippedEntryPoint(point.name, point.value, "no omnibase_infra contract"))
+            result.skipped.append(SkippedEntryPoint(point.name, point.value, "no contract"))
             continue
         if not point.attr:
             result.skipped.append(SkippedEntryPoint(point.name, point.value, "entry point names no class"))
             continue
-        folder = _module_folder(point.module)
+        folder = module_folder(point.module)
         if folder is None or folder != Path(contract.path).resolve().parent:
             result.skipped.append(
                 SkippedEntryPoint(

@@ -40,7 +40,7 @@ def test_a_broken_file_fails_with_its_key_path() -> None:
         "environment_config.circuit_breaker.production.failure_threshold: 21 is above the maximum 20"
         in result.stdout
     )
-    assert result.stdout.splitlines()[-1].startswith("invalid: 1 problems in 1 of 8 files")
+    assert result.stdout.splitlines()[-1].startswith("invalid: 1 problems in 1 of 10 files")
 
 
 def test_a_broken_file_in_json() -> None:

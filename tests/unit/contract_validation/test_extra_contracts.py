@@ -15,6 +15,9 @@ from omnibase_infra.contract_validation.discovery import (
 from omnibase_infra.contract_validation.loader import check_contracts, load_contract_set
 from omnibase_infra.errors import ContractError
 
+from .conftest import Installer
+from .third_party import RELAY_NODE
+
 OPERATIONS = """\
 kind: operations
 target_node: postgres_adapter
@@ -38,11 +41,13 @@ topics:
   consumes: [onex.evt.orders.order-placed.v1]
 workflows:
   - name: orders_event_store
-    pattern: event_store
     description: store every order event
     steps:
       - {id: consume, node: kafka_adapter, operation: consume, consumes: [onex.evt.orders.order-placed.v1]}
-      - {id: store, node: postgres_adapter, operation: events_of_topic}
+      - {id: decode, node: kafka_wrapper, operation: decode_events}
+      - {id: store, node: postgres_adapter, operation: store_event_batch}
+      - {id: dead_letter, node: kafka_adapter, operation: publish_dead_letters}
+      - {id: commit, node: kafka_adapter, operation: commit_offsets}
 """
 
 
@@ -52,15 +57,30 @@ def _write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_extra_operations_merge_into_their_node_and_workflows_can_use_them(tmp_path: Path) -> None:
+def test_extra_operations_and_workflows_join_the_set(tmp_path: Path) -> None:
     ops = _write(tmp_path, "ops.yaml", OPERATIONS)
     comp = _write(tmp_path, "orders.yaml", COMPOSITION)
-    contracts = load_contract_set([ops, comp])
+    contracts = load_contract_set([ops, comp], check_classes=False)
     postgres = contracts.node("postgres_adapter")
     assert postgres.operation("events_of_topic").parameter_names == ("topic", "limit")
     assert postgres.operation_files["events_of_topic"] == str(ops)
     assert contracts.workflow("orders_event_store").consumed_topics == ("onex.evt.orders.order-placed.v1",)
+    assert contracts.workflow("orders_event_store").trigger == "records"
     assert "onex.evt.orders.order-placed.v1" in contracts.declared_topics
+
+
+def test_a_step_may_not_name_a_sql_operation(tmp_path: Path) -> None:
+    ops = _write(tmp_path, "ops.yaml", OPERATIONS)
+    comp = _write(tmp_path, "orders.yaml", COMPOSITION.replace("store_event_batch", "events_of_topic"))
+    report, contracts = check_contracts([ops, comp], check_classes=False)
+    assert contracts is None
+    own = [(p.key_path, p.reason.partition(" (")[0]) for p in report.problems if p.file == str(comp)]
+    assert own == [
+        (
+            "workflows[0].steps[2].operation",
+            "'events_of_topic' is a SQL operation of postgres_adapter, not a step operation",
+        )
+    ]
 
 
 def test_a_folder_is_searched_for_yaml_files_once_each(tmp_path: Path) -> None:
@@ -92,7 +112,7 @@ def test_two_files_adding_the_same_operation_clash(tmp_path: Path) -> None:
     first = _write(tmp_path, "a.yaml", OPERATIONS)
     second = _write(tmp_path, "b.yaml", OPERATIONS)
     with pytest.raises(ContractError) as caught:
-        load_contract_set([first, second])
+        load_contract_set([first, second], check_classes=False)
     assert caught.value.problems == [
         (
             str(second),
@@ -116,7 +136,7 @@ def test_all_problems_of_a_file_are_reported_together(tmp_path: Path) -> None:
 def test_an_extra_node_contract_replaces_the_shipped_one(tmp_path: Path) -> None:
     shipped = (NODES_ROOT / "message_aggregator/v1_0_0/contract.yaml").read_text(encoding="utf-8")
     tuned = _write(tmp_path, "aggregator.yaml", shipped.replace("batch_size: 2000", "batch_size: 800"))
-    report, contracts = check_contracts([tuned])
+    report, contracts = check_contracts([tuned], check_classes=False)
     assert contracts is not None
     assert contracts.node("message_aggregator").batching("production").batch_size == 800
     assert contracts.node("message_aggregator").origin == "extra"
@@ -137,44 +157,73 @@ name: forging_relay
 contract_version: {major: 1, minor: 0, patch: 0}
 description: an outbox relay that would publish to the service's own topics
 topics:
-  publishes: [onex.cmd.postgres.operation.v1, onex.evt.orders.order-placed.v1]
+  publishes: [onex.cmd.postgres.operation.v1, onex.evt.postgres.operation-completed.v1]
 workflows:
   - name: forging_outbox
-    pattern: outbox_relay
-    description: relay to the command, a reply and the state topic
+    trigger: repeat
+    description: relay to an application topic, the event store, the command and a reply topic
     steps:
       - id: publish
-        node: kafka_adapter
-        operation: publish
+        node: acme_relay
+        operation: relay
         publishes:
           - onex.evt.orders.order-placed.v1
+          - onex.evt.infrastructure.event-store.v1
           - onex.cmd.postgres.operation.v1
           - onex.evt.postgres.operation-completed.v1
-          - onex.evt.infrastructure.state-changed.v1
 """
 
 
-def test_a_relay_workflow_may_not_target_the_command_reply_or_state_topic(tmp_path: Path) -> None:
+def test_a_relay_step_may_not_target_the_command_or_reply_topic(tmp_path: Path, install: Installer) -> None:
+    node = install(RELAY_NODE)
     path = _write(tmp_path, "forging.yaml", FORGING_RELAY)
-    report, contracts = check_contracts([path])
+    report, contracts = check_contracts([path], entry_points=node.entry_points, check_classes=False)
     assert contracts is None
-    assert [(p.file, p.key_path, p.reason) for p in report.problems] == [
+    assert [(p.file, p.key_path, p.reason) for p in report.problems if p.file == str(path)] == [
         (
             str(path),
-            "workflows[0].steps[0].publishes[1]",
+            "workflows[0].steps[0].publishes[2]",
             "topic onex.cmd.postgres.operation.v1 is the command topic of workflow operations; "
             "it can never be an outbox relay target",
         ),
         (
             str(path),
-            "workflows[0].steps[0].publishes[2]",
+            "workflows[0].steps[0].publishes[3]",
             "topic onex.evt.postgres.operation-completed.v1 is the reply topic of workflow operations; "
             "it can never be an outbox relay target",
         ),
+    ]
+
+
+STATE_AND_RELAY = """\
+kind: composition
+name: acme_state
+contract_version: {major: 1, minor: 0, patch: 0}
+description: a state workflow and a relay that would forge its events
+topics:
+  publishes: [onex.evt.acme.state-changed.v1]
+workflows:
+  - name: acme_state
+    trigger: interval
+    description: publish the state
+    steps:
+      - {id: publish, node: acme_relay, operation: publish_state, publishes: [onex.evt.acme.state-changed.v1]}
+  - name: acme_outbox
+    trigger: repeat
+    description: relay outbox rows
+    steps:
+      - {id: publish, node: acme_relay, operation: relay, publishes: [onex.evt.acme.state-changed.v1]}
+"""
+
+
+def test_a_relay_step_may_not_target_a_state_topic(tmp_path: Path, install: Installer) -> None:
+    node = install(RELAY_NODE)
+    path = _write(tmp_path, "state.yaml", STATE_AND_RELAY)
+    report, _ = check_contracts([path], entry_points=node.entry_points, check_classes=False)
+    assert [(p.key_path, p.reason) for p in report.problems if p.file == str(path)] == [
         (
-            str(path),
-            "workflows[0].steps[0].publishes[3]",
-            "topic onex.evt.infrastructure.state-changed.v1 is the state topic of workflow "
-            "infrastructure_state; it can never be an outbox relay target",
-        ),
+            "workflows[1].steps[0].publishes[0]",
+            "topic onex.evt.acme.state-changed.v1 is the state topic of workflow acme_state; "
+            "it can never be an outbox relay target",
+        )
     ]

@@ -1,4 +1,9 @@
-"""The shipped contracts validate and expose what the runtime reads from them."""
+"""The shipped contracts validate and expose what the runtime reads from them.
+
+Every check runs except the comparison of the steps with the node classes' ``@operation``
+methods (``check_classes``), which the node rewrite of issue #14 makes pass: its test is
+``test_shipped_steps_match_the_node_classes``.
+"""
 
 from __future__ import annotations
 
@@ -17,21 +22,32 @@ NODES = {
     "infrastructure_reducer": "REDUCER",
     "infrastructure_orchestrator": "ORCHESTRATOR",
     "vault_adapter": "EFFECT",
+    "kafka_wrapper": "COMPUTE",
+    "group_gateway": "ORCHESTRATOR",
 }
 
 
 @pytest.fixture(scope="module")
 def contracts() -> ContractSet:
-    return load_contract_set()
+    return load_contract_set(check_classes=False)
 
 
 def test_shipped_contracts_pass_every_check() -> None:
+    report, contract_set = check_contracts([], check_classes=False)
+    assert report.valid, [p.render() for p in report.problems]
+    assert report.core_validation and not report.class_validation
+    assert contract_set is not None
+    assert report.summary.nodes == 8
+    assert report.summary.workflows == 4
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue #14: the node classes get their @operation methods in the lead's node rewrite"
+)
+def test_shipped_steps_match_the_node_classes() -> None:
     report, contract_set = check_contracts([])
     assert report.valid, [p.render() for p in report.problems]
-    assert report.core_validation
-    assert contract_set is not None
-    assert report.summary.nodes == 6
-    assert report.summary.workflows == 4
+    assert report.class_validation and contract_set is not None
 
 
 def test_every_node_has_its_kind_and_version(contracts: ContractSet) -> None:
@@ -100,16 +116,19 @@ def test_operations_have_ordered_parameters_and_a_schema(contracts: ContractSet)
 
 
 def test_workflows_name_real_nodes_and_operations(contracts: ContractSet) -> None:
-    assert [w.name for w in contracts.workflows] == [
-        "event_store",
-        "operations",
-        "outbox_relay",
-        "infrastructure_state",
+    assert [(w.name, w.trigger) for w in contracts.workflows] == [
+        ("event_store", "records"),
+        ("operations", "records"),
+        ("outbox_relay", "repeat"),
+        ("infrastructure_state", "interval"),
     ]
     for workflow in contracts.workflows:
         for step in workflow.steps:
             assert step.operation in contracts.node(step.node).step_operations
-    assert contracts.workflow("operations").pattern == "request_reply"
+    assert contracts.topics_for_use("reply") == (
+        "onex.evt.postgres.operation-completed.v1",
+        "onex.evt.postgres.operation-failed.v1",
+    )
 
 
 def test_topics_and_dead_letter_rule(contracts: ContractSet) -> None:
@@ -136,4 +155,4 @@ def test_core_document_is_what_core_accepts(contracts: ContractSet) -> None:
 def test_check_without_core_models_reports_it() -> None:
     report, contract_set = check_contracts([], validate_core=False)
     assert report.valid and contract_set is not None
-    assert not report.core_validation
+    assert not report.core_validation and not report.class_validation
