@@ -36,8 +36,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
@@ -192,29 +193,15 @@ class InfrastructureHealthMonitor:
         self._counts.append(counts)
         attempted = counts.attempted - baseline.attempted
         error_rate = 0.0 if attempted <= 0 else 100.0 * max(0, counts.failed - baseline.failed) / attempted
-        successful = sum(b.successful_calls for b in breakers)
-        counted = successful + sum(b.failed_calls for b in breakers)
-        postgres_ok = postgres is None or postgres.status != "unhealthy"
-        kafka_ok = kafka is None or kafka.status != "unhealthy"
-        breakers_ok = all(b.state == "closed" for b in breakers)
-        metrics = InfrastructureHealthMetrics(
-            overall_status=_overall(postgres, kafka, breakers_ok, error_rate),
-            timestamp=self._clock.now(),
+        metrics = aggregate_health(
+            postgres=postgres,
+            postgres_stats=pg_stats,
+            kafka=kafka,
+            breakers=breakers,
             environment=self._environment,
-            postgres_healthy=postgres_ok,
-            kafka_healthy=kafka_ok,
-            circuit_breaker_healthy=breakers_ok,
-            total_connections=(pg_stats.size if pg_stats else 0) + (pool.total_producers if pool else 0),
-            total_messages_processed=(pool.total_messages_sent if pool else 0)
-            + (self._processed_counter() if self._processed_counter else 0),
-            total_events_queued=sum(b.events_queued for b in breakers),
-            error_rate_percent=min(100.0, error_rate),
-            avg_db_response_time_ms=pg_stats.average_response_time_ms if pg_stats else 0.0,
-            avg_kafka_throughput_mps=pool.average_throughput_mps if pool else 0.0,
-            circuit_breaker_success_rate=1.0 if counted == 0 else successful / counted,
-            postgres_metrics=postgres,
-            kafka_metrics=kafka,
-            circuit_breaker_metrics=breakers,
+            timestamp=self._clock.now(),
+            error_rate_percent=error_rate,
+            processed=self._processed_counter() if self._processed_counter else 0,
         )
         self._history.append(metrics)
         for listener in list(self._listeners):
@@ -225,33 +212,10 @@ class InfrastructureHealthMonitor:
         return metrics
 
     async def _postgres_health(self) -> ModelPostgresHealth | None:
-        if self._postgres is None:
-            return None
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await self._postgres.health_check()
-        except Exception as exc:
-            return ModelPostgresHealth(
-                status="unhealthy",
-                connection_pool=ModelPoolSnapshot(size=0, min_size=0, max_size=0, idle_connections=0),
-                performance=ModelQueryPerformance(
-                    total_queries=0, failed_connections=0, reconnect_count=0, average_response_time_ms=0.0
-                ),
-                error=f"health check failed: {type(exc).__name__}",
-            )
+        return None if self._postgres is None else await sample_postgres(self._postgres, self._timeout)
 
     async def _kafka_health(self) -> ModelKafkaHealth | None:
-        if self._kafka is None:
-            return None
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await self._kafka.health_check()
-        except Exception as exc:
-            return ModelKafkaHealth(
-                status="unhealthy",
-                brokers_reachable=False,
-                error=f"health check failed: {type(exc).__name__}",
-            )
+        return None if self._kafka is None else await sample_kafka(self._kafka, self._timeout)
 
     async def _run(self) -> None:
         while True:
@@ -260,6 +224,78 @@ class InfrastructureHealthMonitor:
             except Exception:
                 _log.exception("health sample failed")
             await asyncio.sleep(self._interval)
+
+
+async def sample_postgres(
+    source: ProtocolPostgresHealthSource, timeout_seconds: float
+) -> ModelPostgresHealth:
+    """``source``'s health check; an unhealthy sample naming the error when it fails or times out."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            return await source.health_check()
+    except Exception as exc:
+        return ModelPostgresHealth(
+            status="unhealthy",
+            connection_pool=ModelPoolSnapshot(size=0, min_size=0, max_size=0, idle_connections=0),
+            performance=ModelQueryPerformance(
+                total_queries=0, failed_connections=0, reconnect_count=0, average_response_time_ms=0.0
+            ),
+            error=f"health check failed: {type(exc).__name__}",
+        )
+
+
+async def sample_kafka(source: ProtocolKafkaHealthSource, timeout_seconds: float) -> ModelKafkaHealth:
+    """``source``'s health check; an unhealthy sample naming the error when it fails or times out."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            return await source.health_check()
+    except Exception as exc:
+        return ModelKafkaHealth(
+            status="unhealthy",
+            brokers_reachable=False,
+            error=f"health check failed: {type(exc).__name__}",
+        )
+
+
+def aggregate_health(
+    *,
+    postgres: ModelPostgresHealth | None,
+    postgres_stats: ConnectionStats | None,
+    kafka: ModelKafkaHealth | None,
+    breakers: Sequence[ModelCircuitBreakerMetrics],
+    environment: str,
+    timestamp: datetime,
+    error_rate_percent: float = 0.0,
+    processed: int = 0,
+) -> InfrastructureHealthMetrics:
+    """One sample of each component aggregated into the verdict (rules in the module docstring).
+
+    Pure: ``sample_once`` and the infrastructure_state workflow's rounds both use it; the
+    error rate (a window over samples) is the monitor's, 0 for a round.
+    """
+    pool = kafka.pool if kafka is not None else None
+    connections = (postgres_stats.size if postgres_stats else 0) + (pool.total_producers if pool else 0)
+    successful = sum(b.successful_calls for b in breakers)
+    counted = successful + sum(b.failed_calls for b in breakers)
+    breakers_ok = all(b.state == "closed" for b in breakers)
+    return InfrastructureHealthMetrics(
+        overall_status=_overall(postgres, kafka, breakers_ok, error_rate_percent),
+        timestamp=timestamp,
+        environment=environment,
+        postgres_healthy=postgres is None or postgres.status != "unhealthy",
+        kafka_healthy=kafka is None or kafka.status != "unhealthy",
+        circuit_breaker_healthy=breakers_ok,
+        total_connections=connections,
+        total_messages_processed=(pool.total_messages_sent if pool else 0) + processed,
+        total_events_queued=sum(b.events_queued for b in breakers),
+        error_rate_percent=min(100.0, error_rate_percent),
+        avg_db_response_time_ms=postgres_stats.average_response_time_ms if postgres_stats else 0.0,
+        avg_kafka_throughput_mps=pool.average_throughput_mps if pool else 0.0,
+        circuit_breaker_success_rate=1.0 if counted == 0 else successful / counted,
+        postgres_metrics=postgres,
+        kafka_metrics=kafka,
+        circuit_breaker_metrics=list(breakers),
+    )
 
 
 def _overall(
@@ -298,5 +334,8 @@ __all__ = [
     "ProtocolBreakerMetricsSource",
     "ProtocolKafkaHealthSource",
     "ProtocolPostgresHealthSource",
+    "aggregate_health",
     "get_health_monitor",
+    "sample_kafka",
+    "sample_postgres",
 ]

@@ -9,7 +9,11 @@ publishes it to ``T.dlq``; the commit step commits the partitions last, and reco
 them in ``committed``. Payloads are plain mutable objects, not pydantic models: one
 is built per batch on the hot path, and its records are the consumer's own.
 
-``Tick`` starts the other triggers' workflows (``repeat``, ``interval``).
+``Tick`` starts the other triggers' workflows (``repeat``, ``interval``). The
+``infrastructure_state`` workflow turns it into a ``HealthRound``: the health checks
+fill in their samples, the summariser its summary, the reducer the candidate state and
+the changes, the publishing step which changes were recorded, the storing step which
+rows were stored.
 """
 
 from __future__ import annotations
@@ -19,6 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from omnibase_infra.models.model_health import (
+    HealthStatus,
+    InfrastructureHealthMetrics,
+    ModelCircuitBreakerMetrics,
+    ModelKafkaHealth,
+    ModelPostgresHealth,
+)
 from omnibase_infra.workflow.protocols import ProtocolRecordOrigin
 from omnibase_infra.workflow.records import (
     DeadLetter,
@@ -35,6 +46,12 @@ if TYPE_CHECKING:
     from pydantic import JsonValue
 
     from omnibase_infra.errors import PoisonRecordError
+    from omnibase_infra.models.model_connection_stats import ConnectionStats
+    from omnibase_infra.models.model_infrastructure_state import (
+        ModelHealthSummary,
+        ModelInfrastructureState,
+        ModelStateChangedIntent,
+    )
 
     Envelope = ModelEventEnvelope[JsonValue]
 
@@ -134,4 +151,76 @@ class CommandBatch(ConsumedBatch):
         )
 
 
-__all__ = ["Command", "CommandBatch", "ConsumedBatch", "EventBatch", "Records", "Tick"]
+@dataclass(frozen=True)
+class StateChange:
+    """A change of a round, and the overall status once it and the changes before it apply."""
+
+    intent: ModelStateChangedIntent
+    overall_status: HealthStatus
+
+
+@dataclass(eq=False)
+class HealthRound(Tick):
+    """One run of ``infrastructure_state``: samples, summary, candidate state, what was recorded.
+
+    ``environment``, the PostgreSQL sample (``postgres``, ``postgres_stats``) and the Kafka
+    sample (``kafka``) come from the adapters' ``health_check``s, which add their breakers'
+    metrics; ``metrics()`` aggregates them. ``summary`` (message_aggregator), then
+    ``base`` (the state folded from), ``candidate`` and ``changes`` (infrastructure_reducer);
+    ``recorded``: how many leading changes were published or spilled to the outbox (the
+    rest wait for the next round); ``applied``: the reducer took them into its state;
+    ``stored``: rows written to ``onex_infrastructure_state`` by this round (its own and
+    earlier rounds'), ``unstored``: recorded changes whose rows still wait for PostgreSQL.
+    """
+
+    environment: str = ""
+    postgres: ModelPostgresHealth | None = None
+    postgres_stats: ConnectionStats | None = None
+    kafka: ModelKafkaHealth | None = None
+    breakers: list[ModelCircuitBreakerMetrics] = field(default_factory=list)
+    summary: ModelHealthSummary | None = None
+    base: ModelInfrastructureState | None = None
+    candidate: ModelInfrastructureState | None = None
+    changes: list[StateChange] = field(default_factory=list)
+    recorded: int = 0
+    applied: bool = False
+    stored: int = 0
+    unstored: int = 0
+
+    @classmethod
+    def of(cls, tick: Tick) -> HealthRound:
+        """``tick`` itself when it is a round already, else a new round started at its time."""
+        return tick if isinstance(tick, HealthRound) else cls(at=tick.at)
+
+    @property
+    def recorded_changes(self) -> list[ModelStateChangedIntent]:
+        return [change.intent for change in self.changes[: self.recorded]]
+
+    @property
+    def unrecorded_changes(self) -> list[ModelStateChangedIntent]:
+        return [change.intent for change in self.changes[self.recorded :]]
+
+    def metrics(self) -> InfrastructureHealthMetrics:
+        """The round's samples as the health monitor's aggregate (``aggregate_health``)."""
+        from omnibase_infra.infrastructure.infrastructure_health_monitor import aggregate_health
+
+        return aggregate_health(
+            postgres=self.postgres,
+            postgres_stats=self.postgres_stats,
+            kafka=self.kafka,
+            breakers=self.breakers,
+            environment=self.environment,
+            timestamp=self.at,
+        )
+
+
+__all__ = [
+    "Command",
+    "CommandBatch",
+    "ConsumedBatch",
+    "EventBatch",
+    "HealthRound",
+    "Records",
+    "StateChange",
+    "Tick",
+]

@@ -310,9 +310,10 @@ def what_the_runtime_reads(contracts: ContractSet) -> dict[str, object]:
     """What the runtime takes from the contracts besides environment_config."""
     from uuid import UUID
 
+    from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.routing import plan_route
+
     from omnibase_infra.nodes.group_gateway.v1_0_0.topology import resolve_topology
     from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.models import ModelRouteRequest
-    from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.routing import plan_route
 
     settings = load_settings(BASE_ENV)
     postgres = contracts.node("postgres_adapter")

@@ -7,12 +7,21 @@ and returns the new state with one intent per change. No I/O.
 
 ``process()`` takes the changes into the held state as it folds them. A caller
 that must apply a change only once it is recorded (published or in the outbox)
-folds with the pure ``fold()`` and ``restore()``s the state it recorded, as the
-service's state workflow does with ``state_reduction.reduce_health``.
+folds with the pure ``fold()`` and ``restore()``s the state it recorded.
+
+Workflow operations (``infrastructure_state``, one call per ``HealthRound``):
+``fold_state`` folds the round's summary into the held state with the pure
+``reduce_health`` and puts the candidate state and the changes on the round, each
+with the overall status once it and the changes before it apply; the held state
+does not move. After kafka_adapter's ``publish_state`` recorded the changes (in
+order, up to the first failure), ``apply_recorded`` advances the held state by
+exactly the recorded ones (``state_reduction.advance``): a change that was not
+recorded is not applied, so the next round computes it again and retries it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 from omnibase_core.models.container.model_onex_container import ModelONEXContainer
@@ -30,10 +39,14 @@ from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.models import (
     ModelInfrastructureReducerInput,
     ModelInfrastructureReducerOutput,
 )
-from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.state_reduction import reduce_health
-from omnibase_infra.nodes.node_binding import NodeBinding, require_binding, resolve_binding
+from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.state_reduction import advance, reduce_health
+from omnibase_infra.nodes.node_binding import ContractBound
+from omnibase_infra.workflow.operations import StepContext, operation
+from omnibase_infra.workflow.payloads import HealthRound, StateChange
 
 NODE_NAME = "infrastructure_reducer"
+
+logger = logging.getLogger(__name__)
 
 
 def fold(request: ModelInfrastructureReducerInput) -> ModelInfrastructureReducerOutput:
@@ -46,27 +59,17 @@ def fold(request: ModelInfrastructureReducerInput) -> ModelInfrastructureReducer
     return ModelInfrastructureReducerOutput(state=state, intents=tuple(intents))
 
 
-class NodeInfrastructureReducer(NodeReducer[ModelHealthSummary, ModelInfrastructureReducerOutput]):
+class NodeInfrastructureReducer(
+    ContractBound, NodeReducer[ModelHealthSummary, ModelInfrastructureReducerOutput]
+):
     """The infrastructure_reducer node; holds the current state between calls."""
 
-    _binding: NodeBinding | None
+    node_name = NODE_NAME
     _state: ModelInfrastructureState
 
     def __init__(self, container: ModelONEXContainer) -> None:
         super().__init__(container)
-        object.__setattr__(self, "_binding", None)
         object.__setattr__(self, "_state", ModelInfrastructureState())
-
-    async def _load_contract(self) -> None:
-        # Replaces core's stack-walking discovery with our validated contract.
-        binding = await resolve_binding(self.container, NODE_NAME)
-        object.__setattr__(self, "_binding", binding)
-        object.__setattr__(self, "contract_data", binding.core_contract)
-
-    @property
-    def binding(self) -> NodeBinding:
-        """The contract and environment; ``LifecycleError`` before ``initialize()``."""
-        return require_binding(self._binding, NODE_NAME)
 
     @property
     def infrastructure_state(self) -> ModelInfrastructureState:
@@ -76,6 +79,40 @@ class NodeInfrastructureReducer(NodeReducer[ModelHealthSummary, ModelInfrastruct
     def restore(self, state: ModelInfrastructureState) -> None:
         """Start folding from ``state`` (e.g. what the database holds)."""
         object.__setattr__(self, "_state", state)
+
+    # -- workflow operations (infrastructure_state) ------------------------------------------
+
+    @operation(input=HealthRound)
+    async def fold_state(self, health: HealthRound, step: StepContext) -> HealthRound:
+        """Fold the round's summary into a candidate state; the held state waits for ``apply_recorded``."""
+        if health.summary is None:
+            raise ValueError(f"{NODE_NAME}.fold_state: no summary (summarise_health runs first)")
+        base = self._state
+        candidate, intents = reduce_health(base, health.summary)
+        health.base = base
+        health.candidate = candidate
+        # Each change carries the overall status once it and those before it apply: a later
+        # change of the round may yet fail to be recorded, and then it is not applied.
+        health.changes = [
+            StateChange(intent, advance(base, candidate, intents[position + 1 :]).overall)
+            for position, intent in enumerate(intents)
+        ]
+        health.recorded = 0
+        health.applied = False
+        return health
+
+    @operation(input=HealthRound)
+    async def apply_recorded(self, health: HealthRound, step: StepContext) -> HealthRound:
+        """Advance the held state by exactly the round's recorded changes (see the module docstring)."""
+        if health.base is None or health.candidate is None or health.applied:
+            return health
+        if self._state is not health.base:
+            # restore() ran between fold_state and here: the round no longer describes the state.
+            logger.warning("infrastructure state was restored during a round; its changes are not applied")
+            return health
+        object.__setattr__(self, "_state", advance(health.base, health.candidate, health.unrecorded_changes))
+        health.applied = True
+        return health
 
     async def process(
         self,
@@ -97,4 +134,4 @@ class NodeInfrastructureReducer(NodeReducer[ModelHealthSummary, ModelInfrastruct
         )
 
 
-__all__ = ["NodeInfrastructureReducer", "fold"]
+__all__ = ["NODE_NAME", "NodeInfrastructureReducer", "fold"]

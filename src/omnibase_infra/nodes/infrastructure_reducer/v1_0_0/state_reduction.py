@@ -9,6 +9,8 @@ samples, so the same inputs always give the same outputs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from omnibase_infra.models.model_infrastructure_state import (
     ModelComponentState,
     ModelHealthSummary,
@@ -48,4 +50,26 @@ def reduce_health(
     return new_state, intents
 
 
-__all__ = ["reduce_health"]
+def advance(
+    state: ModelInfrastructureState,
+    candidate: ModelInfrastructureState,
+    unrecorded: Sequence[ModelStateChangedIntent],
+) -> ModelInfrastructureState:
+    """``candidate``, except that each unrecorded change is undone (its component keeps ``state``'s).
+
+    ``candidate`` and the changes are ``reduce_health(state, ...)``'s; ``unrecorded`` is a
+    tail of those changes (they are recorded in order, up to the first failure).
+    """
+    if not unrecorded:
+        return candidate
+    components = dict(candidate.components)
+    for intent in unrecorded:
+        previous = state.components.get(intent.component)
+        if previous is None:
+            del components[intent.component]
+        else:
+            components[intent.component] = previous
+    return ModelInfrastructureState(components=components, version=candidate.version - len(unrecorded))
+
+
+__all__ = ["advance", "reduce_health"]

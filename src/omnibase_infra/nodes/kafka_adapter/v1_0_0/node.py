@@ -9,8 +9,11 @@ breaker listeners, the topic ACL (group_gateway) and a workflow observer.
 
 Workflow operations (``@operation``, one call per batch): ``consume``,
 ``publish_events``, ``publish_dead_letters``, ``commit_offsets`` here; ``publish_replies``
-in ``reply_operations``. The typed request API ``execute()`` (publish, dead letter,
-commit, health check) serves applications that use the node on its own.
+in ``reply_operations``; ``health_check`` and ``publish_state`` (infrastructure_state) in
+``state_operations``, with the durable publisher of state events (Kafka, else the outbox
+spill the container holds as ``ProtocolOutboxSpill``). The typed request API
+``execute()`` (publish, dead letter, commit, health check) serves applications that use
+the node on its own.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.models import (
     ModelRecordAck,
 )
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.reply_operations import ReplyOperations
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.state_operations import StateOperations
 from omnibase_infra.nodes.node_binding import ContractBound
 from omnibase_infra.protocols.protocol_clock import ProtocolClock
 from omnibase_infra.settings import ModelInfraSettings
@@ -86,7 +90,7 @@ async def settle[R](tasks: Sequence[asyncio.Future[R]]) -> list[R]:
     return settled
 
 
-class NodeKafkaAdapterEffect(ContractBound, ReplyOperations, NodeEffect):
+class NodeKafkaAdapterEffect(ContractBound, ReplyOperations, StateOperations, NodeEffect):
     """The kafka_adapter node; see the module docstring."""
 
     node_name = NODE_NAME
@@ -130,6 +134,7 @@ class NodeKafkaAdapterEffect(ContractBound, ReplyOperations, NodeEffect):
             ("_observer", await self.resolve_optional(ProtocolWorkflowObserver)),  # type: ignore[type-abstract]  # resolved by protocol type
         ):
             object.__setattr__(self, name, value)
+        await self._build_state_publisher(require_spill=False)
 
     async def _cleanup_node_resources(self) -> None:
         await self.stop()
@@ -151,14 +156,16 @@ class NodeKafkaAdapterEffect(ContractBound, ReplyOperations, NodeEffect):
         return self.breaker.allows_calls()
 
     async def start(self) -> None:
-        """Start the producer pool (a broker that is down raises an outage: retry)."""
+        """Start the producer pool (a broker that is down raises an outage: retry) and the state publisher."""
         await self.producers.start()
+        await self._durable_publisher()
 
     async def stop(self) -> None:
         """Stop the consumer (if any) and flush and close the producers."""
         if self._consumer is not None:
             await self._consumer.stop()
             object.__setattr__(self, "_consumer", None)
+        await self._stop_state_publisher()
         if self._producers is not None:
             await self._producers.stop()
 

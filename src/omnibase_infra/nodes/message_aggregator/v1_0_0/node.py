@@ -3,6 +3,10 @@
 ``aggregate()`` is the typed entry point; ``process()`` wraps it in core's compute
 input/output. The batch size comes from the contract's ``batching`` settings for the
 environment the node was initialised in. No I/O.
+
+Workflow operation ``summarise_health`` (``infrastructure_state``, one call per
+``HealthRound``): the round's samples (``HealthRound.metrics()``) become one sample per
+component in ``summary``.
 """
 
 from __future__ import annotations
@@ -11,44 +15,38 @@ import time
 
 from omnibase_core.models.compute.model_compute_input import ModelComputeInput
 from omnibase_core.models.compute.model_compute_output import ModelComputeOutput
-from omnibase_core.models.container.model_onex_container import ModelONEXContainer
 from omnibase_core.nodes.node_compute import NodeCompute
 
 from omnibase_infra.nodes.message_aggregator.v1_0_0.batching import plan_batches
 from omnibase_infra.nodes.message_aggregator.v1_0_0.fold_operations import FoldOperations
-from omnibase_infra.nodes.message_aggregator.v1_0_0.health_summary import summarise_health
+from omnibase_infra.nodes.message_aggregator.v1_0_0.health_summary import (
+    summarise_health as summarise_metrics,
+)
 from omnibase_infra.nodes.message_aggregator.v1_0_0.models import (
     ModelBatchEnvelopesRequest,
     ModelHealthSummaryResult,
     ModelMessageAggregatorInput,
     ModelMessageAggregatorOutput,
 )
-from omnibase_infra.nodes.node_binding import NodeBinding, require_binding, resolve_binding
+from omnibase_infra.nodes.node_binding import ContractBound
+from omnibase_infra.workflow.operations import StepContext, operation
+from omnibase_infra.workflow.payloads import HealthRound
 
 NODE_NAME = "message_aggregator"
 
 
 class NodeMessageAggregatorCompute(
-    FoldOperations, NodeCompute[ModelMessageAggregatorInput, ModelMessageAggregatorOutput]
+    ContractBound, FoldOperations, NodeCompute[ModelMessageAggregatorInput, ModelMessageAggregatorOutput]
 ):
     """The message_aggregator node: deterministic, no side effects."""
 
-    _binding: NodeBinding | None
+    node_name = NODE_NAME
 
-    def __init__(self, container: ModelONEXContainer) -> None:
-        super().__init__(container)
-        object.__setattr__(self, "_binding", None)
-
-    async def _load_contract(self) -> None:
-        # Replaces core's stack-walking discovery with our validated contract.
-        binding = await resolve_binding(self.container, NODE_NAME)
-        object.__setattr__(self, "_binding", binding)
-        object.__setattr__(self, "contract_data", binding.core_contract)
-
-    @property
-    def binding(self) -> NodeBinding:
-        """The contract and environment; ``LifecycleError`` before ``initialize()``."""
-        return require_binding(self._binding, NODE_NAME)
+    @operation(input=HealthRound)
+    async def summarise_health(self, health: HealthRound, step: StepContext) -> HealthRound:
+        """One sample per component of the round's health checks (``health_summary``)."""
+        health.summary = summarise_metrics(health.metrics())
+        return health
 
     def aggregate(self, request: ModelMessageAggregatorInput) -> ModelMessageAggregatorOutput:
         """Plan write batches, or summarise one health round."""
@@ -58,7 +56,7 @@ class NodeMessageAggregatorCompute(
             batch_size = binding.contract.batching(binding.environment).batch_size
             return ModelMessageAggregatorOutput(result=plan_batches(inner.records, batch_size))
         return ModelMessageAggregatorOutput(
-            result=ModelHealthSummaryResult(summary=summarise_health(inner.metrics))
+            result=ModelHealthSummaryResult(summary=summarise_metrics(inner.metrics))
         )
 
     async def process(
@@ -75,4 +73,4 @@ class NodeMessageAggregatorCompute(
         )
 
 
-__all__ = ["NodeMessageAggregatorCompute"]
+__all__ = ["NODE_NAME", "NodeMessageAggregatorCompute"]

@@ -8,7 +8,10 @@ the clock, breaker listeners (metrics, audit), the reply addressing and topic AC
 group_gateway, a workflow observer, and the credential store's password source.
 
 Workflow operations (``@operation``, one call per payload): ``store_event_batch`` here;
-the command operations in ``command_operations``. The typed request API ``execute()``
+the command operations in ``command_operations``; ``health_check`` and
+``store_state_change`` (infrastructure_state) in ``state_operations``. ``outbox_spill``
+is the ``onex_outbox`` spill over this node's pool, for the host to register as
+``ProtocolOutboxSpill`` (kafka_adapter's durable state events). The typed request API ``execute()``
 (an operation, an event-store write, a health check) serves applications that use the
 node on its own.
 """
@@ -25,6 +28,7 @@ from omnibase_core.nodes.node_effect import NodeEffect
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import LifecycleError, UnsupportedRequestError
+from omnibase_infra.infrastructure.outbox_spill import PostgresOutboxSpill
 from omnibase_infra.nodes.node_binding import ContractBound
 from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.command_operations import CommandOperations
@@ -38,6 +42,7 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
     ModelPostgresAdapterOutput,
 )
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.resources import PostgresResources, build_postgres_resources
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.state_operations import StateOperations
 from omnibase_infra.observability.spans import trace_database_operation
 from omnibase_infra.protocols.protocol_clock import ProtocolClock
 from omnibase_infra.protocols.protocol_credential_provider import ProtocolCredentialProvider
@@ -57,11 +62,12 @@ DEFAULT_MAX_REQUEST_SIZE = 1_048_576
 logger = logging.getLogger(__name__)
 
 
-class NodePostgresAdapterEffect(ContractBound, CommandOperations, NodeEffect):
+class NodePostgresAdapterEffect(ContractBound, CommandOperations, StateOperations, NodeEffect):
     """The postgres_adapter node; see the module docstring."""
 
     node_name = NODE_NAME
     _resources: PostgresResources | None = None
+    _outbox_spill: PostgresOutboxSpill | None = None
     _observer: ProtocolWorkflowObserver | None = None
     _clock: Clock = SYSTEM_CLOCK
     _replaying: bool = False
@@ -98,6 +104,8 @@ class NodePostgresAdapterEffect(ContractBound, CommandOperations, NodeEffect):
         if credentials is not None and credentials.serves("postgres"):
             resources.database.use_password_source(credentials.password_source("postgres"))
         object.__setattr__(self, "_resources", resources)
+        spill = PostgresOutboxSpill(resources.database, schema=settings.postgres.schema_name)
+        object.__setattr__(self, "_outbox_spill", spill)
         object.__setattr__(self, "_clock", clock or SYSTEM_CLOCK)
         object.__setattr__(self, "_observer", await self.resolve_optional(ProtocolWorkflowObserver))
 
@@ -110,6 +118,13 @@ class NodePostgresAdapterEffect(ContractBound, CommandOperations, NodeEffect):
             raise LifecycleError(f"{NODE_NAME}: call `await node.initialize()` first")
         return self._resources
 
+    @property
+    def outbox_spill(self) -> PostgresOutboxSpill:
+        """The ``onex_outbox`` spill over this node's pool (register it as ``ProtocolOutboxSpill``)."""
+        if self._outbox_spill is None:
+            raise LifecycleError(f"{NODE_NAME}: call `await node.initialize()` first")
+        return self._outbox_spill
+
     async def start(self) -> None:
         """Open the pool and check that the schema is at the version this code needs."""
         database = self.resources.database
@@ -119,7 +134,9 @@ class NodePostgresAdapterEffect(ContractBound, CommandOperations, NodeEffect):
             await migrations.check_schema(conn, settings.postgres.schema_name)
 
     async def stop(self) -> None:
+        """Store the state rows still waiting (one try), then close the pool."""
         if self._resources is not None and self._resources.database.started:
+            await self.store_pending_state_changes()
             await self._resources.database.stop()
 
     def allows_traffic(self) -> bool:
