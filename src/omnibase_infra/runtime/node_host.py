@@ -101,7 +101,8 @@ async def host_nodes(
             raise LifecycleError(
                 f"node {name} is named by a workflow but not installed (no onex.nodes entry point)"
             )
-        directory.by_name[name] = registry.load_class(name)(container)
+        node_class: Any = registry.load_class(name)
+        directory.by_name[name] = node_class(container)
     gateway = directory.by_name[FIRST]
     await container.service_registry.register_instance(ProtocolTopicAcl, gateway)
     await container.service_registry.register_instance(ProtocolReplyAddressing, gateway)

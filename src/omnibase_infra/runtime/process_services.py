@@ -15,6 +15,7 @@ here; this module is the only one they import, when called.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import TYPE_CHECKING
 
@@ -57,12 +58,14 @@ def process_components() -> ServiceComponents:
 def _build_from_environment() -> ServiceComponents:
     from omnibase_infra.contract_validation.loader import load_contract_set
     from omnibase_infra.observability.redaction import register_settings_secrets
-    from omnibase_infra.runtime.service_components import build_components
+    from omnibase_infra.runtime.service_components import host_components
     from omnibase_infra.settings import load_settings
 
     settings = load_settings()
     register_settings_secrets(settings)
-    return build_components(settings, load_contract_set(list(settings.extra_contract_paths)))
+    contracts = load_contract_set(list(settings.extra_contract_paths))
+    # Hosting the nodes is async (the container); no I/O happens, so a private loop is enough.
+    return asyncio.run(host_components(settings, contracts))
 
 
 def process_tracing() -> TracingManager:

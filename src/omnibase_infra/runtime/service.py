@@ -30,7 +30,7 @@ import gc
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.contract_validation.contract_set import ContractSet
@@ -40,18 +40,17 @@ from omnibase_infra.infrastructure.vault_credentials import VaultCredentialProvi
 from omnibase_infra.infrastructure.vault_settings import load_vault_settings
 from omnibase_infra.models.model_kafka_producer_config import ModelKafkaSecurityConfig
 from omnibase_infra.models.model_vault_credentials import CredentialTarget, ModelVaultCredentials
+from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.triggers import run_every, run_repeating
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import ConsumerLoop
-from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import ProtocolKafkaConsumer, create_consumer
-from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import ProtocolKafkaConsumer
 from omnibase_infra.observability.http_server import HealthServer, build_health_app
 from omnibase_infra.runtime.credential_rotation import CredentialRotation, InUse, Renewer
-from omnibase_infra.runtime.node_host import HostedNodes, host_nodes
+from omnibase_infra.runtime.node_host import HostedNodes
 from omnibase_infra.runtime.process_services import install_components, process_tracing, shutdown_tracing
-from omnibase_infra.runtime.service_components import BreakerGate, ServiceComponents, build_components
+from omnibase_infra.runtime.service_components import BreakerGate, ServiceComponents, host_components
 from omnibase_infra.runtime.service_observers import BreakerAdmin, ServiceHealthProvider
 from omnibase_infra.runtime.service_tasks import ServiceTasks
 from omnibase_infra.settings import ModelInfraSettings
-from omnibase_infra.workflow.records import Partition
 
 logger = logging.getLogger("omnibase_infra.runtime")
 
@@ -66,23 +65,23 @@ class InfraService:
         self, settings: ModelInfraSettings, contracts: ContractSet, *, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self._settings = settings
+        self._contracts = contracts
         self._clock = clock
-        self.components: ServiceComponents = build_components(settings, contracts, clock=clock)
-        # The original guide's get_connection_manager() & co. return these very instances.
-        install_components(self.components)
+        self.components: ServiceComponents | None = None
         runtime = contracts.node("infrastructure_orchestrator").workflow_runtime(settings.environment)
         self._grace = float(runtime.shutdown_grace_seconds)
+        self._idle_seconds = runtime.outbox_idle_interval_ms / 1000
         self._stopping = asyncio.Event()
         self._consumer: ProtocolKafkaConsumer | None = None
         self._loop: ConsumerLoop | None = None
         self._http: HealthServer | None = None
         self._tasks = ServiceTasks(stopping=self._stopping.is_set, on_crash=self.request_stop)
-        self.nodes: HostedNodes | None = None
         self._credentials = _credential_provider(settings, contracts, clock)
         self._rotation: CredentialRotation | None = None
-        if self._credentials is not None and "postgres" in self._credentials.settings.targets:
-            # New connections ask the store, so a rotated password is picked up without a restart.
-            self.components.database.use_password_source(self._credentials.password_source("postgres"))
+
+    @property
+    def nodes(self) -> HostedNodes | None:
+        return self.components.nodes if self.components is not None else None
 
     def request_stop(self) -> None:
         """Begin a graceful shutdown (what SIGTERM and SIGINT do)."""
@@ -97,15 +96,15 @@ class InfraService:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        process_tracing()  # from self._settings, counted in self.components.metrics
+        process_tracing()
         try:
             started = await self._start()
-            if started:
+            if started and self.components is not None:
                 logger.info(
                     "service running",
                     extra={
-                        "topics": list(self.components.topology.subscription),
-                        "nodes": list(self.nodes.names) if self.nodes else [],
+                        "topics": list(self.components.nodes.group_gateway.subscription),
+                        "nodes": list(self.components.nodes.names),
                         "health_port": self._http.health_port if self._http else None,
                     },
                 )
@@ -136,30 +135,25 @@ class InfraService:
             delay = min(delay * 2, 5.0)
 
     async def _start(self) -> bool:
-        c = self.components
         if self._credentials is not None:
             await self._credentials.start()
+        c = await host_components(
+            self._settings, self._contracts, clock=self._clock, credentials=self._credentials
+        )
+        self.components = c
+        install_components(c)
+        nodes = c.nodes
+        if self._credentials is not None:
             self._rotation = self._credential_rotation(self._credentials)
-        if not await self._retry_start("PostgreSQL", c.database.start):
+        if not await self._retry_start("PostgreSQL", nodes.postgres_adapter.start):
             return False
-        async with c.database.acquire_connection() as conn:
-            await migrations.check_schema(conn, self._settings.postgres.schema_name)
         await c.audit_sink.start()
-        if not await self._retry_start("Kafka producers", c.producers.start):
+        if not await self._retry_start("Kafka producers", nodes.kafka_adapter.start):
             return False
-        await c.event_publisher.start()
         self._loop, self._consumer = self._build_consumer_loop()
         consumer = self._consumer
         if not await self._retry_start("Kafka consumer", consumer.start):
             return False
-        self.nodes = await host_nodes(c, c.executor, self._credentials)
-
-        async def commit(offsets: Mapping[tuple[str, int], int]) -> None:
-            # The consumer of the moment: a credential rotation replaces it.
-            assert self._consumer is not None
-            await self._consumer.commit({Partition(t, p): o for (t, p), o in offsets.items()})
-
-        self.nodes.kafka_handler.commit_offsets = commit
         self._http = HealthServer(
             build_health_app(
                 ServiceHealthProvider(
@@ -184,7 +178,25 @@ class InfraService:
         # collector, whose full passes over it paused the event loop for 100-300 ms.
         gc.freeze()
         self._tasks.start("consumer-loop", self._loop.run())
-        self._tasks.start("outbox-relay", c.relay.run(self._stopping))
+        orchestrator = nodes.infrastructure_orchestrator
+        for workflow in orchestrator.scheduled():
+            if workflow.trigger == "repeat":
+                job = run_repeating(
+                    orchestrator,
+                    workflow.name,
+                    self._stopping,
+                    idle_seconds=self._idle_seconds,
+                    clock=self._clock,
+                )
+            else:
+                job = run_every(
+                    orchestrator,
+                    workflow.name,
+                    self._stopping,
+                    every_seconds=self._settings.health_check_interval,
+                    clock=self._clock,
+                )
+            self._tasks.start(f"workflow-{workflow.name}", job)
         self._tasks.start("health-loop", self._health_loop())
         if self._rotation is not None and self._credentials is not None:
             refresh = self._credentials.settings.refresh_interval
@@ -195,40 +207,22 @@ class InfraService:
         return True
 
     def _build_consumer_loop(self) -> tuple[ConsumerLoop, ProtocolKafkaConsumer]:
-        c = self.components
-        env = self._settings.environment
-        batching = c.contracts.node("message_aggregator").batching(env)
-        holder: list[ConsumerLoop] = []
-
-        async def revoked(partitions: set[Partition]) -> None:
-            await holder[0].on_partitions_revoked(partitions)
-
-        async def assigned(partitions: set[Partition]) -> None:
-            await holder[0].on_partitions_assigned(partitions)
-
-        consumer = create_consumer(
-            c.topology.subscription,
-            bootstrap_servers=self._settings.kafka_bootstrap_servers,
-            group_id=self._settings.kafka_consumer_group,
-            security=self._settings.kafka_security,
-            on_revoked=revoked,
-            on_assigned=assigned,
-            settings=c.contracts.node("kafka_adapter").kafka_consumer(env),
-        )
-        loop = ConsumerLoop(
-            consumer,
-            c.processor,
-            BreakerGate(c.postgres_breaker, c.kafka_breaker),
+        assert self.components is not None
+        nodes = self.components.nodes
+        batching = self._contracts.node("message_aggregator").batching(self._settings.environment)
+        gateway = nodes.group_gateway
+        return nodes.kafka_adapter.consumer_loop(  # type: ignore[no-any-return]  # the hosted node's method
+            gateway.subscription,
+            gateway,
+            BreakerGate(nodes.postgres_adapter, nodes.kafka_adapter),
             max_records=batching.batch_size,
             poll_timeout_ms=batching.batch_latency_ms,
-            clock=self._clock,
         )
-        holder.append(loop)
-        return loop, consumer
 
     def _credential_rotation(self, provider: VaultCredentialProvider) -> CredentialRotation:
         """Rotated PostgreSQL credentials renew the pool; Kafka ones the producers, then the consumer."""
         settings, c = self._settings, self.components
+        assert c is not None
         in_use: dict[CredentialTarget, InUse] = {}
         renewers: dict[CredentialTarget, list[Renewer]] = {}
         if "postgres" in provider.settings.targets:
@@ -250,11 +244,7 @@ class InfraService:
         )
 
     async def _renew_consumer(self, security: ModelKafkaSecurityConfig) -> None:
-        """Rebuild the consumer with ``security``: its batch in flight is applied and committed first.
-
-        The old consumer leaves the group; the new one joins it and resumes from the
-        committed offsets, so a record fetched but not committed is fetched again.
-        """
+        """Rebuild the consumer with ``security``: its batch in flight is applied and committed first."""
         old_loop, old_consumer = self._loop, self._consumer
         assert old_loop is not None and old_consumer is not None
         old_task = self._tasks.detach("consumer-loop")  # this stop is intended: no crash
@@ -263,25 +253,30 @@ class InfraService:
             await old_task
         await old_consumer.stop()
         self._settings = self._settings.model_copy(update={"kafka_security": security})
+        assert self.components is not None
+        self.components.nodes.kafka_adapter.use_settings(self._settings)
         if self._stopping.is_set():
             return
         self._loop, self._consumer = self._build_consumer_loop()
         if not await self._retry_start("Kafka consumer", self._consumer.start):
             return
         if self._stopping.is_set():
-            return  # a stop arrived while it joined: the shutdown stops this consumer
+            return
         self._tasks.start("consumer-loop", self._loop.run())
         logger.info("Kafka consumer rebuilt with rotated credentials")
 
     async def _health_round(self) -> None:
+        """Sample health for /health and the gauges (the state workflow samples on its own)."""
         c = self.components
-        health = await c.monitor.sample_once()
-        await c.state.step(health)
+        assert c is not None
+        await c.monitor.sample_once()
         if self._loop is not None:
             for partition, lag in self._loop.lag().items():
                 c.metrics.set_consumer_lag(partition.topic, partition.partition, lag)
-        with contextlib.suppress(InfraError, OSError):
-            c.metrics.set_outbox_pending(await c.relay.pending_count())
+        pending = getattr(c.nodes.postgres_adapter, "pending_count", None)
+        if pending is not None:
+            with contextlib.suppress(InfraError, OSError):
+                c.metrics.set_outbox_pending(await pending())
 
     async def _health_loop(self) -> None:
         while not self._stopping.is_set():
@@ -297,6 +292,10 @@ class InfraService:
     async def _shutdown(self) -> None:
         c = self.components
         self.request_stop()
+        if c is None:
+            if self._credentials is not None:
+                await self._credentials.stop()
+            return
         # A credential renewal may be rebuilding the consumer (its old loop finishing a batch,
         # the new consumer joining): let it end first, so the consumer stopped below is the
         # current one and no batch is cut off under it.
@@ -309,11 +308,9 @@ class InfraService:
             steps.append(("consumer", self._consumer.stop))
         steps.append(("tasks", lambda: self._tasks.wait_rest(5.0)))
         steps += [
-            ("state rows", c.state.store_pending),
-            ("event queue", c.event_publisher.stop),
-            ("producers", c.producers.stop),
+            ("kafka_adapter", c.nodes.kafka_adapter.stop),
             ("audit", c.audit_sink.stop),
-            ("database", c.database.stop),
+            ("postgres_adapter", c.nodes.postgres_adapter.stop),
         ]
         if self._credentials is not None:
             steps.append(("credential store", self._credentials.stop))
@@ -324,12 +321,6 @@ class InfraService:
                 await asyncio.wait_for(step(), self._grace)
             except Exception as exc:
                 logger.warning("stopping %s failed: %s", name, type(exc).__name__)
-        if c.state.unstored:
-            logger.error(
-                "%d infrastructure state changes were published but their rows not stored "
-                "(PostgreSQL unavailable); the events on the state-changed topic are their record",
-                c.state.unstored,
-            )
         if self._tasks.crash is not None:
             logger.error("service stopped after %s", self._tasks.crash.describe())
         else:

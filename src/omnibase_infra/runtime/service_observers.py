@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 
 class MetricsAndAuditObserver:
-    """``ProtocolBatchObserver`` feeding Prometheus and the audit log."""
+    """The nodes' work (``ProtocolWorkflowObserver``) feeding Prometheus and the audit log."""
 
     def __init__(self, metrics: InfraMetrics, audit: AuditLogger, catalog: ProtocolOperationCatalog) -> None:
         self._metrics = metrics
@@ -75,6 +75,33 @@ def _operation_name(request: Envelope) -> str:
         if isinstance(name, str):
             return name or "<empty operation name>"  # the audit record needs a non-empty resource
     return "<invalid command>"
+
+
+class LateObserver:
+    """``ProtocolWorkflowObserver`` registered before the audit log exists: counts at once,
+    audits once ``attach`` gave it the audit log and the operation catalog."""
+
+    def __init__(self, metrics: InfraMetrics) -> None:
+        self._metrics = metrics
+        self._inner: MetricsAndAuditObserver | None = None
+
+    def attach(self, audit: AuditLogger, catalog: ProtocolOperationCatalog) -> None:
+        self._inner = MetricsAndAuditObserver(self._metrics, audit, catalog)
+
+    def on_stored(self, result: WriteResult, rows: Sequence[StoredEvent]) -> None:
+        if self._inner is not None:
+            self._inner.on_stored(result, list(rows))
+
+    def on_operation(self, source: SourceRecord, request: Envelope, outcome: OperationOutcome) -> None:
+        if self._inner is not None:
+            self._inner.on_operation(source, request, outcome)
+
+    def on_dead_letter(self, letter: DeadLetter) -> None:
+        if self._inner is not None:
+            self._inner.on_dead_letter(letter)
+
+    def on_relayed(self, published: int) -> None:
+        self._metrics.count_messages_processed("outbox_relay", published)
 
 
 class ServiceHealthProvider:

@@ -116,19 +116,29 @@ async def run_steps(
     parent: Context | None = None,
     links: Sequence[Context] = (),
 ) -> Any:
-    """Call ``steps`` of ``workflow`` in order on ``payload``; return what the last one returned."""
-    for step in steps:
-        c = step.context
-        async with trace_workflow_step(
-            c.span_name,
-            workflow=workflow.name,
-            step_id=c.step_id,
-            node=c.node,
-            operation=c.operation,
-            parent=parent,
-            links=links,
-        ):
-            payload = await step.call(payload, c)
+    """Call ``steps`` of ``workflow`` in order on ``payload``; return what the last one returned.
+
+    When a step raises, the payload's ``aclose()`` (if it has one: a claimed outbox round
+    holds a transaction) is awaited before the error propagates.
+    """
+    try:
+        for step in steps:
+            c = step.context
+            async with trace_workflow_step(
+                c.span_name,
+                workflow=workflow.name,
+                step_id=c.step_id,
+                node=c.node,
+                operation=c.operation,
+                parent=parent,
+                links=links,
+            ):
+                payload = await step.call(payload, c)
+    except BaseException:
+        close = getattr(payload, "aclose", None)
+        if close is not None:
+            await close()
+        raise
     return payload
 
 

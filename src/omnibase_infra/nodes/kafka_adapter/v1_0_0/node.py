@@ -151,6 +151,10 @@ class NodeKafkaAdapterEffect(ContractBound, ReplyOperations, StateOperations, No
             raise LifecycleError(f"{NODE_NAME}: call `await node.initialize()` first")
         return self._breaker
 
+    def use_settings(self, settings: ModelInfraSettings) -> None:
+        """Settings for the next consumer (rotated Kafka credentials)."""
+        object.__setattr__(self, "_settings_now", settings)
+
     def allows_traffic(self) -> bool:
         """False while the Kafka breaker refuses calls (the consumer pauses)."""
         return self.breaker.allows_calls()
