@@ -9,8 +9,9 @@ breaker listeners, the topic ACL (group_gateway) and a workflow observer.
 
 Workflow operations (``@operation``, one call per batch): ``consume``,
 ``publish_events``, ``publish_dead_letters``, ``commit_offsets`` here; ``publish_replies``
-in ``reply_operations``. The typed request API ``execute()`` (publish, dead letter,
-commit, health check) serves applications that use the node on its own.
+in ``reply_operations``; the outbox relay's ``publish_outbox`` in ``outbox_operations``.
+The typed request API ``execute()`` (publish, dead letter, commit, health check) serves
+applications that use the node on its own.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.models import (
     ModelPublishResult,
     ModelRecordAck,
 )
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.outbox_operations import OutboxPublishOperations
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.reply_operations import ReplyOperations
 from omnibase_infra.nodes.node_binding import ContractBound
 from omnibase_infra.protocols.protocol_clock import ProtocolClock
@@ -86,7 +88,7 @@ async def settle[R](tasks: Sequence[asyncio.Future[R]]) -> list[R]:
     return settled
 
 
-class NodeKafkaAdapterEffect(ContractBound, ReplyOperations, NodeEffect):
+class NodeKafkaAdapterEffect(ContractBound, ReplyOperations, OutboxPublishOperations, NodeEffect):
     """The kafka_adapter node; see the module docstring."""
 
     node_name = NODE_NAME

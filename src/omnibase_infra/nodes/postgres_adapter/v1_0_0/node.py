@@ -8,7 +8,9 @@ the clock, breaker listeners (metrics, audit), the reply addressing and topic AC
 group_gateway, a workflow observer, and the credential store's password source.
 
 Workflow operations (``@operation``, one call per payload): ``store_event_batch`` here;
-the command operations in ``command_operations``. The typed request API ``execute()``
+the command operations in ``command_operations``; the outbox relay's
+``claim_outbox_batch`` and ``mark_outbox_published`` (and ``pending_count()``, the
+outbox-pending gauge) in ``outbox_operations``. The typed request API ``execute()``
 (an operation, an event-store write, a health check) serves applications that use the
 node on its own.
 """
@@ -37,6 +39,7 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
     ModelPostgresAdapterInput,
     ModelPostgresAdapterOutput,
 )
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.outbox_operations import OutboxOperations
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.resources import PostgresResources, build_postgres_resources
 from omnibase_infra.observability.spans import trace_database_operation
 from omnibase_infra.protocols.protocol_clock import ProtocolClock
@@ -57,7 +60,7 @@ DEFAULT_MAX_REQUEST_SIZE = 1_048_576
 logger = logging.getLogger(__name__)
 
 
-class NodePostgresAdapterEffect(ContractBound, CommandOperations, NodeEffect):
+class NodePostgresAdapterEffect(ContractBound, CommandOperations, OutboxOperations, NodeEffect):
     """The postgres_adapter node; see the module docstring."""
 
     node_name = NODE_NAME
