@@ -67,6 +67,9 @@ class MetricsAndAuditObserver:
             error_class=letter.error_class,
         )
 
+    def on_relayed(self, published: int) -> None:
+        self._metrics.count_messages_processed("outbox_relay", published)
+
 
 def _operation_name(request: Envelope) -> str:
     payload = request.payload

@@ -14,6 +14,10 @@ is built per batch on the hot path, and its records are the consumer's own.
 fill in their samples, the summariser its summary, the reducer the candidate state and
 the changes, the publishing step which changes were recorded, the storing step which
 rows were stored.
+``Tick`` starts the other triggers' workflows (``repeat``, ``interval``). The outbox
+relay (``repeat``) turns it into an ``OutboxRound``: the rows claimed in a transaction
+that stays open until the marking commits it; ``OutboxRound.aclose()`` rolls it back
+when a step raised before that (the orchestrator's repeat loop calls it in a ``finally``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from omnibase_infra.models.model_health import (
     HealthStatus,
@@ -41,6 +45,7 @@ from omnibase_infra.workflow.records import (
 )
 
 if TYPE_CHECKING:
+    import asyncpg
     from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
     from opentelemetry.trace import SpanContext
     from pydantic import JsonValue
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
         ModelInfrastructureState,
         ModelStateChangedIntent,
     )
+    from omnibase_infra.workflow.protocols import DbConnection
 
     Envelope = ModelEventEnvelope[JsonValue]
 
@@ -214,13 +220,95 @@ class HealthRound(Tick):
         )
 
 
+@dataclass(frozen=True)
+class RowFailure:
+    """Why an outbox row was not published; ``poison`` rows are parked at once."""
+
+    reason: str
+    poison: bool
+
+
+@dataclass
+class ChainResult:
+    """One key's rows of an outbox round: the ids acknowledged, the row that failed, an outage."""
+
+    published: list[int]
+    failed: list[tuple[asyncpg.Record, RowFailure]]
+    outage: bool
+
+
+class ProtocolRoundTransaction(Protocol):
+    """The claim's open transaction and the connection it holds (postgres_adapter's)."""
+
+    async def commit(self) -> None:
+        """Commit the transaction and give the connection back."""
+        ...
+
+    async def rollback(self) -> None:
+        """Roll the transaction back and give the connection back."""
+        ...
+
+
+@dataclass(eq=False)
+class OutboxRound:
+    """One round of the outbox relay: claimed rows, what sending them did, what was marked.
+
+    ``claim_outbox_batch`` (postgres_adapter) fills ``rows``, ``connection`` and
+    ``transaction`` (open: the rows stay locked, ``FOR UPDATE SKIP LOCKED`` plus the
+    keys' advisory locks) and ``send_budget_seconds``; ``publish_outbox``
+    (kafka_adapter) fills ``chains`` and ``dead_letter_enabled``;
+    ``mark_outbox_published`` (postgres_adapter) marks on ``connection``, commits, and
+    fills the counts. ``more`` tells the repeat loop to run again at once.
+
+    The round holds a pooled connection until it is committed or closed: whoever runs
+    the steps must ``await round.aclose()`` in a ``finally`` (the orchestrator's repeat
+    loop does); it rolls back a transaction still open (a step raised) and is a no-op
+    after the commit.
+    """
+
+    rows: list[asyncpg.Record] = field(default_factory=list)
+    connection: DbConnection | None = None
+    transaction: ProtocolRoundTransaction | None = None
+    send_budget_seconds: float = 15.0
+    chains: list[ChainResult] = field(default_factory=list)
+    dead_letter_enabled: bool = True
+    published: int = 0
+    failed: int = 0
+    parked: int = 0
+    interrupted: bool = False
+    marked: bool = False
+
+    @property
+    def more(self) -> bool:
+        """True when the round did work (published or parked rows) without an outage."""
+        return self.marked and self.published + self.parked > 0 and not self.interrupted
+
+    async def commit(self) -> None:
+        """Commit the claim's transaction and release the connection (the marking's end)."""
+        transaction, self.transaction, self.connection = self.transaction, None, None
+        if transaction is not None:
+            await transaction.commit()
+
+    async def aclose(self) -> None:
+        """Release the connection: roll back the claim if it is still open; idempotent."""
+        transaction, self.transaction, self.connection = self.transaction, None, None
+        if transaction is not None:
+            await transaction.rollback()
+
+    close = aclose
+
+
 __all__ = [
+    "ChainResult",
     "Command",
     "CommandBatch",
     "ConsumedBatch",
     "EventBatch",
     "HealthRound",
+    "OutboxRound",
+    "ProtocolRoundTransaction",
     "Records",
+    "RowFailure",
     "StateChange",
     "Tick",
 ]

@@ -11,9 +11,10 @@ Workflow operations (``@operation``, one call per batch): ``consume``,
 ``publish_events``, ``publish_dead_letters``, ``commit_offsets`` here; ``publish_replies``
 in ``reply_operations``; ``health_check`` and ``publish_state`` (infrastructure_state) in
 ``state_operations``, with the durable publisher of state events (Kafka, else the outbox
-spill the container holds as ``ProtocolOutboxSpill``). The typed request API
-``execute()`` (publish, dead letter, commit, health check) serves applications that use
-the node on its own.
+spill the container holds as ``ProtocolOutboxSpill``); the outbox relay's
+``publish_outbox`` in ``outbox_operations``. The typed request API ``execute()``
+(publish, dead letter, commit, health check) serves applications that use the node on
+its own.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.models import (
     ModelPublishResult,
     ModelRecordAck,
 )
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.outbox_operations import OutboxPublishOperations
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.reply_operations import ReplyOperations
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.state_operations import StateOperations
 from omnibase_infra.nodes.node_binding import ContractBound
@@ -90,7 +92,9 @@ async def settle[R](tasks: Sequence[asyncio.Future[R]]) -> list[R]:
     return settled
 
 
-class NodeKafkaAdapterEffect(ContractBound, ReplyOperations, StateOperations, NodeEffect):
+class NodeKafkaAdapterEffect(
+    ContractBound, ReplyOperations, StateOperations, OutboxPublishOperations, NodeEffect
+):
     """The kafka_adapter node; see the module docstring."""
 
     node_name = NODE_NAME

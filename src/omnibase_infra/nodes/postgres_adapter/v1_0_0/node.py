@@ -11,7 +11,9 @@ Workflow operations (``@operation``, one call per payload): ``store_event_batch`
 the command operations in ``command_operations``; ``health_check`` and
 ``store_state_change`` (infrastructure_state) in ``state_operations``. ``outbox_spill``
 is the ``onex_outbox`` spill over this node's pool, for the host to register as
-``ProtocolOutboxSpill`` (kafka_adapter's durable state events). The typed request API ``execute()``
+``ProtocolOutboxSpill`` (kafka_adapter's durable state events); the outbox relay's
+``claim_outbox_batch`` and ``mark_outbox_published`` (and ``pending_count()``, the
+outbox-pending gauge) in ``outbox_operations``. The typed request API ``execute()``
 (an operation, an event-store write, a health check) serves applications that use the
 node on its own.
 """
@@ -41,6 +43,7 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
     ModelPostgresAdapterInput,
     ModelPostgresAdapterOutput,
 )
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.outbox_operations import OutboxOperations
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.resources import PostgresResources, build_postgres_resources
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.state_operations import StateOperations
 from omnibase_infra.observability.spans import trace_database_operation
@@ -62,7 +65,9 @@ DEFAULT_MAX_REQUEST_SIZE = 1_048_576
 logger = logging.getLogger(__name__)
 
 
-class NodePostgresAdapterEffect(ContractBound, CommandOperations, StateOperations, NodeEffect):
+class NodePostgresAdapterEffect(
+    ContractBound, CommandOperations, StateOperations, OutboxOperations, NodeEffect
+):
     """The postgres_adapter node; see the module docstring."""
 
     node_name = NODE_NAME
