@@ -96,7 +96,6 @@ class InfraService:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        process_tracing()
         try:
             started = await self._start()
             if started and self.components is not None:
@@ -142,6 +141,7 @@ class InfraService:
         )
         self.components = c
         install_components(c)
+        process_tracing()  # from the settings, counted in c.metrics
         nodes = c.nodes
         if self._credentials is not None:
             self._rotation = self._credential_rotation(self._credentials)
