@@ -196,7 +196,7 @@ class InfraService:
                     every_seconds=self._settings.health_check_interval,
                     clock=self._clock,
                 )
-            self._tasks.start(f"workflow-{workflow.name}", job)
+            self._tasks.start(workflow.name, job)
         self._tasks.start("health-loop", self._health_loop())
         if self._rotation is not None and self._credentials is not None:
             refresh = self._credentials.settings.refresh_interval

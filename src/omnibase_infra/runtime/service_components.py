@@ -33,6 +33,8 @@ from omnibase_infra.runtime.service_observers import LateObserver
 from omnibase_infra.settings import ModelInfraSettings
 
 if TYPE_CHECKING:
+    from omnibase_infra.infrastructure.resilient_publisher import ResilientPublisher
+    from omnibase_infra.nodes.group_gateway.v1_0_0.topology import ServiceTopology
     from omnibase_infra.protocols.protocol_credential_provider import ProtocolCredentialProvider
 
 logger = logging.getLogger("omnibase_infra.runtime")
@@ -103,6 +105,16 @@ class ServiceComponents:
     def kafka_breaker(self) -> EventBusCircuitBreaker:
         breaker: EventBusCircuitBreaker = self.nodes.kafka_adapter.breaker
         return breaker
+
+    @property
+    def topology(self) -> ServiceTopology:
+        topology: ServiceTopology = self.nodes.group_gateway.topology
+        return topology
+
+    @property
+    def event_publisher(self) -> ResilientPublisher | None:
+        publisher: ResilientPublisher | None = self.nodes.kafka_adapter.event_publisher
+        return publisher
 
     @property
     def breakers(self) -> tuple[EventBusCircuitBreaker, ...]:

@@ -1,4 +1,4 @@
-"""The five nodes hosted in the container do real work against the real servers."""
+"""The nodes hosted in the container (loaded through the registry) do real work against the real servers."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
     ModelOperationRequest,
     ModelPostgresAdapterInput,
 )
-from omnibase_infra.runtime.node_host import HostedNodes, host_nodes
-from omnibase_infra.runtime.service_components import ServiceComponents, build_components
+from omnibase_infra.runtime.node_host import HostedNodes
+from omnibase_infra.runtime.service_components import ServiceComponents, host_components
 from omnibase_infra.settings import load_settings
 
 
@@ -43,16 +43,16 @@ async def hosted(
         "ONEX_OUTBOX_TOPICS": store,
     }
     settings = load_settings(environ)
-    components = build_components(settings, load_contract_set())
+    components = await host_components(settings, load_contract_set())
     await components.database.start()
     async with components.database.acquire_connection() as conn:
         await migrations.migrate(conn, pg_schema)
-    await components.producers.start()
+    await components.nodes.kafka_adapter.start()
     try:
-        yield components, await host_nodes(components, components.executor)
+        yield components, components.nodes
     finally:
-        await components.producers.stop()
-        await components.database.stop()
+        await components.nodes.kafka_adapter.stop()
+        await components.nodes.postgres_adapter.stop()
 
 
 def _record(topic: str, offset: int) -> ModelConsumedRecord:

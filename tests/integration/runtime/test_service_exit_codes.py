@@ -16,6 +16,7 @@ import pytest
 from service_harness import ServiceProcess, committed_offsets, encode, make_envelope, produce
 
 from omnibase_infra.contract_validation.loader import load_contract_set
+from omnibase_infra.runtime import service as service_module
 from omnibase_infra.runtime.service import InfraService
 from omnibase_infra.settings import load_settings
 
@@ -35,19 +36,23 @@ class RelayCrash(RuntimeError):
 
 
 async def test_a_crashed_task_stops_the_service_in_order_and_run_returns_1(
-    service: ServiceProcess, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+    service: ServiceProcess,
+    kafka_bootstrap: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = load_settings(service.env)
     infra = InfraService(settings, load_contract_set(settings.extra_contract_paths))
     relay_started = asyncio.Event()
     crash_now = asyncio.Event()
 
-    async def crashing_relay(stopping: asyncio.Event) -> None:
+    async def crashing_relay(runner: object, name: str, stopping: asyncio.Event, **_: object) -> None:
         relay_started.set()
         await crash_now.wait()
         raise RelayCrash("outbox row with an impossible status")
 
-    infra.components.relay.run = crashing_relay  # type: ignore[method-assign]
+    # The outbox relay workflow (trigger: repeat) runs in a task of its own: make it crash.
+    monkeypatch.setattr(service_module, "run_repeating", crashing_relay)
     store_topic = service.env["ONEX_EVENT_STORE_TOPICS"]
     caplog.set_level(logging.INFO, logger="omnibase_infra")
 
@@ -69,14 +74,15 @@ async def test_a_crashed_task_stops_the_service_in_order_and_run_returns_1(
 
     assert code == 1
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    crash = [r for r in errors if "outbox-relay" in r.getMessage() and "crashed" in r.getMessage()]
+    crash = [r for r in errors if "outbox_relay" in r.getMessage() and "crashed" in r.getMessage()]
     assert crash, [r.getMessage() for r in errors]
     assert "RelayCrash: outbox row with an impossible status" in crash[0].getMessage()
     assert crash[0].exc_info is not None and isinstance(crash[0].exc_info[1], RelayCrash)
     messages = [r.getMessage() for r in caplog.records]
-    assert any(m.startswith("service stopped after task outbox-relay crashed") for m in messages)
+    assert any(m.startswith("service stopped after task outbox_relay crashed") for m in messages)
     assert not infra.components.database.started, "the pool was closed in the orderly shutdown"
-    assert infra.components.event_publisher.events_queued == 0
+    publisher = infra.components.event_publisher
+    assert publisher is not None and publisher.events_queued == 0
     # The batches stored before the crash were committed: a restart does not take them again.
     group = service.env["KAFKA_CONSUMER_GROUP"]
     committed = await committed_offsets(kafka_bootstrap, group, store_topic, 3)

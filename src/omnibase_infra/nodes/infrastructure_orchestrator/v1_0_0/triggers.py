@@ -2,9 +2,11 @@
 
 ``run_repeating``: each run starts from a ``Tick``; when the payload the last step
 returned says ``more`` it runs again at once, else it waits ``idle_seconds``. A run that
-raises (an outage) waits ``idle_seconds`` too, doubling up to ``max_backoff_seconds``
-while it keeps failing. The payload's ``aclose()`` (a claimed outbox round's
-transaction) is always awaited, whatever happened. ``run_every``: one run per
+raises waits ``idle_seconds`` too; an outage is expected (the breaker and the health
+report say so), any other error is logged with its stack. A payload holding resources
+(a claimed outbox round's transaction) is closed by ``run_steps`` when a step raises.
+
+``run_every``: one run per
 ``every_seconds``; a failed run is logged and the next one comes on time.
 Both return when ``stopping`` is set.
 """
@@ -17,6 +19,7 @@ import logging
 from typing import Any
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
+from omnibase_infra.infrastructure.error_classification import is_outage
 from omnibase_infra.workflow.payloads import Tick
 
 logger = logging.getLogger(__name__)
@@ -27,37 +30,17 @@ async def _wait(stopping: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stopping.wait(), seconds)
 
 
-async def _close(payload: Any) -> None:
-    close = getattr(payload, "aclose", None)
-    if close is not None:
-        await close()
-
-
 async def run_repeating(
-    runner: Any,
-    name: str,
-    stopping: asyncio.Event,
-    *,
-    idle_seconds: float,
-    max_backoff_seconds: float = 30.0,
-    clock: Clock = SYSTEM_CLOCK,
+    runner: Any, name: str, stopping: asyncio.Event, *, idle_seconds: float, clock: Clock = SYSTEM_CLOCK
 ) -> None:
     """Run workflow ``name`` again and again (see the module docstring)."""
-    backoff = idle_seconds
     while not stopping.is_set():
-        payload: Any = None
         try:
             payload = await runner.run(name, Tick(clock.now()))
         except Exception as exc:
-            logger.warning("workflow %s failed: %s; retrying in %.1fs", name, type(exc).__name__, backoff)
-            await _close(getattr(exc, "payload", None))
-            await _wait(stopping, backoff)
-            backoff = min(backoff * 2, max_backoff_seconds)
-            continue
-        finally:
-            if payload is not None:
-                await _close(payload)
-        backoff = idle_seconds
+            if not is_outage(exc):
+                logger.error("workflow %s failed", name, exc_info=exc)
+            payload = None
         if not getattr(payload, "more", False):
             await _wait(stopping, idle_seconds)
 

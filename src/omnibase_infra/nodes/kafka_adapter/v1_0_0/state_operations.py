@@ -146,6 +146,11 @@ class StateOperations:
             )
         return health
 
+    @property
+    def event_publisher(self) -> ResilientPublisher | None:
+        """The durable publisher of state events this node built (None before ``start()``)."""
+        return self._owned_publisher
+
     def state_topic(self, step: StepContext) -> str:
         """``ONEX_STATE_CHANGED_TOPIC`` when set, else the step's first ``publishes`` topic."""
         configured = self._settings_now.state_changed_topic
