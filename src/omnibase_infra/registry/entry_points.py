@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
-from omnibase_infra.contract_validation.contract_set import ContractSet
+from omnibase_infra.contract_validation.contract_set import ContractSet, LoadedNodeContract
 from omnibase_infra.contract_validation.discovery import ENTRY_POINT_GROUP, module_folder
 from omnibase_infra.registry.model_node_registration import ModelNodeRegistration
 from omnibase_infra.registry.node_registry import NodeRegistry
@@ -34,6 +34,14 @@ class DiscoveredNodes:
     skipped: list[SkippedEntryPoint] = field(default_factory=list)
 
 
+def _beside(folder: Path, contract: LoadedNodeContract) -> bool:
+    """The node's module sits beside its contract; for an operator's copy of a node contract
+    (``ONEX_CONTRACTS_PATH``, origin ``extra``), beside the contract it was copied from."""
+    if folder == Path(contract.path).resolve().parent:
+        return True
+    return contract.origin == "extra" and (folder / "contract.yaml").is_file()
+
+
 def discover_nodes(
     contract_set: ContractSet, found: tuple[EntryPoint, ...] | None = None, group: str = ENTRY_POINT_GROUP
 ) -> DiscoveredNodes:
@@ -49,7 +57,7 @@ def discover_nodes(
             result.skipped.append(SkippedEntryPoint(point.name, point.value, "entry point names no class"))
             continue
         folder = module_folder(point.module)
-        if folder is None or folder != Path(contract.path).resolve().parent:
+        if folder is None or not _beside(folder, contract):
             result.skipped.append(
                 SkippedEntryPoint(
                     point.name, point.value, f"module is not beside its contract {contract.path}"
