@@ -20,14 +20,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from service_harness import (
     ServiceProcess,
     committed_offsets,
     consume_all,
+    delete_topics,
     encode,
     make_envelope,
     produce,
+    recreate_topics,
 )
 
 from omnibase_infra.workflow.records import read_dlq_headers
@@ -47,31 +48,12 @@ def _file_topics() -> tuple[str, str]:
 INPUT, OUTPUT = _file_topics()
 
 
-async def _delete(admin: AIOKafkaAdminClient, names: list[str]) -> None:
-    doomed = [t for t in await admin.list_topics() if t in names]
-    if doomed:
-        await admin.delete_topics(doomed)
-    deadline = time.monotonic() + 30
-    while set(names) & set(await admin.list_topics()):
-        assert time.monotonic() < deadline, f"topics {names} were not deleted"
-        await asyncio.sleep(0.2)
-
-
 @pytest.fixture
 async def file_topics(kafka_bootstrap: str) -> AsyncIterator[tuple[str, str]]:
     """The composition's input, its DLQ and output topics, created empty; deleted afterwards."""
-    names = [INPUT, INPUT + ".dlq", OUTPUT]
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="onex-test-admin")
-    await admin.start()
-    try:
-        await _delete(admin, names)
-        await admin.create_topics(
-            [NewTopic(INPUT, 3, 1), NewTopic(INPUT + ".dlq", 1, 1), NewTopic(OUTPUT, 1, 1)]
-        )
-        yield INPUT, OUTPUT
-        await _delete(admin, names)
-    finally:
-        await admin.close()
+    await recreate_topics(kafka_bootstrap, {INPUT: 3, INPUT + ".dlq": 1, OUTPUT: 1})
+    yield INPUT, OUTPUT
+    await delete_topics(kafka_bootstrap, [INPUT, OUTPUT])
 
 
 async def test_a_composition_file_alone_forwards_valid_envelopes_and_dead_letters_poison(
