@@ -62,6 +62,9 @@ class ReceivedSpan:
     status_code: int
     links: tuple[tuple[str, str], ...] = ()
     """(trace id, span id) of each span link, in hex."""
+    start_ns: int = 0
+    end_ns: int = 0
+    """Start and end, in nanoseconds since the epoch (the exporting process's clock)."""
 
 
 @dataclass
@@ -178,6 +181,8 @@ def _received(span: Span, resource: dict[str, str | int | float | bool]) -> Rece
         resource=resource,
         status_code=span.status.code,
         links=tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
+        start_ns=span.start_time_unix_nano,
+        end_ns=span.end_time_unix_nano,
     )
 
 

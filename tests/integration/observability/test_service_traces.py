@@ -11,6 +11,7 @@ processes, and the assertions read what arrived there.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from typing import TYPE_CHECKING
@@ -233,5 +234,52 @@ async def test_event_store_batch_process_span_links_the_producer_context(
     assert insert.attributes["db.system"] == "postgresql"
     assert insert.attributes["db.collection.name"] == "onex_event_store"
     assert insert.attributes["db.operation.batch.size"] == 1
+    code, _ = service.stop()
+    assert code == 0
+
+
+EVENT_STORE_STEPS = (
+    "kafka_adapter.consume",
+    "kafka_wrapper.decode_events",
+    "message_aggregator.fold_duplicates",
+    "postgres_adapter.store_event_batch",
+    "kafka_adapter.publish_dead_letters",
+    "kafka_adapter.commit_offsets",
+)
+"""The event_store workflow's steps as the shipped composition lists them, as span names."""
+
+
+async def test_one_event_yields_one_span_per_workflow_step_in_the_contract_order(
+    service: ServiceProcess,
+    service_topics: ServiceTopics,
+    otlp_receiver: OtlpReceiver,
+    kafka_bootstrap: str,
+) -> None:
+    await _start_traced_service(service, otlp_receiver)
+    provider = _producer_tracing(otlp_receiver)
+    try:
+        _, headers, _ = await _send_traced(
+            provider, kafka_bootstrap, service_topics.store, make_envelope({"order": 7})
+        )
+    finally:
+        await asyncio.to_thread(provider.shutdown)
+    trace_id, send_span_id = _traceparent(headers)
+
+    await _wait_for_spans(otlp_receiver, set(EVENT_STORE_STEPS))
+    steps = [s for s in otlp_receiver.spans if s.name in EVENT_STORE_STEPS]
+    # One span per step (one batch: the event), in the event's trace, under the producer's send span.
+    assert sorted(s.name for s in steps) == sorted(EVENT_STORE_STEPS), [s.name for s in steps]
+    assert {s.trace_id for s in steps} == {trace_id}
+    assert {s.parent_span_id for s in steps} == {send_span_id}
+    # In the composition's order, one after the other.
+    ordered = sorted(steps, key=lambda s: s.start_ns)
+    assert tuple(s.name for s in ordered) == EVENT_STORE_STEPS
+    assert all(a.end_ns <= b.start_ns for a, b in itertools.pairwise(ordered))
+    for span in ordered:
+        node, _, operation = span.name.partition(".")
+        assert (span.attributes["onex.workflow"], span.attributes["onex.node"]) == ("event_store", node)
+        assert span.attributes["onex.operation"] == operation
+        assert span.resource["service.name"] == SERVICE_NAME
+        assert span.status_code != Status.STATUS_CODE_ERROR, span
     code, _ = service.stop()
     assert code == 0

@@ -298,3 +298,25 @@ async def delete_topics(bootstrap: str, prefixes: list[str], *, client_id: str =
             await admin.delete_topics(doomed)
     finally:
         await admin.close()
+
+
+async def recreate_topics(bootstrap: str, topics: dict[str, int], *, within: float = 30.0) -> None:
+    """Delete ``topics`` if they exist, wait until they are gone, then create them empty.
+
+    For the fixed topic names a contract file declares (the file is used as it is).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="onex-test-admin")
+    await admin.start()
+    try:
+        names = set(topics)
+        doomed = [t for t in await admin.list_topics() if t in names]
+        if doomed:
+            await admin.delete_topics(doomed)
+        deadline = time.monotonic() + within
+        while names & set(await admin.list_topics()):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"topics {sorted(names)} were not deleted within {within} s")
+            await asyncio.sleep(0.2)
+        await admin.create_topics([NewTopic(name, partitions, 1) for name, partitions in topics.items()])
+    finally:
+        await admin.close()

@@ -57,9 +57,8 @@ def test_the_contract_beside_a_third_party_module_joins_the_set(tmp_path: Path, 
     relay = contracts.node("acme_relay")
     assert relay.origin == "entry_point"
     assert Path(relay.path) == node.contract
-    assert [(f.file, f.origin) for f in report.files if f.kind == "node"] == [
-        (str(node.contract), "entry_point")
-    ]
+    written = [f for f in report.files if f.kind == "node" and f.file.startswith(str(tmp_path))]
+    assert [(f.file, f.origin) for f in written] == [(str(node.contract), "entry_point")]
     assert contracts.workflow("orders_outbox").steps[0].node == "acme_relay"
 
 

@@ -1,7 +1,9 @@
-"""Requests and results of kafka_adapter: publish, dead-letter, commit, health check.
+"""Requests and results of kafka_adapter: publish, poll, dead-letter, commit, health check.
 
-Consuming is not a request: the consumer loop drives it. Record values and keys are
-bytes (the encoded envelope); headers keep their order and may repeat.
+In the service the consumer loop drives consuming; an application using the node on
+its own polls with ``ModelPollRequest`` (one consumer of the settings' group, created
+on the first poll) and commits what it handled with ``ModelCommitRequest``. Record
+values and keys are bytes (the encoded envelope); headers keep their order and may repeat.
 """
 
 from __future__ import annotations
@@ -68,6 +70,23 @@ class ModelCommitRequest(BaseModel):
     offsets: tuple[ModelTopicPartitionOffset, ...] = Field(min_length=1)
 
 
+class ModelPollRequest(BaseModel):
+    """Read up to ``max_records`` records of ``topics`` as the settings' consumer group.
+
+    Waits up to ``timeout_ms`` for the first record (joining the group takes a few
+    seconds on the first poll). Nothing is committed: commit the result's
+    ``next_offsets()`` with a ``ModelCommitRequest`` once the records are handled.
+    Polling other topics than the previous poll replaces the consumer.
+    """
+
+    model_config = _FROZEN
+
+    kind: Literal["poll"] = "poll"
+    topics: tuple[str, ...] = Field(min_length=1)
+    max_records: int = Field(default=500, ge=1, le=100_000)
+    timeout_ms: int = Field(default=10_000, ge=0, le=600_000)
+
+
 class ModelKafkaHealthCheckRequest(BaseModel):
     model_config = _FROZEN
 
@@ -75,7 +94,11 @@ class ModelKafkaHealthCheckRequest(BaseModel):
 
 
 KafkaRequest = Annotated[
-    ModelPublishRequest | ModelDeadLetterRequest | ModelCommitRequest | ModelKafkaHealthCheckRequest,
+    ModelPublishRequest
+    | ModelPollRequest
+    | ModelDeadLetterRequest
+    | ModelCommitRequest
+    | ModelKafkaHealthCheckRequest,
     Field(discriminator="kind"),
 ]
 
@@ -105,6 +128,37 @@ class ModelPublishResult(BaseModel):
     acknowledged: tuple[ModelRecordAck, ...]
 
 
+class ModelPolledRecord(BaseModel):
+    """One consumed record, as the broker holds it."""
+
+    model_config = _FROZEN
+
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    key: bytes | None = None
+    value: bytes | None = None
+    headers: Headers = ()
+
+
+class ModelPollResult(BaseModel):
+    model_config = _FROZEN
+
+    kind: Literal["poll"] = "poll"
+    records: tuple[ModelPolledRecord, ...]
+
+    def next_offsets(self) -> tuple[ModelTopicPartitionOffset, ...]:
+        """Per partition, the offset after the last record polled (what a commit takes)."""
+        last: dict[tuple[str, int], int] = {}
+        for record in self.records:
+            key = (record.topic, record.partition)
+            last[key] = max(last.get(key, -1), record.offset)
+        return tuple(
+            ModelTopicPartitionOffset(topic=topic, partition=partition, offset=offset + 1)
+            for (topic, partition), offset in sorted(last.items())
+        )
+
+
 class ModelDeadLetterResult(BaseModel):
     model_config = _FROZEN
 
@@ -127,7 +181,11 @@ class ModelKafkaHealthCheckResult(BaseModel):
 
 
 KafkaResult = Annotated[
-    ModelPublishResult | ModelDeadLetterResult | ModelCommitResult | ModelKafkaHealthCheckResult,
+    ModelPublishResult
+    | ModelPollResult
+    | ModelDeadLetterResult
+    | ModelCommitResult
+    | ModelKafkaHealthCheckResult,
     Field(discriminator="kind"),
 ]
 
@@ -153,6 +211,9 @@ __all__ = [
     "ModelKafkaHealthCheckRequest",
     "ModelKafkaHealthCheckResult",
     "ModelOutgoingRecord",
+    "ModelPollRequest",
+    "ModelPollResult",
+    "ModelPolledRecord",
     "ModelPublishRequest",
     "ModelPublishResult",
     "ModelRecordAck",

@@ -13,8 +13,9 @@ in ``reply_operations``; ``health_check`` and ``publish_state`` (infrastructure_
 ``state_operations``, with the durable publisher of state events (Kafka, else the outbox
 spill the container holds as ``ProtocolOutboxSpill``); the outbox relay's
 ``publish_outbox`` in ``outbox_operations``. The typed request API ``execute()``
-(publish, dead letter, commit, health check) serves applications that use the node on
-its own.
+(publish, poll, dead letter, commit, health check) serves applications that use the
+node on its own: ``ModelPollRequest`` creates one consumer of the settings' group on
+first use (no consumer loop) and ``ModelCommitRequest`` commits on it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.models import (
     ModelKafkaAdapterInput,
     ModelKafkaAdapterOutput,
     ModelKafkaHealthCheckResult,
+    ModelPolledRecord,
+    ModelPollRequest,
+    ModelPollResult,
     ModelPublishRequest,
     ModelPublishResult,
     ModelRecordAck,
@@ -104,6 +108,7 @@ class NodeKafkaAdapterEffect(
     _observer: ProtocolWorkflowObserver | None = None
     _clock: Clock = SYSTEM_CLOCK
     _consumer: ProtocolKafkaConsumer | None = None
+    _polled_topics: tuple[str, ...] = ()
     _dlq: DeadLetterWriter | None = None
     dead_letters: int = 0
     forwarded: int = 0
@@ -334,6 +339,8 @@ class NodeKafkaAdapterEffect(
                 partition, offset = await self.breaker.call(send)
                 acks.append(ModelRecordAck(topic=record.topic, partition=partition, offset=offset))
             return ModelKafkaAdapterOutput(result=ModelPublishResult(acknowledged=tuple(acks)))
+        if isinstance(inner, ModelPollRequest):
+            return ModelKafkaAdapterOutput(result=await self._poll(inner))
         if isinstance(inner, ModelDeadLetterRequest):
             letter = DeadLetter(
                 record=SourceRecord(
@@ -357,6 +364,53 @@ class NodeKafkaAdapterEffect(
             return ModelKafkaAdapterOutput(result=await self._commit(inner))
         health = await self.producers.health_check()
         return ModelKafkaAdapterOutput(result=ModelKafkaHealthCheckResult(health=health))
+
+    async def _poll(self, request: ModelPollRequest) -> ModelPollResult:
+        """Records of ``request.topics`` from this node's own consumer (created on first use)."""
+        if self._consumer is None or self._polled_topics != request.topics:
+            if self._consumer is not None:
+                await self._consumer.stop()
+                object.__setattr__(self, "_consumer", None)
+            binding = self.binding
+            settings = self._settings_now
+
+            async def ignore(_: set[Partition]) -> None:
+                return None
+
+            consumer = create_consumer(
+                request.topics,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                group_id=settings.kafka_consumer_group,
+                security=settings.kafka_security,
+                on_revoked=ignore,
+                on_assigned=ignore,
+                settings=binding.contract.kafka_consumer(binding.environment),
+            )
+            await consumer.start()
+            object.__setattr__(self, "_consumer", consumer)
+            object.__setattr__(self, "_polled_topics", request.topics)
+        else:
+            consumer = self._consumer
+        deadline = self._clock.monotonic() + request.timeout_ms / 1000
+        while True:
+            remaining_ms = max(0, int((deadline - self._clock.monotonic()) * 1000))
+            polled = await consumer.getmany(
+                timeout_ms=min(remaining_ms, 1000), max_records=request.max_records
+            )
+            records = [
+                ModelPolledRecord(
+                    topic=partition.topic,
+                    partition=partition.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=record.value,
+                    headers=tuple(record.headers),
+                )
+                for partition, batch in sorted(polled.items())
+                for record in batch
+            ]
+            if records or remaining_ms == 0:
+                return ModelPollResult(records=tuple(records))
 
     async def _commit(self, request: ModelCommitRequest) -> ModelCommitResult:
         consumer = self._consumer
