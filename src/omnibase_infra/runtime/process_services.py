@@ -16,6 +16,7 @@ here; this module is the only one they import, when called.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import threading
 from typing import TYPE_CHECKING
 
@@ -64,8 +65,10 @@ def _build_from_environment() -> ServiceComponents:
     settings = load_settings()
     register_settings_secrets(settings)
     contracts = load_contract_set(list(settings.extra_contract_paths))
-    # Hosting the nodes is async (the container); no I/O happens, so a private loop is enough.
-    return asyncio.run(host_components(settings, contracts))
+    # Hosting the nodes is async (core's container) but does no I/O: run it on a loop of its
+    # own, in a worker thread, so that this works from sync code and inside a running loop.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="onex-host") as worker:
+        return worker.submit(asyncio.run, host_components(settings, contracts)).result()
 
 
 def process_tracing() -> TracingManager:

@@ -72,9 +72,9 @@ async def test_the_service_exports_over_each_protocol_with_the_standard_variable
     service.start()
     await service.wait_ready()
 
-    # No traceparent: the service's process span is the root of a new trace.
+    # No traceparent: the store step's span is the root of a new trace.
     await produce(kafka_bootstrap, service_topics.store, [encode(make_envelope({"order": 1}))])
-    process_name = f"process {service_topics.store}"
+    process_name = "postgres_adapter.store_event_batch"
     spans = await _wait_for_spans(receiver, {process_name, "INSERT onex_event_store"})
     process, insert = spans[process_name], spans["INSERT onex_event_store"]
     assert process.parent_span_id == ""

@@ -195,7 +195,7 @@ async def test_command_from_another_process_yields_one_trace_producer_to_reply(
     assert code == 0
 
 
-async def test_event_store_batch_process_span_links_the_producer_context(
+async def test_event_store_step_span_continues_the_producer_trace_and_parents_the_insert(
     service: ServiceProcess,
     service_topics: ServiceTopics,
     otlp_receiver: OtlpReceiver,
@@ -213,24 +213,22 @@ async def test_event_store_batch_process_span_links_the_producer_context(
 
     spans = await _wait_for_spans(
         otlp_receiver,
-        {f"send {service_topics.store}", f"process {service_topics.store}", "INSERT onex_event_store"},
+        {f"send {service_topics.store}", "postgres_adapter.store_event_batch", "INSERT onex_event_store"},
     )
     send = spans[f"send {service_topics.store}"]
-    process = spans[f"process {service_topics.store}"]
+    store = spans["postgres_adapter.store_event_batch"]
     insert = spans["INSERT onex_event_store"]
 
-    # A batch mixes producers, so its process span starts its own trace and links each producer.
+    # The batch's first traced record is the parent of its step spans (the others are links,
+    # workflow_runner.batch_trace); here the batch is this one event.
     assert send.trace_id == trace_id and send.span_id == send_span_id
-    assert process.kind == Span.SPAN_KIND_CONSUMER
-    assert process.parent_span_id == ""
-    assert process.trace_id != trace_id
-    assert (trace_id, send_span_id) in process.links
-    _assert_messaging(process, "process", service_topics.store)
-    assert process.attributes["messaging.consumer.group.name"] == service.env["KAFKA_CONSUMER_GROUP"]
-    assert process.attributes["messaging.batch.message_count"] == 1
+    assert (store.trace_id, store.parent_span_id) == (trace_id, send_span_id)
+    assert store.kind == Span.SPAN_KIND_INTERNAL
+    assert store.attributes["onex.workflow"] == "event_store"
+    assert store.attributes["onex.step"] == "store"
 
     assert insert.kind == Span.SPAN_KIND_CLIENT
-    assert (insert.trace_id, insert.parent_span_id) == (process.trace_id, process.span_id)
+    assert (insert.trace_id, insert.parent_span_id) == (store.trace_id, store.span_id)
     assert insert.attributes["db.system"] == "postgresql"
     assert insert.attributes["db.collection.name"] == "onex_event_store"
     assert insert.attributes["db.operation.batch.size"] == 1

@@ -45,6 +45,8 @@ class CommandOperations:
         _observer: ProtocolWorkflowObserver | None
 
     operations_run: int = 0
+    consumer_group: str | None = None
+    """The consumer group commands are read in (named on their ``process`` spans)."""
 
     @operation(input=CommandBatch)
     async def run_operation(self, batch: CommandBatch, step: StepContext) -> CommandBatch:
@@ -61,6 +63,7 @@ class CommandOperations:
                 offset=command.source.offset,
                 key=command.source.key,
                 correlation_id=command.envelope.correlation_id,
+                consumer_group=self.consumer_group,
                 parent=parent,
             ) as span:
                 outcome = await resources.breaker.call(functools.partial(self._execute, command.envelope))

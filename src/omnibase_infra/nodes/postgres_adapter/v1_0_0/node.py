@@ -109,6 +109,7 @@ class NodePostgresAdapterEffect(
         if credentials is not None and credentials.serves("postgres"):
             resources.database.use_password_source(credentials.password_source("postgres"))
         object.__setattr__(self, "_resources", resources)
+        object.__setattr__(self, "consumer_group", settings.kafka_consumer_group)
         spill = PostgresOutboxSpill(resources.database, schema=settings.postgres.schema_name)
         object.__setattr__(self, "_outbox_spill", spill)
         object.__setattr__(self, "_clock", clock or SYSTEM_CLOCK)
