@@ -6,9 +6,9 @@
 - ``ProtocolDeploymentContext``  -> ``ModelDeploymentContext`` (environment, settings)
 - ``ProtocolClock``              -> the clock (``SYSTEM_CLOCK`` unless a fake is given)
 
-plus every ``(protocol, instance)`` pair passed in ``services`` (the runtime adds the
-adapter handlers, pools and breakers there). ``verify_dependencies`` then checks that
-each required ``dependencies`` entry of every node contract can be resolved.
+plus every ``(protocol, instance)`` pair passed in ``services`` (the host adds the node
+directory, the breaker listener and the workflow observer there). ``verify_dependencies``
+then checks that each required ``dependencies`` entry of every node contract can be resolved.
 omnibase-core's container module is imported on first call (about 0.4 s).
 """
 

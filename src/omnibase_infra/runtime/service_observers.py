@@ -1,6 +1,6 @@
 """Connect the runtime to metrics, audit and the health endpoints.
 
-- ``MetricsAndAuditObserver``: the batch processor's hooks; counts stored
+- ``MetricsAndAuditObserver``: the nodes' workflow observer hooks; counts stored
   events, operations and DLQ records, and audits every operation and DLQ record.
 - ``ServiceHealthProvider``: ``/health`` and ``/ready`` over the health
   monitor's latest sample and the consumer's state.

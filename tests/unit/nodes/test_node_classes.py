@@ -1,7 +1,7 @@
 """The five node classes bind to their validated contract through the container.
 
-No node pretends: the effect nodes delegate to a handler the runtime registers and
-refuse without one; core's generic ``process`` is refused where it cannot apply.
+No node pretends: the effect nodes carry out typed requests themselves (no handler
+behind them); core's generic ``process`` is refused where it cannot apply.
 """
 
 from __future__ import annotations
@@ -33,26 +33,14 @@ from omnibase_infra.nodes.message_aggregator.v1_0_0.models import (
 )
 from omnibase_infra.nodes.message_aggregator.v1_0_0.node import NodeMessageAggregatorCompute
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
-    ModelEventStoreWriteResult,
     ModelHealthCheckRequest,
+    ModelHealthCheckResult,
     ModelPostgresAdapterInput,
-    ModelPostgresAdapterOutput,
 )
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.node import NodePostgresAdapterEffect
-from omnibase_infra.protocols.protocol_postgres_effect_handler import ProtocolPostgresAdapterHandler
+from omnibase_infra.settings import load_settings
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class _RecordingHandler:
-    def __init__(self) -> None:
-        self.requests: list[ModelPostgresAdapterInput] = []
-
-    async def handle(self, request: ModelPostgresAdapterInput) -> ModelPostgresAdapterOutput:
-        self.requests.append(request)
-        return ModelPostgresAdapterOutput(
-            result=ModelEventStoreWriteResult(received=0, stored=0, duplicates=0)
-        )
 
 
 @pytest.fixture(scope="module")
@@ -71,26 +59,27 @@ async def test_contract_data_is_our_validated_contract(contracts: ContractSet) -
     assert node.binding.environment is EnumEnvironment.STAGING
 
 
-async def test_effect_node_delegates_to_the_registered_handler(contracts: ContractSet) -> None:
-    bare = NodePostgresAdapterEffect(
-        await build_container(contracts, environment=EnumEnvironment.DEVELOPMENT)
+async def test_effect_node_answers_a_typed_request_itself(contracts: ContractSet) -> None:
+    settings = load_settings(
+        {
+            "ENVIRONMENT": "development",
+            "POSTGRES_HOST": "db",
+            "POSTGRES_DATABASE": "onex",
+            "POSTGRES_USER": "onex",
+            "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
+        }
     )
-    await bare.initialize()
-    with pytest.raises(LifecycleError, match="no ProtocolPostgresAdapterHandler"):
-        await bare.execute(ModelPostgresAdapterInput(request=ModelHealthCheckRequest()))
-
-    handler = _RecordingHandler()
-    container = await build_container(
-        contracts,
-        environment=EnumEnvironment.DEVELOPMENT,
-        services=[(ProtocolPostgresAdapterHandler, handler)],
-    )
-    node = NodePostgresAdapterEffect(container)
+    node = NodePostgresAdapterEffect(await build_container(contracts, settings=settings))
+    with pytest.raises(LifecycleError, match="initialize"):
+        await node.execute(ModelPostgresAdapterInput(request=ModelHealthCheckRequest()))
     await node.initialize()
-    request = ModelPostgresAdapterInput(request=ModelHealthCheckRequest())
-    output = await node.execute(request)
-    assert handler.requests == [request]
-    assert output.result.kind == "event_store_write"
+
+    output = await node.execute(ModelPostgresAdapterInput(request=ModelHealthCheckRequest()))
+
+    # Its own pool, not started here: the health check says so instead of raising.
+    assert isinstance(output.result, ModelHealthCheckResult)
+    assert output.result.health.status == "unhealthy"
+    assert output.result.health.error == "connection manager not started"
 
 
 async def test_aggregator_batches_with_the_environment_batch_size(contracts: ContractSet) -> None:

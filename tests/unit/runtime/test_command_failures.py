@@ -17,7 +17,6 @@ import pytest
 from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
-from omnibase_infra.clock import FakeClock
 from omnibase_infra.errors import OutageError, PoisonRecordError
 from omnibase_infra.infrastructure.error_classification import classify_error
 from omnibase_infra.models.model_operation_reply import (
@@ -33,8 +32,7 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
     PRELUDE_SQL,
     OperationExecutor,
 )
-from omnibase_infra.runtime.batch_processor import RecordBatchProcessor
-from omnibase_infra.runtime.service_components import command_statement_timeout
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.resources import command_statement_timeout
 from omnibase_infra.workflow.envelopes import encode_envelope
 from omnibase_infra.workflow.records import (
     OperationOutcome,
@@ -43,7 +41,8 @@ from omnibase_infra.workflow.records import (
     read_dlq_headers,
 )
 
-from .fakes import FakeCatalog, FakeGuard, FakeOperation, FakePublisher, FakeRecord, encode_reply
+from .fakes import FakeCatalog, FakeOperation, FakePublisher, FakeRecord, encode_reply
+from .workflow_harness import WorkflowHarness, host_workflows
 
 if TYPE_CHECKING:
     import asyncpg
@@ -344,7 +343,7 @@ async def test_a_reply_the_broker_refuses_is_replaced_by_a_kept_failed_reply(
     assert_kept(conn, request, outcome)
 
 
-# -- the batch processor: the reply is published, or replaced once ----------------------------
+# -- the operations workflow: the reply is published, or replaced once ------------------------
 
 
 class OneConnection:
@@ -356,16 +355,12 @@ class OneConnection:
         yield self.conn
 
 
-def processor(conn: ScriptedConnection, publisher: FakePublisher) -> RecordBatchProcessor:
-    return RecordBatchProcessor(
-        event_store_topics=["onex.evt.orders.created.v1"],
-        command_topics=[COMMANDS],
+async def hosted(conn: ScriptedConnection, publisher: FakePublisher) -> WorkflowHarness:
+    """The hosted nodes running the ``operations`` workflow on ``conn`` (``workflow_harness``)."""
+    return await host_workflows(
         database=cast("object", OneConnection(conn)),  # type: ignore[arg-type]  # a scripted pool
-        database_guard=FakeGuard("postgres"),
-        publisher=publisher,
-        publish_guard=FakeGuard("kafka"),
         executor=executor(),
-        clock=FakeClock(),
+        publisher=publisher,
     )
 
 
@@ -385,7 +380,7 @@ async def test_a_refused_reply_is_answered_once_with_a_failed_reply_and_the_batc
     publisher.failures = [TOO_LARGE]  # the first reply; everything after it goes through
     big, small = command("read_things"), command("read_things")
 
-    await processor(conn, publisher).handle(commands(big, small))
+    await (await hosted(conn, publisher)).gateway.handle(commands(big, small))
 
     [refused] = publisher.to(FAILED)
     reply = decode_envelope(refused.value)
@@ -409,14 +404,14 @@ async def test_a_failed_reply_that_meets_a_kafka_outage_raises_so_the_batch_is_r
     publisher.failures = [TOO_LARGE, OutageError("Kafka unavailable")]
 
     with pytest.raises(OutageError):
-        await processor(conn, publisher).handle(commands(command("read_things")))
+        await (await hosted(conn, publisher)).gateway.handle(commands(command("read_things")))
 
     assert publisher.sent == []
 
 
 async def test_attempts_count_the_tries_of_rewound_batches() -> None:
     publisher = FakePublisher()
-    run = processor(ScriptedConnection(rows()), publisher)
+    run = (await hosted(ScriptedConnection(rows()), publisher)).gateway
     batch = commands(command("no_such_operation"))
     publisher.failures = [None, OutageError("Kafka unavailable")]  # the reply goes, the DLQ write does not
 
@@ -446,7 +441,7 @@ async def test_a_failed_reply_refused_because_of_the_commands_key_is_sent_withou
     publisher = FakePublisher()
     publisher.failures = [TOO_LARGE, TOO_LARGE]  # the reply, then its substitute with the same key
 
-    await processor(conn, publisher).handle(commands(command("read_things")))
+    await (await hosted(conn, publisher)).gateway.handle(commands(command("read_things")))
 
     [refused] = publisher.to(FAILED)
     assert refused.key is None
