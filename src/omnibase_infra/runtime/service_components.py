@@ -140,6 +140,7 @@ async def host_components(
     )
     postgres, kafka = nodes.postgres_adapter, nodes.kafka_adapter
     await nodes.container.service_registry.register_instance(ProtocolOutboxSpill, postgres.outbox_spill)
+    await kafka.build_event_publisher()  # the original guide's get_event_publisher() returns it
     database: PostgresConnectionManager = postgres.resources.database
     audit_sink = PostgresAuditSink(database, schema=settings.postgres.schema_name)
     audit = AuditLogger(audit_sink, environment=str(env), clock=clock)

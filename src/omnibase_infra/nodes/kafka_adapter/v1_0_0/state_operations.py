@@ -162,6 +162,11 @@ class StateOperations:
             )
         return step.publishes[0]
 
+    async def build_event_publisher(self) -> ResilientPublisher | None:
+        """Build the durable publisher now (the host does, once the outbox spill is registered)."""
+        await self._build_state_publisher(require_spill=True)
+        return self._owned_publisher
+
     async def _build_state_publisher(self, *, require_spill: bool) -> None:
         """Build the durable publisher once, over the registered outbox spill (see the module docstring)."""
         if self._state_publisher is not None:
