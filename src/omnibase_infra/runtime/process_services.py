@@ -16,7 +16,9 @@ here; this module is the only one they import, when called.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -65,7 +67,17 @@ def _build_from_environment() -> ServiceComponents:
     register_settings_secrets(settings)
     contracts = load_contract_set(list(settings.extra_contract_paths))
     # Hosting the nodes is async (the container); no I/O happens, so a private loop is enough.
-    return asyncio.run(host_components(settings, contracts))
+    return _run_privately(host_components(settings, contracts))
+
+
+def _run_privately[T](work: Coroutine[object, object, T]) -> T:
+    """Run ``work`` on a loop of its own, also when called from async code (a worker thread then)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="onex-host") as worker:
+        return worker.submit(asyncio.run, work).result()
 
 
 def process_tracing() -> TracingManager:
