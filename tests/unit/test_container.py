@@ -51,12 +51,20 @@ async def test_required_collaborators_are_checked(contracts: ContractSet) -> Non
 
     empty = ModelONEXContainer()
     missing = await missing_dependencies(empty, contracts)
-    assert "postgres_adapter: ProtocolContractSet" in missing
-    assert "kafka_adapter: ProtocolDeploymentContext" in missing
-    with pytest.raises(LifecycleError, match="postgres_adapter: ProtocolContractSet"):
+    # every node needs the contracts and the deployment context; vault_adapter's credential
+    # provider is optional (required: false) and never reported
+    assert missing == [
+        f"{node.name}: {protocol}"
+        for node in contracts.nodes
+        for protocol in ("ProtocolContractSet", "ProtocolDeploymentContext")
+    ]
+    assert len(missing) == 2 * len(contracts.nodes) >= 16
+    assert not any("ProtocolCredentialProvider" in m for m in missing)
+    with pytest.raises(LifecycleError, match="ProtocolDeploymentContext"):
         await verify_dependencies(empty, contracts)
 
-    # The shipped contracts require only what build_container registers itself.
-    full = await build_container(contracts, environment=EnumEnvironment.DEVELOPMENT)
-    assert await missing_dependencies(full, contracts) == []
-    await verify_dependencies(full, contracts)
+    # what build_container registers is all the shipped contracts require (the nodes get the
+    # rest, e.g. the topic ACL or the node directory, as optional collaborators)
+    built = await build_container(contracts, environment=EnumEnvironment.DEVELOPMENT)
+    assert await missing_dependencies(built, contracts) == []
+    await verify_dependencies(built, contracts)

@@ -21,7 +21,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_shipped_contracts_pass() -> None:
     result = _run("contracts", "check")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1].startswith("valid: 7 files, 6 nodes")
+    assert result.stdout.splitlines()[-1].startswith("valid: 9 files, 8 nodes, 8 operations, 4 workflows")
 
 
 def test_json_report_of_the_shipped_contracts() -> None:
@@ -29,7 +29,7 @@ def test_json_report_of_the_shipped_contracts() -> None:
     assert result.returncode == 0
     report = json.loads(result.stdout)
     assert report["valid"] is True
-    assert report["summary"]["nodes"] == 6
+    assert report["summary"]["nodes"] == 8
     assert all(f["problems"] == [] for f in report["files"])
 
 
@@ -75,9 +75,11 @@ def test_nodes_list() -> None:
     assert result.returncode == 0
     nodes = json.loads(result.stdout)["nodes"]
     assert [(n["name"], n["kind"]) for n in nodes] == [
+        ("group_gateway", "ORCHESTRATOR"),
         ("infrastructure_orchestrator", "ORCHESTRATOR"),
         ("infrastructure_reducer", "REDUCER"),
         ("kafka_adapter", "EFFECT"),
+        ("kafka_wrapper", "COMPUTE"),
         ("message_aggregator", "COMPUTE"),
         ("postgres_adapter", "EFFECT"),
         ("vault_adapter", "EFFECT"),

@@ -17,7 +17,7 @@ from omnibase_infra.contract_validation.effective_config import (
 from omnibase_infra.contract_validation.loader import load_contract_set
 from omnibase_infra.environment import EnumEnvironment
 from omnibase_infra.errors import ConfigurationError, ContractError
-from omnibase_infra.runtime.service_components import build_components
+from omnibase_infra.runtime.service_components import host_components
 from omnibase_infra.settings import load_settings, load_tuning_variables
 
 PRODUCTION = EnumEnvironment.PRODUCTION
@@ -120,11 +120,11 @@ def test_every_variable_targets_a_key_of_the_shipped_contracts(contracts: Contra
         assert node in owners or (node == "*" and owners), variable
 
 
-def test_the_service_is_built_with_the_effective_values(contracts: ContractSet, tmp_path: Path) -> None:
+async def test_the_service_is_built_with_the_effective_values(contracts: ContractSet, tmp_path: Path) -> None:
     path = _overlay(tmp_path)
     settings = load_settings({**BASE_ENV, "ENVIRONMENT": "production"})
     resolved = resolve_configuration(contracts, PRODUCTION, overlay_file=path).contracts
-    components = build_components(settings, resolved)
+    components = await host_components(settings, resolved)
     assert components.database.config.max_connections == 40
     assert components.postgres_breaker.config.failure_threshold == 8
     assert components.kafka_breaker.config.failure_threshold == 5

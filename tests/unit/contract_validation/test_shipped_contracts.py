@@ -42,9 +42,6 @@ def test_shipped_contracts_pass_every_check() -> None:
     assert report.summary.workflows == 4
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue #14: the node classes get their @operation methods in the lead's node rewrite"
-)
 def test_shipped_steps_match_the_node_classes() -> None:
     report, contract_set = check_contracts([])
     assert report.valid, [p.render() for p in report.problems]

@@ -1,13 +1,16 @@
-"""The five node classes bind to their validated contract through the container.
+"""The node classes bind to their validated contract through the container.
 
-No node pretends: the effect nodes carry out typed requests themselves (no handler
-behind them); core's generic ``process`` is refused where it cannot apply.
+No node pretends: the effect nodes do their own work, built from their contract and the
+settings in the container, and refuse to initialise without settings; the orchestrator
+binds every workflow step to the operation of the node it names; core's generic
+``process`` is refused where it cannot apply.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from omnibase_core.enums.enum_reducer_types import EnumReductionType
@@ -18,10 +21,9 @@ from omnibase_infra.container import build_container
 from omnibase_infra.contract_validation.contract_set import ContractSet
 from omnibase_infra.contract_validation.loader import load_contract_set
 from omnibase_infra.environment import EnumEnvironment
-from omnibase_infra.errors import LifecycleError, UnsupportedRequestError
+from omnibase_infra.errors import ConfigurationError, LifecycleError, UnsupportedRequestError
 from omnibase_infra.models.model_health import InfrastructureHealthMetrics
 from omnibase_infra.models.model_infrastructure_state import ModelComponentSample, ModelHealthSummary
-from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.models import ModelRouteRequest
 from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.node import NodeInfrastructureOrchestrator
 from omnibase_infra.nodes.infrastructure_reducer.v1_0_0.node import NodeInfrastructureReducer
 from omnibase_infra.nodes.message_aggregator.v1_0_0.models import (
@@ -38,9 +40,17 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
     ModelPostgresAdapterInput,
 )
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.node import NodePostgresAdapterEffect
+from omnibase_infra.registry.entry_points import discover_nodes
+from omnibase_infra.runtime.node_host import NodeDirectory
 from omnibase_infra.settings import load_settings
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+SETTINGS_ENV = {
+    "POSTGRES_HOST": "db.example",
+    "POSTGRES_DATABASE": "onex",
+    "POSTGRES_USER": "onex_app",
+    "KAFKA_BOOTSTRAP_SERVERS": "broker.example:9092",
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,27 +69,29 @@ async def test_contract_data_is_our_validated_contract(contracts: ContractSet) -
     assert node.binding.environment is EnumEnvironment.STAGING
 
 
-async def test_effect_node_answers_a_typed_request_itself(contracts: ContractSet) -> None:
-    settings = load_settings(
-        {
-            "ENVIRONMENT": "development",
-            "POSTGRES_HOST": "db",
-            "POSTGRES_DATABASE": "onex",
-            "POSTGRES_USER": "onex",
-            "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
-        }
+async def test_effect_node_does_its_own_work_from_its_contract_and_the_settings(
+    contracts: ContractSet,
+) -> None:
+    bare = NodePostgresAdapterEffect(
+        await build_container(contracts, environment=EnumEnvironment.DEVELOPMENT)
     )
+    with pytest.raises(ConfigurationError, match="POSTGRES_HOST"):
+        await bare.initialize()  # no settings in the container: nothing to connect to
+
+    settings = load_settings({**SETTINGS_ENV, "ENVIRONMENT": "development"})
     node = NodePostgresAdapterEffect(await build_container(contracts, settings=settings))
-    with pytest.raises(LifecycleError, match="initialize"):
-        await node.execute(ModelPostgresAdapterInput(request=ModelHealthCheckRequest()))
     await node.initialize()
-
-    output = await node.execute(ModelPostgresAdapterInput(request=ModelHealthCheckRequest()))
-
-    # Its own pool, not started here: the health check says so instead of raising.
+    resources = node.resources
+    assert resources.database.config.host == "db.example"
+    breaker = contracts.node("postgres_adapter").circuit_breaker(EnumEnvironment.DEVELOPMENT)
+    assert resources.breaker.config.failure_threshold == breaker.failure_threshold
+    request = ModelPostgresAdapterInput(request=ModelHealthCheckRequest())
+    output = await node.execute(request)  # the node's own pool, never started: unhealthy, no I/O
     assert isinstance(output.result, ModelHealthCheckResult)
     assert output.result.health.status == "unhealthy"
     assert output.result.health.error == "connection manager not started"
+    with pytest.raises(UnsupportedRequestError):
+        await node.process(None)  # type: ignore[arg-type]  # refused before the input is read
 
 
 async def test_aggregator_batches_with_the_environment_batch_size(contracts: ContractSet) -> None:
@@ -164,14 +176,58 @@ async def test_reducer_folds_into_its_held_state(contracts: ContractSet) -> None
     assert again.result.intents == ()
 
 
-async def test_orchestrator_routes_and_refuses_core_process(contracts: ContractSet) -> None:
-    node = NodeInfrastructureOrchestrator(
-        await build_container(contracts, environment=EnumEnvironment.PRODUCTION)
+def _node_class(loaded: type[object]) -> Any:
+    """A node class as the registry loads it (constructed with the container)."""
+    return loaded
+
+
+async def test_orchestrator_binds_every_workflow_step_and_refuses_core_process(
+    contracts: ContractSet,
+) -> None:
+    settings = load_settings({**SETTINGS_ENV, "ENVIRONMENT": "production"})
+    container = await build_container(contracts, settings=settings)
+    registry = discover_nodes(contracts).registry
+    directory = NodeDirectory(
+        {
+            name: _node_class(registry.load_class(name))(container)
+            for name in dict.fromkeys(step.node for w in contracts.workflows for step in w.steps)
+        }
     )
+    node = NodeInfrastructureOrchestrator(container)
     await node.initialize()
-    plan = node.route(
-        ModelRouteRequest(topic="onex.evt.infrastructure.event-store.v1", envelope_id=uuid.uuid4())
+    assert node.scheduled() == ()  # no node directory registered: nothing compiled yet
+    node.compile(directory)
+    compiled = node.workflows
+
+    assert [(w.name, w.trigger) for w in compiled] == [
+        ("event_store", "records"),
+        ("operations", "records"),
+        ("outbox_relay", "repeat"),
+        ("infrastructure_state", "interval"),
+    ]
+    assert [w.name for w in node.scheduled()] == ["outbox_relay", "infrastructure_state"]
+    event_store = node.workflow("event_store")
+    assert [(s.context.step_id, s.context.span_name) for s in event_store.steps] == [
+        ("consume", "kafka_adapter.consume"),
+        ("decode", "kafka_wrapper.decode_events"),
+        ("fold", "message_aggregator.fold_duplicates"),
+        ("store", "postgres_adapter.store_event_batch"),
+        ("dead_letter", "kafka_adapter.publish_dead_letters"),
+        ("commit", "kafka_adapter.commit_offsets"),
+    ]
+    assert event_store.consumes == (
+        "onex.evt.infrastructure.event-store.v1",
+        "onex.evt.infrastructure.state-changed.v1",
     )
-    assert [w.name for w in plan.workflows] == ["event_store"]
+    assert event_store.ahead == 3  # consume, then the two COMPUTE steps, run ahead of the effects
+    store = event_store.steps[3]
+    assert getattr(store.call, "__self__", None) is directory.node("postgres_adapter")  # a bound method
+    assert getattr(store.call, "__name__", None) == "store_event_batch"
+    with pytest.raises(LifecycleError, match="no compiled workflow 'nope'"):
+        node.workflow("nope")
+
+    del directory.by_name["kafka_wrapper"]
+    with pytest.raises(LifecycleError, match="workflow event_store, step decode: node kafka_wrapper"):
+        node.compile(directory)
     with pytest.raises(UnsupportedRequestError):
         await node.process(None)  # type: ignore[arg-type]  # refused before the input is read

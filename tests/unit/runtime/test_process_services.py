@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +19,7 @@ from omnibase_infra.runtime.process_services import (
     process_components,
     reset_process_services,
 )
-from omnibase_infra.runtime.service_components import build_components
+from omnibase_infra.runtime.service_components import host_components
 from omnibase_infra.settings import load_settings
 
 ENV = {
@@ -56,7 +57,7 @@ def test_without_a_service_the_components_are_built_once_from_the_environment() 
 
 def test_an_installed_service_set_is_what_every_entry_point_returns() -> None:
     settings = load_settings({**ENV, "ENVIRONMENT": "production"})
-    service = build_components(settings, load_contract_set())
+    service = asyncio.run(host_components(settings, load_contract_set()))
     install_components(service)
     assert get_connection_manager() is service.database
     assert get_producer_pool() is service.producers
@@ -95,7 +96,13 @@ async def test_the_breakers_reset_is_awaitable_and_recovery_reaches_the_queue() 
     assert kafka.state == "forced_open"
     await kafka.reset_circuit()
     assert kafka.state == "closed"
+    # kafka_adapter builds its durable publisher (the event queue) when it starts, after its
+    # producers: before that there is no queue to recover
+    with pytest.raises(LifecycleError, match="'kafka' guards no event queue"):
+        await kafka.recover_queued_events()
+    publisher = await process_components().nodes.kafka_adapter._durable_publisher()  # what start() does
     report = await kafka.recover_queued_events()  # the event publisher's queue: empty
+    await publisher.stop()
     assert (report.recovered, report.failed, report.remaining) == (0, 0, 0)
     with pytest.raises(LifecycleError, match="'postgres' guards no event queue"):
         await get_circuit_breaker("postgres").recover_queued_events()

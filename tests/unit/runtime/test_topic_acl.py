@@ -28,10 +28,15 @@ topics:
   publishes: [onex.evt.orders.order-placed.v1]
 workflows:
   - name: orders_outbox
-    pattern: outbox_relay
+    trigger: repeat
     description: relay the orders rows
     steps:
-      - {id: publish, node: kafka_adapter, operation: publish, publishes: [onex.evt.orders.order-placed.v1]}
+      - {id: claim, node: postgres_adapter, operation: claim_outbox_batch}
+      - id: publish
+        node: kafka_adapter
+        operation: publish_outbox
+        publishes: [onex.evt.orders.order-placed.v1]
+      - {id: mark, node: postgres_adapter, operation: mark_outbox_published}
 """
 
 
@@ -148,21 +153,47 @@ def test_a_generic_publish_takes_any_topic_declared_for_some_use() -> None:
 
 
 async def test_the_state_workflow_publishes_only_to_the_state_topic() -> None:
-    from typing import cast
+    from datetime import UTC, datetime
 
-    from omnibase_infra.infrastructure.resilient_publisher import ResilientPublisher
-    from omnibase_infra.runtime.service_components import DurableEventPublisher
+    from omnibase_infra.container import build_container
+    from omnibase_infra.infrastructure.event_queue import OutboundEvent
+    from omnibase_infra.models.model_infrastructure_state import ModelStateChangedIntent
+    from omnibase_infra.nodes.kafka_adapter.v1_0_0.node import NodeKafkaAdapterEffect
+    from omnibase_infra.workflow.operations import StepContext
+    from omnibase_infra.workflow.payloads import HealthRound, StateChange
 
     class Queue:
+        """The durable publisher: records the topic of each event it was handed."""
+
         def __init__(self) -> None:
             self.topics: list[str] = []
 
-        async def publish_durably(self, event: object) -> None:
-            self.topics.append(getattr(event, "topic", "?"))
+        async def publish_durably(self, event: OutboundEvent) -> None:
+            self.topics.append(event.topic)
 
+    contracts = load_contract_set(validate_core=False)
+    node = NodeKafkaAdapterEffect(await build_container(contracts, settings=_settings()))
+    await node.initialize()
     queue = Queue()
-    publisher = DurableEventPublisher(cast("ResilientPublisher", queue), _acl())
-    await publisher.publish(STATE, b"{}")
-    with pytest.raises(TopicNotAllowedError, match=f"topic {COMPLETED} is not allowed for state"):
-        await publisher.publish(COMPLETED, b"{}")
+    object.__setattr__(node, "_state_publisher", queue)
+    object.__setattr__(node, "_acl", _acl())  # the service's ACL, as group_gateway holds it
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def one_change() -> HealthRound:
+        intent = ModelStateChangedIntent(
+            component="kafka", previous_status=None, status="healthy", changed_at=at
+        )
+        return HealthRound(at=at, environment="development", changes=[StateChange(intent, "healthy")])
+
+    def publish_to(topic: str) -> StepContext:
+        return StepContext(
+            "infrastructure_state", "publish", "kafka_adapter", "publish_state", publishes=(topic,)
+        )
+
+    recorded = await node.publish_state(one_change(), publish_to(STATE))
+    assert (recorded.recorded, queue.topics) == (1, [STATE])
+    for other in (COMPLETED, STORE, COMMAND):
+        refused = await node.publish_state(one_change(), publish_to(other))
+        assert refused.recorded == 0, f"{other} is not the state topic: nothing is recorded"
     assert queue.topics == [STATE]
+    assert node.state_published == 1

@@ -19,11 +19,13 @@ topics:
   consumes: [onex.evt.orders.order-placed.v1]
 workflows:
   - name: orders_event_store
-    pattern: event_store
     description: store every order event
     steps:
       - {id: consume, node: kafka_adapter, operation: consume, consumes: [onex.evt.orders.order-placed.v1]}
+      - {id: decode, node: kafka_wrapper, operation: decode_events}
       - {id: store, node: postgres_adapter, operation: store_event_batch}
+      - {id: dead_letter, node: kafka_adapter, operation: publish_dead_letters}
+      - {id: commit, node: kafka_adapter, operation: commit_offsets}
 """
 
 
@@ -54,8 +56,12 @@ def test_an_extra_composition_adds_its_topic_to_the_subscription(tmp_path: Path)
     extra = tmp_path / "orders.yaml"
     extra.write_text(ORDERS)
     topology = resolve_topology(load_contract_set([extra], validate_core=False), _settings())
-    assert "onex.evt.orders.order-placed.v1" in topology.event_store_topics
+    # a records workflow (the default trigger) of its own takes the topic
+    assert topology.workflow_topics["orders_event_store"] == ("onex.evt.orders.order-placed.v1",)
+    assert topology.workflow_of("onex.evt.orders.order-placed.v1") == "orders_event_store"
     assert "onex.evt.orders.order-placed.v1" in topology.subscription
+    assert "onex.evt.orders.order-placed.v1" not in topology.event_store_topics  # the shipped workflow's
+    assert topology.workflow_of("onex.evt.infrastructure.event-store.v1") == "event_store"
 
 
 def test_environment_overrides_replace_the_declarations() -> None:

@@ -24,19 +24,20 @@ The outbox: the durable publisher spills to the ``ProtocolOutboxSpill``
 (``infrastructure.outbox_spill``) registered in the container, i.e. postgres_adapter's
 ``outbox_spill``. It is resolved at ``initialize()`` when registered by then, else at
 ``start()``; without one, a change Kafka does not acknowledge is not recorded (the
-next round retries it).
+next round retries it). An event parked after repeated failures goes to the spill's
+``park`` (a ``dead_letter`` row of ``onex_outbox``) when it has one, never to a list in memory.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from omnibase_infra.errors import LifecycleError
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.infrastructure_health_monitor import sample_kafka
 from omnibase_infra.infrastructure.outbox_spill import ProtocolOutboxSpill
-from omnibase_infra.infrastructure.resilient_publisher import ResilientPublisher
+from omnibase_infra.infrastructure.resilient_publisher import ProtocolDeadLetterSink, ResilientPublisher
 from omnibase_infra.models.model_infrastructure_state import ModelStateChangedPayload
 from omnibase_infra.observability.propagation import inject_trace_context
 from omnibase_infra.workflow.envelopes import encode_state_changed
@@ -179,10 +180,14 @@ class StateOperations:
                 "kafka_adapter: no ProtocolOutboxSpill registered; a state change Kafka does not "
                 "acknowledge waits for the next round instead of the outbox"
             )
+        # Parked events become the outbox's dead_letter rows, not a list in memory, when the
+        # spill can store them (PostgresOutboxSpill can: ``park``).
+        parks = spill is not None and callable(getattr(spill, "park", None))
         publisher = ResilientPublisher(
             self.producers,
             self.breaker,
             spill=spill,
+            dead_letter_sink=cast(ProtocolDeadLetterSink, spill) if parks else None,
             max_attempts=self._max_attempts(),
             clock=self._clock,
         )
