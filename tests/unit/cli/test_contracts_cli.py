@@ -6,11 +6,25 @@ import json
 import os
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 BROKEN = ROOT / "tests/unit/contract_corpus/cb_failure_threshold_above_maximum.yaml"
 BIN = Path(sys.executable).parent / "onex-infra"
+
+
+def _third_party_nodes() -> list[str]:
+    """Installed ``onex.nodes`` classes from other distributions (scripts/setup installs the test
+    package under tests/third_party): their contracts are checked and listed too."""
+    return sorted(
+        ep.name
+        for ep in entry_points(group="onex.nodes")
+        if ":" in ep.value and not ep.value.startswith("omnibase_infra.")
+    )
+
+
+THIRD = len(_third_party_nodes())
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -21,7 +35,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_shipped_contracts_pass() -> None:
     result = _run("contracts", "check")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.splitlines()[-1].startswith("valid: 9 files, 8 nodes, 8 operations, 4 workflows")
+    assert result.stdout.splitlines()[-1].startswith(
+        f"valid: {9 + THIRD} files, {8 + THIRD} nodes, 8 operations, 4 workflows"
+    )
 
 
 def test_json_report_of_the_shipped_contracts() -> None:
@@ -29,7 +45,7 @@ def test_json_report_of_the_shipped_contracts() -> None:
     assert result.returncode == 0
     report = json.loads(result.stdout)
     assert report["valid"] is True
-    assert report["summary"]["nodes"] == 8
+    assert report["summary"]["nodes"] == 8 + THIRD
     assert all(f["problems"] == [] for f in report["files"])
 
 
@@ -40,7 +56,7 @@ def test_a_broken_file_fails_with_its_key_path() -> None:
         "environment_config.circuit_breaker.production.failure_threshold: 21 is above the maximum 20"
         in result.stdout
     )
-    assert result.stdout.splitlines()[-1].startswith("invalid: 1 problems in 1 of 10 files")
+    assert result.stdout.splitlines()[-1].startswith(f"invalid: 1 problems in 1 of {10 + THIRD} files")
 
 
 def test_a_broken_file_in_json() -> None:
@@ -74,7 +90,9 @@ def test_nodes_list() -> None:
     result = _run("nodes", "list", "--json")
     assert result.returncode == 0
     nodes = json.loads(result.stdout)["nodes"]
-    assert [(n["name"], n["kind"]) for n in nodes] == [
+    shipped = [(n["name"], n["kind"]) for n in nodes if n["name"] not in _third_party_nodes()]
+    assert sorted(n["name"] for n in nodes if n["name"] in _third_party_nodes()) == _third_party_nodes()
+    assert shipped == [
         ("group_gateway", "ORCHESTRATOR"),
         ("infrastructure_orchestrator", "ORCHESTRATOR"),
         ("infrastructure_reducer", "REDUCER"),
