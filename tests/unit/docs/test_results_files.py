@@ -16,6 +16,7 @@ import re
 from doc_blocks import MARKDOWN_FILES, REPO_ROOT
 from fault_injection import report as faults_report
 
+from omnibase_infra.bench import comparison
 from omnibase_infra.bench import report as bench_report
 
 RESULTS = REPO_ROOT / "docs" / "results"
@@ -54,3 +55,12 @@ def test_the_codec_comparison_quoted_is_the_committed_output() -> None:
     assert quoted, "performance.md quotes no `$ scripts/compare-codecs` console block"
     committed = (RESULTS / "compare-codecs.txt").read_text(encoding="utf-8")
     assert quoted.group(1) == committed
+
+
+def test_the_redesign_comparison_is_rendered_from_the_committed_reports() -> None:
+    before = json.loads((RESULTS / "redesign-before.json").read_text(encoding="utf-8"))
+    after = json.loads((RESULTS / "redesign-after.json").read_text(encoding="utf-8"))
+    assert before["versions"]["git"] == "43959eb"  # the commit before the redesign
+    page = (REPO_ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    expected = comparison.render_comparison(before, after, "before (43959eb)", "after (the node redesign)")
+    assert comparison.comparison_section(page) == expected
