@@ -127,9 +127,10 @@ class PoisonRecordError(InfraError):
 class TopicNotAllowedError(PoisonRecordError):
     """The topic ACL refused a publish: ``topic`` is not declared for ``use``.
 
-    ``use`` is one of ``reply``, ``relay``, ``dead_letter``, ``state`` (see
-    ``runtime.topic_acl``). Retrying never helps, so it is poison; the message names
-    the topic and the use, and never anything secret.
+    ``use`` is one of ``reply``, ``relay``, ``dead_letter``, ``state``, ``forward``, or
+    ``publish`` for a publish that names no use (see group_gateway's ``topic_acl``).
+    Retrying never helps, so it is poison; the message names the topic and the use, and
+    never anything secret.
     """
 
     error_class = "topic_not_allowed"

@@ -8,8 +8,9 @@ Importing this package is cheap. The public entry points live in their modules:
 - ``composition_checks``: every step of every workflow is executable (node installed, step
   operation, payload types, records roles, topics); ``cross_checks`` runs it with the rest.
 - ``class_checks.check_step_operations_against_classes(contract_set, registry)``: each step's
-  operation is an ``@operation`` of its node class with the contract's payload classes
-  (imports the node classes; the loader runs it with core validation).
+  operation is an ``@operation`` of its node class with the contract's payload classes, and
+  each capability without ``input`` names a public method of its node class (imports the
+  node classes; the loader runs it with core validation).
 - ``discovery``: shipped contracts, third-party ones beside their ``onex.nodes`` module, extras.
 
 omnibase-core's ``ModelContract*`` models (about 1 s to import) are imported only by

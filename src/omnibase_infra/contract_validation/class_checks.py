@@ -1,19 +1,24 @@
-"""Steps against node classes: each step's operation is an ``@operation`` of its node's class.
+"""Contracts against node classes: every capability names what the node's class has.
 
 For every step of every workflow the node's class (loaded through the registry: the
 ``onex.nodes`` entry point beside the contract) must have an ``@operation`` of the
 step's operation name whose ``input`` and ``output`` are the classes the capability
-declares (``same`` <-> ``SAME``). A contract that promises what the code does not do
-fails here, at startup and in ``contracts check``, not at the first batch.
+declares (``same`` <-> ``SAME``). Every capability without ``input`` (no step
+operation) of every node must name a public method of the node's class that is no
+``@operation`` (an ``@operation`` is a step operation: its capability declares its
+``input``). A contract that promises what the code does not do fails here, at startup
+and in ``contracts check``, not at the first batch.
 
 This imports node classes (omnibase-core's node bases, about 0.5 s), so it runs only
 when the loader is asked to (``check_contracts(check_classes=...)``), never on import.
 Problems name the composition step (no class, no such operation) or the node
-contract's capability (types that differ); they are returned, not raised.
+contract's capability (types that differ, no such method, a class that cannot be
+loaded for a capability without input); they are returned, not raised.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint
 from typing import Protocol
@@ -104,6 +109,37 @@ class _ClassChecker:
                 )
             )
 
+    def method_capabilities(self, node: LoadedNodeContract) -> None:
+        """Each capability without ``input`` names a public method (no ``@operation``) of the class."""
+        file = display_name(node.path, node.origin)
+        for index, capability in enumerate(node.capabilities):
+            if capability.input is not None:
+                continue
+            at: list[PathPart] = ["capabilities", index, "name"]
+            node_class = self.node_class(node)
+            if isinstance(node_class, str):
+                self.problems.append(_problem(file, at, node_class))
+                return
+            name = capability.name
+            if name in operations_of(node_class):
+                self.problems.append(
+                    _problem(
+                        file,
+                        at,
+                        f"node {node.name}: {node_class.__qualname__}.{name} is an @operation "
+                        "(a step operation: its capability declares its input and output)",
+                    )
+                )
+            elif not _public_method(node_class, name):
+                self.problems.append(
+                    _problem(
+                        file,
+                        at,
+                        f"node {node.name} has no method {name!r} "
+                        "(a capability without input names a method of the node class)",
+                    )
+                )
+
     def step(self, file: str, at: list[PathPart], node_name: str, operation: str) -> None:
         node = self.contract_set.find_node(node_name)
         if node is None or (node.name, operation) in self.done:
@@ -137,13 +173,26 @@ class _ClassChecker:
         self.compare(node, index, spec, owner)
 
 
+def _public_method(node_class: type[object], name: str) -> bool:
+    """``name`` is a public method of ``node_class`` (inherited ones count; properties do not)."""
+    if name.startswith("_"):
+        return False
+    try:
+        found = inspect.getattr_static(node_class, name)
+    except AttributeError:
+        return False
+    return inspect.isfunction(found) or isinstance(found, staticmethod | classmethod)
+
+
 def check_step_operations_against_classes(
     contract_set: ContractSet,
     registry: NodeClassSource | None = None,
     *,
     entry_points: Iterable[EntryPoint] | None = None,
 ) -> list[ModelContractProblem]:
-    """Every step's operation against its node class's ``@operation`` (the module docstring).
+    """Every step's operation and every capability without ``input`` against the node classes.
+
+    The module docstring says what is checked.
 
     ``registry``: where classes come from; by default the registry the ``onex.nodes``
     entry points fill for ``contract_set`` (``entry_points`` replaces the installed ones).
@@ -160,6 +209,8 @@ def check_step_operations_against_classes(
             for s_index, step in enumerate(workflow.steps):
                 at: list[PathPart] = ["workflows", w_index, "steps", s_index]
                 checker.step(file, at, step.node, step.operation)
+    for node in contract_set.nodes:
+        checker.method_capabilities(node)
     return checker.problems
 
 

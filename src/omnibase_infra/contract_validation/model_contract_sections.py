@@ -134,10 +134,13 @@ SAME_AS_INPUT = "same"
 
 
 class ModelCapability(BaseModel):
-    """An operation the node's code performs (``@operation``); workflow steps name it.
+    """What the node's code does: a step operation (``@operation``) or a public method.
 
-    ``input`` and ``output`` are the classes of the payload it takes and returns
-    (``module.Class``); ``output: same`` means it returns the type it was given.
+    With ``input``, a step operation, which workflow steps name: ``input`` and ``output``
+    are the classes of the payload it takes and returns (``module.Class``; ``output: same``
+    means it returns the type it was given), those of the class's ``@operation``. Without
+    ``input``, the name of a public method of the node class that is no ``@operation``
+    (e.g. a typed request API); no step may name it. ``class_checks`` verifies both.
     """
 
     model_config = _FROZEN
@@ -145,7 +148,11 @@ class ModelCapability(BaseModel):
     name: Identifier
     description: Description
     input: ClassPath | None = Field(
-        default=None, description="payload class taken (module.Class); none: not a workflow step"
+        default=None,
+        description=(
+            "payload class taken (module.Class); none: not a workflow step, the name is a public "
+            "method of the node class"
+        ),
     )
     output: ClassPath | Literal["same"] | None = Field(
         default=None, description="payload class returned (module.Class), or same: the type it was given"

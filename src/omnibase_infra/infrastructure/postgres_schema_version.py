@@ -1,8 +1,8 @@
 """Where the service records its schema version, and how to read it.
 
 ``onex_schema_version`` in ``POSTGRES_SCHEMA`` holds one row per applied migration
-(``runtime.migrations`` writes it); the version is its highest ``version``. Kept here, below
-the runtime, so that infrastructure (the backup of the schema) can read it too.
+(postgres_adapter's ``migrations`` writes it); the version is its highest ``version``. Kept
+here, below the nodes, so that infrastructure (the backup of the schema) can read it too.
 """
 
 from __future__ import annotations

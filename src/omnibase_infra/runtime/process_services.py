@@ -1,10 +1,11 @@
 """The process's components behind the original guide's entry points (``get_connection_manager()``...).
 
-There is one composition root (``service_components.build_components``) and one set of
-components per process. ``InfraService`` installs the set it runs, so inside the service the
-guide's ``get_*`` functions return exactly the instances the service uses. In any other
-process (a script, a pre-deployment check) the first call builds the set as ``onex-infra run``
-would (``load_settings()`` from the environment, the shipped contracts plus
+There is one composition root (``service_components.host_components``: the hosted nodes
+plus metrics, audit and the health monitor) and one set of components per process.
+``InfraService`` installs the set it runs, so inside the service the guide's ``get_*``
+functions return exactly the instances the service uses. In any other process (a script, a
+pre-deployment check) the first call builds the set as ``onex-infra run`` would
+(``load_settings()`` from the environment, the shipped contracts plus
 ``ONEX_CONTRACTS_PATH``), without starting anything: the caller starts what it uses
 (``await get_connection_manager().initialize()``).
 

@@ -1,22 +1,45 @@
-"""``onex-infra run``: start every component, run the workflows, stop gracefully.
+"""``onex-infra run``: host the nodes, start them, run the workflows, stop gracefully.
 
-Start order: PostgreSQL pool (schema version checked) → audit sink → producer
-pool → event queue → consumer → HTTP. A server that is down at startup is
-retried until ``ONEX_STARTUP_TIMEOUT``; a configuration or credential error
-stops at once.
+Start (``_start``), in this order:
+
+1. the credential store, when ``VAULT_ADDR`` is set (log in, read the credentials);
+2. ``host_components``: the nodes hosted (loaded through the registry, initialised,
+   infrastructure_orchestrator's workflows compiled) plus metrics, audit and the health
+   monitor, no I/O; installed as the process's components, then tracing configured;
+3. postgres_adapter's ``start``: the PostgreSQL pool, schema version checked;
+4. the audit sink;
+5. kafka_adapter's ``start``: the producer pool, then the event queue (the durable
+   publisher of state events);
+6. the consumer: kafka_adapter's consumer loop over group_gateway's subscription,
+   handing each batch to group_gateway; the consumer started;
+7. HTTP (health, metrics, admin), then one health round for ``/health`` and the gauges;
+8. the tasks: the consumer loop, each workflow infrastructure_orchestrator schedules
+   (``trigger: repeat``, the outbox relay: back to back while it reports work, else
+   ``outbox_idle_interval_ms`` idle; ``trigger: interval``, infrastructure_state: every
+   ``HEALTH_CHECK_INTERVAL``), the health loop and, with a credential store, the
+   credential refresh.
+
+Steps 3, 5 and 6 retry a server that is down until ``ONEX_STARTUP_TIMEOUT``; a
+configuration or credential error stops at once.
 
 With a credential store (``VAULT_ADDR``), rotated credentials are taken into use while
 running (``credential_rotation``): the pool renews its user and connections, the producers
 are replaced, and the consumer is rebuilt after its batch in flight is committed.
 
-Shutdown (SIGTERM or SIGINT, or one of the service's tasks crashed; docs/architecture.md,
-Delivery semantics): stop fetching, let the batch in flight finish and commit, leave the
-consumer group, stop the outbox relay and the health loop, spill the event queue to the
-outbox, flush the producers, flush the audit log, close the pool, stop HTTP, each step
-within the contract's ``shutdown_grace_seconds``.
+Shutdown (``_shutdown``; SIGTERM or SIGINT, or one of the service's tasks crashed;
+docs/architecture.md, Delivery semantics): the consumer loop stops fetching and the
+triggers stop starting runs; the credential refresh (a consumer rebuild under way) and
+then the consumer loop (the batch in flight applied and committed) get
+``shutdown_grace_seconds`` each to finish. Then, each within that grace: the consumer
+stops (leaving the group); the other tasks (the scheduled workflows, the health loop)
+finish, 5 s each, or are cancelled; kafka_adapter stops (its own consumer if any, the
+event queue tries Kafka once more and spills the rest to the outbox, the producers are
+flushed and closed); the audit log is flushed; postgres_adapter stops (the state rows
+still waiting stored, the pool closed); the credential store stops; HTTP stops. Tracing
+is shut down last.
 
 ``run()`` returns the exit code: 0 after SIGTERM or SIGINT, 1 when a task (the
-consumer loop, the outbox relay, the health loop, the credential refresh)
+consumer loop, a scheduled workflow, the health loop, the credential refresh)
 crashed, named with its exception in the log (``runtime.service_tasks``). A
 configuration error at startup raises ``ConfigurationError`` (``onex-infra
 run`` exits 3).

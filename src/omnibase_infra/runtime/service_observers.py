@@ -1,7 +1,14 @@
-"""Connect the runtime to metrics, audit and the health endpoints.
+"""Connect the hosted nodes to metrics, audit and the health endpoints.
 
-- ``MetricsAndAuditObserver``: the nodes' workflow observer hooks; counts stored
-  events, operations and DLQ records, and audits every operation and DLQ record.
+- ``LateObserver``: the ``ProtocolWorkflowObserver`` that ``host_components`` registers in
+  the container before the audit log exists (its sink needs postgres_adapter's pool). It
+  counts at once; once ``attach`` gave it the audit log and postgres_adapter's operation
+  catalog, it also hands every call to a ``MetricsAndAuditObserver``.
+- ``MetricsAndAuditObserver``: counts the events postgres_adapter stored
+  (``store_event_batch``), the operations whose replies kafka_adapter published
+  (``publish_replies``), the DLQ records kafka_adapter wrote (``publish_dead_letters``)
+  and the outbox rows relayed (postgres_adapter's ``mark_outbox_published``); audits
+  every operation and DLQ record.
 - ``ServiceHealthProvider``: ``/health`` and ``/ready`` over the health
   monitor's latest sample and the consumer's state.
 - ``BreakerAdmin``: the operator's breaker reset, by name.
@@ -148,4 +155,4 @@ class BreakerAdmin:
         return breaker.state
 
 
-__all__ = ["BreakerAdmin", "MetricsAndAuditObserver", "ServiceHealthProvider"]
+__all__ = ["BreakerAdmin", "LateObserver", "MetricsAndAuditObserver", "ServiceHealthProvider"]

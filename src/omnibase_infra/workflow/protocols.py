@@ -71,7 +71,7 @@ TopicUse = Literal["reply", "relay", "dead_letter", "state", "forward"]
 
 
 class ProtocolTopicAcl(Protocol):
-    """Which topics the service may publish to, and for what (``runtime.topic_acl``)."""
+    """Which topics the service may publish to, and for what (group_gateway holds it: ``topic_acl``)."""
 
     def require(self, topic: str, use: TopicUse) -> None:
         """Return if ``topic`` is declared for ``use``; raise ``TopicNotAllowedError`` otherwise."""

@@ -1,8 +1,10 @@
-"""Steps against node classes: the ``@operation`` a step names exists with the contract's payload classes.
+"""Contracts against node classes: the ``@operation`` a step names exists with the contract's payload
+classes, and a capability without input names a public method of the class.
 
 The classes come from a fake registry (``NodeClassSource``), or, in one test, from a
 third-party package through its (fake) ``onex.nodes`` entry point and the real registry.
-No shipped contract takes part (``nodes_root`` is an empty folder).
+No shipped contract takes part (``nodes_root`` is an empty folder) but in the last test,
+which checks the shipped contracts against the shipped classes.
 """
 
 from __future__ import annotations
@@ -241,3 +243,129 @@ def test_the_registry_loads_a_third_party_class_through_its_entry_point(
     assert [p.reason for p in report.problems] == [
         "NodeAcmeRelay (node acme_relay) has no @operation 'relay' (its operations: publish_state, relay_)"
     ]
+
+
+# -- a capability without input names a public method of the node class ---------------------
+
+
+class RelayWithFlush(RelayAsContracted):
+    async def flush(self) -> None:
+        """What the contract's ``flush`` capability (no input) describes."""
+
+    @staticmethod
+    def pending() -> int:
+        return 0
+
+
+class RelayWithPrivateFlush(RelayAsContracted):
+    async def _flush(self) -> None:
+        pass
+
+
+class RelayWithFlushProperty(RelayAsContracted):
+    @property
+    def flush(self) -> bool:
+        return True
+
+
+class RelayWithFlushOperation(RelayAsContracted):
+    @operation(input=Tick, output=SAME)
+    async def flush(self, payload: Tick, step: StepContext) -> Tick:
+        return payload
+
+
+def _with_capability(files: list[Path], name: str) -> None:
+    """Give acme_relay a third capability, ``name``, without input (capabilities[2])."""
+    contract = files[0]
+    text = contract.read_text(encoding="utf-8")
+    contract.write_text(
+        text + f"  - name: {name}\n    description: a method of the node on its own\n", encoding="utf-8"
+    )
+
+
+@pytest.mark.parametrize("name", ["flush", "pending"])
+def test_a_capability_without_input_naming_a_public_method_passes(
+    files: list[Path], no_shipped: Path, name: str
+) -> None:
+    _with_capability(files, name)
+    assert _check(files, no_shipped, RelayWithFlush) == []
+
+
+NO_FLUSH = (
+    "acme_relay.yaml",
+    "capabilities[2].name",
+    "node acme_relay has no method 'flush' (a capability without input names a method of the node class)",
+)
+
+
+@pytest.mark.parametrize("node_class", [RelayAsContracted, RelayWithPrivateFlush, RelayWithFlushProperty])
+def test_a_capability_without_input_naming_no_public_method_fails_at_its_name(
+    files: list[Path], no_shipped: Path, node_class: type[object]
+) -> None:
+    _with_capability(files, "flush")
+    assert _check(files, no_shipped, node_class) == [NO_FLUSH]
+
+
+def test_private_methods_and_properties_are_no_public_methods() -> None:
+    # A contract's names cannot start with "_" (the schema): this is the class side alone.
+    from omnibase_infra.contract_validation.class_checks import _public_method
+
+    assert _public_method(RelayWithFlush, "flush")
+    assert not _public_method(RelayWithPrivateFlush, "_flush")
+    assert not _public_method(RelayWithFlushProperty, "flush")
+
+
+def test_a_capability_without_input_naming_an_operation_fails(files: list[Path], no_shipped: Path) -> None:
+    _with_capability(files, "flush")
+    assert _check(files, no_shipped, RelayWithFlushOperation) == [
+        (
+            "acme_relay.yaml",
+            "capabilities[2].name",
+            "node acme_relay: RelayWithFlushOperation.flush is an @operation "
+            "(a step operation: its capability declares its input and output)",
+        )
+    ]
+
+
+def test_a_node_no_step_names_is_checked_too(files: list[Path], no_shipped: Path) -> None:
+    _with_capability(files, "flush")
+    assert _check(files[:1], no_shipped, RelayAsContracted) == [NO_FLUSH]
+    assert _check(files[:1], no_shipped, RelayWithFlush) == []
+
+
+def test_a_capability_without_input_of_a_class_that_cannot_be_loaded_fails_at_its_name(
+    files: list[Path], no_shipped: Path
+) -> None:
+    _with_capability(files, "flush")
+    assert _check(files[:1], no_shipped, ImportError("no module named acme_fake")) == [
+        (
+            "acme_relay.yaml",
+            "capabilities[2].name",
+            "cannot load the class of node acme_relay: ImportError: no module named acme_fake",
+        )
+    ]
+
+
+def test_startup_raises_for_a_capability_naming_no_method(files: list[Path], no_shipped: Path) -> None:
+    from importlib.metadata import EntryPoint
+
+    _with_capability(files, "flush")
+    point = EntryPoint("acme_relay", "acme_fake.node:NodeAcmeRelay", "onex.nodes")
+    with pytest.raises(
+        ContractError, match=r"capabilities\[2\]\.name: node acme_relay has no method 'flush'"
+    ):
+        load_contract_set(
+            files,
+            validate_core=False,
+            check_classes=True,
+            entry_points=(point,),
+            registry=FakeRegistry({"acme_relay": RelayAsContracted}),
+        )
+
+
+def test_the_shipped_capabilities_without_input_name_methods_of_their_classes() -> None:
+    """Every shipped capability without input names a public method (the shipped classes)."""
+    contracts = load_contract_set(validate_core=False, check_classes=False)
+    named = {(n.name, c.name) for n in contracts.nodes for c in n.capabilities if c.input is None}
+    assert ("kafka_adapter", "execute") in named and ("group_gateway", "reply_topic") in named
+    assert check_step_operations_against_classes(contracts) == []

@@ -23,7 +23,10 @@ runtime takes from them (``what_the_runtime_reads``: the topology, the operation
 executor runs, the workflows infrastructure_orchestrator compiles, by name, with each
 step's context and bound operation, the workflows the host starts by trigger, the topic
 ACL, each node's step operations, the core contract handed to omnibase-core, the
-dependencies resolved, the registry). Prose (``description``) is exempt.
+dependencies resolved, the registry). The validation is the one startup runs, with the
+node classes (``check_classes``, through the registry of the installed entry points): a
+capability's name is read there (a step operation is an ``@operation``, a capability
+without ``input`` a public method of the node class). Prose (``description``) is exempt.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCirc
 from omnibase_infra.infrastructure.kafka_producer_adapter import producer_settings
 from omnibase_infra.infrastructure.vault_credentials import VaultCredentialProvider
 from omnibase_infra.infrastructure.vault_settings import load_vault_settings
+from omnibase_infra.registry.node_registry import NodeRegistry
 from omnibase_infra.runtime.service import InfraService
 from omnibase_infra.runtime.service_components import host_components
 from omnibase_infra.settings import load_settings
@@ -357,28 +361,8 @@ def other_leaves() -> Iterator[tuple[str, tuple[str | int, ...]]]:
             yield str(path.relative_to(NODES)), leaf
 
 
-def _request_capability_name(file: str, leaf: tuple[str | int, ...]) -> bool:
-    """The name of a capability that is no step operation (declares no ``input``)."""
-    if "compositions" in file or leaf[0] != "capabilities" or leaf[-1] != "name":
-        return False
-    document = yaml.safe_load((NODES / file).read_text(encoding="utf-8"))
-    return "input" not in document["capabilities"][leaf[1]]
-
-
 OTHER_LEAVES = [
-    pytest.param(
-        file,
-        leaf,
-        id=f"{file}:{'.'.join(map(str, leaf))}",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="issue #14: a capability without `input` is no step operation; its name (a typed "
-            "request of the node on its own, or a routing role) is validated but read by nothing",
-        )
-        if _request_capability_name(file, leaf)
-        else (),
-    )
-    for file, leaf in other_leaves()
+    pytest.param(file, leaf, id=f"{file}:{'.'.join(map(str, leaf))}") for file, leaf in other_leaves()
 ]
 
 
@@ -394,17 +378,40 @@ def _changed(value: object) -> object:
 
 
 _NODE_CLASSES: dict[str, Any] = {}
+_REGISTRY: list[NodeRegistry] = []
+
+
+def _registry() -> NodeRegistry:
+    """The registry the installed entry points fill for the shipped contracts (as at startup).
+
+    The perturbed contracts live in a copy of the nodes folder, beside no module, so the
+    class check of that copy takes its classes from the shipped contracts' registry.
+    """
+    if not _REGISTRY:
+        from omnibase_infra.registry.entry_points import discover_nodes
+
+        _REGISTRY.append(discover_nodes(load_contract_set(validate_core=False)).registry)
+    return _REGISTRY[0]
 
 
 def _node_classes() -> dict[str, Any]:
     """The installed node classes by name (the shipped contracts' entry points)."""
     if not _NODE_CLASSES:
-        from omnibase_infra.registry.entry_points import discover_nodes
-
-        registry = discover_nodes(load_contract_set(validate_core=False)).registry
+        registry = _registry()
         for name in {r.name for r in registry.list()}:
             _NODE_CLASSES[name] = registry.load_class(name)
     return _NODE_CLASSES
+
+
+def _check_copy(nodes_copy: Path) -> ContractSet | None:
+    """The copy validated as at startup (node classes included); ``None`` when it is refused."""
+    from omnibase_infra.contract_validation.loader import check_contracts
+
+    report, contracts = check_contracts(
+        nodes_root=nodes_copy, validate_core=False, check_classes=True, registry=_registry()
+    )
+    assert report.class_validation or contracts is None
+    return contracts
 
 
 async def _orchestrated(contracts: ContractSet) -> dict[str, object]:
@@ -503,9 +510,7 @@ def nodes_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def baseline_reads(nodes_copy: Path) -> dict[str, object]:
-    from omnibase_infra.contract_validation.loader import check_contracts
-
-    _, contracts = check_contracts(nodes_root=nodes_copy, validate_core=False)
+    contracts = _check_copy(nodes_copy)
     assert contracts is not None
     return asyncio.run(what_the_runtime_reads(contracts))
 
@@ -520,8 +525,6 @@ def test_every_other_leaf_is_found() -> None:
 async def test_perturbing_any_other_contract_leaf_changes_what_the_runtime_reads(
     nodes_copy: Path, baseline_reads: dict[str, object], file: str, leaf: tuple[str | int, ...]
 ) -> None:
-    from omnibase_infra.contract_validation.loader import check_contracts
-
     path = nodes_copy / file
     original = path.read_text(encoding="utf-8")
     document = yaml.safe_load(original)
@@ -531,11 +534,11 @@ async def test_perturbing_any_other_contract_leaf_changes_what_the_runtime_reads
     holder[leaf[-1]] = _changed(holder[leaf[-1]])
     try:
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-        _, perturbed = check_contracts(nodes_root=nodes_copy, validate_core=False)
+        perturbed = _check_copy(nodes_copy)
     finally:
         path.write_text(original, encoding="utf-8")
     if perturbed is None:
-        return  # validation reads the value (a cross-check, a folder, a pattern) and refuses the change
+        return  # validation reads the value (a cross-check, a folder, a pattern, a class) and refuses it
     try:
         reads = await what_the_runtime_reads(perturbed)
     except LifecycleError:

@@ -36,7 +36,7 @@ def test_contract_declares_an_effect_with_the_seed_breakers(contracts: ContractS
     assert node.kind == "EFFECT"
     assert node.circuit_breaker(EnumEnvironment.PRODUCTION).failure_threshold == 5
     assert node.circuit_breaker(EnumEnvironment.DEVELOPMENT).graceful_degradation is True
-    assert {c.name for c in node.capabilities} == {"read_credentials", "refresh", "health_check"}
+    assert [c.name for c in node.capabilities] == ["execute"]  # read credentials, refresh, health check
     assert [d.required for d in node.dependencies if d.name == "ProtocolCredentialProvider"] == [False]
 
 

@@ -1,7 +1,7 @@
 """The topic ACL: every topic the service publishes to is declared for that use, nothing else.
 
 Uses and where their topics are declared (an ``ONEX_*`` variable replaces the
-declaration, as everywhere in ``runtime.topology``):
+declaration, as everywhere in ``topology``):
 
 - ``reply``: the completed and failed topics of the operations workflow
   (``ONEX_OPERATION_COMPLETED_TOPIC``, ``ONEX_OPERATION_FAILED_TOPIC``);
@@ -20,9 +20,9 @@ outbox. Those rows, and only those, carry ``origin = 'service'``, so ``require_r
 admits the state topic for a service row only: an application row naming the state topic
 is refused like any undeclared topic (the relay dead-letters it). ``enqueue_outbox_event``
 checks ``relay`` only, so a command sender can never queue a state event, a reply or a
-command. The kafka_adapter node's generic ``publish`` names no use: it takes any topic
-allowed for some use (``require_declared``). Every refusal raises ``TopicNotAllowedError``
-naming the topic and the use.
+command. kafka_adapter's typed publish request (``execute`` with a ``ModelPublishRequest``)
+names no use: it takes any topic allowed for some use (``require_declared``). Every
+refusal raises ``TopicNotAllowedError`` naming the topic and the use.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
-"""Workflow 1's write step: envelopes into ``onex_event_store`` in one bulk statement.
+"""Envelopes into ``onex_event_store`` in one bulk statement (``write_events``).
+
+The ``store`` step of the ``event_store`` workflow (postgres_adapter's ``store_event_batch``)
+writes each batch with it, as does the node's typed event-store write request (``execute``).
 
 Guarantees:
-- one transaction per batch; the caller commits Kafka offsets only after it returns;
+- one transaction per batch; the workflow commits Kafka offsets (its last step) only
+  after it returns;
 - idempotent: keyed by ``envelope_id`` with ``ON CONFLICT DO NOTHING``, so a
   redelivered batch adds nothing (exactly-once effect);
 - bulk, never a row-at-a-time loop. A batch of ``COPY_THRESHOLD`` rows or more is

@@ -1,4 +1,9 @@
-"""Workflow 2: run a named contract operation for a command envelope and build its reply.
+"""Run a named contract operation for a command envelope and build its reply (``OperationExecutor``).
+
+The ``operations`` workflow uses it in two steps of postgres_adapter: ``execute``
+(``run_operation``: ``OperationExecutor.execute`` per command) and ``answer_refused``
+(``answer_refused_replies``: ``refused_reply`` for a reply the broker refused for good);
+the node's typed operation request (``execute``) runs one command through it too.
 
 Guarantees:
 - nothing from the wire is executed as SQL: the command names an operation of the
