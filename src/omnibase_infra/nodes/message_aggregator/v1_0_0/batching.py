@@ -4,8 +4,9 @@ Guarantees, for any input order:
 - one batch holds records of one target only; batches of a target follow each other;
 - within a target, records are in (topic, partition, offset) order, so the order of
   every partition is kept;
-- an envelope id appears once per target: the record with the lowest offset (first
-  in that order) is kept, later copies are folded and counted;
+- an envelope id appears once per target: the copy with the lowest (topic, partition,
+  offset) is kept, the others are folded and counted (``fold_operations.keep_lowest_copies``,
+  the rule of ``fold_duplicates`` too);
 - at most ``batch_size`` records per batch;
 - ``commit_offsets`` holds, per partition, the highest offset seen plus one: folded
   duplicates count as processed, so the commit covers them. They are safe to commit
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from omnibase_infra.models.model_consumed_record import ModelConsumedRecord, ModelTopicPartitionOffset
+from omnibase_infra.nodes.message_aggregator.v1_0_0.fold_operations import keep_lowest_copies
 from omnibase_infra.nodes.message_aggregator.v1_0_0.models import (
     ModelBatchPlan,
     ModelTargetedRecord,
@@ -51,14 +53,9 @@ def plan_batches(records: Sequence[ModelTargetedRecord], batch_size: int) -> Mod
     batches: list[ModelWriteBatch] = []
     folded = 0
     for target in sorted(by_target):
-        seen: set[object] = set()
-        kept: list[ModelConsumedRecord] = []
-        for record in sorted(by_target[target], key=_position):
-            if record.envelope_id in seen:
-                folded += 1
-                continue
-            seen.add(record.envelope_id)
-            kept.append(record)
+        ordered = sorted(by_target[target], key=_position)
+        kept, dropped = keep_lowest_copies(ordered, lambda r: r.envelope_id, _position)
+        folded += dropped
         for start in range(0, len(kept), batch_size):
             batches.append(ModelWriteBatch(target=target, records=tuple(kept[start : start + batch_size])))
     return ModelBatchPlan(

@@ -23,12 +23,12 @@ from omnibase_infra.workflow.records import OperationOutcome
 
 if TYPE_CHECKING:
     from omnibase_infra.errors import PoisonRecordError
-    from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope
     from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
         ModelOperationRequest,
         ModelOperationResult,
     )
     from omnibase_infra.nodes.postgres_adapter.v1_0_0.resources import PostgresResources
+    from omnibase_infra.workflow.envelopes import Envelope
     from omnibase_infra.workflow.protocols import ProtocolWorkflowObserver
 
 logger = logging.getLogger(__name__)

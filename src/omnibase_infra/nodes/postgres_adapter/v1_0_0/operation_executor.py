@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope
+    from omnibase_infra.workflow.envelopes import Envelope
     from omnibase_infra.workflow.protocols import DbConnection, ProtocolTopicAcl
 
 QUERY_CANCELED = "57014"
