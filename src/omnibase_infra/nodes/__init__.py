@@ -6,5 +6,5 @@ Each ``<node>/v<M>_<m>_<p>/`` folder holds ``contract.yaml``, ``node.py`` (the n
 and the node's own modules (its models, its operations). Nodes never import each other:
 what they share lives in ``omnibase_infra.workflow``, ``models`` and ``protocols``, and a
 node gets its collaborators from the container by protocol type. Importing these packages
-is cheap: only ``node.py`` and ``contract_bound_effect`` import omnibase-core's node classes.
+is cheap: only the ``node.py`` modules import omnibase-core's node classes.
 """

@@ -91,7 +91,9 @@ class ContractBound:
         return require_binding(self._binding, self.node_name)
 
     async def resolve[P](self, protocol: type[P], hint: str = "") -> P:
-        """The collaborator registered for ``protocol``; ``LifecycleError`` naming it when absent."""
+        """The collaborator registered for ``protocol``; ``LifecycleError`` before ``initialize()``
+        or naming it when absent."""
+        require_binding(self._binding, self.node_name)
         try:
             return await self.container.get_service_async(protocol)
         except Exception as exc:  # core raises its own resolution error type

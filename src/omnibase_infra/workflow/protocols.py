@@ -6,6 +6,7 @@ so each workflow can be tested with a small fake and run with the real adapters.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
@@ -125,6 +126,17 @@ class ProtocolWorkflowObserver(Protocol):
         ...
 
 
+def notify(observer: ProtocolWorkflowObserver | None, hook: str, *args: object) -> None:
+    """Call ``observer.<hook>(*args)`` if there is an observer; log, never raise, what it raises:
+    metrics and audit must never stall or rewind the work they observe."""
+    if observer is None:
+        return
+    try:
+        getattr(observer, hook)(*args)
+    except Exception:
+        logging.getLogger(__name__).exception("workflow observer failed in %s", hook)
+
+
 class ProtocolReplyAddressing(Protocol):
     """Where a command's reply goes (group_gateway): the completed or the failed topic."""
 
@@ -151,4 +163,5 @@ __all__ = [
     "ProtocolTopicDirectory",
     "ProtocolWorkflowObserver",
     "TopicUse",
+    "notify",
 ]

@@ -15,7 +15,7 @@ import omnibase_infra
 PACKAGE = Path(omnibase_infra.__file__).parent
 NODES = PACKAGE / "nodes"
 LOWER_LAYERS = ("workflow", "models", "protocols", "infrastructure", "contract_validation", "observability")
-SHARED = ("omnibase_infra.nodes.node_binding", "omnibase_infra.nodes.contract_bound_effect")
+SHARED = ("omnibase_infra.nodes.node_binding",)
 # The original guide's accessors (get_connection_manager() & co., in the modules the guide names)
 # return the running process's instances: a call-time import of the host's registry of them.
 GUIDE_ACCESSORS = "omnibase_infra.runtime.process_services"

@@ -36,6 +36,7 @@ from omnibase_infra.errors import LifecycleError, UnsupportedRequestError
 from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
 from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
 from omnibase_infra.models.model_consumed_record import ModelTopicPartitionOffset
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.acks import settle
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import (
     ConsumerLoop,
     ProtocolBatchHandler,
@@ -70,6 +71,7 @@ from omnibase_infra.workflow.protocols import (
     ProtocolBreakerListener,
     ProtocolTopicAcl,
     ProtocolWorkflowObserver,
+    notify,
 )
 from omnibase_infra.workflow.records import DeadLetter, Partition, SourceRecord
 
@@ -81,19 +83,6 @@ logger = logging.getLogger(__name__)
 
 def _coordinates(letter: DeadLetter) -> tuple[str, int, int]:
     return letter.record.topic, letter.record.partition, letter.record.offset
-
-
-async def settle[R](tasks: Sequence[asyncio.Future[R]]) -> list[R]:
-    """Wait for every task; then raise the first failure, if any; else their results."""
-    if not tasks:
-        return []
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    settled: list[R] = []
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-        settled.append(result)
-    return settled
 
 
 class NodeKafkaAdapterEffect(
@@ -276,11 +265,7 @@ class NodeKafkaAdapterEffect(
         await settle([asyncio.ensure_future(self._write_dead_letter(letter)) for letter in letters])
         for letter in letters:
             self._tries.pop(_coordinates(letter), None)
-            if self._observer is not None:
-                try:
-                    self._observer.on_dead_letter(letter)
-                except Exception:
-                    logger.exception("workflow observer failed in on_dead_letter")
+            notify(self._observer, "on_dead_letter", letter)
         object.__setattr__(self, "dead_letters", self.dead_letters + len(letters))
         batch.dead = letters
         return batch
@@ -432,4 +417,4 @@ class NodeKafkaAdapterEffect(
         raise UnsupportedRequestError(f"{NODE_NAME} takes typed requests through execute(), not process()")
 
 
-__all__ = ["NODE_NAME", "NodeKafkaAdapterEffect", "settle"]
+__all__ = ["NODE_NAME", "NodeKafkaAdapterEffect"]

@@ -13,7 +13,6 @@ that failed for good is dead-lettered once its reply is acknowledged.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from typing import TYPE_CHECKING
@@ -21,10 +20,12 @@ from typing import TYPE_CHECKING
 from opentelemetry import trace
 
 from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.nodes.kafka_adapter.v1_0_0.acks import settle
 from omnibase_infra.observability.propagation import inject_trace_context
 from omnibase_infra.observability.spans import set_delivery_attributes, trace_kafka_operation
 from omnibase_infra.workflow.operations import StepContext, operation
 from omnibase_infra.workflow.payloads import Command, CommandBatch
+from omnibase_infra.workflow.protocols import notify
 from omnibase_infra.workflow.records import DeadLetter
 
 if TYPE_CHECKING:
@@ -56,20 +57,13 @@ class ReplyOperations:
         pending = [c for c in batch.commands if c.outcome is not None and not c.replied and _due(c)]
         if not pending:
             return batch
-        results = await asyncio.gather(*(self._reply(c) for c in pending), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await settle([self._reply(c) for c in pending])
         for command in pending:
             if not command.replied:
                 continue
             outcome = command.outcome
             assert outcome is not None
-            if self._observer is not None:
-                try:
-                    self._observer.on_operation(command.source, command.envelope, outcome)
-                except Exception:
-                    logger.exception("workflow observer failed in on_operation")
+            notify(self._observer, "on_operation", command.source, command.envelope, outcome)
             if outcome.poison is not None:
                 batch.dead.append(DeadLetter.from_error(command.source, outcome.poison, self._clock.now()))
         return batch

@@ -56,6 +56,7 @@ from omnibase_infra.workflow.protocols import (
     ProtocolReplyAddressing,
     ProtocolTopicAcl,
     ProtocolWorkflowObserver,
+    notify,
 )
 from omnibase_infra.workflow.records import DeadLetter, SourceRecord, StoredEvent, WriteResult
 
@@ -194,11 +195,7 @@ class NodePostgresAdapterEffect(
                 logger.info("event store: a batch with no stored rows; writing with COPY again")
         object.__setattr__(self, "stored", self.stored + result.inserted)
         object.__setattr__(self, "duplicates", self.duplicates + result.duplicates)
-        if self._observer is not None:
-            try:
-                self._observer.on_stored(result, rows)
-            except Exception:
-                logger.exception("workflow observer failed in on_stored")
+        notify(self._observer, "on_stored", result, rows)
         return result
 
     # -- typed requests (the node on its own) ----------------------------------------------

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING
 
 from omnibase_infra.workflow.operations import SAME, StepContext, operation
 from omnibase_infra.workflow.payloads import ChainResult, OutboxRound, Tick
+from omnibase_infra.workflow.protocols import notify
 
 if TYPE_CHECKING:
     import asyncpg
@@ -217,11 +218,7 @@ class OutboxOperations:
         round_.marked = True
         object.__setattr__(self, "outbox_published_total", self.outbox_published_total + round_.published)
         object.__setattr__(self, "outbox_parked_total", self.outbox_parked_total + round_.parked)
-        if self._observer is not None:
-            try:
-                self._observer.on_relayed(round_.published)
-            except Exception:
-                logger.exception("workflow observer failed in on_relayed")
+        notify(self._observer, "on_relayed", round_.published)
         return round_
 
     async def _mark(self, conn: DbConnection, round_: OutboxRound, max_attempts: int) -> None:

@@ -8,7 +8,12 @@ own; without a provider it refuses with ``LifecycleError`` instead of pretending
 
 from __future__ import annotations
 
-from omnibase_infra.nodes.contract_bound_effect import ContractBoundEffect
+from omnibase_core.models.effect.model_effect_input import ModelEffectInput
+from omnibase_core.models.effect.model_effect_output import ModelEffectOutput
+from omnibase_core.nodes.node_effect import NodeEffect
+
+from omnibase_infra.errors import UnsupportedRequestError
+from omnibase_infra.nodes.node_binding import ContractBound
 from omnibase_infra.nodes.vault_adapter.v1_0_0.models import (
     ModelHealthCheckResult,
     ModelReadCredentialsRequest,
@@ -23,7 +28,7 @@ from omnibase_infra.protocols.protocol_credential_provider import ProtocolCreden
 NODE_NAME = "vault_adapter"
 
 
-class NodeVaultAdapterEffect(ContractBoundEffect):
+class NodeVaultAdapterEffect(ContractBound, NodeEffect):
     """The vault_adapter node; see the module docstring for what it does and does not do."""
 
     node_name = NODE_NAME
@@ -38,6 +43,10 @@ class NodeVaultAdapterEffect(ContractBoundEffect):
         if isinstance(inner, ModelRefreshRequest):
             return ModelVaultAdapterOutput(result=ModelRefreshResult(refreshed=await provider.refresh_due()))
         return ModelVaultAdapterOutput(result=ModelHealthCheckResult(status=provider.status()))
+
+    async def process(self, input_data: ModelEffectInput) -> ModelEffectOutput:
+        """Not supported: core's generic effect input carries no typed request; use ``execute()``."""
+        raise UnsupportedRequestError(f"{NODE_NAME} takes typed requests through execute(), not process()")
 
 
 __all__ = ["NodeVaultAdapterEffect"]
