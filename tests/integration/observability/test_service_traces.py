@@ -195,47 +195,6 @@ async def test_command_from_another_process_yields_one_trace_producer_to_reply(
     assert code == 0
 
 
-async def test_event_store_step_span_continues_the_producer_trace_and_parents_the_insert(
-    service: ServiceProcess,
-    service_topics: ServiceTopics,
-    otlp_receiver: OtlpReceiver,
-    kafka_bootstrap: str,
-) -> None:
-    await _start_traced_service(service, otlp_receiver)
-    provider = _producer_tracing(otlp_receiver)
-    try:
-        _, headers, _ = await _send_traced(
-            provider, kafka_bootstrap, service_topics.store, make_envelope({"order": 1})
-        )
-    finally:
-        await asyncio.to_thread(provider.shutdown)
-    trace_id, send_span_id = _traceparent(headers)
-
-    spans = await _wait_for_spans(
-        otlp_receiver,
-        {f"send {service_topics.store}", "postgres_adapter.store_event_batch", "INSERT onex_event_store"},
-    )
-    send = spans[f"send {service_topics.store}"]
-    store = spans["postgres_adapter.store_event_batch"]
-    insert = spans["INSERT onex_event_store"]
-
-    # The batch's first traced record is the parent of its step spans (the others are links,
-    # workflow_runner.batch_trace); here the batch is this one event.
-    assert send.trace_id == trace_id and send.span_id == send_span_id
-    assert (store.trace_id, store.parent_span_id) == (trace_id, send_span_id)
-    assert store.kind == Span.SPAN_KIND_INTERNAL
-    assert store.attributes["onex.workflow"] == "event_store"
-    assert store.attributes["onex.step"] == "store"
-
-    assert insert.kind == Span.SPAN_KIND_CLIENT
-    assert (insert.trace_id, insert.parent_span_id) == (store.trace_id, store.span_id)
-    assert insert.attributes["db.system"] == "postgresql"
-    assert insert.attributes["db.collection.name"] == "onex_event_store"
-    assert insert.attributes["db.operation.batch.size"] == 1
-    code, _ = service.stop()
-    assert code == 0
-
-
 EVENT_STORE_STEPS = (
     "kafka_adapter.consume",
     "kafka_wrapper.decode_events",
@@ -263,7 +222,7 @@ async def test_one_event_yields_one_span_per_workflow_step_in_the_contract_order
         await asyncio.to_thread(provider.shutdown)
     trace_id, send_span_id = _traceparent(headers)
 
-    await _wait_for_spans(otlp_receiver, set(EVENT_STORE_STEPS))
+    spans = await _wait_for_spans(otlp_receiver, {*EVENT_STORE_STEPS, "INSERT onex_event_store"})
     steps = [s for s in otlp_receiver.spans if s.name in EVENT_STORE_STEPS]
     # One span per step (one batch: the event), in the event's trace, under the producer's send span.
     assert sorted(s.name for s in steps) == sorted(EVENT_STORE_STEPS), [s.name for s in steps]
@@ -279,5 +238,14 @@ async def test_one_event_yields_one_span_per_workflow_step_in_the_contract_order
         assert span.attributes["onex.operation"] == operation
         assert span.resource["service.name"] == SERVICE_NAME
         assert span.status_code != Status.STATUS_CODE_ERROR, span
+    # The store step's span is an INTERNAL span of step "store"; its INSERT is its child.
+    store, insert = spans["postgres_adapter.store_event_batch"], spans["INSERT onex_event_store"]
+    assert store.kind == Span.SPAN_KIND_INTERNAL
+    assert store.attributes["onex.step"] == "store"
+    assert insert.kind == Span.SPAN_KIND_CLIENT
+    assert (insert.trace_id, insert.parent_span_id) == (store.trace_id, store.span_id)
+    assert insert.attributes["db.system"] == "postgresql"
+    assert insert.attributes["db.collection.name"] == "onex_event_store"
+    assert insert.attributes["db.operation.batch.size"] == 1
     code, _ = service.stop()
     assert code == 0
