@@ -8,6 +8,7 @@ binds every workflow step to the operation of the node it names; core's generic
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -70,8 +71,12 @@ async def test_contract_data_is_our_validated_contract(contracts: ContractSet) -
 
 
 async def test_effect_node_does_its_own_work_from_its_contract_and_the_settings(
-    contracts: ContractSet,
+    contracts: ContractSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Without settings in the container the node reads the process environment (a node used on
+    # its own): clear what scripts/test exports for the integration tests.
+    for name in [n for n in os.environ if n.startswith(("POSTGRES_", "KAFKA_"))]:
+        monkeypatch.delenv(name)
     bare = NodePostgresAdapterEffect(
         await build_container(contracts, environment=EnumEnvironment.DEVELOPMENT)
     )
