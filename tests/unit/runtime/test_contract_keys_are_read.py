@@ -302,7 +302,7 @@ async def test_the_fingerprint_is_stable(contracts: ContractSet, monkeypatch: py
     relay = first["outbox relay"]
     assert isinstance(relay, tuple)
     fetched, executed, _, dead_letter_enabled, _ = relay
-    assert fetched == ((500,),), "the claim asks for the production outbox_batch_size"
+    assert fetched == ((2000,),), "the claim asks for the production outbox_batch_size"
     parked = [args[0] for args in executed if len(args) == 4 and args[3]]
     assert dead_letter_enabled is True and parked, "rows past outbox_max_attempts are parked"
 

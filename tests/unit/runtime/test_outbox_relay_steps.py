@@ -787,7 +787,8 @@ async def test_order_is_per_topic_and_key_so_a_bad_row_holds_back_no_other_topic
 
 def test_every_per_key_check_of_the_claim_matches_the_topic_too() -> None:
     assert "d.topic = o.topic AND d.key = o.key" in CLAIM_SQL
-    assert "e.topic = c.topic AND e.key = c.key" in CLAIM_SQL
+    assert "e.topic = k.topic AND e.key = k.key" in CLAIM_SQL
+    assert "g.topic = c.topic AND g.key = c.key" in CLAIM_SQL
     assert "topic || ':' || encode(key, 'hex')" in CLAIM_SQL
 
 

