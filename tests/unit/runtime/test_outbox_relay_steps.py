@@ -32,6 +32,7 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.outbox_operations import OutboxPu
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.node import NodePostgresAdapterEffect
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.outbox_operations import (
     CLAIM_SQL,
+    CUSTOM_PLAN_SQL,
     PENDING_SQL,
     OutboxOperations,
 )
@@ -198,9 +199,12 @@ class FakeOutboxConnection:
         self.executed: list[tuple[str, tuple[object, ...]]] = []
         self.outcome = "open"
         self.execute_error: Exception | None = None
+        self.claims: list[tuple[object, ...]] = []
+        self.planned: list[int] = []  # claims made before each SET LOCAL plan_cache_mode
 
     async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
         assert sql == CLAIM_SQL
+        self.claims.append(args)
         return self.rows
 
     async def fetchval(self, sql: str, *args: object) -> int:
@@ -208,6 +212,9 @@ class FakeOutboxConnection:
         return self.pending
 
     async def execute(self, sql: str, *args: object) -> str:
+        if sql == CUSTOM_PLAN_SQL:
+            self.planned.append(len(self.claims))
+            return "SET"
         if self.execute_error is not None:
             raise self.execute_error
         self.executed.append((sql, args))
@@ -761,6 +768,16 @@ async def test_without_idempotence_each_ack_is_awaited_before_the_next_row_of_it
     assert [r.value for r in publisher.sent] == [b"p1"], "row 3 never reaches the topic after row 2 failed"
     timeline = [what for what, _ in outbox.kafka.fake_producers.timeline]
     assert timeline == ["buffer", "ack", "buffer", "ack"]
+
+
+async def test_every_claim_is_planned_for_the_table_as_it_is_now() -> None:
+    conn = FakeOutboxConnection([row(1)])
+
+    await run_round(relay(FakePublisher()), conn)
+    await run_round(relay(FakePublisher()), conn)
+
+    assert conn.planned == [0, 1], "a custom plan is asked for in each claim's transaction, before it"
+    assert CUSTOM_PLAN_SQL == "SET LOCAL plan_cache_mode = force_custom_plan"
 
 
 def test_the_claim_takes_no_advisory_lock_for_a_keyless_row() -> None:
