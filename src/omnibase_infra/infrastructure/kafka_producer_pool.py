@@ -236,8 +236,7 @@ class KafkaProducerPool:
             self._release(slot)
 
     async def send_batch(self, records: Sequence[OutboundEvent]) -> list[Ack | Exception]:
-        """Buffer all records on one ``lane`` in order, then await every ack; one outcome per
-        record, in order: its ack or its error (as in ``send``). Cancellation aborts like ``send``."""
+        """Buffer the records on one ``lane``, then await each ack: its ack or error, in order."""
         if not records:
             return []
         async with self.lane() as lane:
@@ -346,8 +345,11 @@ class KafkaProducerPool:
 
     async def _await_ack(self, slot: _Slot, record: OutboundEvent, pending: _Pending) -> Ack:
         try:
-            async with asyncio.timeout(self._config.delivery_timeout_ms / 1000):
-                ack = await pending.future
+            if pending.future.done():  # a lane's later acks often are by their turn
+                ack = pending.future.result()
+            else:
+                async with asyncio.timeout(self._config.delivery_timeout_ms / 1000):
+                    ack = await pending.future
         except TimeoutError as exc:
             self._fail_slot(slot, "delivery timed out")
             within = self._config.delivery_timeout_ms

@@ -55,7 +55,8 @@ if TYPE_CHECKING:
     from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
     from omnibase_infra.infrastructure.kafka_producer_lane import Delivery, Lane
     from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
-    from omnibase_infra.workflow.protocols import Headers, ProtocolTopicAcl
+    from omnibase_infra.infrastructure.kafka_producer_protocol import Header
+    from omnibase_infra.workflow.protocols import ProtocolTopicAcl
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class OutboxPublishOperations:
         for row in chain:
             try:
                 headers = await self._prepare(row, topics)
-                event = OutboundEvent(row["topic"], bytes(row["payload"]), row["key"], tuple(headers))
+                event = OutboundEvent(row["topic"], bytes(row["payload"]), row["key"], headers)
                 delivery = await lane.enqueue(event)
                 if not pipelined:
                     await delivery.ack()
@@ -204,7 +205,9 @@ class OutboxPublishOperations:
         result.failed.append((failed_row, RowFailure(_error_text(error), poison)))
         return None
 
-    async def _prepare(self, row: asyncpg.Record, topics: dict[str, asyncio.Future[bool]]) -> Headers:
+    async def _prepare(
+        self, row: asyncpg.Record, topics: dict[str, asyncio.Future[bool]]
+    ) -> tuple[Header, ...]:
         """The row's headers, once its topic and headers passed; ``PoisonRecordError`` otherwise.
 
         Whether the topic exists is asked once per round (``topics``), shared by its chains.
@@ -212,8 +215,9 @@ class OutboxPublishOperations:
         topic: str = row["topic"]
         if self._acl is not None:
             self._acl.require_relayable(topic, service_row=row["origin"] == "service")
+        stored: str | None = row["headers"]
         try:
-            headers = list(decode_headers(row["headers"]))
+            headers = () if stored == "[]" else decode_headers(stored)  # most rows have none
         except ValueError as exc:
             raise PoisonRecordError(STAGE, "MalformedHeaders", str(exc)) from None
         answer = topics.get(topic)
