@@ -110,6 +110,11 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         [("offered_per_s", "rate/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")],
     )
     add("5_outbox", "5 outbox relay", [("rows_per_s", "rows/s"), ("rows", "rows")])
+    add(
+        "5b_outbox_idle_latency",
+        "5b outbox idle latency",
+        [("rows", "rows"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")],
+    )
     add("2_event_store", "6 RSS during case 2", [("rss_peak_mib", "peak MiB")])
     add("6_memory_after_case_2", "6 RSS after case 2", [("rss_mib", "MiB")])
     add(

@@ -9,6 +9,7 @@ Cases (docs/performance.md explains the method):
   3  latency         fixed offered rate; envelope timestamp at send → row committed
   4  operations      command → reply round trip at a fixed rate
   5  outbox relay    pending rows → published and marked
+  5b outbox idle     one row into an idle outbox → published and marked (latency)
   6  memory          service RSS during case 2 (peak) and after it
   7  peer            Kafka Connect + Debezium JDBC sink on the same rows; our ratio to it
 """
@@ -34,6 +35,7 @@ import asyncpg
 from omnibase_infra.bench import (
     ceilings,
     environment,
+    outbox_cases,
     peer,
     profiling,
     rate_cases,
@@ -43,7 +45,17 @@ from omnibase_infra.bench import (
     workload,
 )
 
-ALL_CASES = ("ceilings", "writer", "scale", "store", "latency", "operations", "outbox", "peer")
+ALL_CASES = (
+    "ceilings",
+    "writer",
+    "scale",
+    "store",
+    "latency",
+    "operations",
+    "outbox",
+    "outbox_idle",
+    "peer",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -70,6 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--outbox-rows", type=int, default=20_000)
     p.add_argument("--outbox-keys", type=int, default=100)
+    p.add_argument("--outbox-idle-rows", type=int, default=200, help="case 5b rows, one at a time")
+    p.add_argument("--outbox-idle-gap-ms", type=float, default=30.0, help="case 5b idle time before each row")
     p.add_argument("--copy-chunk", type=int, default=10_000, help="rows per COPY in case 1b")
     p.add_argument("--cases", default=",".join(ALL_CASES), help=f"subset of {','.join(ALL_CASES)}")
     p.add_argument("--no-peer", action="store_true", help="skip case 7 (Kafka Connect + Debezium)")
@@ -278,7 +292,9 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
                     say,
                 ),
             )
-        started_service = any(c in args.case_set for c in ("store", "latency", "operations", "outbox"))
+        started_service = any(
+            c in args.case_set for c in ("store", "latency", "operations", "outbox", "outbox_idle")
+        )
         if started_service:
             if "store" in args.case_set:
                 await case(
@@ -347,7 +363,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
                 await case(
                     "5_outbox",
                     "5 outbox relay",
-                    lambda: service_cases.outbox(
+                    lambda: outbox_cases.outbox(
                         service,
                         args.partitions,
                         servers.dsn,
@@ -356,6 +372,25 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
                         topics.outbox,
                         args.outbox_rows,
                         args.outbox_keys,
+                        commit_ts,
+                        say,
+                        args.profile_seconds if "store" not in args.case_set else 0.0,
+                    ),
+                )
+                profile = work / "profile_outbox.txt"
+                if profile.exists():
+                    result["profile_case_5"] = {"file": str(profile), **profiling.summarise(profile)}
+            if "outbox_idle" in args.case_set:
+                await case(
+                    "5b_outbox_idle_latency",
+                    "5b outbox idle latency",
+                    lambda: outbox_cases.outbox_idle_latency(
+                        service,
+                        servers.dsn,
+                        schema,
+                        topics.outbox,
+                        args.outbox_idle_rows,
+                        args.outbox_idle_gap_ms,
                         commit_ts,
                         say,
                     ),

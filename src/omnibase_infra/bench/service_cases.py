@@ -1,4 +1,6 @@
-"""Cases 2, 5 and 6: the real service (``onex-infra run``) as a subprocess, measured from outside.
+"""Cases 2 and 6: the real service (``onex-infra run``) as a subprocess, measured from outside.
+
+Cases 5 and 5b (the outbox relay) are in ``outbox_cases``.
 
 "Row committed" is the commit time of the row's transaction
 (``pg_xact_commit_timestamp(xmin)``) when ``track_commit_timestamp`` is on, otherwise the
@@ -14,19 +16,16 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 
 from omnibase_infra.bench import profiling
 from omnibase_infra.bench.cpu import MachineCpu, process_cpu_seconds
-from omnibase_infra.bench.workload import Dataset, Progress, committed_total, envelope
+from omnibase_infra.bench.workload import Dataset, Progress, committed_total
 
 ONEX_INFRA = str(Path(sys.executable).parent / "onex-infra")
 
@@ -268,70 +267,6 @@ async def throughput(
         **machine_figures,
         "rss_peak_mib": hwm / 1024,
         "rss_sampled_max_mib": service.rss_max_kib / 1024,
-    }
-
-
-async def outbox(
-    service: ServiceProcess,
-    partitions: int,
-    servers_dsn: str,
-    schema: str,
-    bootstrap: str,
-    topic: str,
-    rows: int,
-    keys: int,
-    commit_ts: bool,
-    progress: Progress,
-) -> dict[str, float]:
-    """Case 5: ``rows`` pending outbox rows inserted at once; insert → last row marked published."""
-    value, _ = envelope(0, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
-    records = [(topic, f"k{i % keys}".encode(), value, "[]") for i in range(rows)]
-    conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
-    try:
-        await conn.copy_records_to_table(
-            "onex_outbox", records=records, columns=("topic", "key", "payload", "headers"), schema_name=schema
-        )
-        inserted_at = time.time()
-        deadline = time.monotonic() + 60 + rows / 200
-        pending = rows
-        while time.monotonic() < deadline:
-            service.check_alive()
-            pending = int(await conn.fetchval("SELECT count(*) FROM onex_outbox WHERE status = 'pending'"))
-            if pending == 0:
-                break
-            progress(f"5 outbox: {rows - pending:,}/{rows:,} published")
-            await asyncio.sleep(0.5)
-        if pending:
-            raise RuntimeError(f"outbox: {pending:,} rows still pending")
-        parked = int(await conn.fetchval("SELECT count(*) FROM onex_outbox WHERE status = 'dead_letter'"))
-        if parked:
-            error = await conn.fetchval(
-                "SELECT min(last_error) FROM onex_outbox WHERE status = 'dead_letter'"
-            )
-            raise RuntimeError(f"outbox: {parked:,} rows dead-lettered, e.g. {error}")
-        expr = "pg_xact_commit_timestamp(xmin)" if commit_ts else "published_at"
-        last = float(
-            await conn.fetchval(
-                f"SELECT extract(epoch FROM max({expr})) FROM onex_outbox WHERE topic = $1",
-                topic,
-            )
-        )
-    finally:
-        await conn.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(partitions)]
-        on_topic = sum((await consumer.end_offsets(parts)).values())
-    finally:
-        await consumer.stop()
-    elapsed = last - inserted_at
-    return {
-        "rows": float(rows),
-        "keys": float(keys),
-        "seconds": elapsed,
-        "rows_per_s": rows / elapsed,
-        "records_on_topic": float(on_topic),
     }
 
 

@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
@@ -46,6 +46,7 @@ from omnibase_infra.infrastructure.kafka_producer_errors import (
     is_fatal_for_producer,
     translate_kafka_error,
 )
+from omnibase_infra.infrastructure.kafka_producer_lane import Delivery, Lane
 from omnibase_infra.infrastructure.kafka_producer_protocol import (
     Ack,
     Header,
@@ -235,32 +236,27 @@ class KafkaProducerPool:
             self._release(slot)
 
     async def send_batch(self, records: Sequence[OutboundEvent]) -> list[Ack | Exception]:
-        """Buffer all records on one producer in order, then await every ack.
-
-        Returns one outcome per record, in order: its ack, or the error (translated
-        as in ``send``) in its place. Records keep their order per partition.
-        Cancellation of the caller aborts the producer like ``send``.
-        """
+        """Buffer the records on one ``lane``, then await each ack: its ack or error, in order."""
         if not records:
             return []
-        slot = await self._acquire()
-        try:
-            buffered: list[_Pending | Exception] = []
+        async with self.lane() as lane:
+            buffered: list[Delivery[_Pending] | Exception] = []
             for record in records:
                 try:
-                    buffered.append(await self._enqueue(slot, record, None))
+                    buffered.append(await lane.enqueue(record))
                 except Exception as exc:
                     buffered.append(exc)
-            outcomes: list[Ack | Exception] = []
-            for record, item in zip(records, buffered, strict=True):
-                if isinstance(item, Exception):
-                    outcomes.append(item)
-                    continue
-                try:
-                    outcomes.append(await self._await_ack(slot, record, item))
-                except Exception as exc:
-                    outcomes.append(exc)
-            return outcomes
+            return [item if isinstance(item, Exception) else await _outcome(item) for item in buffered]
+
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[Lane[_Pending]]:
+        """One producer held for a group of sends whose order matters (``kafka_producer_lane``)."""
+        slot = await self._acquire()
+        try:
+            yield Lane(
+                lambda record: self._enqueue(slot, record, None),
+                lambda record, pending: self._await_ack(slot, record, pending),
+            )
         finally:
             self._release(slot)
 
@@ -349,8 +345,11 @@ class KafkaProducerPool:
 
     async def _await_ack(self, slot: _Slot, record: OutboundEvent, pending: _Pending) -> Ack:
         try:
-            async with asyncio.timeout(self._config.delivery_timeout_ms / 1000):
-                ack = await pending.future
+            if pending.future.done():  # a lane's later acks often are by their turn
+                ack = pending.future.result()
+            else:
+                async with asyncio.timeout(self._config.delivery_timeout_ms / 1000):
+                    ack = await pending.future
         except TimeoutError as exc:
             self._fail_slot(slot, "delivery timed out")
             within = self._config.delivery_timeout_ms
@@ -479,6 +478,13 @@ class KafkaProducerPool:
                 "producer %s did not close cleanly: %s", slot.counters.producer_id, self._describe(exc)
             )
         slot.counters.state = "closed"
+
+
+async def _outcome(delivery: Delivery[_Pending]) -> Ack | Exception:
+    try:
+        return await delivery.ack()
+    except Exception as exc:
+        return exc
 
 
 def _mark_seen(future: asyncio.Future[Ack]) -> None:

@@ -21,7 +21,8 @@ Fed by the runtime as work happens:
 - ``omnibase_db_operation_duration_seconds{operation}``,
   ``omnibase_kafka_publish_duration_seconds{topic}``, ``omnibase_batch_size{workflow}`` histograms
   (the two duration histograms are fed from traced spans by ``span_metrics.MetricsSpanProcessor``);
-- ``omnibase_consumer_lag{topic,partition}`` and ``omnibase_outbox_pending`` gauges;
+- ``omnibase_consumer_lag{topic,partition}``, ``omnibase_outbox_pending`` and
+  ``omnibase_outbox_listening`` (1 while the relay's LISTEN connection is up) gauges;
 - ``omnibase_dlq_records_total{topic,stage}`` counter;
 - ``omnibase_circuit_breaker_transitions_total{breaker,from_state,to_state}`` counter
   (``on_breaker_transition`` is a breaker listener; ``register_breaker`` creates a breaker's
@@ -163,6 +164,12 @@ class InfraMetrics:
         self.outbox_pending = Gauge(
             "omnibase_outbox_pending", "outbox rows waiting to be published", env, registry=r
         )
+        self.outbox_listening = Gauge(
+            "omnibase_outbox_listening",
+            "1 while the outbox relay wakes on new rows' notifications, 0 while it only polls",
+            env,
+            registry=r,
+        )
         self.span_duration = Histogram(
             "omnibase_span_duration_seconds",
             "duration of sampled trace spans",
@@ -282,6 +289,10 @@ class InfraMetrics:
     def set_outbox_pending(self, pending: int) -> None:
         """Outbox rows waiting to be published."""
         self.outbox_pending.labels(self.environment).set(pending)
+
+    def set_outbox_listening(self, listening: bool) -> None:
+        """Whether the outbox relay's LISTEN connection is up (else it only polls)."""
+        self.outbox_listening.labels(self.environment).set(1.0 if listening else 0.0)
 
     def observe_span(self, span_name: str, kind: str, status: str, seconds: float) -> None:
         """Record one ended span (status ``ok``/``error``/``unset``)."""

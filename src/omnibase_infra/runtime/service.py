@@ -15,8 +15,9 @@ Start (``_start``), in this order:
 7. HTTP (health, metrics, admin), then one health round for ``/health`` and the gauges;
 8. the tasks: the consumer loop, each workflow infrastructure_orchestrator schedules
    (``trigger: repeat``, the outbox relay: back to back while it reports work, else
-   ``outbox_idle_interval_ms`` idle; ``trigger: interval``, infrastructure_state: every
-   ``HEALTH_CHECK_INTERVAL``), the health loop and, with a credential store, the
+   ``outbox_idle_interval_ms`` idle or until a new row's notification (the
+   ``outbox-listener`` task, postgres_adapter's ``OutboxListener``); ``trigger: interval``,
+   infrastructure_state: every ``HEALTH_CHECK_INTERVAL``), the health loop and, with a credential store, the
    credential refresh.
 
 Steps 3, 5 and 6 retry a server that is down until ``ONEX_STARTUP_TIMEOUT``; a
@@ -66,6 +67,7 @@ from omnibase_infra.models.model_vault_credentials import CredentialTarget, Mode
 from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.triggers import run_every, run_repeating
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import ConsumerLoop
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import ProtocolKafkaConsumer
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.outbox_listener import OutboxListener
 from omnibase_infra.observability.http_server import HealthServer, build_health_app
 from omnibase_infra.runtime.credential_rotation import CredentialRotation, InUse, Renewer
 from omnibase_infra.runtime.node_host import HostedNodes
@@ -98,6 +100,7 @@ class InfraService:
         self._consumer: ProtocolKafkaConsumer | None = None
         self._loop: ConsumerLoop | None = None
         self._http: HealthServer | None = None
+        self._outbox_listener: OutboxListener | None = None
         self._tasks = ServiceTasks(stopping=self._stopping.is_set, on_crash=self.request_stop)
         self._credentials = _credential_provider(settings, contracts, clock)
         self._rotation: CredentialRotation | None = None
@@ -202,6 +205,15 @@ class InfraService:
         gc.freeze()
         self._tasks.start("consumer-loop", self._loop.run())
         orchestrator = nodes.infrastructure_orchestrator
+        # The outbox relay (the one repeat workflow) wakes on a new row's notification.
+        self._outbox_listener = OutboxListener(
+            nodes.postgres_adapter.resources.database,
+            self._settings.postgres.schema_name,
+            poll_seconds=self._idle_seconds,
+            retry_seconds=max(1.0, self._idle_seconds),
+            probe_seconds=self._settings.health_check_interval,
+        )
+        self._tasks.start("outbox-listener", self._outbox_listener.run(self._stopping))
         for workflow in orchestrator.scheduled():
             if workflow.trigger == "repeat":
                 job = run_repeating(
@@ -210,6 +222,7 @@ class InfraService:
                     self._stopping,
                     idle_seconds=self._idle_seconds,
                     clock=self._clock,
+                    wake=self._outbox_listener.wake,
                 )
             else:
                 job = run_every(
@@ -296,6 +309,8 @@ class InfraService:
         if self._loop is not None:
             for partition, lag in self._loop.lag().items():
                 c.metrics.set_consumer_lag(partition.topic, partition.partition, lag)
+        if self._outbox_listener is not None:
+            c.metrics.set_outbox_listening(self._outbox_listener.listening)
         pending = getattr(c.nodes.postgres_adapter, "pending_count", None)
         if pending is not None:
             with contextlib.suppress(InfraError, OSError):

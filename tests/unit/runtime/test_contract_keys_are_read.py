@@ -192,6 +192,7 @@ class _RelayConnection:
 
 async def _relay_round(service: InfraService) -> tuple[object, ...]:
     """One run of the outbox_relay workflow, as the host's repeat trigger starts it, by name."""
+    from omnibase_infra.infrastructure.kafka_producer_lane import Lane
     from omnibase_infra.workflow.payloads import OutboxRound, Tick
 
     c = service.components
@@ -205,12 +206,19 @@ async def _relay_round(service: InfraService) -> tuple[object, ...]:
     async def topic_exists(topic: str) -> bool:
         return True
 
-    async def refuse(*args: object, **kwargs: object) -> tuple[int, int]:
+    async def refuse(record: object) -> object:
         raise RuntimeError("the test broker refuses every record")
+
+    async def never_acked(record: object, pending: object) -> tuple[int, int]:
+        raise AssertionError("no record is ever buffered")
+
+    @contextlib.asynccontextmanager
+    async def lane() -> AsyncIterator[Lane[object]]:
+        yield Lane(refuse, never_acked)
 
     c.database.acquire_connection = acquire  # type: ignore[method-assign,assignment]  # the recording connection
     c.producers.topic_exists = topic_exists  # type: ignore[method-assign]  # the brokers know the topic
-    c.producers.send = refuse  # type: ignore[method-assign]  # no broker: each send fails, not an outage
+    c.producers.lane = lane  # type: ignore[method-assign,assignment]  # no broker: each record fails, not an outage
     orchestrator = c.nodes.infrastructure_orchestrator
     scheduled = {w.name: w.trigger for w in orchestrator.scheduled()}
     assert scheduled["outbox_relay"] == "repeat"
@@ -294,7 +302,7 @@ async def test_the_fingerprint_is_stable(contracts: ContractSet, monkeypatch: py
     relay = first["outbox relay"]
     assert isinstance(relay, tuple)
     fetched, executed, _, dead_letter_enabled, _ = relay
-    assert fetched == ((500,),), "the claim asks for the production outbox_batch_size"
+    assert fetched == ((2000,),), "the claim asks for the production outbox_batch_size"
     parked = [args[0] for args in executed if len(args) == 4 and args[3]]
     assert dead_letter_enabled is True and parked, "rows past outbox_max_attempts are parked"
 

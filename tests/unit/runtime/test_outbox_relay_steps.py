@@ -24,6 +24,7 @@ from omnibase_infra.contract_validation.model_environment_settings import ModelW
 from omnibase_infra.environment import EnumEnvironment
 from omnibase_infra.errors import OutageError, PoisonRecordError
 from omnibase_infra.infrastructure.error_classification import is_outage
+from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.outbox_spill import encode_headers
 from omnibase_infra.nodes.group_gateway.v1_0_0.topic_acl import TopicAcl
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.node import NodeKafkaAdapterEffect
@@ -31,6 +32,7 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.outbox_operations import OutboxPu
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.node import NodePostgresAdapterEffect
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.outbox_operations import (
     CLAIM_SQL,
+    CUSTOM_PLAN_SQL,
     PENDING_SQL,
     OutboxOperations,
 )
@@ -91,22 +93,72 @@ class FakeTopics:
         return topic in self.existing
 
 
-class FakeProducers:
-    """kafka_adapter's producer pool: sends through ``publisher``; ``topic_exists`` asks ``topics``."""
+@dataclass(frozen=True)
+class ProducerPolicy:
+    """The part of the producer config the relay reads."""
 
-    def __init__(self, publisher: FakePublisher, topics: FakeTopics) -> None:
+    enable_idempotence: bool = True
+
+
+class FakeDelivery:
+    """A buffered record's ack: what the publisher answered when it was buffered."""
+
+    def __init__(self, lane: FakeLane, row_id: bytes, outcome: tuple[int, int] | Exception) -> None:
+        self.lane = lane
+        self.row_id = row_id
+        self.outcome = outcome
+
+    async def ack(self) -> tuple[int, int]:
+        self.lane.timeline.append(("ack", self.row_id))
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+class FakeLane:
+    """One producer of the pool: a record goes to ``publisher`` when buffered, its ack is awaited later.
+
+    With ``idempotent`` (the broker's sequence numbers) a record buffered behind a failed
+    one of its topic and key (its partition) never reaches the topic: it fails too. Without
+    it, later records are delivered whatever happened to earlier ones.
+    """
+
+    def __init__(self, publisher: FakePublisher, timeline: list[tuple[str, bytes]], idempotent: bool) -> None:
+        self.publisher = publisher
+        self.timeline = timeline
+        self.idempotent = idempotent
+        self.lost: dict[tuple[str, bytes | None], Exception] = {}
+
+    async def enqueue(self, event: OutboundEvent) -> FakeDelivery:
+        self.timeline.append(("buffer", event.value))
+        partition = (event.topic, event.key)
+        if self.idempotent and partition in self.lost:
+            return FakeDelivery(self, event.value, OutageError("out of order sequence"))
+        try:
+            outcome: tuple[int, int] | Exception = await self.publisher.send(
+                event.topic, event.value, event.key, event.headers
+            )
+        except Exception as exc:
+            outcome = exc
+            if event.key is not None:  # a keyless record may go to any partition
+                self.lost[partition] = exc
+        return FakeDelivery(self, event.value, outcome)
+
+
+class FakeProducers:
+    """kafka_adapter's producer pool: lanes send through ``publisher``; ``topic_exists`` asks ``topics``."""
+
+    def __init__(self, publisher: FakePublisher, topics: FakeTopics, *, idempotent: bool = True) -> None:
         self.publisher = publisher
         self.topics = topics
+        self.config = ProducerPolicy(enable_idempotence=idempotent)
+        self.timeline: list[tuple[str, bytes]] = []
+        self.lanes = 0
 
-    async def send(
-        self,
-        topic: str,
-        value: bytes,
-        key: bytes | None = None,
-        headers: Headers | None = None,
-        partition: int | None = None,
-    ) -> tuple[int, int]:
-        return await self.publisher.send(topic, value, key, headers, partition)
+    @contextlib.asynccontextmanager
+    async def lane(self) -> AsyncIterator[FakeLane]:
+        self.lanes += 1
+        yield FakeLane(self.publisher, self.timeline, self.config.enable_idempotence)
 
     async def topic_exists(self, topic: str) -> bool:
         return await self.topics.topic_exists(topic)
@@ -147,9 +199,12 @@ class FakeOutboxConnection:
         self.executed: list[tuple[str, tuple[object, ...]]] = []
         self.outcome = "open"
         self.execute_error: Exception | None = None
+        self.claims: list[tuple[object, ...]] = []
+        self.planned: list[int] = []  # claims made before each SET LOCAL plan_cache_mode
 
     async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
         assert sql == CLAIM_SQL
+        self.claims.append(args)
         return self.rows
 
     async def fetchval(self, sql: str, *args: object) -> int:
@@ -157,6 +212,9 @@ class FakeOutboxConnection:
         return self.pending
 
     async def execute(self, sql: str, *args: object) -> str:
+        if sql == CUSTOM_PLAN_SQL:
+            self.planned.append(len(self.claims))
+            return "SET"
         if self.execute_error is not None:
             raise self.execute_error
         self.executed.append((sql, args))
@@ -304,7 +362,9 @@ class Relay:
             await round_.aclose()
 
     async def _publish_chain(self, chain: list[asyncpg.Record]) -> ChainResult:
-        return await self.kafka._publish_chain(chain)
+        """One key's rows published as a round would (one lane, the breaker, a 30 s budget)."""
+        [result] = await self.kafka._publish_rows(chain, 30.0)
+        return result
 
 
 def acl(*relay: str) -> TopicAcl:
@@ -380,7 +440,7 @@ async def test_an_outage_stops_the_chain_without_counting_a_failure() -> None:
     assert result.published == [1]
     assert result.failed == []
     assert result.outage
-    assert publisher.attempts == 2, "row 3 must wait behind row 2"
+    assert publisher.attempts == 2, "row 3 never lands behind the lost row 2"
 
 
 async def test_an_open_breaker_stops_the_chain_as_an_outage() -> None:
@@ -403,7 +463,7 @@ async def test_an_unclassified_failure_is_retried_and_stops_the_rest_of_its_key(
         (1, "ValueError: something odd", False)
     ]
     assert not result.outage
-    assert publisher.attempts == 1, "row 2 must wait behind row 1"
+    assert publisher.attempts == 1, "row 2 never lands behind the failed row 1"
 
 
 @pytest.mark.parametrize(
@@ -657,6 +717,69 @@ async def test_keyless_rows_are_chains_of_their_own_and_one_failing_stops_no_oth
     assert conn.marks()[3][2], "the poison keyless row is parked"
 
 
+async def test_a_round_buffers_every_row_on_one_lane_before_it_waits_for_the_acks() -> None:
+    publisher = FakePublisher()
+    topics = FakeTopics(TOPIC)
+    outbox = relay(publisher, topics=topics)
+    rows = [row(i, key=b"ab"[i % 2 : i % 2 + 1]) for i in range(1, 7)]
+
+    results = await outbox.kafka._publish_rows(rows, 30.0)
+
+    assert sorted(i for r in results for i in r.published) == [1, 2, 3, 4, 5, 6]
+    timeline = outbox.kafka.fake_producers.timeline
+    for key_rows in ({b"p1", b"p3", b"p5"}, {b"p2", b"p4", b"p6"}):
+        steps = [what for what, value in timeline if value in key_rows]
+        assert steps == ["buffer"] * 3 + ["ack"] * 3, (
+            "a key's rows are all buffered before any ack is awaited"
+        )
+    assert outbox.kafka.fake_producers.lanes == 1, "the whole round goes through one producer"
+    assert topics.asked == [TOPIC], "a topic's existence is asked once per round"
+    assert outbox.kafka.fake_breaker.calls == 1, "one breaker call covers the round's sends"
+
+
+async def test_rows_of_a_key_reach_the_topic_in_id_order_and_never_behind_a_failed_one() -> None:
+    publisher = FakePublisher()
+    publisher.failures = [None, OutageError("leader lost")]  # key b's chain goes first: row 4 is lost
+    rows = [row(i, key=b"abc"[i % 3 : i % 3 + 1]) for i in range(1, 13)]
+    conn = FakeOutboxConnection(rows)
+
+    counts = await run_round(relay(publisher), conn)
+
+    sent = {key: [int(r.value[1:]) for r in publisher.sent if r.key == key] for key in (b"a", b"b", b"c")}
+    assert sent[b"a"] == [3, 6, 9, 12] and sent[b"c"] == [2, 5, 8, 11]
+    assert sent[b"b"] == [1], "nothing of key b lands after its lost row 4"
+    assert conn.published_ids() == [1, 2, 3, 5, 6, 8, 9, 11, 12]
+    assert counts == (9, 0, 0, True)
+    assert conn.marks() == {}, "rows 4, 7 and 10 stay pending, no attempt counted"
+
+
+async def test_without_idempotence_each_ack_is_awaited_before_the_next_row_of_its_key() -> None:
+    # Without the broker's sequence numbers a row buffered behind a failed one could land
+    # after it: the relay must not buffer it before the earlier row was acknowledged.
+    publisher = FakePublisher()
+    publisher.failures = [None, ValueError("odd")]
+    outbox = relay(publisher)
+    outbox.kafka.fake_producers = FakeProducers(publisher, FakeTopics(TOPIC), idempotent=False)
+
+    result = await outbox._publish_chain([row(1), row(2), row(3)])
+
+    assert result.published == [1]
+    assert [r["id"] for r, _ in result.failed] == [2]
+    assert [r.value for r in publisher.sent] == [b"p1"], "row 3 never reaches the topic after row 2 failed"
+    timeline = [what for what, _ in outbox.kafka.fake_producers.timeline]
+    assert timeline == ["buffer", "ack", "buffer", "ack"]
+
+
+async def test_every_claim_is_planned_for_the_table_as_it_is_now() -> None:
+    conn = FakeOutboxConnection([row(1)])
+
+    await run_round(relay(FakePublisher()), conn)
+    await run_round(relay(FakePublisher()), conn)
+
+    assert conn.planned == [0, 1], "a custom plan is asked for in each claim's transaction, before it"
+    assert CUSTOM_PLAN_SQL == "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
 def test_the_claim_takes_no_advisory_lock_for_a_keyless_row() -> None:
     lock = CLAIM_SQL.index("pg_try_advisory_xact_lock")
     assert "CASE WHEN key IS NULL THEN true" in CLAIM_SQL[:lock]
@@ -681,7 +804,8 @@ async def test_order_is_per_topic_and_key_so_a_bad_row_holds_back_no_other_topic
 
 def test_every_per_key_check_of_the_claim_matches_the_topic_too() -> None:
     assert "d.topic = o.topic AND d.key = o.key" in CLAIM_SQL
-    assert "e.topic = c.topic AND e.key = c.key" in CLAIM_SQL
+    assert "e.topic = k.topic AND e.key = k.key" in CLAIM_SQL
+    assert "g.topic = c.topic AND g.key = c.key" in CLAIM_SQL
     assert "topic || ':' || encode(key, 'hex')" in CLAIM_SQL
 
 

@@ -1,9 +1,14 @@
 """Runs the workflows the clock starts: ``repeat`` (back to back while there is work) and ``interval``.
 
 ``run_repeating``: each run starts from a ``Tick``; when the payload the last step
-returned says ``more`` it runs again at once, else it waits ``idle_seconds``. A run that
-raises waits ``idle_seconds`` too; an outage is expected (the breaker and the health
-report say so), any other error is logged with its stack. A payload holding resources
+returned says ``more`` it runs again at once, else it waits ``idle_seconds`` or until
+``wake`` is set, whichever comes first (the outbox relay's ``wake`` is set by a
+``LISTEN`` notification of a new row: postgres_adapter's ``outbox_listener``). ``wake``
+is cleared before each run, so a wake-up during a run (its rows maybe not claimed)
+starts one more run at once. A run that raises waits ``idle_seconds`` too (a wake-up
+does not cut that wait short: an outage is not retried faster because rows arrive); an
+outage is expected (the breaker and the health report say so), any other error is
+logged with its stack. A payload holding resources
 (a claimed outbox round's transaction) is closed by ``run_steps`` when a step raises.
 
 ``run_every``: one run per
@@ -14,7 +19,6 @@ Both return when ``stopping`` is set.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -25,24 +29,39 @@ from omnibase_infra.workflow.payloads import Tick
 logger = logging.getLogger(__name__)
 
 
-async def _wait(stopping: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)
+async def _wait(stopping: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    """Return after ``seconds``, or once ``stopping`` (or ``wake``) is set."""
+    events = [stopping] if wake is None else [stopping, wake]
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 async def run_repeating(
-    runner: Any, name: str, stopping: asyncio.Event, *, idle_seconds: float, clock: Clock = SYSTEM_CLOCK
+    runner: Any,
+    name: str,
+    stopping: asyncio.Event,
+    *,
+    idle_seconds: float,
+    clock: Clock = SYSTEM_CLOCK,
+    wake: asyncio.Event | None = None,
 ) -> None:
     """Run workflow ``name`` again and again (see the module docstring)."""
     while not stopping.is_set():
+        if wake is not None:
+            wake.clear()
         try:
             payload = await runner.run(name, Tick(clock.now()))
         except Exception as exc:
             if not is_outage(exc):
                 logger.error("workflow %s failed", name, exc_info=exc)
-            payload = None
-        if not getattr(payload, "more", False):
             await _wait(stopping, idle_seconds)
+            continue
+        if not getattr(payload, "more", False):
+            await _wait(stopping, idle_seconds, wake)
 
 
 async def run_every(

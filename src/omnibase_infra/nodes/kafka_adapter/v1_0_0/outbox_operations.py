@@ -5,14 +5,33 @@ the relay's guarantees) and ``mark_outbox_published`` marks what this step repor
 per chain, the ids the broker acknowledged, the row that failed (and whether it is
 poison) and whether an outage stopped it.
 
-A chain is one (topic, key)'s rows, sent one after another; a keyless row is a chain of
-its own. Chains are sent side by side within the round's ``send_budget_seconds``; a
-chain still sending when the budget runs out is cancelled and counts as an outage for
-its unsent rows. Each row is checked first: the topic ACL (``require_relayable``), its
-headers (a JSON array of ``[name, base64 value]`` pairs), its topic's existence on the
-brokers (never created); any of those failing, or the broker refusing the record, makes
-it poison (``PoisonRecordError``, stage ``outbox``). Every broker call (the topic lookup,
-the send) runs under the Kafka breaker; an outage stops the chain without a failure.
+A chain is one (topic, key)'s rows in id order; a keyless row is a chain of its own.
+Each row is checked first: the topic ACL (``require_relayable``), its headers (a JSON
+array of ``[name, base64 value]`` pairs), its topic's existence on the brokers (never
+created; asked once per topic and round); any of those failing, or the producer or the
+broker refusing the record, makes it poison (``PoisonRecordError``, stage ``outbox``)
+and stops its chain: no later row of the chain is sent.
+
+The whole round goes through one producer (a ``lane`` of the pool), under one Kafka
+breaker call: every row is buffered at once and the acks are awaited afterwards, so a
+round costs a few produce requests and one wait, not one round trip per row. Order per
+key holds because a key's rows are buffered on that one producer in id order and land
+on one partition: aiokafka sends one batch per partition at a time and retries a failed
+one in place (it never expires a batch when idempotent), and the idempotent producer's
+sequence numbers make the broker refuse any batch behind a lost one, so a row is never
+acknowledged after an earlier row of its key failed. A producer without
+``enable_idempotence`` has no such guarantee: then each chain waits for a row's ack
+before buffering the next (the chains still run side by side). Rows acknowledged in a
+chain are reported published; the chain's first failure is reported and its later
+rows stay pending (were one acknowledged anyway, it is reported published too, as it
+is on the topic, and logged as an order violation).
+
+The sends have the round's ``send_budget_seconds``: a chain not done by then is
+cancelled (the pool aborts the producer, failing what it still buffered) and counts as
+an outage for its unsent rows. An outage (the breaker open, the brokers unreachable,
+the breaker's own timeout) stops the chains it reaches without counting a failure;
+the first one met is raised inside the breaker call so the breaker counts the round's
+outage once.
 """
 
 from __future__ import annotations
@@ -20,10 +39,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.infrastructure.error_classification import is_outage
+from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.outbox_spill import decode_headers
 from omnibase_infra.workflow.operations import SAME, StepContext, operation
 from omnibase_infra.workflow.payloads import ChainResult, OutboxRound, RowFailure
@@ -33,8 +53,10 @@ if TYPE_CHECKING:
 
     from omnibase_infra.clock import Clock
     from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
+    from omnibase_infra.infrastructure.kafka_producer_lane import Delivery, Lane
     from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
-    from omnibase_infra.workflow.protocols import Headers, ProtocolTopicAcl
+    from omnibase_infra.infrastructure.kafka_producer_protocol import Header
+    from omnibase_infra.workflow.protocols import ProtocolTopicAcl
 
 logger = logging.getLogger(__name__)
 
@@ -69,89 +91,152 @@ class OutboxPublishOperations:
         return round_
 
     async def _publish_rows(self, rows: list[asyncpg.Record], send_budget: float) -> list[ChainResult]:
-        """Publish the claimed rows, chains side by side, within ``send_budget`` seconds.
-
-        A chain still sending when the budget runs out is cancelled and counts as an
-        outage for its unsent rows (no attempt counted, they stay pending); what it got
-        acknowledged before is kept in its result and marked.
-        """
+        """Publish the claimed rows on one lane, chains side by side, within ``send_budget`` seconds."""
         chains: dict[tuple[str, bytes] | int, list[asyncpg.Record]] = defaultdict(list)
         for row in rows:
             # A keyless row has no order: it is a chain of its own and waits for nobody.
             key: bytes | None = row["key"]
             chains[int(row["id"]) if key is None else (row["topic"], key)].append(row)
         results = [ChainResult([], [], False) for _ in chains]
-        tasks = [
-            asyncio.ensure_future(self._publish_chain(chain, result))
-            for chain, result in zip(chains.values(), results, strict=True)
-        ]
-        if not tasks:
+        if not chains:
             return results
-        _, late = await asyncio.wait(tasks, timeout=send_budget)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
-        for task, result in zip(tasks, results, strict=True):
-            if task in late:
-                result.outage = True
-            elif (error := task.exception()) is not None:
-                raise error
+        pipelined = self.producers.config.enable_idempotence
+        topics: dict[str, asyncio.Future[bool]] = {}
+        finished: set[int] = set()
+        late = 0
+
+        async def send_all() -> None:
+            nonlocal late
+            async with self.producers.lane() as lane:
+                tasks = [
+                    asyncio.ensure_future(self._publish_chain(lane, chain, result, topics, pipelined))
+                    for chain, result in zip(chains.values(), results, strict=True)
+                ]
+                try:
+                    _, pending = await asyncio.wait(tasks, timeout=send_budget)
+                finally:  # the budget ran out, or the breaker's timeout cancelled us
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+            late = len(pending)
+            outages: list[Exception] = []
+            for index, task in enumerate(tasks):
+                if task in pending:
+                    continue
+                if (error := task.exception()) is not None:
+                    raise error  # not an outcome of a row: the round rolls back
+                finished.add(index)
+                if (outage := task.result()) is not None:
+                    outages.append(outage)
+            if outages:
+                raise outages[0]  # counted once by the breaker; the results say the rest
+
+        try:
+            await self.breaker.call(send_all)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+        for index, result in enumerate(results):
+            if index not in finished:
+                result.outage = True  # cut by the budget, the breaker's timeout, or never sent
         if late:
             logger.warning(
                 "outbox relay: %d chain(s) not done within the send budget of %.1f s; "
                 "their unsent rows stay pending",
-                len(late),
+                late,
                 send_budget,
             )
         return results
 
     async def _publish_chain(
-        self, chain: list[asyncpg.Record], result: ChainResult | None = None
-    ) -> ChainResult:
-        """Send one chain's rows in order into ``result``; stop at the first one not acknowledged."""
-        result = ChainResult([], [], False) if result is None else result
-        producers = self.producers
+        self,
+        lane: Lane[Any],
+        chain: list[asyncpg.Record],
+        result: ChainResult,
+        topics: dict[str, asyncio.Future[bool]],
+        pipelined: bool,
+    ) -> Exception | None:
+        """Buffer one chain's rows in order, then await their acks, into ``result``.
+
+        Buffering stops at the first row that fails its checks or that the producer
+        refuses (and, when not ``pipelined``, at the first row not acknowledged: each
+        ack is awaited before the next row is buffered). Returns the outage that stopped
+        the chain, if one did.
+        """
+        buffered: list[tuple[asyncpg.Record, Delivery[Any]]] = []
+        refused: tuple[asyncpg.Record, Exception] | None = None
         for row in chain:
             try:
-                headers = await self._prepare(row)
-
-                async def send(row: asyncpg.Record = row, headers: Headers = headers) -> tuple[int, int]:
-                    return await producers.send(
-                        row["topic"], bytes(row["payload"]), key=row["key"], headers=headers
-                    )
-
-                await self.breaker.call(send)
+                headers = await self._prepare(row, topics)
+                event = OutboundEvent(row["topic"], bytes(row["payload"]), row["key"], headers)
+                delivery = await lane.enqueue(event)
+                if not pipelined:
+                    await delivery.ack()
+                    result.published.append(int(row["id"]))
+                    continue
             except Exception as exc:
-                if is_outage(exc):
-                    result.outage = True
-                else:
-                    poison = isinstance(exc, PoisonRecordError)
-                    result.failed.append((row, RowFailure(_error_text(exc), poison)))
-                return result
+                refused = (row, exc)
+                break
+            buffered.append((row, delivery))
+        failed: tuple[asyncpg.Record, Exception] | None = None
+        for row, delivery in buffered:
+            try:
+                await delivery.ack()
+            except Exception as exc:
+                failed = failed or (row, exc)
+                continue
+            if failed is not None:
+                logger.error(
+                    "outbox row %s (topic %s) was acknowledged after row %s of its key failed: "
+                    "the key's order is broken on the topic",
+                    row["id"],
+                    row["topic"],
+                    failed[0]["id"],
+                )
             result.published.append(int(row["id"]))
-        return result
+        first = failed or refused
+        if first is None:
+            return None
+        failed_row, error = first
+        if is_outage(error):
+            result.outage = True
+            return error
+        poison = isinstance(error, PoisonRecordError)
+        result.failed.append((failed_row, RowFailure(_error_text(error), poison)))
+        return None
 
-    async def _prepare(self, row: asyncpg.Record) -> Headers:
-        """The row's headers, once its topic and headers passed; ``PoisonRecordError`` otherwise."""
+    async def _prepare(
+        self, row: asyncpg.Record, topics: dict[str, asyncio.Future[bool]]
+    ) -> tuple[Header, ...]:
+        """The row's headers, once its topic and headers passed; ``PoisonRecordError`` otherwise.
+
+        Whether the topic exists is asked once per round (``topics``), shared by its chains.
+        """
         topic: str = row["topic"]
         if self._acl is not None:
             self._acl.require_relayable(topic, service_row=row["origin"] == "service")
+        stored: str | None = row["headers"]
         try:
-            headers = list(decode_headers(row["headers"]))
+            headers = () if stored == "[]" else decode_headers(stored)  # most rows have none
         except ValueError as exc:
             raise PoisonRecordError(STAGE, "MalformedHeaders", str(exc)) from None
-        directory = self.producers
-
-        async def exists() -> bool:
-            return await directory.topic_exists(topic)
-
-        if not await self.breaker.call(exists):
+        answer = topics.get(topic)
+        if answer is None:
+            answer = topics[topic] = asyncio.ensure_future(self.producers.topic_exists(topic))
+            answer.add_done_callback(_retrieve)
+        if not (answer.result() if answer.done() else await asyncio.shield(answer)):
             raise PoisonRecordError(
                 STAGE,
                 "UnknownTopic",
                 f"topic {topic} does not exist on the brokers (the relay never creates topics)",
             )
         return headers
+
+
+def _retrieve(future: asyncio.Future[bool]) -> None:
+    """Retrieve a topic lookup's failure: every chain that asked got it, or was cancelled."""
+    if not future.cancelled():
+        future.exception()
 
 
 __all__ = ["STAGE", "OutboxPublishOperations"]

@@ -86,14 +86,21 @@ WITH claimed AS (
     ORDER BY id
     LIMIT $1
     FOR UPDATE OF o SKIP LOCKED
+),
+gaps AS (
+    SELECT k.topic, k.key, (
+        SELECT e.id FROM onex_outbox AS e
+        WHERE e.status <> 'published' AND e.topic = k.topic AND e.key = k.key AND e.id < k.last
+          AND e.id NOT IN (SELECT id FROM claimed)
+        ORDER BY e.id
+        LIMIT 1
+    ) AS first_gap
+    FROM (SELECT topic, key, max(id) AS last FROM claimed WHERE key IS NOT NULL GROUP BY topic, key) AS k
 )
 SELECT c.id, c.topic, c.key, c.payload, c.headers, c.attempts, c.origin
 FROM claimed AS c
-WHERE NOT EXISTS (
-    SELECT 1 FROM onex_outbox AS e
-    WHERE e.status <> 'published' AND e.topic = c.topic AND e.key = c.key AND e.id < c.id
-      AND e.id NOT IN (SELECT id FROM claimed)
-)
+LEFT JOIN gaps AS g ON g.topic = c.topic AND g.key = c.key
+WHERE g.first_gap IS NULL OR c.id < g.first_gap
 ORDER BY c.id
 """
 """Pending rows in id order, none behind a dead-lettered row of its key, one relay per key.
@@ -106,9 +113,23 @@ key takes no lock at all, as it has no order to keep.
 The key's advisory lock is tried row by row while the scan runs, so another relay may
 release it half-way: the scan can then skip an earlier row of the key (locked at that
 moment) and take later ones, or take rows whose earlier row was dead-lettered after the
-statement's snapshot. The outer check drops every claimed row that has an unpublished
-row of its key before it that this claim does not hold; the next round takes them in
-order. Rows without a key have no order and are never dropped.
+statement's snapshot. ``gaps`` finds, per claimed key, its first unpublished row this
+claim does not hold (below the key's last claimed row), walking the key's unpublished
+rows in id order (index ``onex_outbox_unpublished_key``) past the claimed ones; every
+claimed row at or after that gap is dropped and the next round takes them in order. The
+walk costs about the claimed rows of the key, where comparing every claimed row with
+every unclaimed row of its key cost the claim 60 ms for 2,000 of 20,000 pending rows.
+Rows without a key have no order and are never dropped.
+"""
+
+CUSTOM_PLAN_SQL = "SET LOCAL plan_cache_mode = force_custom_plan"
+"""Run in the claim's transaction: the claim is planned for the table as it is now, every round.
+
+The claim is a prepared statement (asyncpg caches it per connection). After five runs
+PostgreSQL may keep a generic plan, costed when it was first built; an idle relay polls
+an empty outbox, so that plan was costed for an empty table, and when 20,000 rows
+arrived before autovacuum analysed them the claim took 2 s per round instead of 10 ms.
+Planning it again each round costs well under a millisecond.
 """
 
 PENDING_SQL = "SELECT count(*) FROM onex_outbox WHERE status = 'pending'"
@@ -186,6 +207,7 @@ class OutboxOperations:
         async def claim() -> tuple[DbConnection, list[asyncpg.Record]]:
             conn = await stack.enter_async_context(resources.database.acquire_connection())
             await stack.enter_async_context(conn.transaction())
+            await conn.execute(CUSTOM_PLAN_SQL)
             return conn, list(await conn.fetch(CLAIM_SQL, batch_size))
 
         try:
@@ -259,4 +281,4 @@ class OutboxOperations:
         round_.interrupted = interrupted
 
 
-__all__ = ["CLAIM_SQL", "PENDING_SQL", "ClaimedTransaction", "OutboxOperations"]
+__all__ = ["CLAIM_SQL", "CUSTOM_PLAN_SQL", "PENDING_SQL", "ClaimedTransaction", "OutboxOperations"]

@@ -1,0 +1,53 @@
+"""``KafkaProducerPool.lane()``: records buffered on one producer, their acks awaited later.
+
+A lane holds one producer of the pool for a group of sends whose order matters (the outbox
+relay's round): ``enqueue`` buffers a record at once and returns its ``Delivery``; the
+ack is awaited on it afterwards, so a whole group travels in a few produce requests
+instead of one request per acknowledged record. Records of one lane keep their order per
+partition: aiokafka sends one batch per partition at a time and retries it in place,
+and with ``enable_idempotence`` the broker refuses a batch that would land after a lost one
+(sequence numbers), so a record is never acknowledged behind an earlier one of its partition
+that failed. Errors are the pool's, translated as
+in ``send``; a caller that gives up on an ack (cancelled) aborts the producer, as ``send``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from omnibase_infra.infrastructure.event_queue import OutboundEvent
+from omnibase_infra.infrastructure.kafka_producer_protocol import Ack
+
+
+class Delivery[P]:
+    """A record buffered on a ``Lane``: ``await ack()`` (once) for ``(partition, offset)`` or its error."""
+
+    __slots__ = ("_await_ack", "_pending", "_record")
+
+    def __init__(
+        self, record: OutboundEvent, pending: P, await_ack: Callable[[OutboundEvent, P], Awaitable[Ack]]
+    ) -> None:
+        self._record, self._pending, self._await_ack = record, pending, await_ack
+
+    async def ack(self) -> Ack:
+        return await self._await_ack(self._record, self._pending)
+
+
+class Lane[P]:
+    """One producer's buffer: ``enqueue`` in call order, acks awaited on each ``Delivery``."""
+
+    __slots__ = ("_await_ack", "_enqueue")
+
+    def __init__(
+        self,
+        enqueue: Callable[[OutboundEvent], Awaitable[P]],
+        await_ack: Callable[[OutboundEvent, P], Awaitable[Ack]],
+    ) -> None:
+        self._enqueue, self._await_ack = enqueue, await_ack
+
+    async def enqueue(self, record: OutboundEvent) -> Delivery[P]:
+        """Buffer ``record``; raises at once when the producer refuses it (too large, closed...)."""
+        return Delivery(record, await self._enqueue(record), self._await_ack)
+
+
+__all__ = ["Delivery", "Lane"]
