@@ -32,6 +32,11 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
     PRELUDE_SQL,
     OperationExecutor,
 )
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_reads import (
+    BEGIN_READS_SQL,
+    END_READS_SQL,
+    JOIN_READS_SQL,
+)
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.resources import command_statement_timeout
 from omnibase_infra.workflow.envelopes import encode_envelope
 from omnibase_infra.workflow.records import (
@@ -77,6 +82,7 @@ class ScriptedConnection:
         self._pending: list[str] = []
         self.timeouts: list[str | None] = []
         self.statements_run = 0
+        self.read_session = False  # default_transaction_read_only set by a read run
 
     @asynccontextmanager
     async def transaction(self, readonly: bool = False) -> AsyncIterator[None]:
@@ -106,12 +112,29 @@ class ScriptedConnection:
         return True
 
     async def fetch(self, sql: str, *args: object) -> list[dict[str, object]]:
+        if sql == BEGIN_READS_SQL:  # a read run: session settings and the inbox lookup of its commands
+            self.read_session = True
+            self.timeouts.append(cast("str | None", args[1]))
+            ids = cast("list[uuid.UUID]", args[0])
+            found = [
+                {"envelope_id": i, "reply_topic": self.inbox[i][0], "reply": self.inbox[i][1]}
+                for i in ids
+                if i in self.inbox
+            ]
+            return found or [{"envelope_id": None, "reply_topic": None, "reply": None}]
         self.statements_run += 1
         rows = self.statement()
         self._pending.append(sql)
         return rows
 
     async def execute(self, sql: str, *args: object) -> str:
+        if sql == END_READS_SQL:
+            self.read_session = False
+            return "RESET"
+        if sql == JOIN_READS_SQL:
+            self.read_session = True
+            return "SELECT 1"
+        assert not self.read_session, "a write while the session's transactions are read-only"
         envelope_id = cast("uuid.UUID", args[0])
         if sql == KEEP_REPLY_SQL:
             if self.keep_reply_error is not None:

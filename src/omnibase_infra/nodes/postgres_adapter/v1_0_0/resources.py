@@ -58,6 +58,8 @@ class PostgresResources:
     breaker: EventBusCircuitBreaker
     catalog: ContractOperationCatalog
     executor: OperationExecutor
+    read_connections: int = 1
+    """Connections a run of read-only commands is spread over (``run_operation``)."""
 
 
 def build_postgres_resources(
