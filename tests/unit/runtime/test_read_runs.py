@@ -111,7 +111,7 @@ class LoggedConnection:
             ]
             return found or [{"envelope_id": None, "reply_topic": None, "reply": None}]
         thing = cast("int", args[0])
-        self._note(f"{sql.split()[0].lower()} {thing}")
+        self._note(f"{sql.split(maxsplit=1)[0].lower()} {thing}")
         await asyncio.sleep(0)  # the server takes its time: other connections go meanwhile
         if thing == self.server.outage_on:
             raise OSError("connection reset")
