@@ -12,7 +12,10 @@ settings. A connection that joins the run (``join``) sets them without the looku
 What a command is answered is unchanged (``OperationExecutor``): a reply kept in the
 inbox is sent again as it is; a refusal, a statement error, a timeout or a result without a
 JSON form is a failed reply, and failed replies are kept in ``onex_inbox`` once the
-settings are reset (``finish``), before any reply of the batch is published. Outages raise.
+settings are reset (``finish``), before any reply of the batch is published. Outages raise;
+a connection given back without its ``RESET`` (the run stopped) has its settings put back by
+the pool's own reset on release (``RESET ALL``). Session settings need a session per pooled
+connection, as the cached prepared statements already do (no transaction-pooling proxy).
 """
 
 from __future__ import annotations
