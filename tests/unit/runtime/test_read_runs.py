@@ -280,13 +280,14 @@ async def test_reads_spread_over_read_connections_each_set_up_and_reset() -> Non
     ], "replies go out in the batch's order"
 
 
-async def test_fewer_reads_than_read_connections_take_only_as_many_connections() -> None:
+@pytest.mark.parametrize(("reads", "connections"), [(1, 1), (5, 1), (6, 2), (8, 2), (40, 8)])
+async def test_each_connection_of_a_run_gets_at_least_three_reads(reads: int, connections: int) -> None:
     server = Server()
     harness, pool = await hosted(server, read_connections=8)
 
-    await harness.gateway.handle(batch(command("read_thing", 1), command("read_thing", 2)))
+    await harness.gateway.handle(batch(*(command("read_thing", n) for n in range(1, reads + 1))))
 
-    assert pool.lent_at_once == 2
+    assert pool.lent_at_once == connections
 
 
 async def test_a_failed_read_is_kept_after_the_session_is_reset_and_a_redelivery_gets_it_back() -> None:

@@ -116,7 +116,7 @@ class CommandOperations:
             await breaker.call(functools.partial(session.begin, first, reads))
             others = [
                 await breaker.call(functools.partial(self._lend, stack))
-                for _ in range(min(resources.read_connections, len(reads)) - 1)
+                for _ in range(_connections_for(len(reads), resources.read_connections) - 1)
             ]
             await _all([work(first)] + [_joined(breaker.call, session, conn, work) for conn in others])
             for conn in [first, *others]:
@@ -223,6 +223,16 @@ def _runs(planned: list[tuple[Command, Planned]]) -> Iterator[list[tuple[Command
         ids.add(envelope_id)
     if run:
         yield run
+
+
+READS_PER_CONNECTION = 3
+"""A connection of a read run costs three round trips besides its reads (set-up, ``RESET``, the
+pool's reset on release), so each one the run takes must get at least this many reads."""
+
+
+def _connections_for(reads: int, read_connections: int) -> int:
+    """How many connections a run of ``reads`` read-only commands is spread over."""
+    return max(1, min(read_connections, reads // READS_PER_CONNECTION))
 
 
 async def _at_once(outcome: OperationOutcome) -> OperationOutcome:
