@@ -12,8 +12,9 @@ own consumer.
   always has work queued and never more than the window. Commands/s is what the service
   sustains; the round trip at saturation is mostly time spent queued behind the window.
 
-Case 4b also reports the service's CPU time and the machine's busy CPU time per command,
-figures a shared machine distorts less than wall-clock ones. The bench's client sends with
+Case 4b also reports the service's CPU time, the machine's busy CPU time and the bench
+client's own CPU time per command, figures a shared machine distorts less than wall-clock
+ones (the client's tells whether it, not the service, is the limit). The bench's client sends with
 ``linger_ms=0`` and reads with a short fetch wait, so it adds little to the round trip; at
 saturation its own CPU share is part of the machine figure.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -61,6 +63,7 @@ class _Client:
         self.delays: list[float] = []
         self.failed = 0
         self.replied = asyncio.Condition()
+        self.own_cpu_before = process_cpu_seconds(os.getpid())
 
     async def start(self) -> None:
         await self.consumer.start()
@@ -109,12 +112,14 @@ class _Client:
         answered = max(1, self.answered)
         stats = percentiles(self.delays)
         service_cpu = process_cpu_seconds(service.pid) - cpu_before
+        own_cpu = process_cpu_seconds(os.getpid()) - self.own_cpu_before
         return {
             "commands": float(len(self.sent_at)),
             "failed_replies": float(self.failed),
             "commands_per_s": self.answered / seconds,
             "service_cpu_us_per_command": service_cpu / answered * 1e6,
             "machine_cpu_us_per_command": machine.figures(answered)["machine_cpu_us_per_event"],
+            "bench_client_cpu_us_per_command": own_cpu / answered * 1e6,
             **{f"{k}_ms" if k != "count" else "replies": v for k, v in stats.items()},
         }
 
@@ -135,6 +140,7 @@ async def operations(
         done = asyncio.Event()
         receiver = asyncio.create_task(client.receive(done))
         cpu_before = process_cpu_seconds(service.pid)
+        client.own_cpu_before = process_cpu_seconds(os.getpid())
         machine = MachineCpu()
         started = time.monotonic()
         count = 0
@@ -152,7 +158,12 @@ async def operations(
         await client.stop()
     # The offered rate is not a capacity, and at 50/s the CPU figures are mostly the service's
     # idle work (polls, health rounds) spread over few commands: case 4b has the CPU per command.
-    for key in ("commands_per_s", "service_cpu_us_per_command", "machine_cpu_us_per_command"):
+    for key in (
+        "commands_per_s",
+        "service_cpu_us_per_command",
+        "machine_cpu_us_per_command",
+        "bench_client_cpu_us_per_command",
+    ):
         del figures[key]
     return {"offered_per_s": rate, **figures}
 
@@ -180,6 +191,7 @@ async def operations_saturation(
         done = asyncio.Event()
         receiver = asyncio.create_task(client.receive(done))
         cpu_before = process_cpu_seconds(service.pid)
+        client.own_cpu_before = process_cpu_seconds(os.getpid())
         machine = MachineCpu()
         started = time.monotonic()
         count = 0

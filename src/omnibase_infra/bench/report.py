@@ -128,6 +128,7 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             ("p99_ms", "p99 ms"),
             ("service_cpu_us_per_command", "CPU us/command"),
             ("machine_cpu_us_per_command", "machine CPU us/command"),
+            ("bench_client_cpu_us_per_command", "bench client CPU us/command"),
         ],
     )
     add("5_outbox", "5 outbox relay", [("rows_per_s", "rows/s"), ("rows", "rows")])
