@@ -1,7 +1,9 @@
 """Run a named contract operation for a command envelope and build its reply (``OperationExecutor``).
 
 The ``operations`` workflow uses it in two steps of postgres_adapter: ``execute``
-(``run_operation``: ``OperationExecutor.execute`` per command) and ``answer_refused``
+(``run_operation``: ``plan`` per command, then ``execute_planned`` for a write and
+``operation_reads.ReadSession``, over the same replies and checks, for a run of
+read-only commands) and ``answer_refused``
 (``answer_refused_replies``: ``refused_reply`` for a reply the broker refused for good);
 the node's typed operation request (``execute``) runs one command through it too.
 
@@ -12,7 +14,8 @@ Guarantees:
 - a write operation is applied at most once: the inbox row for the command's
   envelope_id is inserted in the same transaction, and a redelivered command
   gets the stored reply back, byte for byte;
-- a read-only operation runs in a read-only transaction;
+- a read-only operation runs in a read-only transaction (in a read run: the implicit
+  transaction of its statement, with ``default_transaction_read_only`` on);
 - the statement runs under ``statement_timeout`` (server side, ``SET LOCAL``): a
   statement that runs past it is cancelled by the server (SQLSTATE 57014) and
   the command gets a failed reply ``timeout``. The server answered, so it is
