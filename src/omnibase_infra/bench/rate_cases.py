@@ -1,8 +1,8 @@
-"""Cases 3, 4 and the soak: the running service under a fixed offered rate, timed from outside.
+"""Case 3 and the soak: the running service under a fixed offered rate, timed from outside.
 
 Latency is envelope timestamp (set just before the send) → row committed (see
 ``service_cases.committed_expr``); the Kafka-only floor is the same load read by a bare
-aiokafka consumer; operations are command sent → reply received; the soak samples RSS.
+aiokafka consumer; the soak samples RSS. Operations (cases 4, 4b) are in ``operation_cases``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 
 from omnibase_infra.bench.service_cases import (
-    BenchTopics,
     ServiceProcess,
     committed_expr,
     proc_status,
@@ -100,84 +99,6 @@ async def latency(
         "offered_per_s": rate,
         "seconds": seconds,
         **{f"{k}_ms" if k != "count" else k: v for k, v in stats.items()},
-    }
-
-
-async def operations(
-    service: ServiceProcess,
-    bootstrap: str,
-    topics: BenchTopics,
-    envelope_ids: list[uuid.UUID],
-    rate: float,
-    seconds: float,
-    progress: Progress,
-) -> dict[str, float]:
-    """Case 4: ``get_event_by_id`` commands at ``rate``/s; send → reply received, per correlation id."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=5
-    )
-    await consumer.start()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
-    await producer.start()
-    sent_at: dict[str, float] = {}
-    delays: list[float] = []
-    failed = 0
-
-    async def receive(done: asyncio.Event) -> None:
-        nonlocal failed
-        while not (done.is_set() and len(delays) + failed >= len(sent_at)):
-            batch = await consumer.getmany(timeout_ms=50)
-            now = time.monotonic()
-            for tp, records in batch.items():
-                for r in records:
-                    cid = json.loads(r.value).get("correlation_id")
-                    if cid in sent_at:
-                        if tp.topic == topics.failed:
-                            failed += 1
-                        else:
-                            delays.append((now - sent_at[cid]) * 1000)
-
-    try:
-        parts = [TopicPartition(topics.completed, 0), TopicPartition(topics.failed, 0)]
-        consumer.assign(parts)
-        await consumer.seek_to_end(*parts)
-        for p in parts:
-            await consumer.position(p)
-        done = asyncio.Event()
-        receiver = asyncio.create_task(receive(done))
-        started = time.monotonic()
-        count = 0
-        while (now := time.monotonic()) - started < seconds:
-            while count < int((now - started) * rate):
-                cid = str(uuid.uuid4())
-                target = envelope_ids[count % len(envelope_ids)]
-                command = json.dumps(
-                    {
-                        "payload": {
-                            "operation": "get_event_by_id",
-                            "parameters": {"envelope_id": str(target)},
-                        },
-                        "envelope_id": str(uuid.uuid4()),
-                        "correlation_id": cid,
-                        "event_type": "onex.postgres.operation.requested",
-                    }
-                ).encode()
-                sent_at[cid] = time.monotonic()
-                await producer.send(topics.command, command, partition=0)
-                count += 1
-            await asyncio.sleep(0.002)
-        done.set()
-        progress(f"4 operations: {count:,} commands sent, waiting for replies")
-        await asyncio.wait_for(receiver, 120)
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    stats = percentiles(delays)
-    return {
-        "offered_per_s": rate,
-        "commands": float(len(sent_at)),
-        "failed_replies": float(failed),
-        **{f"{k}_ms" if k != "count" else "replies": v for k, v in stats.items()},
     }
 
 

@@ -8,6 +8,7 @@ Cases (docs/performance.md explains the method):
   2b scale out       the same with N instances in one consumer group (--instances)
   3  latency         fixed offered rate; envelope timestamp at send → row committed
   4  operations      command → reply round trip at a fixed rate
+  4b operations      the same at saturation: a closed loop of --ops-window outstanding commands
   5  outbox relay    pending rows → published and marked
   5b outbox idle     one row into an idle outbox → published and marked (latency)
   6  memory          service RSS during case 2 (peak) and after it
@@ -35,6 +36,7 @@ import asyncpg
 from omnibase_infra.bench import (
     ceilings,
     environment,
+    operation_cases,
     outbox_cases,
     peer,
     profiling,
@@ -74,6 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--latency-seconds", type=float, default=30.0)
     p.add_argument("--ops-rate", type=float, default=50.0, help="case 4 offered commands/s (default 50)")
     p.add_argument("--ops-seconds", type=float, default=10.0)
+    p.add_argument(
+        "--ops-window", type=int, default=500, help="case 4b: commands outstanding at once (default 500)"
+    )
+    p.add_argument(
+        "--ops-profile-seconds", type=float, default=0.0, help="attach py-spy to the service during case 4b"
+    )
     p.add_argument(
         "--soak-seconds",
         type=float,
@@ -193,6 +201,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
             "latency_seconds": args.latency_seconds,
             "ops_rate": args.ops_rate,
             "ops_seconds": args.ops_seconds,
+            "ops_window": args.ops_window,
             "outbox_rows": args.outbox_rows,
             "outbox_keys": args.outbox_keys,
             "soak_seconds": args.soak_seconds,
@@ -355,10 +364,28 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
                 await case(
                     "4_operations",
                     "4 operations",
-                    lambda: rate_cases.operations(
+                    lambda: operation_cases.operations(
                         service, servers.bootstrap, topics, ids, args.ops_rate, args.ops_seconds, say
                     ),
                 )
+                ops_profile = work / "profile_4b.txt"
+                await case(
+                    "4b_operations_saturation",
+                    "4b operations at saturation",
+                    lambda: operation_cases.operations_saturation(
+                        service,
+                        servers.bootstrap,
+                        topics,
+                        ids,
+                        args.ops_window,
+                        args.ops_seconds,
+                        say,
+                        ops_profile,
+                        args.ops_profile_seconds,
+                    ),
+                )
+                if ops_profile.exists():
+                    result["profile_case_4b"] = {"file": str(ops_profile), **profiling.summarise(ops_profile)}
             if "outbox" in args.case_set:
                 await case(
                     "5_outbox",

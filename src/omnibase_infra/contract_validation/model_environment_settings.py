@@ -44,6 +44,10 @@ class ModelPerEnvironment[T](BaseModel):
                 return self.development
 
 
+POOL_USE_FIELDS = frozenset({"read_connections"})
+"""Pool settings about how the node uses its pool, not how the pool is built."""
+
+
 class ModelPostgresPoolSettings(BaseModel):
     """Pool sizing and timeouts of the PostgreSQL connection pool."""
 
@@ -55,11 +59,19 @@ class ModelPostgresPoolSettings(BaseModel):
     connect_timeout: float = Field(default=10.0, gt=0, le=300, description="seconds to connect")
     max_queries: int = Field(default=50000, ge=1, description="queries before a connection is recycled")
     max_inactive_connection_lifetime: float = Field(default=300.0, ge=0, description="seconds idle")
+    read_connections: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="connections a run of read-only commands is spread over (run_operation)",
+    )
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> ModelPostgresPoolSettings:
         if self.min_connections > self.max_connections:
             raise ValueError("min_connections must not exceed max_connections")
+        if self.read_connections > self.max_connections:
+            raise ValueError("read_connections must not exceed max_connections")
         return self
 
     def apply_to(self, connection: ModelPostgresConnectionConfig) -> ModelPostgresConnectionConfig:
@@ -68,7 +80,11 @@ class ModelPostgresPoolSettings(BaseModel):
         A field the operator set explicitly on ``connection`` (an environment variable,
         i.e. in its ``model_fields_set``) wins over the contract's value.
         """
-        contract = {k: v for k, v in self.model_dump().items() if k not in connection.model_fields_set}
+        contract = {
+            k: v
+            for k, v in self.model_dump(exclude=set(POOL_USE_FIELDS)).items()
+            if k not in connection.model_fields_set
+        }
         return ModelPostgresConnectionConfig.model_validate(
             {**connection.model_dump(exclude_unset=True), **contract}
         )
@@ -130,6 +146,7 @@ class ModelWorkflowRuntimeSettings(BaseModel):
 
 
 __all__ = [
+    "POOL_USE_FIELDS",
     "ModelBatchingSettings",
     "ModelKafkaConsumerSettings",
     "ModelKafkaProducerSettings",

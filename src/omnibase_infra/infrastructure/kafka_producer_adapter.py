@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiokafka  # type: ignore[import-untyped]  # aiokafka ships no type information; see module doc
@@ -113,6 +113,7 @@ class AIOKafkaProducerAdapter:
             )
         self._producer: Any = aiokafka.AIOKafkaProducer(**self._settings)
         self._closing: asyncio.Task[None] | None = None
+        self._send_soon: set[str] = set()  # topics whose batches go at the next turn of the loop
 
     async def start(self) -> None:
         try:
@@ -167,6 +168,31 @@ class AIOKafkaProducerAdapter:
 
         delivery.add_done_callback(_copy)
         return ack
+
+    def send_soon(self, topic: str) -> None:
+        if not self._send_soon:
+            asyncio.get_running_loop().call_soon(self._send_buffered)
+        self._send_soon.add(topic)
+
+    def _send_buffered(self) -> None:
+        """Close the open batches of the topics asked for and wake the sender (no linger wait).
+
+        aiokafka has no public "send now"; this is what its own ``flush_for_commit`` does
+        to the accumulator, for the named topics only.
+        """
+        topics, self._send_soon = self._send_soon, set()
+        accumulator = getattr(self._producer, "_message_accumulator", None)
+        batches = getattr(accumulator, "_batches", None)
+        if not isinstance(batches, Mapping):  # pragma: no cover - only if aiokafka's internals change
+            _log.warning("aiokafka internals changed: replies wait for linger_ms")
+            return
+        for tp, queued in batches.items():
+            if tp.topic in topics:
+                for batch in queued:
+                    batch._builder.close()
+        waiter = getattr(accumulator, "_waiter_future", None)
+        if isinstance(waiter, asyncio.Future) and not waiter.done():
+            waiter.set_result(None)
 
     def abort(self, exc: BaseException) -> None:
         producer = self._producer

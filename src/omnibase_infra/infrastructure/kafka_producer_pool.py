@@ -225,12 +225,20 @@ class KafkaProducerPool:
         key: bytes | None = None,
         headers: Sequence[Header] | None = None,
         partition: int | None = None,
+        *,
+        linger: bool = True,
     ) -> Ack:
-        """Publish one record and return ``(partition, offset)`` once acknowledged."""
+        """Publish one record and return ``(partition, offset)`` once acknowledged.
+
+        ``linger=False``: the record does not wait out ``linger_ms`` (records of its topic
+        sent in the same turn of the event loop still go together), for a caller that sent
+        everything it had and waits for the acks (replies)."""
         record = OutboundEvent(topic, value, key, tuple(headers or ()))
         slot = await self._acquire()
         try:
             pending = await self._enqueue(slot, record, partition)
+            if not linger:
+                slot.producer.send_soon(topic)
             return await self._await_ack(slot, record, pending)
         finally:
             self._release(slot)

@@ -40,6 +40,14 @@ class ProtocolKafkaProducer(Protocol):
         """Buffer one record; the future resolves to its ack, or to the delivery error."""
         ...
 
+    def send_soon(self, topic: str) -> None:
+        """Send what is buffered for ``topic`` without waiting out ``linger_ms``.
+
+        Once the records enqueued in this turn of the event loop are in (so they still travel
+        together), the open batches of ``topic`` are closed and handed to the sender.
+        """
+        ...
+
     def abort(self, exc: BaseException) -> None:
         """Fail every record not yet acknowledged with ``exc`` and close in the background.
 

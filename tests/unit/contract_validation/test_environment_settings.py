@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from omnibase_infra.contract_validation.model_environment_settings import (
+    POOL_USE_FIELDS,
     ModelKafkaConsumerSettings,
     ModelKafkaProducerSettings,
     ModelPerEnvironment,
@@ -36,7 +37,7 @@ def _bounds(model: type[BaseModel], field: str) -> dict[str, object]:
     return {key: schema[key] for key in BOUND_KEYS if key in schema}
 
 
-@pytest.mark.parametrize("field", sorted(ModelPostgresPoolSettings.model_fields))
+@pytest.mark.parametrize("field", sorted(set(ModelPostgresPoolSettings.model_fields) - POOL_USE_FIELDS))
 def test_pool_settings_bounds_equal_the_connection_config(field: str) -> None:
     settings, runtime = (
         _bounds(ModelPostgresPoolSettings, field),
@@ -83,6 +84,11 @@ def test_pool_settings_apply_to_a_connection_config() -> None:
             ModelPostgresPoolSettings,
             {"min_connections": 9, "max_connections": 3, "command_timeout": 1},
             "exceed",
+        ),
+        (
+            ModelPostgresPoolSettings,
+            {"max_connections": 3, "command_timeout": 1, "read_connections": 4},
+            "read_connections",
         ),
         (ModelKafkaProducerSettings, {"acks": "1"}, "enable_idempotence requires acks='all'"),
         (ModelKafkaProducerSettings, {"min_pool_size": 5, "max_pool_size": 2}, "min_pool_size"),

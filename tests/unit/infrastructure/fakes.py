@@ -53,6 +53,7 @@ class FakeProducer:
         self.topics: set[str] = set()
         self.pending: list[tuple[OutboundEvent, asyncio.Future[Ack]]] = []
         self.sent: list[OutboundEvent] = []
+        self.sent_soon: list[str] = []
 
     async def start(self) -> None:
         if self.start_error is not None:
@@ -75,6 +76,9 @@ class FakeProducer:
         else:
             self.pending.append((event, future))
         return future
+
+    def send_soon(self, topic: str) -> None:
+        self.sent_soon.append(topic)
 
     def abort(self, exc: BaseException) -> None:
         self.aborted = exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
@@ -181,3 +182,24 @@ async def test_has_topic_raises_for_any_other_topic_error_so_the_caller_waits(er
     adapter = _adapter_answering((error.errno, "onex.evt.fresh.v1", False, []))  # type: ignore[attr-defined]
     with pytest.raises(error):
         await adapter.has_topic("onex.evt.fresh.v1")
+
+
+async def test_send_soon_closes_the_open_batches_of_that_topic_and_wakes_the_sender() -> None:
+    from aiokafka.structs import TopicPartition
+
+    adapter = AIOKafkaProducerAdapter(CONFIG.model_copy(update={"linger_ms": 10_000}), "test")
+    accumulator = adapter._producer._message_accumulator
+    replies, events = TopicPartition("replies", 0), TopicPartition("events", 0)
+    for tp in (replies, events):
+        await accumulator.add_message(tp, None, b"v", timeout=1)
+    accumulator._waiter_future = asyncio.get_running_loop().create_future()  # the sender waits
+
+    adapter.send_soon("replies")
+    adapter.send_soon("replies")
+    assert not accumulator._batches[replies][0]._builder.closed(), "not before the loop turns"
+    await asyncio.sleep(0)
+
+    assert accumulator._batches[replies][0].remaining_linger() is None, "ready: no linger left"
+    assert accumulator._batches[events][0].remaining_linger() is not None, "another topic still lingers"
+    assert accumulator._waiter_future.done(), "the sender is woken"
+    await adapter._producer.client.close()

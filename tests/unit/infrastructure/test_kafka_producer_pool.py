@@ -74,6 +74,14 @@ async def test_send_returns_the_ack_and_counts_it() -> None:
     assert stats.producers[0].messages_sent == 2
 
 
+async def test_a_send_without_linger_asks_its_producer_to_send_the_topic_soon() -> None:
+    pool, factory, _ = make_pool()
+    async with pool:
+        await pool.send("events", b"v")
+        await pool.send("replies", b"v", linger=False)
+    assert factory.made[0].sent_soon == ["replies"], "only the send that asked for it"
+
+
 async def test_busy_producers_make_the_pool_grow_up_to_max() -> None:
     pool, factory, _ = make_pool()
     await pool.start()

@@ -170,6 +170,7 @@ class FakePublisher:
         self.attempts = 0
         self.failures: list[Exception | None] = []
         self.fail_always: Exception | None = None
+        self.lingered: list[bool] = []  # each send's ``linger``
 
     async def send(
         self,
@@ -178,8 +179,11 @@ class FakePublisher:
         key: bytes | None = None,
         headers: Headers | None = None,
         partition: int | None = None,
+        *,
+        linger: bool = True,
     ) -> tuple[int, int]:
         self.attempts += 1
+        self.lingered.append(linger)
         if self.fail_always is not None:
             raise self.fail_always
         failure = self.failures.pop(0) if self.failures else None

@@ -17,7 +17,7 @@ import pytest
 from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
-from omnibase_infra.errors import OutageError, PoisonRecordError
+from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.infrastructure.error_classification import classify_error
 from omnibase_infra.models.model_operation_reply import (
     FAILED_EVENT_TYPE,
@@ -32,17 +32,17 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
     PRELUDE_SQL,
     OperationExecutor,
 )
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_reads import (
+    BEGIN_READS_SQL,
+    END_READS_SQL,
+    JOIN_READS_SQL,
+)
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.resources import command_statement_timeout
-from omnibase_infra.workflow.envelopes import encode_envelope
 from omnibase_infra.workflow.records import (
     OperationOutcome,
-    Partition,
-    ProtocolConsumerRecord,
-    read_dlq_headers,
 )
 
-from .fakes import FakeCatalog, FakeOperation, FakePublisher, FakeRecord, encode_reply
-from .workflow_harness import WorkflowHarness, host_workflows
+from .fakes import FakeCatalog, FakeOperation, encode_reply
 
 if TYPE_CHECKING:
     import asyncpg
@@ -77,6 +77,7 @@ class ScriptedConnection:
         self._pending: list[str] = []
         self.timeouts: list[str | None] = []
         self.statements_run = 0
+        self.read_session = False  # default_transaction_read_only set by a read run
 
     @asynccontextmanager
     async def transaction(self, readonly: bool = False) -> AsyncIterator[None]:
@@ -106,12 +107,29 @@ class ScriptedConnection:
         return True
 
     async def fetch(self, sql: str, *args: object) -> list[dict[str, object]]:
+        if sql == BEGIN_READS_SQL:  # a read run: session settings and the inbox lookup of its commands
+            self.read_session = True
+            self.timeouts.append(cast("str | None", args[1]))
+            ids = cast("list[uuid.UUID]", args[0])
+            found = [
+                {"envelope_id": i, "reply_topic": self.inbox[i][0], "reply": self.inbox[i][1]}
+                for i in ids
+                if i in self.inbox
+            ]
+            return found or [{"envelope_id": None, "reply_topic": None, "reply": None}]
         self.statements_run += 1
         rows = self.statement()
         self._pending.append(sql)
         return rows
 
     async def execute(self, sql: str, *args: object) -> str:
+        if sql == END_READS_SQL:
+            self.read_session = False
+            return "RESET"
+        if sql == JOIN_READS_SQL:
+            self.read_session = True
+            return "SELECT 1"
+        assert not self.read_session, "a write while the session's transactions are read-only"
         envelope_id = cast("uuid.UUID", args[0])
         if sql == KEEP_REPLY_SQL:
             if self.keep_reply_error is not None:
@@ -343,88 +361,6 @@ async def test_a_reply_the_broker_refuses_is_replaced_by_a_kept_failed_reply(
     assert_kept(conn, request, outcome)
 
 
-# -- the operations workflow: the reply is published, or replaced once ------------------------
-
-
-class OneConnection:
-    def __init__(self, conn: ScriptedConnection) -> None:
-        self.conn = conn
-
-    @asynccontextmanager
-    async def acquire_connection(self) -> AsyncIterator[object]:
-        yield self.conn
-
-
-async def hosted(conn: ScriptedConnection, publisher: FakePublisher) -> WorkflowHarness:
-    """The hosted nodes running the ``operations`` workflow on ``conn`` (``workflow_harness``)."""
-    return await host_workflows(
-        database=cast("object", OneConnection(conn)),  # type: ignore[arg-type]  # a scripted pool
-        executor=executor(),
-        publisher=publisher,
-    )
-
-
-def commands(*requests: ModelEventEnvelope[JsonValue]) -> dict[Partition, list[ProtocolConsumerRecord]]:
-    records: list[ProtocolConsumerRecord] = [
-        FakeRecord(COMMANDS, 0, offset, b"k", encode_envelope(r), ()) for offset, r in enumerate(requests)
-    ]
-    return {Partition(COMMANDS, 0): records}
-
-
-TOO_LARGE = PoisonRecordError("kafka_send", "aiokafka.errors.MessageSizeTooLargeError", "1.5 MB")
-
-
-async def test_a_refused_reply_is_answered_once_with_a_failed_reply_and_the_batch_goes_on() -> None:
-    conn = ScriptedConnection(rows({"id": 1}))
-    publisher = FakePublisher()
-    publisher.failures = [TOO_LARGE]  # the first reply; everything after it goes through
-    big, small = command("read_things"), command("read_things")
-
-    await (await hosted(conn, publisher)).gateway.handle(commands(big, small))
-
-    [refused] = publisher.to(FAILED)
-    reply = decode_envelope(refused.value)
-    assert reply.parent_envelope_id == big.envelope_id
-    assert isinstance(reply.payload, dict) and reply.payload["error"]["kind"] == "reply_too_large"  # type: ignore[index,call-overload]
-    [answered] = publisher.to(COMPLETED)
-    assert decode_envelope(answered.value).parent_envelope_id == small.envelope_id
-    assert conn.inbox[big.envelope_id] == (FAILED, refused.value)
-    [letter] = publisher.to(COMMANDS + ".dlq")
-    context = read_dlq_headers(letter.headers or ())
-    assert (context["original.offset"], context["error.class"], context["attempts"]) == (
-        "0",
-        "ReplyTooLarge",
-        "1",
-    )
-
-
-async def test_a_failed_reply_that_meets_a_kafka_outage_raises_so_the_batch_is_rewound() -> None:
-    conn = ScriptedConnection(rows({"id": 1}))
-    publisher = FakePublisher()
-    publisher.failures = [TOO_LARGE, OutageError("Kafka unavailable")]
-
-    with pytest.raises(OutageError):
-        await (await hosted(conn, publisher)).gateway.handle(commands(command("read_things")))
-
-    assert publisher.sent == []
-
-
-async def test_attempts_count_the_tries_of_rewound_batches() -> None:
-    publisher = FakePublisher()
-    run = (await hosted(ScriptedConnection(rows()), publisher)).gateway
-    batch = commands(command("no_such_operation"))
-    publisher.failures = [None, OutageError("Kafka unavailable")]  # the reply goes, the DLQ write does not
-
-    with pytest.raises(OutageError):
-        await run.handle(batch)
-    await run.handle(batch)
-
-    [letter] = publisher.to(COMMANDS + ".dlq")
-    assert read_dlq_headers(letter.headers or ())["attempts"] == "2"
-    await run.handle(commands(command("no_such_operation")))  # a new record at offset 0 again
-    assert read_dlq_headers(publisher.to(COMMANDS + ".dlq")[-1].headers or ())["attempts"] == "1"
-
-
 @pytest.mark.parametrize(
     ("command_timeout", "breaker_timeout", "statement_timeout"),
     [(10.0, 10.0, 9.0), (30.0, 20.0, 18.0), (2.0, 10.0, 1.8)],
@@ -434,19 +370,6 @@ def test_a_commands_statement_timeout_leaves_the_server_time_to_say_so(
 ) -> None:
     """Below both the client-side timeout and the breaker's, so a live server answers 57014 first."""
     assert command_statement_timeout(command_timeout, breaker_timeout) == pytest.approx(statement_timeout)
-
-
-async def test_a_failed_reply_refused_because_of_the_commands_key_is_sent_without_it() -> None:
-    conn = ScriptedConnection(rows({"id": 1}))
-    publisher = FakePublisher()
-    publisher.failures = [TOO_LARGE, TOO_LARGE]  # the reply, then its substitute with the same key
-
-    await (await hosted(conn, publisher)).gateway.handle(commands(command("read_things")))
-
-    [refused] = publisher.to(FAILED)
-    assert refused.key is None
-    assert publisher.attempts == 4  # reply, substitute, substitute without key, dead letter
-    assert len(publisher.to(COMMANDS + ".dlq")) == 1
 
 
 def enqueue_executor(*relay: str) -> OperationExecutor:

@@ -3,7 +3,9 @@
 A reply goes to the topic it was addressed to (group_gateway's addressing, through
 postgres_adapter's executor), allowed by the topic ACL for ``reply``, keyed like its
 command, inside a ``send`` span that continues the command's ``process`` span. The
-replies of a batch are sent together and all acknowledged before the step returns; an
+replies of a batch are sent together, without waiting out the producer's ``linger_ms`` (they
+are all queued in the same turn of the event loop, so they still travel in one request per
+partition), and all acknowledged before the step returns; an
 outage raises (the batch is rewound; a redelivered command gets the reply its inbox
 kept). A reply the broker refuses for good (too large, corrupt) is marked ``refused``
 for ``answer_refused_replies``; when its small failed replacement is refused too (only
@@ -101,7 +103,12 @@ class ReplyOperations:
             if self._acl is not None:
                 self._acl.require(outcome.reply_topic, "reply")
             send = functools.partial(
-                self.producers.send, outcome.reply_topic, outcome.reply_value, key, inject_trace_context(None)
+                self.producers.send,
+                outcome.reply_topic,
+                outcome.reply_value,
+                key,
+                inject_trace_context(None),
+                linger=False,  # every reply of the batch is sent by now: lingering only delays them
             )
             partition, offset = await self.breaker.call(send)
             set_delivery_attributes(span, partition, offset)

@@ -10,11 +10,17 @@ poison command is answered once and never retried. Outages raise: the batch is r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
 import logging
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING
 
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import PlannedCommand
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_reads import ReadSession
 from omnibase_infra.observability.propagation import extract_trace_context
 from omnibase_infra.observability.spans import trace_kafka_operation
 from omnibase_infra.workflow.operations import StepContext, operation
@@ -29,7 +35,7 @@ if TYPE_CHECKING:
     )
     from omnibase_infra.nodes.postgres_adapter.v1_0_0.resources import PostgresResources
     from omnibase_infra.workflow.envelopes import Envelope
-    from omnibase_infra.workflow.protocols import ProtocolWorkflowObserver
+    from omnibase_infra.workflow.protocols import DbConnection, ProtocolWorkflowObserver
 
 logger = logging.getLogger(__name__)
 
@@ -50,27 +56,76 @@ class CommandOperations:
 
     @operation(input=CommandBatch)
     async def run_operation(self, batch: CommandBatch, step: StepContext) -> CommandBatch:
-        """Run each command of ``batch`` in order; its reply is what ``publish_replies`` sends."""
-        resources = self.resources
-        for command in batch.commands:
-            if command.reply_value is not None:
-                continue  # answered in an earlier pass of this batch
-            parent = extract_trace_context(command.source.headers, command.envelope)
-            async with trace_kafka_operation(
-                "process",
-                command.source.topic,
-                partition=command.source.partition,
-                offset=command.source.offset,
-                key=command.source.key,
-                correlation_id=command.envelope.correlation_id,
-                consumer_group=self.consumer_group,
-                parent=parent,
-            ) as span:
-                outcome = await resources.breaker.call(functools.partial(self._execute, command.envelope))
-                command.span_context = span.get_span_context()
-            _answer(command, outcome)
-            object.__setattr__(self, "operations_run", self.operations_run + 1)
+        """Answer each command of ``batch``; its reply is what ``publish_replies`` sends.
+
+        Writes run one at a time, in order, each in its own transaction. The read-only commands
+        between two writes form a run (``ReadSession``): they share the session set-up and the
+        inbox lookup, and run on up to ``read_connections`` connections at once; a write waits
+        for the run before it, and the run after it waits for the write.
+        """
+        executor = self.resources.executor
+        pending = [c for c in batch.commands if c.reply_value is None]  # else answered in an earlier pass
+        for run in _runs([(c, executor.plan(c.envelope)) for c in pending]):
+            command, planned = run[0]
+            if isinstance(planned, PlannedCommand) and not planned.read_only:
+                await self._answer(command, functools.partial(self._execute_planned, planned))
+            else:
+                await self._run_reads(run)
         return batch
+
+    async def _answer(self, command: Command, run: Callable[[], Awaitable[OperationOutcome]]) -> None:
+        """``run`` answers ``command`` through the breaker, inside its ``process`` span."""
+        parent = extract_trace_context(command.source.headers, command.envelope)
+        async with trace_kafka_operation(
+            "process",
+            command.source.topic,
+            partition=command.source.partition,
+            offset=command.source.offset,
+            key=command.source.key,
+            correlation_id=command.envelope.correlation_id,
+            consumer_group=self.consumer_group,
+            parent=parent,
+        ) as span:
+            outcome = await self.resources.breaker.call(run)
+            command.span_context = span.get_span_context()
+        _answer(command, outcome)
+        object.__setattr__(self, "operations_run", self.operations_run + 1)
+
+    async def _run_reads(self, run: list[tuple[Command, Planned]]) -> None:
+        """A run of read-only commands (and commands answered without SQL); see ``operation_reads``."""
+        resources = self.resources
+        reads = [planned for _, planned in run if isinstance(planned, PlannedCommand)]
+        if not reads:
+            for command, planned in run:
+                assert isinstance(planned, OperationOutcome)
+                await self._answer(command, functools.partial(_at_once, planned))
+            return
+        session = ReadSession(resources.executor)
+        breaker = resources.breaker
+        todo = iter(run)
+
+        async def work(conn: DbConnection) -> None:
+            for command, planned in todo:  # shared: each worker takes the next command
+                if isinstance(planned, PlannedCommand):
+                    await self._answer(command, functools.partial(session.read, conn, planned))
+                else:
+                    await self._answer(command, functools.partial(_at_once, planned))
+
+        async with contextlib.AsyncExitStack() as stack:
+            first = await breaker.call(functools.partial(self._lend, stack))
+            await breaker.call(functools.partial(session.begin, first, reads))
+            others = [
+                await breaker.call(functools.partial(self._lend, stack))
+                for _ in range(_connections_for(len(reads), resources.read_connections) - 1)
+            ]
+            await _all([work(first)] + [_joined(breaker.call, session, conn, work) for conn in others])
+            for conn in [first, *others]:
+                await breaker.call(functools.partial(session.end, conn))
+            await breaker.call(functools.partial(session.finish, first))
+
+    async def _lend(self, stack: contextlib.AsyncExitStack) -> DbConnection:
+        """A pooled connection, given back when ``stack`` closes (outages translated there)."""
+        return await stack.enter_async_context(self.resources.database.acquire_connection())
 
     @operation(input=CommandBatch)
     async def answer_refused_replies(self, batch: CommandBatch, step: StepContext) -> CommandBatch:
@@ -94,6 +149,11 @@ class CommandOperations:
         resources = self.resources
         async with resources.database.acquire_connection() as conn:
             return await resources.executor.execute(conn, request)
+
+    async def _execute_planned(self, planned: PlannedCommand) -> OperationOutcome:
+        resources = self.resources
+        async with resources.database.acquire_connection() as conn:
+            return await resources.executor.execute_planned(conn, planned)
 
     async def _refused_reply(self, request: Envelope, refused: PoisonRecordError) -> OperationOutcome:
         resources = self.resources
@@ -133,6 +193,79 @@ class CommandOperations:
 def _answer(command: Command, outcome: OperationOutcome) -> None:
     command.outcome = outcome
     command.replied = False
+
+
+type Planned = OperationOutcome | PlannedCommand
+"""A command's plan: its answer already (no SQL needed), or the statement it runs."""
+
+
+def _runs(planned: list[tuple[Command, Planned]]) -> Iterator[list[tuple[Command, Planned]]]:
+    """Split a batch into runs: each write alone (a run of one, first), the commands between
+    two writes together.
+
+    A command whose envelope_id is already in the current run starts a new one, so that a
+    redelivery within the batch sees what the first delivery kept (as one by one).
+    """
+    run: list[tuple[Command, Planned]] = []
+    ids: set[uuid.UUID] = set()
+    for command, plan in planned:
+        envelope_id = command.envelope.envelope_id
+        if isinstance(plan, PlannedCommand) and not plan.read_only:
+            if run:
+                yield run
+            yield [(command, plan)]
+            run, ids = [], set()
+            continue
+        if envelope_id in ids:
+            yield run
+            run, ids = [], set()
+        run.append((command, plan))
+        ids.add(envelope_id)
+    if run:
+        yield run
+
+
+READS_PER_CONNECTION = 3
+"""A connection of a read run costs three round trips besides its reads (set-up, ``RESET``, the
+pool's reset on release), so each one the run takes must get at least this many reads."""
+
+
+def _connections_for(reads: int, read_connections: int) -> int:
+    """How many connections a run of ``reads`` read-only commands is spread over."""
+    return max(1, min(read_connections, reads // READS_PER_CONNECTION))
+
+
+async def _at_once(outcome: OperationOutcome) -> OperationOutcome:
+    return outcome
+
+
+async def _joined(
+    call: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]],
+    session: ReadSession,
+    conn: DbConnection,
+    work: Callable[[DbConnection], Awaitable[None]],
+) -> None:
+    """Another connection of a read run: set up (through the breaker ``call``), then take commands."""
+    await call(functools.partial(session.join, conn))
+    await work(conn)
+
+
+async def _all(jobs: list[Coroutine[object, object, None]]) -> None:
+    """Run ``jobs`` at once; on the first failure cancel the others, wait for them, and raise it."""
+    if len(jobs) == 1:
+        await jobs[0]
+        return
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()  # only the unfinished ones are affected
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
 
 
 __all__ = ["CommandOperations"]

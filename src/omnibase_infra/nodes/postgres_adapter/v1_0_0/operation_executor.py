@@ -1,7 +1,9 @@
 """Run a named contract operation for a command envelope and build its reply (``OperationExecutor``).
 
 The ``operations`` workflow uses it in two steps of postgres_adapter: ``execute``
-(``run_operation``: ``OperationExecutor.execute`` per command) and ``answer_refused``
+(``run_operation``: ``plan`` per command, then ``execute_planned`` for a write and
+``operation_reads.ReadSession``, over the same replies and checks, for a run of
+read-only commands) and ``answer_refused``
 (``answer_refused_replies``: ``refused_reply`` for a reply the broker refused for good);
 the node's typed operation request (``execute``) runs one command through it too.
 
@@ -12,7 +14,8 @@ Guarantees:
 - a write operation is applied at most once: the inbox row for the command's
   envelope_id is inserted in the same transaction, and a redelivered command
   gets the stored reply back, byte for byte;
-- a read-only operation runs in a read-only transaction;
+- a read-only operation runs in a read-only transaction (in a read run: the implicit
+  transaction of its statement, with ``default_transaction_read_only`` on);
 - the statement runs under ``statement_timeout`` (server side, ``SET LOCAL``): a
   statement that runs past it is cancelled by the server (SQLSTATE 57014) and
   the command gets a failed reply ``timeout``. The server answered, so it is
@@ -46,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import JsonValue, ValidationError
@@ -130,7 +134,22 @@ class ProtocolOperationCatalog(Protocol):
         ...
 
 
-class _CommandFailed(Exception):
+@dataclass(frozen=True, slots=True)
+class PlannedCommand:
+    """A command that passed every check made without SQL: the statement it runs."""
+
+    request: Envelope
+    operation: ProtocolOperation
+    arguments: list[JsonValue]
+    refusal: ModelOperationError | None
+    """The topic ACL's refusal, answered (and kept) once the inbox has no reply for it."""
+
+    @property
+    def read_only(self) -> bool:
+        return self.operation.read_only
+
+
+class CommandFailed(Exception):
     """A failure of the command decided inside its transaction (which it rolls back)."""
 
     def __init__(self, error: ModelOperationError) -> None:
@@ -178,14 +197,24 @@ class OperationExecutor:
             else f"{max(1, round(statement_timeout_seconds * 1000))}ms"
         )
 
-    def _failure(self, request: Envelope, operation: str, error: ModelOperationError) -> OperationOutcome:
+    @property
+    def completed_topic(self) -> str:
+        return self._completed_topic
+
+    @property
+    def statement_timeout(self) -> str | None:
+        """A command statement's ``statement_timeout`` (``None``: the session's)."""
+        return self._statement_timeout
+
+    def failure(self, request: Envelope, operation: str, error: ModelOperationError) -> OperationOutcome:
+        """The command's failed reply (typed error, DLQ reason); not kept yet."""
         reply = ModelOperationReply(operation=operation, status="failed", error=error)
         reply_id = reply_id_for(request.envelope_id)
         value = self._encode_reply(request, reply, reply_id, FAILED_EVENT_TYPE)
         poison = PoisonRecordError(STAGE_OPERATION, poison_class_of(error), error.message)
         return OperationOutcome(self._failed_topic, value, reply_id, False, poison)
 
-    def _kept(self, request: Envelope, topic: str, value: bytes) -> OperationOutcome:
+    def kept(self, request: Envelope, topic: str, value: bytes) -> OperationOutcome:
         """A reply kept in the inbox, sent again as it is; a failed one is dead-lettered again."""
         poison = None
         if topic == self._failed_topic:
@@ -200,10 +229,15 @@ class OperationExecutor:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "payload"
             error = ModelOperationError(kind="invalid_command", message=f"{where}: {first['msg']}")
-            return self._failure(request, "<unknown>", error)
+            return self.failure(request, "<unknown>", error)
 
-    async def execute(self, conn: DbConnection, request: Envelope) -> OperationOutcome:
-        """Run the command in ``request``; raise only for outages (and configuration errors)."""
+    def plan(self, request: Envelope) -> OperationOutcome | PlannedCommand:
+        """What ``request`` asks for, decided without SQL: its failed reply, or the statement to run.
+
+        A command that is not one, names no exposed operation or has invalid parameters is
+        answered here (nothing is kept: a redelivery is refused the same way). A topic the
+        ACL refuses is carried as ``refusal``, answered after the inbox lookup.
+        """
         command = self._parse(request)
         if isinstance(command, OperationOutcome):
             return command
@@ -212,17 +246,30 @@ class OperationExecutor:
             error = ModelOperationError(
                 kind="unknown_operation", message=f"no operation named {command.operation!r}"
             )
-            return self._failure(request, command.operation, error)
+            return self.failure(request, command.operation, error)
         problems = self._catalog.validate_parameters(operation.name, command.parameters)
         if problems:
             error = ModelOperationError(kind="invalid_parameters", message="; ".join(problems)[:500])
-            return self._failure(request, operation.name, error)
+            return self.failure(request, operation.name, error)
         refused = self._refused_topic(command, operation)
-        # Checked after the inbox lookup (in _run_*): a redelivered command gets its kept reply.
         refusal = (
             None if refused is None else ModelOperationError(kind="topic_not_allowed", message=refused.reason)
         )
         arguments = [command.parameters.get(name) for name in operation.parameter_names]
+        return PlannedCommand(request, operation, arguments, refusal)
+
+    async def execute(self, conn: DbConnection, request: Envelope) -> OperationOutcome:
+        """Run the command in ``request``; raise only for outages (and configuration errors)."""
+        planned = self.plan(request)
+        if isinstance(planned, OperationOutcome):
+            return planned
+        return await self.execute_planned(conn, planned)
+
+    async def execute_planned(self, conn: DbConnection, planned: PlannedCommand) -> OperationOutcome:
+        """Run one planned command in its own transaction (``execute`` without the planning)."""
+        request, operation, arguments = planned.request, planned.operation, planned.arguments
+        # The refusal is checked after the inbox lookup (in _run_*): a redelivery gets its kept reply.
+        refusal = planned.refusal
         try:
             async with trace_database_operation(
                 operation.sql.split(None, 1)[0],
@@ -233,15 +280,15 @@ class OperationExecutor:
                 if operation.read_only:
                     return await self._run_read_only(conn, request, operation, arguments, refusal)
                 return await self._run_write(conn, request, operation, arguments, refusal)
-        except _CommandFailed as failed:
+        except CommandFailed as failed:
             error = failed.error
         except Exception as exc:
-            database_error = _database_error(exc)
+            database_error = command_error(exc)
             if database_error is None:
                 raise
             error = database_error
-        outcome = self._failure(request, operation.name, error)
-        await self._keep_failed(conn, request, operation.name, outcome)
+        outcome = self.failure(request, operation.name, error)
+        await self.keep_failed(conn, request, operation.name, outcome)
         return outcome
 
     async def refused_reply(
@@ -259,11 +306,11 @@ class OperationExecutor:
         kind: ErrorKind = "reply_too_large" if too_large else "reply_rejected"
         what = "the reply is larger than the broker accepts" if too_large else "the broker refused the reply"
         message = f"{what} ({refused.poison_class})" + ("; the write was applied" if applied else "")
-        outcome = self._failure(request, name, ModelOperationError(kind=kind, message=message))
-        await self._keep_failed(conn, request, name, outcome)
+        outcome = self.failure(request, name, ModelOperationError(kind=kind, message=message))
+        await self.keep_failed(conn, request, name, outcome)
         return outcome
 
-    async def _keep_failed(
+    async def keep_failed(
         self, conn: DbConnection, request: Envelope, operation: str, outcome: OperationOutcome
     ) -> None:
         """Keep a failed reply in the inbox; an outage raises, any other failure is logged."""
@@ -296,16 +343,16 @@ class OperationExecutor:
                     return exc
         return None
 
-    def _completed(
+    def completed(
         self, request: Envelope, operation: ProtocolOperation, rows: Sequence[asyncpg.Record]
     ) -> tuple[uuid.UUID, bytes]:
-        """The completed reply; raises ``_CommandFailed`` when it cannot be one."""
+        """The completed reply; raises ``CommandFailed`` when it cannot be one."""
         try:
             encoded = [_row_to_json(row) for row in rows[: self._max_rows]]
         except ValueError as exc:  # pydantic_core's PydanticSerializationError, a UnicodeError
             message = f"a value of the result has no JSON form: {str(exc)[:200]}"
             error = ModelOperationError(kind="result_not_serialisable", message=message)
-            raise _CommandFailed(error) from exc
+            raise CommandFailed(error) from exc
         reply = ModelOperationReply(
             operation=operation.name, status="completed", row_count=len(rows), rows=encoded
         )
@@ -316,7 +363,7 @@ class OperationExecutor:
                 f"the reply of {len(rows)} rows is {len(value)} bytes; "
                 f"a reply may be at most {self._max_reply_bytes} bytes (ask for fewer rows)"
             )
-            raise _CommandFailed(ModelOperationError(kind="reply_too_large", message=message))
+            raise CommandFailed(ModelOperationError(kind="reply_too_large", message=message))
         return reply_id, value
 
     async def _prelude(self, conn: DbConnection, request: Envelope) -> OperationOutcome | None:
@@ -324,7 +371,7 @@ class OperationExecutor:
         kept = await conn.fetchrow(PRELUDE_SQL, request.envelope_id, self._statement_timeout)
         if kept is None or kept["reply_topic"] is None:
             return None
-        return self._kept(request, kept["reply_topic"], bytes(kept["reply"]))
+        return self.kept(request, kept["reply_topic"], bytes(kept["reply"]))
 
     async def _run_read_only(
         self,
@@ -339,9 +386,9 @@ class OperationExecutor:
             if kept is not None:
                 return kept
             if refusal is not None:
-                raise _CommandFailed(refusal)
+                raise CommandFailed(refusal)
             rows = await conn.fetch(operation.sql, *arguments)
-            reply_id, value = self._completed(request, operation, rows)
+            reply_id, value = self.completed(request, operation, rows)
         return OperationOutcome(self._completed_topic, value, reply_id, False, None)
 
     async def _run_write(
@@ -357,7 +404,7 @@ class OperationExecutor:
             if kept is not None:
                 return kept
             if refusal is not None:
-                raise _CommandFailed(refusal)
+                raise CommandFailed(refusal)
             claimed = await conn.fetchval(
                 CLAIM_SQL, request.envelope_id, operation.name, self._completed_topic
             )
@@ -368,20 +415,20 @@ class OperationExecutor:
                     request.envelope_id,
                 )
                 assert stored is not None  # the conflicting row exists: it made the insert a no-op
-                return self._kept(request, stored["reply_topic"], bytes(stored["reply"]))
+                return self.kept(request, stored["reply_topic"], bytes(stored["reply"]))
             rows = await conn.fetch(operation.sql, *arguments)
-            reply_id, value = self._completed(request, operation, rows)
+            reply_id, value = self.completed(request, operation, rows)
             try:
                 await conn.execute(KEEP_REPLY_SQL, request.envelope_id, value)
             except Exception as exc:
                 error = _inbox_error(exc)
                 if error is None:
                     raise
-                raise _CommandFailed(error) from exc
+                raise CommandFailed(error) from exc
         return OperationOutcome(self._completed_topic, value, reply_id, False, None)
 
 
-def _database_error(exc: BaseException) -> ModelOperationError | None:
+def command_error(exc: BaseException) -> ModelOperationError | None:
     """The command's own failure for what PostgreSQL answered, or ``None`` (raise it)."""
     sqlstate = sqlstate_of(exc)
     if sqlstate == QUERY_CANCELED:
@@ -424,7 +471,10 @@ def _row_to_json(row: asyncpg.Record) -> dict[str, JsonValue]:
 
 
 __all__ = [
+    "CommandFailed",
     "OperationExecutor",
+    "PlannedCommand",
     "ProtocolOperation",
     "ProtocolOperationCatalog",
+    "command_error",
 ]

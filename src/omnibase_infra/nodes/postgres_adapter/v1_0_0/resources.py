@@ -58,6 +58,8 @@ class PostgresResources:
     breaker: EventBusCircuitBreaker
     catalog: ContractOperationCatalog
     executor: OperationExecutor
+    read_connections: int = 1
+    """Connections a run of read-only commands is spread over (``run_operation``)."""
 
 
 def build_postgres_resources(
@@ -72,7 +74,8 @@ def build_postgres_resources(
     topic_acl: ProtocolTopicAcl | None,
 ) -> PostgresResources:
     env = settings.environment
-    config = pool_config(settings, contract.postgres_pool(env))
+    pool = contract.postgres_pool(env)
+    config = pool_config(settings, pool)
     database = PostgresConnectionManager(config, clock=clock)
     breaker = EventBusCircuitBreaker.from_contract(
         contract.circuit_breakers, name="postgres", environment=env, clock=clock, listeners=listeners
@@ -89,7 +92,9 @@ def build_postgres_resources(
         ),
         topic_acl=topic_acl,
     )
-    return PostgresResources(database, breaker, catalog, executor)
+    # POSTGRES_MAX_CONNECTIONS may shrink the pool below the contract's read_connections.
+    read_connections = min(pool.read_connections, config.max_connections)
+    return PostgresResources(database, breaker, catalog, executor, read_connections)
 
 
 __all__ = [

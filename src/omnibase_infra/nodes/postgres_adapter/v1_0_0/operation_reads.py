@@ -1,0 +1,117 @@
+"""Consecutive read-only commands of a batch, run without a transaction each (``ReadSession``).
+
+A read-only command used to cost five round trips: ``BEGIN READ ONLY``, the prelude
+(``SET LOCAL statement_timeout`` and the inbox lookup), the statement, ``COMMIT``, and the
+pool's reset when the connection went back. A run of read-only commands now shares one
+connection and costs, in all, one round trip that sets the session's ``statement_timeout`` and
+``default_transaction_read_only = on`` and looks the inbox up for every command of the
+run, then one round trip per command (its statement alone: an implicit transaction that is
+read-only and under the statement timeout, exactly as before), then one ``RESET`` of both
+settings. A connection that joins the run (``join``) sets them without the lookup.
+
+What a command is answered is unchanged (``OperationExecutor``): a reply kept in the
+inbox is sent again as it is; a refusal, a statement error, a timeout or a result without a
+JSON form is a failed reply, and failed replies are kept in ``onex_inbox`` once the
+settings are reset (``finish``), before any reply of the batch is published. Outages raise;
+a connection given back without its ``RESET`` (the run stopped) has its settings put back by
+the pool's own reset on release (``RESET ALL``). Session settings need a session per pooled
+connection, as the cached prepared statements already do (no transaction-pooling proxy).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
+    CommandFailed,
+    OperationExecutor,
+    PlannedCommand,
+    command_error,
+)
+from omnibase_infra.observability.spans import trace_database_operation
+from omnibase_infra.workflow.records import OperationOutcome
+
+if TYPE_CHECKING:
+    from omnibase_infra.workflow.protocols import DbConnection
+
+# The session settings of a read run and the replies kept for its commands, in one round trip.
+# A NULL timeout keeps the session's statement timeout.
+_READ_SETTINGS = (
+    "set_config('statement_timeout', COALESCE({}::text, current_setting('statement_timeout')), false), "
+    "set_config('default_transaction_read_only', 'on', false)"
+)
+BEGIN_READS_SQL = (
+    f"SELECT {_READ_SETTINGS.format('$2')}, i.envelope_id, i.reply_topic, i.reply "
+    "FROM (VALUES (1)) AS one LEFT JOIN onex_inbox AS i ON i.envelope_id = ANY($1::uuid[])"
+)
+JOIN_READS_SQL = f"SELECT {_READ_SETTINGS.format('$1')}"
+END_READS_SQL = "RESET statement_timeout; RESET default_transaction_read_only"
+
+
+@dataclass
+class ReadSession:
+    """The read-only commands of one run (consecutive in their batch) and their answers."""
+
+    executor: OperationExecutor
+    kept: dict[uuid.UUID, tuple[str, bytes]] = field(default_factory=dict)
+    to_keep: list[tuple[PlannedCommand, OperationOutcome]] = field(default_factory=list)
+
+    async def begin(self, conn: DbConnection, commands: list[PlannedCommand]) -> None:
+        """Set the session up for reads and look up the replies kept for ``commands``."""
+        ids = [c.request.envelope_id for c in commands]
+        rows = await conn.fetch(BEGIN_READS_SQL, ids, self.executor.statement_timeout)
+        for row in rows:
+            if row["envelope_id"] is not None:
+                self.kept[row["envelope_id"]] = (row["reply_topic"], bytes(row["reply"]))
+
+    async def join(self, conn: DbConnection) -> None:
+        """Set up one more connection of the run (no lookup: ``begin`` did it for all)."""
+        await conn.execute(JOIN_READS_SQL, self.executor.statement_timeout)
+
+    async def read(self, conn: DbConnection, planned: PlannedCommand) -> OperationOutcome:
+        """The answer to one read-only command; raises only for outages (and configuration errors)."""
+        executor, request, operation = self.executor, planned.request, planned.operation
+        kept = self.kept.get(request.envelope_id)
+        if kept is not None:
+            return executor.kept(request, *kept)
+        if planned.refusal is not None:
+            return self._failed(planned, executor.failure(request, operation.name, planned.refusal))
+        try:
+            async with trace_database_operation(
+                operation.sql.split(None, 1)[0],
+                operation.sql,
+                operation_name=operation.name,
+                correlation_id=request.correlation_id,
+            ):
+                rows = await conn.fetch(operation.sql, *planned.arguments)
+                reply_id, value = executor.completed(request, operation, rows)
+        except CommandFailed as failed:
+            error = failed.error
+        except Exception as exc:
+            database_error = command_error(exc)
+            if database_error is None:
+                raise
+            error = database_error
+        else:
+            return OperationOutcome(executor.completed_topic, value, reply_id, False, None)
+        return self._failed(planned, executor.failure(request, operation.name, error))
+
+    def _failed(self, planned: PlannedCommand, outcome: OperationOutcome) -> OperationOutcome:
+        self.to_keep.append((planned, outcome))
+        return outcome
+
+    @staticmethod
+    async def end(conn: DbConnection) -> None:
+        """Put the session's settings back (each connection of the run, when its reads are done)."""
+        await conn.execute(END_READS_SQL)
+
+    async def finish(self, conn: DbConnection) -> None:
+        """Keep the run's failed replies in the inbox (on a connection whose settings were reset)."""
+        for planned, outcome in self.to_keep:
+            await self.executor.keep_failed(conn, planned.request, planned.operation.name, outcome)
+        self.to_keep.clear()
+
+
+__all__ = ["BEGIN_READS_SQL", "END_READS_SQL", "JOIN_READS_SQL", "ReadSession"]

@@ -1,0 +1,372 @@
+"""The operations workflow runs the read-only commands between two writes as one run.
+
+A logged pool stands in for PostgreSQL: every statement each connection receives is
+written to one timeline, against an in-memory ``onex_inbox``. The tests count round trips
+and check the order of reads and writes and where failed replies are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import cast
+
+import pytest
+from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
+from pydantic import JsonValue
+
+from omnibase_infra.errors import OutageError
+from omnibase_infra.models.model_operation_reply import ModelOperationReply
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
+    CLAIM_SQL,
+    KEEP_FAILED_SQL,
+    KEEP_REPLY_SQL,
+    PRELUDE_SQL,
+    OperationExecutor,
+)
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_reads import (
+    BEGIN_READS_SQL,
+    END_READS_SQL,
+    JOIN_READS_SQL,
+)
+from omnibase_infra.workflow.envelopes import encode_envelope
+from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord
+
+from .fakes import FakeCatalog, FakeOperation, FakePublisher, FakeRecord, encode_reply
+from .workflow_harness import WorkflowHarness, host_workflows
+
+COMPLETED = "onex.evt.postgres.operation-completed.v1"
+FAILED = "onex.evt.postgres.operation-failed.v1"
+COMMANDS = "onex.cmd.postgres.operation.v1"
+READ = FakeOperation("read_thing", sql="SELECT thing", parameter_names=("id",))
+WRITE = FakeOperation("write_thing", sql="INSERT thing", read_only=False, parameter_names=("id",))
+TIMED_OUT = 0  # a read of this id is cancelled by the statement timeout
+
+
+class QueryCanceled(Exception):
+    sqlstate = "57014"
+
+
+class Server:
+    """What the logged connections share: the inbox and the timeline of statements."""
+
+    def __init__(self) -> None:
+        self.inbox: dict[uuid.UUID, tuple[str, bytes]] = {}
+        self.log: list[tuple[int, str]] = []
+        self.read_only: dict[int, bool] = {}
+        self.outage_on: int | None = None  # a read of this id finds the server gone
+
+    def statements(self, kind: str) -> list[tuple[int, str]]:
+        return [entry for entry in self.log if entry[1].split(" ")[0] == kind]
+
+
+class LoggedConnection:
+    def __init__(self, server: Server, number: int) -> None:
+        self.server = server
+        self.number = number
+
+    def _note(self, what: str) -> None:
+        self.server.log.append((self.number, what))
+
+    @asynccontextmanager
+    async def transaction(self, readonly: bool = False) -> AsyncIterator[None]:
+        assert not self.server.read_only.get(self.number), "a transaction on a read-only session"
+        self._note("BEGIN")
+        saved = dict(self.server.inbox)
+        try:
+            yield
+        except BaseException:
+            self.server.inbox = saved
+            self._note("ROLLBACK")
+            raise
+        self._note("COMMIT")
+
+    async def fetchrow(self, sql: str, *args: object) -> dict[str, object] | None:
+        assert sql == PRELUDE_SQL
+        self._note("prelude")
+        kept = self.server.inbox.get(cast("uuid.UUID", args[0]))
+        return {"reply_topic": kept[0] if kept else None, "reply": kept[1] if kept else None}
+
+    async def fetchval(self, sql: str, *args: object) -> bool | None:
+        assert sql == CLAIM_SQL
+        self._note("claim")
+        envelope_id = cast("uuid.UUID", args[0])
+        if envelope_id in self.server.inbox:
+            return None
+        self.server.inbox[envelope_id] = (cast("str", args[2]), b"")
+        return True
+
+    async def fetch(self, sql: str, *args: object) -> list[dict[str, object]]:
+        if sql == BEGIN_READS_SQL:
+            self._note("begin-reads")
+            self.server.read_only[self.number] = True
+            ids = cast("list[uuid.UUID]", args[0])
+            found = [
+                {"envelope_id": i, "reply_topic": t, "reply": r}
+                for i, (t, r) in self.server.inbox.items()
+                if i in ids
+            ]
+            return found or [{"envelope_id": None, "reply_topic": None, "reply": None}]
+        thing = cast("int", args[0])
+        self._note(f"{sql.split(maxsplit=1)[0].lower()} {thing}")
+        await asyncio.sleep(0)  # the server takes its time: other connections go meanwhile
+        if thing == self.server.outage_on:
+            raise OSError("connection reset")
+        if thing == TIMED_OUT:
+            raise QueryCanceled("canceling statement due to statement timeout")
+        return [{"thing": thing}]
+
+    async def execute(self, sql: str, *args: object) -> str:
+        if sql == JOIN_READS_SQL:
+            self._note("join-reads")
+            self.server.read_only[self.number] = True
+            return "SELECT 1"
+        if sql == END_READS_SQL:
+            self._note("end-reads")
+            self.server.read_only[self.number] = False
+            return "RESET"
+        assert not self.server.read_only.get(self.number), "a write on a read-only session"
+        envelope_id = cast("uuid.UUID", args[0])
+        if sql == KEEP_REPLY_SQL:
+            self._note("keep")
+            self.server.inbox[envelope_id] = (self.server.inbox[envelope_id][0], cast("bytes", args[1]))
+            return "UPDATE 1"
+        assert sql == KEEP_FAILED_SQL
+        self._note("keep-failed")
+        self.server.inbox[envelope_id] = (cast("str", args[2]), cast("bytes", args[3]))
+        return "INSERT 0 1"
+
+
+class LoggedPool:
+    """Lends a free connection (a new one when none is free), numbered in order of creation."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.free: list[LoggedConnection] = []
+        self.created = 0
+        self.lent_at_once = 0
+        self._lent = 0
+
+    @asynccontextmanager
+    async def acquire_connection(self) -> AsyncIterator[LoggedConnection]:
+        if self.free:
+            conn = self.free.pop(0)
+        else:
+            self.created += 1
+            conn = LoggedConnection(self.server, self.created)
+        self._lent += 1
+        self.lent_at_once = max(self.lent_at_once, self._lent)
+        try:
+            yield conn
+        finally:
+            self._lent -= 1
+            self.free.append(conn)
+
+
+def executor() -> OperationExecutor:
+    return OperationExecutor(
+        FakeCatalog(READ, WRITE),
+        completed_topic=COMPLETED,
+        failed_topic=FAILED,
+        encode_reply=encode_reply,
+        statement_timeout_seconds=1.5,
+    )
+
+
+def command(operation: str, thing: int) -> ModelEventEnvelope[JsonValue]:
+    return ModelEventEnvelope[JsonValue](
+        payload={"operation": operation, "parameters": {"id": thing}}, correlation_id=uuid.uuid4()
+    )
+
+
+def batch(*requests: ModelEventEnvelope[JsonValue]) -> dict[Partition, list[ProtocolConsumerRecord]]:
+    records: list[ProtocolConsumerRecord] = [
+        FakeRecord(COMMANDS, 0, offset, b"k", encode_envelope(r), ()) for offset, r in enumerate(requests)
+    ]
+    return {Partition(COMMANDS, 0): records}
+
+
+async def hosted(server: Server, *, read_connections: int = 1) -> tuple[WorkflowHarness, LoggedPool]:
+    pool = LoggedPool(server)
+    harness = await host_workflows(
+        database=cast("object", pool),  # type: ignore[arg-type]  # a logged pool
+        executor=executor(),
+        publisher=FakePublisher(),
+    )
+    object.__setattr__(harness.postgres.resources, "read_connections", read_connections)
+    return harness, pool
+
+
+def replies(harness: WorkflowHarness) -> dict[uuid.UUID, ModelOperationReply]:
+    """Each published reply by the envelope_id of its command."""
+    found = {}
+    for sent in harness.publisher.sent:
+        if sent.topic in (COMPLETED, FAILED):
+            envelope = decode_envelope(sent.value)
+            assert envelope.parent_envelope_id is not None
+            found[envelope.parent_envelope_id] = ModelOperationReply.model_validate(envelope.payload)
+    return found
+
+
+async def test_a_run_of_reads_costs_one_lookup_one_statement_each_and_one_reset() -> None:
+    server = Server()
+    harness, _ = await hosted(server)
+    reads = [command("read_thing", n) for n in range(1, 6)]
+
+    await harness.gateway.handle(batch(*reads))
+
+    assert [what for _, what in server.log] == [
+        "begin-reads",
+        "select 1",
+        "select 2",
+        "select 3",
+        "select 4",
+        "select 5",
+        "end-reads",
+    ]
+    answered = replies(harness)
+    assert [answered[r.envelope_id].rows for r in reads] == [[{"thing": n}] for n in range(1, 6)]
+
+
+async def test_a_write_waits_for_the_reads_before_it_and_the_reads_after_it_wait_for_the_write() -> None:
+    server = Server()
+    harness, _ = await hosted(server, read_connections=3)
+    requests = [
+        command("read_thing", 1),
+        command("read_thing", 2),
+        command("write_thing", 3),
+        command("read_thing", 4),
+        command("read_thing", 5),
+    ]
+
+    await harness.gateway.handle(batch(*requests))
+
+    events = [what for _, what in server.log]
+    write = events.index("insert 3")
+    assert {"select 1", "select 2"} <= set(events[:write])
+    assert events.index("end-reads") < events.index("BEGIN") < write < events.index("COMMIT")
+    assert {"select 4", "select 5"} <= set(events[events.index("COMMIT") :])
+    assert [w for w in events if w in ("BEGIN", "prelude", "claim", "insert 3", "keep", "COMMIT")] == [
+        "BEGIN",
+        "prelude",
+        "claim",
+        "insert 3",
+        "keep",
+        "COMMIT",
+    ]
+    assert set(replies(harness)) == {r.envelope_id for r in requests}
+
+
+async def test_reads_spread_over_read_connections_each_set_up_and_reset() -> None:
+    server = Server()
+    harness, pool = await hosted(server, read_connections=3)
+    reads = [command("read_thing", n) for n in range(1, 10)]
+
+    await harness.gateway.handle(batch(*reads))
+
+    assert pool.lent_at_once == 3
+    used = {number for number, what in server.log if what.startswith("select")}
+    assert used == {1, 2, 3}, "every connection of the run takes commands"
+    assert len(server.statements("begin-reads")) == 1, "one inbox lookup for the whole run"
+    assert sorted(n for n, _ in server.statements("join-reads")) == [2, 3]
+    assert sorted(n for n, _ in server.statements("end-reads")) == [1, 2, 3]
+    answered = replies(harness)
+    assert [answered[r.envelope_id].rows for r in reads] == [[{"thing": n}] for n in range(1, 10)]
+    assert [decode_envelope(s.value).parent_envelope_id for s in harness.publisher.sent] == [
+        r.envelope_id for r in reads
+    ], "replies go out in the batch's order"
+
+
+@pytest.mark.parametrize(("reads", "connections"), [(1, 1), (5, 1), (6, 2), (8, 2), (40, 8)])
+async def test_each_connection_of_a_run_gets_at_least_three_reads(reads: int, connections: int) -> None:
+    server = Server()
+    harness, pool = await hosted(server, read_connections=8)
+
+    await harness.gateway.handle(batch(*(command("read_thing", n) for n in range(1, reads + 1))))
+
+    assert pool.lent_at_once == connections
+
+
+async def test_a_failed_read_is_kept_after_the_session_is_reset_and_a_redelivery_gets_it_back() -> None:
+    server = Server()
+    harness, _ = await hosted(server)
+    slow = command("read_thing", TIMED_OUT)
+
+    await harness.gateway.handle(batch(command("read_thing", 1), slow))
+
+    events = [what for _, what in server.log]
+    assert events[-2:] == ["end-reads", "keep-failed"]
+    first = replies(harness)[slow.envelope_id]
+    assert first.error is not None and first.error.kind == "timeout"
+    kept = server.inbox[slow.envelope_id]
+
+    server.log.clear()
+    await harness.gateway.handle(batch(slow))
+
+    assert [what for _, what in server.log] == ["begin-reads", "end-reads"], "not run again"
+    assert harness.publisher.to(FAILED)[-1].value == kept[1], "the same reply, byte for byte"
+
+
+async def test_a_redelivery_within_the_batch_starts_a_new_run_and_gets_the_first_ones_reply() -> None:
+    server = Server()
+    harness, _ = await hosted(server)
+    slow = command("read_thing", TIMED_OUT)
+
+    await harness.gateway.handle(batch(slow, command("read_thing", 1), slow))
+
+    assert [what for _, what in server.log] == [
+        "begin-reads",
+        "select 0",
+        "select 1",
+        "end-reads",
+        "keep-failed",
+        "begin-reads",
+        "end-reads",
+    ]
+    failed = [s.value for s in harness.publisher.sent if s.topic == FAILED]
+    assert len(failed) == 2 and failed[0] == failed[1]
+
+
+async def test_an_outage_during_a_run_stops_every_connection_of_it_and_raises() -> None:
+    server = Server()
+    server.outage_on = 2
+    harness, pool = await hosted(server, read_connections=2)
+
+    with pytest.raises(OSError, match="connection reset"):
+        await harness.gateway.handle(batch(*(command("read_thing", n) for n in range(1, 8))))
+
+    assert harness.publisher.sent == [], "no reply of the batch goes out"
+    assert len(pool.free) == pool.created, "every connection went back to the pool"
+    started = [what for _, what in server.log if what.startswith("select")]
+    assert len(started) < 7, "the other connection stopped taking commands"
+
+
+async def test_commands_answered_without_sql_need_no_connection() -> None:
+    server = Server()
+    harness, pool = await hosted(server)
+
+    await harness.gateway.handle(batch(command("no_such_operation", 1)))
+
+    assert pool.created == 0
+    [reply] = replies(harness).values()
+    assert reply.error is not None and reply.error.kind == "unknown_operation"
+
+
+async def test_an_outage_error_from_the_pool_is_what_the_batch_raises() -> None:
+    class DownPool(LoggedPool):
+        @asynccontextmanager
+        async def acquire_connection(self) -> AsyncIterator[LoggedConnection]:
+            raise OutageError("PostgreSQL unavailable")
+            yield  # pragma: no cover
+
+    harness = await host_workflows(
+        database=cast("object", DownPool(Server())),  # type: ignore[arg-type]  # a pool that is down
+        executor=executor(),
+        publisher=FakePublisher(),
+    )
+
+    with pytest.raises(OutageError):
+        await harness.gateway.handle(batch(command("read_thing", 1)))
