@@ -13,10 +13,20 @@ in ``send``; a caller that gives up on an ack (cancelled) aborts the producer, a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.kafka_producer_protocol import Ack
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """The pool's handle on a buffered record: its ack future and when it was buffered."""
+
+    future: asyncio.Future[Ack]
+    started: float
 
 
 class Delivery[P]:
@@ -50,4 +60,21 @@ class Lane[P]:
         return Delivery(record, await self._enqueue(record), self._await_ack)
 
 
-__all__ = ["Delivery", "Lane"]
+async def outcome(delivery: Delivery[Pending]) -> Ack | Exception:
+    try:
+        return await delivery.ack()
+    except Exception as exc:
+        return exc
+
+
+def mark_seen(future: asyncio.Future[Ack]) -> None:
+    """Retrieve a delivery's failure so that asyncio never reports it as unretrieved.
+
+    Records buffered behind an abandoned one fail with their aborted producer, and nobody
+    is left to await them; the pool has already counted and logged that failure.
+    """
+    if not future.cancelled():
+        future.exception()
+
+
+__all__ = ["Delivery", "Lane", "Pending", "mark_seen", "outcome"]

@@ -46,7 +46,7 @@ from omnibase_infra.infrastructure.kafka_producer_errors import (
     is_fatal_for_producer,
     translate_kafka_error,
 )
-from omnibase_infra.infrastructure.kafka_producer_lane import Delivery, Lane
+from omnibase_infra.infrastructure.kafka_producer_lane import Delivery, Lane, Pending, mark_seen, outcome
 from omnibase_infra.infrastructure.kafka_producer_protocol import (
     Ack,
     Header,
@@ -62,12 +62,6 @@ from omnibase_infra.models.model_kafka_producer_config import (
 from omnibase_infra.models.model_kafka_producer_pool_stats import ModelKafkaProducerPoolStats
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    future: asyncio.Future[Ack]
-    started: float
 
 
 @dataclass(slots=True)
@@ -248,23 +242,30 @@ class KafkaProducerPool:
         if not records:
             return []
         async with self.lane() as lane:
-            buffered: list[Delivery[_Pending] | Exception] = []
+            buffered: list[Delivery[Pending] | Exception] = []
             for record in records:
                 try:
                     buffered.append(await lane.enqueue(record))
                 except Exception as exc:
                     buffered.append(exc)
-            return [item if isinstance(item, Exception) else await _outcome(item) for item in buffered]
+            return [item if isinstance(item, Exception) else await outcome(item) for item in buffered]
 
     @contextlib.asynccontextmanager
-    async def lane(self) -> AsyncIterator[Lane[_Pending]]:
-        """One producer held for a group of sends whose order matters (``kafka_producer_lane``)."""
+    async def lane(self) -> AsyncIterator[Lane[Pending]]:
+        """One producer held for a group of sends whose order matters (``kafka_producer_lane``).
+
+        Its records do not wait out ``linger_ms``: the caller buffers its whole group, then
+        awaits the acks, so the group's batches are closed and sent at the next turn of the
+        event loop (as ``send(linger=False)``)."""
         slot = await self._acquire()
         try:
-            yield Lane(
-                lambda record: self._enqueue(slot, record, None),
-                lambda record, pending: self._await_ack(slot, record, pending),
-            )
+
+            async def enqueue(record: OutboundEvent) -> Pending:
+                pending = await self._enqueue(slot, record, None)
+                slot.producer.send_soon(record.topic)  # a lane's group goes without linger
+                return pending
+
+            yield Lane(enqueue, lambda record, pending: self._await_ack(slot, record, pending))
         finally:
             self._release(slot)
 
@@ -340,7 +341,7 @@ class KafkaProducerPool:
 
     # -- internals ---------------------------------------------------------------------------
 
-    async def _enqueue(self, slot: _Slot, record: OutboundEvent, partition: int | None) -> _Pending:
+    async def _enqueue(self, slot: _Slot, record: OutboundEvent, partition: int | None) -> Pending:
         started = self._clock.monotonic()
         try:
             future = await slot.producer.enqueue(
@@ -348,10 +349,10 @@ class KafkaProducerPool:
             )
         except Exception as exc:
             raise self._record_failure(slot, exc) from exc
-        future.add_done_callback(_mark_seen)
-        return _Pending(future, started)
+        future.add_done_callback(mark_seen)
+        return Pending(future, started)
 
-    async def _await_ack(self, slot: _Slot, record: OutboundEvent, pending: _Pending) -> Ack:
+    async def _await_ack(self, slot: _Slot, record: OutboundEvent, pending: Pending) -> Ack:
         try:
             if pending.future.done():  # a lane's later acks often are by their turn
                 ack = pending.future.result()
@@ -486,23 +487,6 @@ class KafkaProducerPool:
                 "producer %s did not close cleanly: %s", slot.counters.producer_id, self._describe(exc)
             )
         slot.counters.state = "closed"
-
-
-async def _outcome(delivery: Delivery[_Pending]) -> Ack | Exception:
-    try:
-        return await delivery.ack()
-    except Exception as exc:
-        return exc
-
-
-def _mark_seen(future: asyncio.Future[Ack]) -> None:
-    """Retrieve a delivery's failure so that asyncio never reports it as unretrieved.
-
-    Records buffered behind an abandoned one fail with their aborted producer, and nobody
-    is left to await them; the pool has already counted and logged that failure.
-    """
-    if not future.cancelled():
-        future.exception()
 
 
 __all__ = ["KafkaProducerPool"]

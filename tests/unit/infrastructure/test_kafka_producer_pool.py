@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from omnibase_infra.clock import FakeClock
 from omnibase_infra.errors import ConfigurationError, LifecycleError, OutageError, PoisonRecordError
+from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
 from omnibase_infra.models.model_kafka_producer_config import (
     ModelKafkaProducerConfig,
@@ -80,6 +81,16 @@ async def test_a_send_without_linger_asks_its_producer_to_send_the_topic_soon() 
         await pool.send("events", b"v")
         await pool.send("replies", b"v", linger=False)
     assert factory.made[0].sent_soon == ["replies"], "only the send that asked for it"
+
+
+async def test_a_lane_sends_its_records_without_linger() -> None:
+    """The outbox relay buffers a whole round on a lane, then awaits the acks: nothing lingers."""
+    pool, factory, _ = make_pool()
+    async with pool:
+        async with pool.lane() as lane:
+            deliveries = [await lane.enqueue(OutboundEvent(topic, b"v", None, ())) for topic in ("a", "b")]
+            assert [await d.ack() for d in deliveries] == [(0, 0), (0, 1)]
+    assert factory.made[0].sent_soon == ["a", "b"]
 
 
 async def test_busy_producers_make_the_pool_grow_up_to_max() -> None:
