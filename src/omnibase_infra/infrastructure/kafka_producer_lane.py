@@ -44,20 +44,30 @@ class Delivery[P]:
 
 
 class Lane[P]:
-    """One producer's buffer: ``enqueue`` in call order, acks awaited on each ``Delivery``."""
+    """One producer's buffer: ``enqueue`` in call order, acks awaited on each ``Delivery``.
 
-    __slots__ = ("_await_ack", "_enqueue")
+    What a lane buffers waits out ``linger_ms`` like any record until ``send_buffered()``:
+    the caller says when its group is all buffered, and the open batches go at the next
+    turn of the event loop (closing them earlier would cut the group into small batches,
+    each waiting for the one before it on its partition)."""
+
+    __slots__ = ("_await_ack", "_enqueue", "_send_buffered")
 
     def __init__(
         self,
         enqueue: Callable[[OutboundEvent], Awaitable[P]],
         await_ack: Callable[[OutboundEvent, P], Awaitable[Ack]],
+        send_buffered: Callable[[], None],
     ) -> None:
-        self._enqueue, self._await_ack = enqueue, await_ack
+        self._enqueue, self._await_ack, self._send_buffered = enqueue, await_ack, send_buffered
 
     async def enqueue(self, record: OutboundEvent) -> Delivery[P]:
         """Buffer ``record``; raises at once when the producer refuses it (too large, closed...)."""
         return Delivery(record, await self._enqueue(record), self._await_ack)
+
+    def send_buffered(self) -> None:
+        """Send what this lane buffered without waiting out ``linger_ms``."""
+        self._send_buffered()
 
 
 async def outcome(delivery: Delivery[Pending]) -> Ack | Exception:

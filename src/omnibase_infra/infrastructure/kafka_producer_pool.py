@@ -248,24 +248,29 @@ class KafkaProducerPool:
                     buffered.append(await lane.enqueue(record))
                 except Exception as exc:
                     buffered.append(exc)
+            lane.send_buffered()
             return [item if isinstance(item, Exception) else await outcome(item) for item in buffered]
 
     @contextlib.asynccontextmanager
     async def lane(self) -> AsyncIterator[Lane[Pending]]:
         """One producer held for a group of sends whose order matters (``kafka_producer_lane``).
 
-        Its records do not wait out ``linger_ms``: the caller buffers its whole group, then
-        awaits the acks, so the group's batches are closed and sent at the next turn of the
-        event loop (as ``send(linger=False)``)."""
+        ``send_buffered()`` sends what it buffered without waiting out ``linger_ms`` (as
+        ``send(linger=False)``), once the caller has buffered its whole group."""
         slot = await self._acquire()
+        topics: set[str] = set()
+
+        async def enqueue(record: OutboundEvent) -> Pending:
+            pending = await self._enqueue(slot, record, None)
+            topics.add(record.topic)
+            return pending
+
+        def send_buffered() -> None:
+            for topic in topics:
+                slot.producer.send_soon(topic)
+
         try:
-
-            async def enqueue(record: OutboundEvent) -> Pending:
-                pending = await self._enqueue(slot, record, None)
-                slot.producer.send_soon(record.topic)  # a lane's group goes without linger
-                return pending
-
-            yield Lane(enqueue, lambda record, pending: self._await_ack(slot, record, pending))
+            yield Lane(enqueue, lambda record, pending: self._await_ack(slot, record, pending), send_buffered)
         finally:
             self._release(slot)
 

@@ -30,15 +30,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import asyncpg
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import LifecycleError
-from omnibase_infra.infrastructure import postgres_backup
-from omnibase_infra.infrastructure.postgres_backup import BackupResult
+from omnibase_infra.infrastructure.postgres_backup_hooks import BackupHooks
 from omnibase_infra.infrastructure.postgres_errors import as_connect_error, as_outage, sanitize
 from omnibase_infra.infrastructure.postgres_ssl import build_ssl
 from omnibase_infra.infrastructure.postgres_tls_probe import tls_refusal
@@ -51,9 +49,6 @@ from omnibase_infra.models.model_health import (
     ModelQueryPerformance,
 )
 from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
-
-if TYPE_CHECKING:
-    from omnibase_infra.models.model_backup import ModelBackupVerification
 
 type Connection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 """What ``acquire_connection()`` yields: an asyncpg pooled connection."""
@@ -79,7 +74,7 @@ async def _connect(**kwargs: Any) -> asyncpg.Connection[asyncpg.Record]:
     return await asyncpg.connect(**kwargs)
 
 
-class PostgresConnectionManager:
+class PostgresConnectionManager(BackupHooks):
     """An asyncpg pool with statistics and health (see the module docstring for guarantees)."""
 
     def __init__(
@@ -108,6 +103,7 @@ class PostgresConnectionManager:
         self._failed_queries = 0
         self._total_query_seconds = 0.0
         self._outage_pending = False
+        self._generation = 0
         self._password_source: Callable[[], Awaitable[str]] | None = None
 
     @property
@@ -177,7 +173,7 @@ class PostgresConnectionManager:
         await probe.close()
         self._config = renewed
         pool.set_connect_args(**kwargs)
-        await pool.expire_connections()
+        await self._expire(pool)
         reopened = await self._cycle_idle(pool)
         _log.info(
             "PostgreSQL %s: credentials renewed, %d idle connections reopened", renewed.describe(), reopened
@@ -344,43 +340,6 @@ class PostgresConnectionManager:
             average_response_time_ms=self._average_ms(),
         )
 
-    # -- backup hooks (the original guide's names; postgres_backup does the work) -----------
-
-    async def backup_before_migration(
-        self, output_dir: str | Path, *, bin_dir: Path | None = None
-    ) -> BackupResult:
-        """A verified ``pg_dump`` of ``POSTGRES_SCHEMA`` in ``output_dir``, with checksum and manifest.
-
-        Raises ``BackupError`` when no matching ``pg_dump`` is found, the dump fails or the new
-        file does not verify; ``result.backup_id`` names it. See ``postgres_backup``.
-        """
-        password = await self._current_password()
-        async with self.acquire_connection() as connection:
-            return await postgres_backup.create_backup(
-                connection,
-                self._config,
-                password=password,
-                output_dir=Path(output_dir),
-                bin_dir=bin_dir,
-                clock=self._clock,
-            )
-
-    async def verify_backup(
-        self, dump_file: str | Path, *, restore_into: str | None = None, bin_dir: Path | None = None
-    ) -> ModelBackupVerification:
-        """Check a dump against its checksum and manifest; with ``restore_into``, restore and count.
-
-        ``restore_into`` is an empty scratch database on this server (never the service's own).
-        ``result.ok`` tells whether every check passed; ``result.problems`` says what failed.
-        """
-        return await postgres_backup.verify_backup(
-            Path(dump_file),
-            bin_dir=bin_dir,
-            restore_into=restore_into,
-            config=self._config,
-            password=await self._current_password(),
-        )
-
     # -- internals ---------------------------------------------------------------------------
 
     async def _current_password(self) -> str | None:
@@ -414,6 +373,18 @@ class PostgresConnectionManager:
         await self._note_outage()
         raise outage from exc
 
+    @property
+    def generation(self) -> int:
+        """How many times the pooled connections were expired (an outage, renewed credentials).
+
+        A connection held for long (the outbox relay's listening connection) is given back
+        and taken again when this changes, so it never outlives a renewal."""
+        return self._generation
+
+    async def _expire(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+        self._generation += 1
+        await pool.expire_connections()
+
     async def _note_outage(self) -> None:
         self._failed_connections += 1
         if not self._outage_pending:
@@ -425,7 +396,7 @@ class PostgresConnectionManager:
         if pool is not None:
             # Connections that died with the server are replaced on their next acquire
             # instead of failing one query each.
-            await pool.expire_connections()
+            await self._expire(pool)
 
     def _note_success(self) -> None:
         if self._outage_pending:

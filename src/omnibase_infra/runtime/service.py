@@ -212,6 +212,7 @@ class InfraService:
             poll_seconds=self._idle_seconds,
             retry_seconds=max(1.0, self._idle_seconds),
             probe_seconds=self._settings.health_check_interval,
+            generation=lambda: nodes.postgres_adapter.resources.database.generation,
         )
         self._tasks.start("outbox-listener", self._outbox_listener.run(self._stopping))
         for workflow in orchestrator.scheduled():

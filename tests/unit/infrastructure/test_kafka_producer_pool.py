@@ -83,14 +83,15 @@ async def test_a_send_without_linger_asks_its_producer_to_send_the_topic_soon() 
     assert factory.made[0].sent_soon == ["replies"], "only the send that asked for it"
 
 
-async def test_a_lane_sends_its_records_without_linger() -> None:
-    """The outbox relay buffers a whole round on a lane, then awaits the acks: nothing lingers."""
+async def test_a_lane_sends_what_it_buffered_without_linger_when_told() -> None:
+    """The outbox relay buffers a whole round on a lane, then sends it at once: no linger wait."""
     pool, factory, _ = make_pool()
-    async with pool:
-        async with pool.lane() as lane:
-            deliveries = [await lane.enqueue(OutboundEvent(topic, b"v", None, ())) for topic in ("a", "b")]
-            assert [await d.ack() for d in deliveries] == [(0, 0), (0, 1)]
-    assert factory.made[0].sent_soon == ["a", "b"]
+    async with pool, pool.lane() as lane:
+        deliveries = [await lane.enqueue(OutboundEvent(topic, b"v", None, ())) for topic in ("a", "b", "a")]
+        assert factory.made[0].sent_soon == [], "nothing is cut short while the group is buffered"
+        lane.send_buffered()
+        assert [await d.ack() for d in deliveries] == [(0, 0), (0, 1), (0, 2)]
+    assert sorted(factory.made[0].sent_soon) == ["a", "b"]
 
 
 async def test_busy_producers_make_the_pool_grow_up_to_max() -> None:

@@ -214,7 +214,7 @@ async def _relay_round(service: InfraService) -> tuple[object, ...]:
 
     @contextlib.asynccontextmanager
     async def lane() -> AsyncIterator[Lane[object]]:
-        yield Lane(refuse, never_acked)
+        yield Lane(refuse, never_acked, lambda: None)
 
     c.database.acquire_connection = acquire  # type: ignore[method-assign,assignment]  # the recording connection
     c.producers.topic_exists = topic_exists  # type: ignore[method-assign]  # the brokers know the topic

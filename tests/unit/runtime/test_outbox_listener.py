@@ -41,6 +41,9 @@ class FakeListenConnection:
     def add_termination_listener(self, callback: Callable[[object], None]) -> None:
         self.on_close.append(callback)
 
+    def remove_termination_listener(self, callback: Callable[[object], None]) -> None:
+        self.on_close.remove(callback)
+
     def is_closed(self) -> bool:
         return self.closed
 
@@ -53,7 +56,7 @@ class FakeListenConnection:
 
     def close(self) -> None:
         self.closed = True
-        for callback in self.on_close:
+        for callback in list(self.on_close):
             callback(self)
 
 
@@ -64,6 +67,7 @@ class FakeSource:
         self.lent: list[FakeListenConnection] = []
         self.refuse: Exception | None = None
         self.returned = 0
+        self.raised_inside: list[BaseException] = []  # what the connection manager would translate
 
     @contextlib.asynccontextmanager
     async def acquire_connection(self) -> AsyncIterator[FakeListenConnection]:
@@ -73,6 +77,9 @@ class FakeSource:
         self.lent.append(conn)
         try:
             yield conn
+        except BaseException as exc:
+            self.raised_inside.append(exc)
+            raise
         finally:
             self.returned += 1
 
@@ -138,6 +145,49 @@ async def test_a_lost_connection_falls_back_to_polling_says_so_once_and_listens_
     await until(lambda: outbox.listening)
     assert outbox.wake.is_set(), "rows inserted while nobody listened are looked for at once"
     assert any("outbox notifications restored" in r.getMessage() for r in caplog.records)
+
+    stopping.set()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_a_lost_connection_is_not_an_outage_of_the_pool_and_leaves_no_listener_behind() -> None:
+    source = FakeSource()
+    outbox = listener(source)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(outbox.run(stopping))
+    await until(lambda: outbox.listening)
+
+    source.lent[0].close()
+    await until(lambda: len(source.lent) == 2 and outbox.listening)
+    assert outbox.losses == 1
+    assert source.raised_inside == [], "the loss is handled inside the block: the pool is not expired for it"
+    assert source.lent[0].on_close == [], "the termination callback goes with the session"
+
+    stopping.set()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_a_renewed_pool_makes_it_listen_again_on_a_fresh_connection_without_a_loss(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source, generation = FakeSource(), [0]
+    outbox = OutboxListener(
+        source,  # type: ignore[arg-type]  # the fake lends what the listener uses of a connection
+        SCHEMA,
+        poll_seconds=0.5,
+        retry_seconds=LONG,  # a loss would stall the test: only a renewal may re-listen
+        probe_seconds=0.001,
+        generation=lambda: generation[0],
+    )
+    stopping = asyncio.Event()
+    task = asyncio.create_task(outbox.run(stopping))
+    await until(lambda: outbox.listening)
+
+    generation[0] += 1  # credentials renewed: every pooled connection expired
+    await until(lambda: len(source.lent) == 2 and outbox.listening)
+    assert source.returned == 1, "the old session went back to the pool (which closes it)"
+    assert outbox.losses == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
     stopping.set()
     await asyncio.wait_for(task, 10)

@@ -144,6 +144,9 @@ class FakeLane:
                 self.lost[partition] = exc
         return FakeDelivery(self, event.value, outcome)
 
+    def send_buffered(self) -> None:
+        self.timeline.append(("send", b""))
+
 
 class FakeProducers:
     """kafka_adapter's producer pool: lanes send through ``publisher``; ``topic_exists`` asks ``topics``."""
@@ -732,6 +735,11 @@ async def test_a_round_buffers_every_row_on_one_lane_before_it_waits_for_the_ack
         assert steps == ["buffer"] * 3 + ["ack"] * 3, (
             "a key's rows are all buffered before any ack is awaited"
         )
+    steps = [what for what, _ in timeline]
+    last_buffered = max(i for i, what in enumerate(steps) if what == "buffer")
+    assert steps.count("send") == 1 and steps.index("send") > last_buffered, (
+        "the round's batches are sent without linger once, after every chain was buffered"
+    )
     assert outbox.kafka.fake_producers.lanes == 1, "the whole round goes through one producer"
     assert topics.asked == [TOPIC], "a topic's existence is asked once per round"
     assert outbox.kafka.fake_breaker.calls == 1, "one breaker call covers the round's sends"
@@ -767,7 +775,7 @@ async def test_without_idempotence_each_ack_is_awaited_before_the_next_row_of_it
     assert [r["id"] for r, _ in result.failed] == [2]
     assert [r.value for r in publisher.sent] == [b"p1"], "row 3 never reaches the topic after row 2 failed"
     timeline = [what for what, _ in outbox.kafka.fake_producers.timeline]
-    assert timeline == ["buffer", "ack", "buffer", "ack"]
+    assert timeline == ["buffer", "send", "ack", "buffer", "send", "ack", "send"]
 
 
 async def test_every_claim_is_planned_for_the_table_as_it_is_now() -> None:

@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import cast
 
 import pytest
@@ -141,17 +142,25 @@ class LoggedConnection:
 
 
 class LoggedPool:
-    """Lends a free connection (a new one when none is free), numbered in order of creation."""
+    """Lends a free connection (a new one when none is free), numbered in order of creation.
 
-    def __init__(self, server: Server) -> None:
+    ``capacity`` connections at most are idle or lent (``get_connection_stats().checked_in``
+    is how many are not lent)."""
+
+    def __init__(self, server: Server, capacity: int = 100) -> None:
         self.server = server
+        self.capacity = capacity
         self.free: list[LoggedConnection] = []
         self.created = 0
         self.lent_at_once = 0
         self._lent = 0
 
+    def get_connection_stats(self) -> SimpleNamespace:
+        return SimpleNamespace(checked_in=self.capacity - self._lent)
+
     @asynccontextmanager
     async def acquire_connection(self) -> AsyncIterator[LoggedConnection]:
+        assert self._lent < self.capacity, "a connection was asked for while none was idle"
         if self.free:
             conn = self.free.pop(0)
         else:
@@ -189,8 +198,10 @@ def batch(*requests: ModelEventEnvelope[JsonValue]) -> dict[Partition, list[Prot
     return {Partition(COMMANDS, 0): records}
 
 
-async def hosted(server: Server, *, read_connections: int = 1) -> tuple[WorkflowHarness, LoggedPool]:
-    pool = LoggedPool(server)
+async def hosted(
+    server: Server, *, read_connections: int = 1, capacity: int = 100
+) -> tuple[WorkflowHarness, LoggedPool]:
+    pool = LoggedPool(server, capacity)
     harness = await host_workflows(
         database=cast("object", pool),  # type: ignore[arg-type]  # a logged pool
         executor=executor(),
@@ -288,6 +299,18 @@ async def test_each_connection_of_a_run_gets_at_least_three_reads(reads: int, co
     await harness.gateway.handle(batch(*(command("read_thing", n) for n in range(1, reads + 1))))
 
     assert pool.lent_at_once == connections
+
+
+async def test_a_run_takes_only_the_connections_idle_in_the_pool_and_never_waits_for_more() -> None:
+    server = Server()
+    harness, pool = await hosted(server, read_connections=8, capacity=2)
+    reads = [command("read_thing", n) for n in range(1, 41)]
+
+    await harness.gateway.handle(batch(*reads))
+
+    assert pool.lent_at_once == 2, "a busy pool lends what it has; the run goes on with fewer"
+    answered = replies(harness)
+    assert [answered[r.envelope_id].rows for r in reads] == [[{"thing": n}] for n in range(1, 41)]
 
 
 async def test_a_failed_read_is_kept_after_the_session_is_reset_and_a_redelivery_gets_it_back() -> None:

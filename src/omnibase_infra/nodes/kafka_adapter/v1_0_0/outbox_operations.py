@@ -49,6 +49,8 @@ from omnibase_infra.workflow.operations import SAME, StepContext, operation
 from omnibase_infra.workflow.payloads import ChainResult, OutboxRound, RowFailure
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import asyncpg
 
     from omnibase_infra.clock import Clock
@@ -108,8 +110,18 @@ class OutboxPublishOperations:
         async def send_all() -> None:
             nonlocal late
             async with self.producers.lane() as lane:
+                buffering = len(chains)
+
+                def buffered() -> None:  # the round's batches go once every chain is buffered
+                    nonlocal buffering
+                    buffering -= 1
+                    if buffering == 0:
+                        lane.send_buffered()
+
                 tasks = [
-                    asyncio.ensure_future(self._publish_chain(lane, chain, result, topics, pipelined))
+                    asyncio.ensure_future(
+                        self._publish_chain(lane, chain, result, topics, pipelined, buffered)
+                    )
                     for chain, result in zip(chains.values(), results, strict=True)
                 ]
                 try:
@@ -155,6 +167,7 @@ class OutboxPublishOperations:
         result: ChainResult,
         topics: dict[str, asyncio.Future[bool]],
         pipelined: bool,
+        buffered: Callable[[], None],
     ) -> Exception | None:
         """Buffer one chain's rows in order, then await their acks, into ``result``.
 
@@ -163,7 +176,7 @@ class OutboxPublishOperations:
         ack is awaited before the next row is buffered). Returns the outage that stopped
         the chain, if one did.
         """
-        buffered: list[tuple[asyncpg.Record, Delivery[Any]]] = []
+        pending: list[tuple[asyncpg.Record, Delivery[Any]]] = []
         refused: tuple[asyncpg.Record, Exception] | None = None
         for row in chain:
             try:
@@ -171,15 +184,17 @@ class OutboxPublishOperations:
                 event = OutboundEvent(row["topic"], bytes(row["payload"]), row["key"], headers)
                 delivery = await lane.enqueue(event)
                 if not pipelined:
+                    lane.send_buffered()
                     await delivery.ack()
                     result.published.append(int(row["id"]))
                     continue
             except Exception as exc:
                 refused = (row, exc)
                 break
-            buffered.append((row, delivery))
+            pending.append((row, delivery))
+        buffered()
         failed: tuple[asyncpg.Record, Exception] | None = None
-        for row, delivery in buffered:
+        for row, delivery in pending:
             try:
                 await delivery.ack()
             except Exception as exc:

@@ -114,10 +114,13 @@ class CommandOperations:
         async with contextlib.AsyncExitStack() as stack:
             first = await breaker.call(functools.partial(self._lend, stack))
             await breaker.call(functools.partial(session.begin, first, reads))
-            others = [
-                await breaker.call(functools.partial(self._lend, stack))
-                for _ in range(_connections_for(len(reads), resources.read_connections) - 1)
-            ]
+            others: list[DbConnection] = []
+            for _ in range(_connections_for(len(reads), resources.read_connections) - 1):
+                # Only connections idle in the pool right now: a run never waits for more
+                # than its first one, never grows the pool, and a busy pool is no outage.
+                if resources.database.get_connection_stats().checked_in == 0:
+                    break
+                others.append(await breaker.call(functools.partial(self._lend, stack)))
             await _all([work(first)] + [_joined(breaker.call, session, conn, work) for conn in others])
             for conn in [first, *others]:
                 await breaker.call(functools.partial(session.end, conn))

@@ -11,10 +11,16 @@ row within milliseconds.
 The listening connection is probed (``SELECT 1``, bounded by the probe interval) every
 ``probe_seconds``; when it is lost (the server gone, a probe failing or hanging, the
 pool unable to lend one) the listener logs a warning once, ``listening`` turns false
-(the ``omnibase_outbox_listening`` gauge, and ``onex_outbox_listening`` in the health
-details), and the relay keeps polling as before: nothing is missed, rows only wait up to
-one poll interval. It retries every ``retry_seconds``; once it listens again it logs so,
-and sets ``wake`` (rows inserted meanwhile are looked for at once).
+(the ``omnibase_outbox_listening`` gauge), and the relay keeps polling as before: nothing
+is missed, rows only wait up to one poll interval. The loss of this one connection is
+not a PostgreSQL outage: it is handled inside the borrowed connection's block, so the
+pool is not expired for it. It retries every ``retry_seconds``; once it listens again it
+logs so, and sets ``wake`` (rows inserted meanwhile are looked for at once).
+
+When the pool expires its connections (renewed credentials, an outage noticed elsewhere:
+the connection manager's ``generation``), the listener gives its connection back at the
+next probe and listens again at once on a fresh one, so no session logged in with old
+credentials outlives a rotation.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import asyncpg
 
     from omnibase_infra.workflow.protocols import ProtocolConnectionSource
@@ -45,8 +53,10 @@ class OutboxListener:
         poll_seconds: float,
         retry_seconds: float,
         probe_seconds: float,
+        generation: Callable[[], int] = lambda: 0,
     ) -> None:
         self._database = database
+        self._generation = generation
         self._poll = poll_seconds
         self._schema = schema
         self._retry = retry_seconds
@@ -65,6 +75,7 @@ class OutboxListener:
         while not stopping.is_set():
             try:
                 await self._listen(stopping)
+                continue  # the pool was renewed: listen again at once on a fresh connection
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -76,29 +87,43 @@ class OutboxListener:
         self.listening = False
 
     async def _listen(self, stopping: asyncio.Event) -> None:
+        """One listening session: returns on ``stopping`` or a renewed pool, raises when lost."""
+        lost: Exception | None = None
+        generation = self._generation()
         async with self._database.acquire_connection() as conn:
             connection: asyncpg.Connection = conn  # type: ignore[assignment]  # the pool lends asyncpg connections
             closed = asyncio.Event()
-            connection.add_termination_listener(lambda _: closed.set())
-            await connection.add_listener(CHANNEL, self._on_notification)
+
+            def on_close(_: object) -> None:
+                closed.set()
+
+            connection.add_termination_listener(on_close)
             try:
+                await connection.add_listener(CHANNEL, self._on_notification)
                 if self._warned:
                     logger.info("outbox notifications restored: the relay wakes on new rows again")
                     self._warned = False
                 self.listening = True
                 self.wake.set()  # rows inserted while nobody listened are looked for now
-                while not stopping.is_set():
+                while not stopping.is_set() and self._generation() == generation:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(_first(stopping, closed), self._probe)
                     if closed.is_set():
                         raise ConnectionError("the listening connection was closed")
                     if not stopping.is_set():
                         await asyncio.wait_for(connection.execute("SELECT 1"), self._probe)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # this connection's loss, not an outage of the pool
+                lost = exc
             finally:
                 self.listening = False
+                connection.remove_termination_listener(on_close)
                 if not connection.is_closed():
                     with contextlib.suppress(Exception):
                         await connection.remove_listener(CHANNEL, self._on_notification)
+        if lost is not None:
+            raise lost
 
     def _lost(self, reason: str) -> None:
         """Note a loss: a warning on the first one since the last time it listened."""
