@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
 
@@ -544,3 +544,112 @@ async def test_pipelined_stop_commits_the_batch_in_flight_but_not_the_one_read_b
 
     assert handler.batches == [{P0: [0, 1]}]
     assert consumer.commits == [{P0: 2}]
+
+
+# ---- overlapped commits: the handler commits through commit_overlapped ---------------------
+
+
+class HeldCommitConsumer(FakeConsumer):
+    """A broker whose answer to each offset commit waits for ``answer`` (set it to answer them)."""
+
+    def __init__(self, partitions: list[Partition], timeline: list[str]) -> None:
+        super().__init__(partitions, timeline=timeline)
+        self.answer = asyncio.Event()
+        self.sent: list[dict[Partition, int]] = []
+
+    async def commit(self, offsets: Mapping[Partition, int]) -> None:
+        self.sent.append(dict(offsets))
+        self.timeline.append(f"sent {dict(offsets)[P0]}")
+        await self.answer.wait()
+        await super().commit(offsets)
+
+
+class CommittingHandler(PreparingHandler):
+    """Commits each applied batch itself, as the workflows' commit step does."""
+
+    def __init__(self, timeline: list[str]) -> None:
+        super().__init__()
+        self.loop: ConsumerLoop | None = None
+        self.timeline = timeline
+
+    async def apply_prepared(self, prepared: Batch, partitions: set[Partition]) -> None:
+        live = {p: records for p, records in prepared.items() if p in partitions}
+        await self.handle(live)
+        self.timeline.append(f"applied {live[P0][-1].offset + 1}")
+        assert self.loop is not None
+        await self.loop.commit_overlapped({p: records[-1].offset + 1 for p, records in live.items()})
+
+
+def make_committing_loop(consumer: FakeConsumer, handler: CommittingHandler) -> ConsumerLoop:
+    loop = ConsumerLoop(
+        consumer,
+        handler,
+        FakeGate(),
+        max_records=2,
+        poll_timeout_ms=1,
+        clock=FakeClock(),
+        handler_commits=True,
+    )
+    handler.loop = loop
+    return loop
+
+
+async def test_overlapped_commit_lets_the_next_batch_apply_and_keeps_commits_in_order(
+    start: Start,
+) -> None:
+    timeline: list[str] = []
+    consumer = HeldCommitConsumer([P0], timeline)
+    consumer.append(P0, 4)
+    handler = CommittingHandler(timeline)
+    loop = make_committing_loop(consumer, handler)
+
+    start(loop)
+    await spin_until(lambda: "applied 4" in timeline)
+    await spin(20)
+
+    # Batch 2 was applied while the broker had not answered batch 1's commit, and its own
+    # commit is not sent before that answer: one commit outstanding, in order.
+    assert timeline == ["applied 2", "sent 2", "applied 4"]
+    assert consumer.sent == [{P0: 2}]
+
+    consumer.answer.set()
+    await spin_until(lambda: consumer.committed == {P0: 4})
+    assert consumer.commits == [{P0: 2}, {P0: 4}]
+    assert timeline == ["applied 2", "sent 2", "applied 4", "commit", "sent 4", "commit"]
+
+
+async def test_overlapped_commit_is_answered_before_revocation_and_before_run_returns(
+    start: Start,
+) -> None:
+    timeline: list[str] = []
+    consumer = HeldCommitConsumer([P0], timeline)
+    consumer.append(P0, 2)
+    handler = CommittingHandler(timeline)
+    loop = make_committing_loop(consumer, handler)
+
+    task = start(loop)
+    await spin_until(lambda: consumer.sent == [{P0: 2}])
+    revoking = asyncio.create_task(loop.on_partitions_revoked({P0}))
+    loop.stop()
+    await spin(50)
+    assert not revoking.done(), "revocation must wait for the outstanding commit"
+    assert not task.done(), "run must wait for the outstanding commit"
+
+    consumer.answer.set()
+    await asyncio.wait_for(revoking, timeout=1.0)
+    await asyncio.wait_for(task, timeout=1.0)
+    assert consumer.committed == {P0: 2}
+
+
+async def test_overlapped_commit_failure_is_logged_and_the_next_commit_still_goes(start: Start) -> None:
+    timeline: list[str] = []
+    consumer = FakeConsumer([P0], timeline=timeline)
+    consumer.append(P0, 4)
+    consumer.commit_failures.append(RuntimeError("coordinator moved"))
+    handler = CommittingHandler(timeline)
+    loop = make_committing_loop(consumer, handler)
+
+    task = start(loop)
+    await spin_until(lambda: consumer.committed == {P0: 4})
+    assert consumer.commits == [{P0: 4}]
+    assert not task.done()

@@ -22,6 +22,14 @@ committed, so decoding overlaps the database's work. Batches are still applied a
 order; a fetched batch that was not applied (its predecessor failed, or ``stop``)
 is never committed: its partitions are rewound with the failed batch's, or it is
 simply fetched again by the next owner.
+
+Overlapped offset commits (``commit_overlapped``, what the workflows' commit step uses):
+a batch's offsets are sent to the broker once its transaction committed and its
+acknowledgements arrived, and the next batch is applied while the broker answers, instead
+of one round trip to the group coordinator per batch standing between two transactions.
+Commits stay in order, one outstanding at a time: a commit is sent only after the previous
+one was answered. Revocation and ``run``'s return wait for the outstanding commit, so a
+partition is handed over (or the process stops) with its offsets committed.
 """
 
 from __future__ import annotations
@@ -99,10 +107,15 @@ class ConsumerLoop:
         self._paused = False
         self._retry_at: float | None = None
         self._positions: dict[Partition, int] = {}
+        self._commit_pending: asyncio.Future[None] | None = None
         self.records_processed = 0
         self.batches_committed = 0
         self.pauses = 0
         self.running = False
+
+    @property
+    def consumer(self) -> ProtocolKafkaConsumer:
+        return self._consumer
 
     @property
     def paused(self) -> bool:
@@ -115,6 +128,7 @@ class ConsumerLoop:
     async def on_partitions_revoked(self, revoked: set[Partition]) -> None:
         """Commit on revoke: wait for the batch in flight to be applied and committed."""
         async with self._lock:
+            await self.settle_commits()
             for partition in revoked:
                 self._positions.pop(partition, None)
         logger.info("partitions revoked", extra={"partitions": sorted(map(str, revoked))})
@@ -178,7 +192,32 @@ class ConsumerLoop:
         finally:
             if in_flight is not None:
                 await in_flight
+            await self.settle_commits()
             self.running = False
+
+    async def commit_overlapped(self, offsets: Mapping[Partition, int]) -> None:
+        """Send ``offsets`` once the previous commit was answered; return without waiting for this one.
+
+        For a handler that commits itself (the workflows' commit step): the caller has
+        applied the batch, so the offsets may go; the next batch is applied while the broker
+        answers. A failed commit is logged, not raised (the work is applied and idempotent:
+        the next owner re-reads and adds nothing), as a commit the caller awaited would be.
+        """
+        await self.settle_commits()
+        self._commit_pending = asyncio.ensure_future(self._commit_logged(dict(offsets)))
+
+    async def settle_commits(self) -> None:
+        """Wait until the commit ``commit_overlapped`` sent last was answered (or failed)."""
+        while (pending := self._commit_pending) is not None:
+            await asyncio.shield(pending)
+            if self._commit_pending is pending:
+                self._commit_pending = None
+
+    async def _commit_logged(self, offsets: dict[Partition, int]) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except Exception as exc:
+            logger.warning("offset commit failed: %s", type(exc).__name__)
 
     async def _prepare(self, batch: Batch) -> Any:
         handler = self._handler
