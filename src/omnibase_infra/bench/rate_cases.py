@@ -3,20 +3,27 @@
 Latency is envelope timestamp (set just before the send) → row committed (see
 ``service_cases.committed_expr``); the Kafka-only floor is the same load read by a bare
 aiokafka consumer; operations are command sent → reply received; the soak samples RSS.
+Cases 3 / 3a run at ``--latency-rate`` (2,000/s), 3b / 3c the same at
+``--latency-high-rate`` (20,000/s). Each reports the rate its producer achieved (records
+sent and acknowledged ÷ the time from the first send to the last acknowledgement) next
+to the offered one: a producer that falls behind would otherwise hide in the figures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 
+from omnibase_infra.bench import profiling
 from omnibase_infra.bench.service_cases import (
     BenchTopics,
     ServiceProcess,
@@ -66,25 +73,37 @@ async def latency(
     seconds: float,
     commit_ts: bool,
     progress: Progress,
+    label: str = "3 latency",
+    profile_seconds: float = 0.0,
+    profile_out: Path | None = None,
 ) -> dict[str, float]:
-    """Case 3: produce at ``rate``/s for ``seconds``; envelope timestamp (set at send) → commit."""
+    """Case 3 (3b): produce at ``rate``/s for ``seconds``; envelope timestamp (set at send) → commit.
+
+    With ``profile_seconds``, py-spy samples the service from the fifth second on (``profile_out``).
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
     await producer.start()
     reports = [5.0]
+    profiler: list[subprocess.Popen[bytes] | None] = []
 
     def report(elapsed: float, sent: int) -> None:
         if elapsed >= reports[0]:
             reports[0] += 5.0
-            progress(f"3 latency: {sent:,} sent at {rate:,.0f}/s")
+            progress(f"{label}: {sent:,} sent at {rate:,.0f}/s")
+            if profile_seconds > 0 and profile_out is not None and not profiler:
+                profiler.append(profiling.start(service.pid, profile_seconds, profile_out))
 
     try:
+        started = time.monotonic()
         sent = await send_paced(producer, topic, partitions, rate, seconds, report)
         await producer.flush()
+        sending = time.monotonic() - started
     finally:
         await producer.stop()
-    await wait_committed(
-        service, bootstrap, group, {topic}, sent, within=120, progress=progress, label="3 latency"
-    )
+    await wait_committed(service, bootstrap, group, {topic}, sent, within=120, progress=progress, label=label)
+    for running in profiler:
+        if running is not None:
+            running.wait(timeout=profile_seconds + 60)
     conn = await asyncpg.connect(servers_dsn, server_settings={"search_path": schema})
     try:
         expr = committed_expr(commit_ts)
@@ -98,6 +117,7 @@ async def latency(
     stats = percentiles([float(r["ms"]) for r in delays])
     return {
         "offered_per_s": rate,
+        "achieved_per_s": sent / sending,
         "seconds": seconds,
         **{f"{k}_ms" if k != "count" else k: v for k, v in stats.items()},
     }
@@ -182,7 +202,13 @@ async def operations(
 
 
 async def kafka_latency_floor(
-    bootstrap: str, topic: str, partitions: int, rate: float, seconds: float, progress: Progress
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    rate: float,
+    seconds: float,
+    progress: Progress,
+    label: str = "3a latency floor",
 ) -> dict[str, float]:
     """Case 3a (diagnostic): the same offered load, produce → a bare aiokafka consumer, no service.
 
@@ -213,9 +239,12 @@ async def kafka_latency_floor(
                         delays.append((now - datetime.fromisoformat(stamp).timestamp()) * 1000)
 
         receiver = asyncio.create_task(receive())
+        started = time.monotonic()
         sent = await send_paced(producer, topic, partitions, rate, seconds)
+        await producer.flush()
+        sending = time.monotonic() - started
         done.set()
-        progress(f"3a latency floor: {sent:,} sent")
+        progress(f"{label}: {sent:,} sent")
         await asyncio.wait_for(receiver, 60)
     finally:
         await producer.stop()
@@ -223,6 +252,7 @@ async def kafka_latency_floor(
     stats = percentiles(delays)
     return {
         "offered_per_s": rate,
+        "achieved_per_s": sent / sending,
         "seconds": seconds,
         **{f"{k}_ms" if k != "count" else k: v for k, v in stats.items()},
     }

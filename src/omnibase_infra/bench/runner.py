@@ -7,6 +7,7 @@ Cases (docs/performance.md explains the method):
   2  event store     the service from start to last row committed; ratio to min(1a, 1b)
   2b scale out       the same with N instances in one consumer group (--instances)
   3  latency         fixed offered rate; envelope timestamp at send → row committed
+  3b latency 20k     the same at --latency-high-rate (default 20,000/s); 3c its Kafka-only floor
   4  operations      command → reply round trip at a fixed rate
   5  outbox relay    pending rows → published and marked
   6  memory          service RSS during case 2 (peak) and after it
@@ -59,6 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--environment", default="production", help="ENVIRONMENT of the service (default production)"
     )
     p.add_argument("--latency-rate", type=float, default=2000.0, help="case 3 offered events/s")
+    p.add_argument(
+        "--latency-high-rate",
+        type=float,
+        default=20000.0,
+        help="cases 3b/3c offered events/s (default 20000; 0 skips them)",
+    )
     p.add_argument("--latency-seconds", type=float, default=30.0)
     p.add_argument("--ops-rate", type=float, default=50.0, help="case 4 offered commands/s (default 50)")
     p.add_argument("--ops-seconds", type=float, default=10.0)
@@ -98,7 +105,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile-seconds",
         type=float,
         default=0.0,
-        help="attach py-spy to the service for this many seconds of case 2 (dev tool, pip install py-spy)",
+        help="attach py-spy to the service for this many seconds of case 2 and of case 3b (dev tool)",
     )
     args = p.parse_args(argv)
     args.case_set = set(args.cases.split(","))
@@ -160,6 +167,8 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
         state=f"{name}-state.v1",
         outbox=f"{name}-outbox.v1",
         floor=f"{name}-floor.v1",
+        latency_high=f"{name}-latency-high.v1",
+        floor_high=f"{name}-floor-high.v1",
     )
     peer_topic = f"{name}-peer.v1"
     consumer_settings, batch_size = _contract_settings(args.environment)
@@ -176,6 +185,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
             "consumer": consumer_settings,
             "copy_chunk": args.copy_chunk,
             "latency_rate": args.latency_rate,
+            "latency_high_rate": args.latency_high_rate,
             "latency_seconds": args.latency_seconds,
             "ops_rate": args.ops_rate,
             "ops_seconds": args.ops_seconds,
@@ -208,6 +218,8 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
             topics.state: 1,
             topics.outbox: args.partitions,
             topics.floor: args.partitions,
+            topics.latency_high: args.partitions,
+            topics.floor_high: args.partitions,
             **({peer_topic: args.partitions} if "peer" in args.case_set else {}),
         },
     )
@@ -334,6 +346,43 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
                         say,
                     ),
                 )
+            if "latency" in args.case_set and args.latency_high_rate > 0:
+                await case(
+                    "3c_latency_floor_20k",
+                    "3c latency floor (Kafka only), high rate",
+                    lambda: rate_cases.kafka_latency_floor(
+                        servers.bootstrap,
+                        topics.floor_high,
+                        args.partitions,
+                        args.latency_high_rate,
+                        args.latency_seconds,
+                        say,
+                        label="3c latency floor",
+                    ),
+                )
+                await case(
+                    "3b_latency_20k",
+                    "3b latency, high rate",
+                    lambda: rate_cases.latency(
+                        service,
+                        servers.dsn,
+                        schema,
+                        servers.bootstrap,
+                        group,
+                        topics.latency_high,
+                        args.partitions,
+                        args.latency_high_rate,
+                        args.latency_seconds,
+                        commit_ts,
+                        say,
+                        label="3b latency",
+                        profile_seconds=args.profile_seconds,
+                        profile_out=work / "profile-3b.txt",
+                    ),
+                )
+                profile_3b = work / "profile-3b.txt"
+                if profile_3b.exists():
+                    result["profile_case_3b"] = {"file": str(profile_3b), **profiling.summarise(profile_3b)}
             if "operations" in args.case_set:
                 ids = [r[0] for r in data.rows[:1000]]
                 await case(

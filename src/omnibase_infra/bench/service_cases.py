@@ -60,6 +60,8 @@ class BenchTopics:
     state: str
     outbox: str
     floor: str
+    latency_high: str
+    floor_high: str
 
 
 @dataclass
@@ -88,7 +90,7 @@ class ServiceProcess:
             ENVIRONMENT=environment,
             POSTGRES_SCHEMA=schema,
             KAFKA_CONSUMER_GROUP=group,
-            ONEX_EVENT_STORE_TOPICS=f"{topics.store},{topics.latency}",
+            ONEX_EVENT_STORE_TOPICS=f"{topics.store},{topics.latency},{topics.latency_high}",
             ONEX_COMMAND_TOPIC=topics.command,
             ONEX_OPERATION_COMPLETED_TOPIC=topics.completed,
             ONEX_OPERATION_FAILED_TOPIC=topics.failed,
