@@ -31,7 +31,28 @@ from omnibase_infra.bench.service_cases import (
     proc_status,
     wait_committed,
 )
-from omnibase_infra.bench.workload import Progress, envelope, percentiles
+from omnibase_infra.bench.workload import EVENT_TYPE, Progress, percentiles
+
+
+class _PacedEnvelopes:
+    """Bench envelopes built cheaply enough for 20,000/s from one Python thread.
+
+    The same wire shape as ``workload.envelope``; the two ids are a random v4 UUID's first
+    24 characters (one per case) followed by the sequence number in hex, so they are unique
+    without the cost of ``uuid4()`` per record, and the timestamp is ``isoformat()`` (RFC
+    3339, in C) taken as each record is built.
+    """
+
+    def __init__(self) -> None:
+        self._ids = str(uuid.uuid4())[:24]
+        self._correlations = str(uuid.uuid4())[:24]
+
+    def value(self, seq: int) -> bytes:
+        return (
+            f'{{"payload":{{"seq":{seq},"data":"bench"}},"envelope_id":"{self._ids}{seq:012x}",'
+            f'"envelope_timestamp":"{datetime.now(UTC).isoformat()}",'
+            f'"correlation_id":"{self._correlations}{seq:012x}","event_type":"{EVENT_TYPE}"}}'
+        ).encode()
 
 
 async def send_paced(
@@ -45,16 +66,29 @@ async def send_paced(
 ) -> int:
     """Send bench envelopes to ``topic`` at ``rate``/s for ``seconds``; return how many were sent.
 
-    Partitions take turns; each envelope's timestamp is set just before its send (what the
-    latency cases measure from). ``tick(elapsed, sent)`` runs between bursts.
+    Partitions take turns; each envelope's timestamp is set as it is built, just before its
+    send (what the latency cases measure from). What is due is built into one record batch
+    per partition and handed to the producer at once (``send_batch``: no future per record),
+    so the bench's own producer can offer 20,000/s beside the service on two cores.
+    ``tick(elapsed, sent)`` runs between bursts.
     """
+    envelopes = _PacedEnvelopes()
     sent = 0
     started = time.monotonic()
     while (elapsed := time.monotonic() - started) < seconds:
-        while sent < int(elapsed * rate):
-            value, _ = envelope(sent, uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
-            await producer.send(topic, value, partition=sent % partitions)
-            sent += 1
+        due = int(elapsed * rate)
+        while sent < due:
+            batches = [producer.create_batch() for _ in range(partitions)]
+            while sent < due:
+                if (
+                    batches[sent % partitions].append(key=None, value=envelopes.value(sent), timestamp=None)
+                    is None
+                ):
+                    break  # that partition's batch is full: send these, then go on
+                sent += 1
+            for partition, built in enumerate(batches):
+                if built.record_count():
+                    await producer.send_batch(built, topic, partition=partition)
         if tick is not None:
             tick(elapsed, sent)
         await asyncio.sleep(pause)
