@@ -100,6 +100,16 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             ("machine_cpu_us_per_event", "machine CPU us/event"),
         ],
     )
+    if "service_start_to_first_commit_s" in cases.get("2_event_store", {}):
+        add(
+            "2_event_store",
+            "2 start → first commit",
+            [
+                ("startup_to_first_commit_s", "process start s"),
+                ("process_to_service_start_s", "of which imports and contracts s"),
+                ("service_start_to_first_commit_s", "service start s"),
+            ],
+        )
     latency_fields = [
         ("offered_per_s", "rate/s"),
         ("achieved_per_s", "achieved/s"),

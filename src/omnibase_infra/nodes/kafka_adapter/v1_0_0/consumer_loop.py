@@ -189,6 +189,10 @@ class ConsumerLoop:
                 if not self._stopping.is_set():
                     in_flight_batch = batch
                     in_flight = asyncio.ensure_future(self._apply_locked(batch, prepared))
+                    # Let the apply send its first statement before this loop fetches and
+                    # decodes the next batch: a fetch that finds records buffered returns
+                    # without yielding, and the batch's writes would wait behind it.
+                    await asyncio.sleep(0)
         finally:
             if in_flight is not None:
                 await in_flight
