@@ -1,25 +1,28 @@
 """``onex-infra run``: host the nodes, start them, run the workflows, stop gracefully.
 
-Start (``_start``), in this order:
+Start (``_start``; ``run`` first logs ``service starting``, the moment the bench times the
+service's own start from), in this order:
 
 1. the credential store, when ``VAULT_ADDR`` is set (log in, read the credentials);
 2. ``host_components``: the nodes hosted (loaded through the registry, initialised,
    infrastructure_orchestrator's workflows compiled) plus metrics, audit and the health
-   monitor, no I/O; installed as the process's components, then tracing configured;
-3. postgres_adapter's ``start``: the PostgreSQL pool, schema version checked;
-4. the audit sink;
-5. kafka_adapter's ``start``: the producer pool, then the event queue (the durable
-   publisher of state events);
-6. the consumer: kafka_adapter's consumer loop over group_gateway's subscription,
-   handing each batch to group_gateway; the consumer started;
-7. HTTP (health, metrics, admin), then one health round for ``/health`` and the gauges;
-8. the tasks: the consumer loop, each workflow infrastructure_orchestrator schedules
+   monitor, no I/O; installed as the process's components, then tracing configured; the
+   consumer built: kafka_adapter's consumer loop over group_gateway's subscription,
+   handing each batch to group_gateway (no I/O);
+3. at the same time (they wait on servers, not on each other; the first error cancels the
+   others): postgres_adapter's ``start`` (the PostgreSQL pool, schema version checked) then
+   the audit sink; kafka_adapter's ``start`` (the producer pool, then the event queue, the
+   durable publisher of state events); the consumer started (its group joined);
+4. ``gc.freeze()``, then the consumer loop task: the records waiting on the topics do not
+   wait for what follows;
+5. HTTP (health, metrics, admin), then one health round for ``/health`` and the gauges;
+6. the other tasks: each workflow infrastructure_orchestrator schedules
    (``trigger: repeat``, the outbox relay: back to back while it reports work, else
    ``outbox_idle_interval_ms`` idle; ``trigger: interval``, infrastructure_state: every
    ``HEALTH_CHECK_INTERVAL``), the health loop and, with a credential store, the
    credential refresh.
 
-Steps 3, 5 and 6 retry a server that is down until ``ONEX_STARTUP_TIMEOUT``; a
+The starts of step 3 retry a server that is down until ``ONEX_STARTUP_TIMEOUT``; a
 configuration or credential error stops at once.
 
 With a credential store (``VAULT_ADDR``), rotated credentials are taken into use while
