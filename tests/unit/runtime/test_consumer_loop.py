@@ -653,3 +653,49 @@ async def test_overlapped_commit_failure_is_logged_and_the_next_commit_still_goe
     await spin_until(lambda: consumer.committed == {P0: 4})
     assert consumer.commits == [{P0: 4}]
     assert not task.done()
+
+
+async def test_keeping_up_the_next_fetch_waits_for_the_batch_in_flight_and_takes_all_that_arrived(
+    start: Start,
+) -> None:
+    consumer = FakeConsumer([P0])
+    consumer.append(P0, 2)
+    handler = PreparingHandler()
+    handler.hold = asyncio.Event()
+    loop = make_pipelined_loop(consumer, handler, max_records=10)
+
+    start(loop)
+    await handler.entered.wait()
+    consumer.append(P0, 1)
+    await spin(50)
+    consumer.append(P0, 2)
+    await spin(50)
+
+    # The first fetch was not full: nothing is fetched behind the batch in flight.
+    assert handler.prepared == [{P0: [0, 1]}]
+
+    handler.hold.set()
+    await spin_until(lambda: loop.records_processed == 5)
+    assert handler.batches == [{P0: [0, 1]}, {P0: [2, 3, 4]}]
+    assert consumer.commits == [{P0: 2}, {P0: 5}]
+
+
+async def test_a_full_fetch_turns_pipelining_back_on(start: Start) -> None:
+    consumer = FakeConsumer([P0])
+    consumer.append(P0, 1)
+    handler = PreparingHandler()
+    loop = make_pipelined_loop(consumer, handler, max_records=2)
+
+    start(loop)
+    await spin_until(lambda: loop.records_processed == 1)
+    handler.hold = asyncio.Event()
+    handler.entered.clear()
+    consumer.append(P0, 5)
+    await handler.entered.wait()
+    await spin_until(lambda: len(handler.prepared) == 3)
+
+    # [1, 2] filled the fetch: [3, 4] is fetched and decoded while [1, 2] is applied.
+    assert handler.prepared == [{P0: [0]}, {P0: [1, 2]}, {P0: [3, 4]}]
+    assert handler.batches == [{P0: [0]}, {P0: [1, 2]}]
+    handler.hold.set()
+    await spin_until(lambda: loop.records_processed == 6)

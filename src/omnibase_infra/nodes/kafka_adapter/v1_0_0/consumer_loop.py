@@ -18,7 +18,13 @@ Guarantees (docs/architecture.md, Delivery semantics):
 Pipelining: when the handler can split its work (``ProtocolPreparingHandler``:
 ``prepare`` decodes without I/O, yielding now and then; ``apply_prepared``
 writes), batch k+1 is fetched and prepared while batch k is being applied and
-committed, so decoding overlaps the database's work. Batches are still applied and committed one at a time, in
+committed, so decoding overlaps the database's work — while there is a backlog, i.e.
+the last fetch filled ``max_records``. When the loop keeps up (the last fetch returned
+fewer), it lets batch k finish before it fetches: batch k+1 then holds every record that
+arrived while k was applied and is applied right after its decoding, instead of waiting a
+whole apply behind a smaller batch fetched early (at 20,000 events/s a record waited
+about two and a half applies pipelined, one and a half this way). A backlog switches
+pipelining back on at the next full fetch. Batches are still applied and committed one at a time, in
 order; a fetched batch that was not applied (its predecessor failed, or ``stop``)
 is never committed: its partitions are rewound with the failed batch's, or it is
 simply fetched again by the next owner.
@@ -158,6 +164,7 @@ class ConsumerLoop:
         preparing = isinstance(self._handler, ProtocolPreparingHandler)
         in_flight: asyncio.Task[bool] | None = None
         in_flight_batch: Batch = {}
+        backlog = False
         try:
             while not self._stopping.is_set():
                 if self._paused and in_flight is None and self._may_resume():
@@ -165,9 +172,16 @@ class ConsumerLoop:
                     self._paused = False
                     self._retry_at = None
                     logger.info("consumption resumed")
+                if in_flight is not None and not backlog:
+                    # Keeping up: the next fetch takes what arrives while this batch is applied.
+                    applied = await in_flight
+                    in_flight = None
+                    if not applied or self._stopping.is_set():
+                        continue
                 batch = await self._consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_records
                 )
+                backlog = sum(map(len, batch.values())) >= self._max_records
                 if not preparing:
                     if batch:
                         async with self._lock:
