@@ -699,3 +699,29 @@ async def test_a_full_fetch_turns_pipelining_back_on(start: Start) -> None:
     assert handler.batches == [{P0: [0]}, {P0: [1, 2]}]
     handler.hold.set()
     await spin_until(lambda: loop.records_processed == 6)
+
+
+async def test_records_left_behind_the_high_water_mark_turn_pipelining_on(start: Start) -> None:
+    class CappedConsumer(FakeConsumer):
+        """Returns at most two records per fetch, as a fetch capped by its byte limit does."""
+
+        async def getmany(
+            self, timeout_ms: int, max_records: int
+        ) -> dict[Partition, list[ProtocolConsumerRecord]]:
+            return await super().getmany(timeout_ms, min(max_records, 2))
+
+    consumer = CappedConsumer([P0])
+    consumer.append(P0, 5)
+    handler = PreparingHandler()
+    handler.hold = asyncio.Event()
+    loop = make_pipelined_loop(consumer, handler, max_records=10)
+
+    start(loop)
+    await handler.entered.wait()
+    await spin_until(lambda: len(handler.prepared) == 2)
+
+    # [0, 1] did not fill max_records, but the high-water mark (5) lies past it.
+    assert handler.prepared == [{P0: [0, 1]}, {P0: [2, 3]}]
+    assert handler.batches == [{P0: [0, 1]}]
+    handler.hold.set()
+    await spin_until(lambda: loop.records_processed == 5)

@@ -18,16 +18,17 @@ Guarantees (docs/architecture.md, Delivery semantics):
 Pipelining: when the handler can split its work (``ProtocolPreparingHandler``:
 ``prepare`` decodes without I/O, yielding now and then; ``apply_prepared``
 writes), batch k+1 is fetched and prepared while batch k is being applied and
-committed, so decoding overlaps the database's work — while there is a backlog, i.e.
-the last fetch filled ``max_records``. When the loop keeps up (the last fetch returned
-fewer), it lets batch k finish before it fetches: batch k+1 then holds every record that
+committed, so decoding overlaps the database's work — while there is a backlog: the
+last fetch filled ``max_records``, or a partition's high-water mark lay past the last
+record fetched. When the loop keeps up (the fetch took everything there was), it lets
+batch k finish before it fetches: batch k+1 then holds every record that
 arrived while k was applied and is applied right after its decoding, instead of waiting a
 whole apply behind a smaller batch fetched early (at 20,000 events/s a record waited
 about two and a half applies pipelined, one and a half this way). A backlog switches
-pipelining back on at the next full fetch. Batches are still applied and committed one at a time, in
-order; a fetched batch that was not applied (its predecessor failed, or ``stop``)
-is never committed: its partitions are rewound with the failed batch's, or it is
-simply fetched again by the next owner.
+pipelining back on at the next fetch that leaves records behind. Batches are still
+applied and committed one at a time, in order; a fetched batch that was not applied
+(its predecessor failed, or ``stop``) is never committed: its partitions are rewound
+with the failed batch's, or it is simply fetched again by the next owner.
 
 Overlapped offset commits (``commit_overlapped``, what the workflows' commit step uses):
 a batch's offsets are sent to the broker once its transaction committed and its
@@ -181,7 +182,7 @@ class ConsumerLoop:
                 batch = await self._consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_records
                 )
-                backlog = sum(map(len, batch.values())) >= self._max_records
+                backlog = self._behind(batch)
                 if not preparing:
                     if batch:
                         async with self._lock:
@@ -236,6 +237,17 @@ class ConsumerLoop:
             await self._consumer.commit(offsets)
         except Exception as exc:
             logger.warning("offset commit failed: %s", type(exc).__name__)
+
+    def _behind(self, batch: Batch) -> bool:
+        """True when records are waiting beyond ``batch``: it filled ``max_records``, or a
+        partition's high-water mark (as of the fetch) lies past its last record."""
+        if sum(map(len, batch.values())) >= self._max_records:
+            return True
+        for partition, records in batch.items():
+            high = self._consumer.highwater(partition)
+            if records and high is not None and high > records[-1].offset + 1:
+                return True
+        return False
 
     async def _prepare(self, batch: Batch) -> Any:
         handler = self._handler
