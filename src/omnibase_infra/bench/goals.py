@@ -115,6 +115,11 @@ GOALS: tuple[Goal, ...] = (
         at_most=0.5,
         digits=2,
     ),
+    Goal(
+        "service start (imports and contracts done) to first commit, s",
+        _field("2_event_store", "service_start_to_first_commit_s"),
+        digits=2,
+    ),
     Goal("event store / Debezium JDBC sink", _vs_peer, at_least=4.0, digits=2, unit=X),
     Goal(
         "service CPU per stored event, µs", _field("2_event_store", "service_cpu_us_per_event"), at_most=9.0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from omnibase_infra.bench import goals
+
 
 def add_ratios(result: dict[str, Any]) -> None:
     """The ratios and target verdicts of a run, added to ``result``."""
@@ -22,28 +24,12 @@ def add_ratios(result: dict[str, Any]) -> None:
             1e-9, cases["7_peer"]["steady_events_per_s"]
         )
     result["ratios"] = ratios
-    targets: dict[str, Any] = {}
-    if "event_store_vs_min_ceiling" in ratios:
-        targets["throughput >= 0.7 x min(1a,1b)"] = ratios["event_store_vs_min_ceiling"] >= 0.7
-    if "event_store_vs_peer" in ratios:
-        targets["throughput >= 1.0 x peer"] = ratios["event_store_vs_peer"] >= 1.0
-    if "3_latency" in cases:
-        targets["p99 <= 50 ms at offered rate"] = cases["3_latency"].get("p99_ms", 1e9) <= 50
-    if "2_event_store" in cases:
-        targets["peak RSS <= 250 MiB during case 2"] = cases["2_event_store"]["rss_peak_mib"] <= 250
+    # The verdicts are the goals of issue #16 (``goals``), plus the soak's.
+    targets: dict[str, Any] = dict(goals.verdicts(result))
     if "6b_soak" in cases:
         soaked = cases["6b_soak"]
         grew = soaked["rss_last_mib"] - soaked["rss_at_60s_mib"]
         targets["no RSS growth over the soak (<= 5 MiB after minute one)"] = grew <= 5.0
-    if "4_operations" in cases:
-        ops = cases["4_operations"]
-        targets["operations p50 <= 5 ms, p99 <= 10 ms"] = (
-            ops.get("p50_ms", 1e9) <= 5 and ops.get("p99_ms", 1e9) <= 10
-        )
-    if "4b_operations_saturation" in cases:
-        targets["operations >= 3,000 commands/s"] = (
-            cases["4b_operations_saturation"]["commands_per_s"] >= 3000
-        )
     result["targets_met"] = targets
 
 
@@ -103,16 +89,27 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             ("machine_cpu_us_per_event", "machine CPU us/event"),
         ],
     )
-    add(
-        "3a_latency_floor",
-        "3a latency floor (Kafka only)",
-        [("offered_per_s", "rate/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")],
-    )
-    add(
-        "3_latency",
-        "3 latency",
-        [("offered_per_s", "rate/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")],
-    )
+    if "service_start_to_first_commit_s" in cases.get("2_event_store", {}):
+        add(
+            "2_event_store",
+            "2 start → first commit",
+            [
+                ("startup_to_first_commit_s", "process start s"),
+                ("process_to_service_start_s", "of which imports and contracts s"),
+                ("service_start_to_first_commit_s", "service start s"),
+            ],
+        )
+    latency_fields = [
+        ("offered_per_s", "rate/s"),
+        ("achieved_per_s", "achieved/s"),
+        ("p50_ms", "p50 ms"),
+        ("p99_ms", "p99 ms"),
+        ("max_ms", "max ms"),
+    ]
+    add("3a_latency_floor", "3a latency floor (Kafka only)", latency_fields)
+    add("3_latency", "3 latency", latency_fields)
+    add("3c_latency_floor_20k", "3c latency floor (Kafka only), high rate", latency_fields)
+    add("3b_latency_20k", "3b latency, high rate", latency_fields)
     add(
         "4_operations",
         "4 operations",

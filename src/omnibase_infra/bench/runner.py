@@ -1,18 +1,6 @@
 """``scripts/bench``: run every case on the same data, print a table, write bench-results/<ts>.json.
 
-Cases (docs/performance.md explains the method):
-  1a kafka ceiling   raw aiokafka consumption of the pre-loaded topic (no database)
-  1b copy ceiling    raw asyncpg COPY of the same rows into the same table shape (no Kafka)
-  1c writer alone    the service's write_events, batch by batch (no Kafka; diagnostic)
-  2  event store     the service from start to last row committed; ratio to min(1a, 1b)
-  2b scale out       the same with N instances in one consumer group (--instances)
-  3  latency         fixed offered rate; envelope timestamp at send → row committed
-  4  operations      command → reply round trip at a fixed rate
-  4b operations      the same at saturation: a closed loop of --ops-window outstanding commands
-  5  outbox relay    pending rows → published and marked
-  5b outbox idle     one row into an idle outbox → published and marked (latency)
-  6  memory          service RSS during case 2 (peak) and after it
-  7  peer            Kafka Connect + Debezium JDBC sink on the same rows; our ratio to it
+The cases and their options: ``options`` (``scripts/bench --help``).
 """
 
 from __future__ import annotations
@@ -28,7 +16,6 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -46,90 +33,7 @@ from omnibase_infra.bench import (
     service_cases,
     workload,
 )
-
-ALL_CASES = (
-    "ceilings",
-    "writer",
-    "scale",
-    "store",
-    "latency",
-    "operations",
-    "outbox",
-    "outbox_idle",
-    "peer",
-)
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="scripts/bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--events", type=int, default=500_000, help="pre-loaded envelopes (default 500000)")
-    p.add_argument("--partitions", type=int, default=3)
-    p.add_argument(
-        "--instances", type=int, default=2, help="case 2b: service instances in one group (default 2)"
-    )
-    p.add_argument(
-        "--environment", default="production", help="ENVIRONMENT of the service (default production)"
-    )
-    p.add_argument("--latency-rate", type=float, default=2000.0, help="case 3 offered events/s")
-    p.add_argument("--latency-seconds", type=float, default=30.0)
-    p.add_argument("--ops-rate", type=float, default=50.0, help="case 4 offered commands/s (default 50)")
-    p.add_argument("--ops-seconds", type=float, default=10.0)
-    p.add_argument(
-        "--ops-window", type=int, default=500, help="case 4b: commands outstanding at once (default 500)"
-    )
-    p.add_argument(
-        "--ops-profile-seconds", type=float, default=0.0, help="attach py-spy to the service during case 4b"
-    )
-    p.add_argument(
-        "--soak-seconds",
-        type=float,
-        default=0.0,
-        help="also run a memory soak at --latency-rate for this long (e.g. 600); off by default",
-    )
-    p.add_argument("--outbox-rows", type=int, default=20_000)
-    p.add_argument("--outbox-keys", type=int, default=100)
-    p.add_argument("--outbox-idle-rows", type=int, default=200, help="case 5b rows, one at a time")
-    p.add_argument("--outbox-idle-gap-ms", type=float, default=30.0, help="case 5b idle time before each row")
-    p.add_argument("--copy-chunk", type=int, default=10_000, help="rows per COPY in case 1b")
-    p.add_argument("--cases", default=",".join(ALL_CASES), help=f"subset of {','.join(ALL_CASES)}")
-    p.add_argument("--no-peer", action="store_true", help="skip case 7 (Kafka Connect + Debezium)")
-    p.add_argument(
-        "--use-env-servers",
-        action="store_true",
-        help="use POSTGRES_* / KAFKA_BOOTSTRAP_SERVERS from the environment, start nothing",
-    )
-    p.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path("/tmp/onex-svc-bench"),
-        help="the bench's own servers and jar cache (default /tmp/onex-svc-bench)",
-    )
-    p.add_argument("--postgres-port", type=int, default=27432)
-    p.add_argument("--kafka-port", type=int, default=29092)
-    p.add_argument("--kafka-controller-port", type=int, default=29093)
-    p.add_argument("--results-dir", type=Path, default=environment.REPO_ROOT / "bench-results")
-    p.add_argument("--keep", action="store_true", help="keep the bench schema and topics afterwards")
-    p.add_argument(
-        "--record",
-        action="store_true",
-        help="also write docs/results/bench.json and its table in docs/performance.md (commit both)",
-    )
-    p.add_argument(
-        "--profile-seconds",
-        type=float,
-        default=0.0,
-        help="attach py-spy to the service for this many seconds of case 2 (dev tool, pip install py-spy)",
-    )
-    args = p.parse_args(argv)
-    args.case_set = set(args.cases.split(","))
-    if args.no_peer:
-        args.case_set.discard("peer")
-    unknown = args.case_set - set(ALL_CASES)
-    if unknown:
-        p.error(f"unknown case(s): {', '.join(sorted(unknown))}")
-    return args
+from omnibase_infra.bench.options import parse_args
 
 
 class Clock:
@@ -182,6 +86,8 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
         state=f"{name}-state.v1",
         outbox=f"{name}-outbox.v1",
         floor=f"{name}-floor.v1",
+        latency_high=f"{name}-latency-high.v1",
+        floor_high=f"{name}-floor-high.v1",
     )
     peer_topic = f"{name}-peer.v1"
     consumer_settings, batch_size = _contract_settings(args.environment)
@@ -198,6 +104,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
             "consumer": consumer_settings,
             "copy_chunk": args.copy_chunk,
             "latency_rate": args.latency_rate,
+            "latency_high_rate": args.latency_high_rate,
             "latency_seconds": args.latency_seconds,
             "ops_rate": args.ops_rate,
             "ops_seconds": args.ops_seconds,
@@ -231,6 +138,8 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
             topics.state: 1,
             topics.outbox: args.partitions,
             topics.floor: args.partitions,
+            topics.latency_high: args.partitions,
+            topics.floor_high: args.partitions,
             **({peer_topic: args.partitions} if "peer" in args.case_set else {}),
         },
     )
@@ -359,6 +268,43 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
                         say,
                     ),
                 )
+            if "latency" in args.case_set and args.latency_high_rate > 0:
+                await case(
+                    "3c_latency_floor_20k",
+                    "3c latency floor (Kafka only), high rate",
+                    lambda: rate_cases.kafka_latency_floor(
+                        servers.bootstrap,
+                        topics.floor_high,
+                        args.partitions,
+                        args.latency_high_rate,
+                        args.latency_seconds,
+                        say,
+                        label="3c latency floor",
+                    ),
+                )
+                await case(
+                    "3b_latency_20k",
+                    "3b latency, high rate",
+                    lambda: rate_cases.latency(
+                        service,
+                        servers.dsn,
+                        schema,
+                        servers.bootstrap,
+                        group,
+                        topics.latency_high,
+                        args.partitions,
+                        args.latency_high_rate,
+                        args.latency_seconds,
+                        commit_ts,
+                        say,
+                        label="3b latency",
+                        profile_seconds=args.profile_seconds,
+                        profile_out=work / "profile-3b.txt",
+                    ),
+                )
+                profile_3b = work / "profile-3b.txt"
+                if profile_3b.exists():
+                    result["profile_case_3b"] = {"file": str(profile_3b), **profiling.summarise(profile_3b)}
             if "operations" in args.case_set:
                 ids = [r[0] for r in data.rows[:1000]]
                 await case(

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -59,6 +61,8 @@ class BenchTopics:
     state: str
     outbox: str
     floor: str
+    latency_high: str
+    floor_high: str
 
 
 @dataclass
@@ -87,7 +91,7 @@ class ServiceProcess:
             ENVIRONMENT=environment,
             POSTGRES_SCHEMA=schema,
             KAFKA_CONSUMER_GROUP=group,
-            ONEX_EVENT_STORE_TOPICS=f"{topics.store},{topics.latency}",
+            ONEX_EVENT_STORE_TOPICS=f"{topics.store},{topics.latency},{topics.latency_high}",
             ONEX_COMMAND_TOPIC=topics.command,
             ONEX_OPERATION_COMPLETED_TOPIC=topics.completed,
             ONEX_OPERATION_FAILED_TOPIC=topics.failed,
@@ -189,6 +193,22 @@ async def wait_committed(
         await admin.close()
 
 
+SERVICE_STARTING = "service starting"
+"""What the service logs once its imports and the contracts' validation are done (runtime.service)."""
+
+
+def logged_at(log_path: Path, message: str) -> float | None:
+    """The time (epoch seconds) of the last JSON log line of ``log_path`` whose message is ``message``."""
+    found: float | None = None
+    with contextlib.suppress(OSError):
+        for line in log_path.read_text(errors="replace").splitlines():
+            if f'"message":"{message}"' not in line.replace('": "', '":"'):
+                continue
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                found = datetime.fromisoformat(json.loads(line)["timestamp"]).timestamp()
+    return found
+
+
 def committed_expr(commit_ts: bool) -> str:
     return "pg_xact_commit_timestamp(xmin)" if commit_ts else "stored_at"
 
@@ -256,11 +276,20 @@ async def throughput(
     hwm = proc_status(service.pid).get("VmHWM", 0)
     n, first, last = await stored_span(servers_dsn, schema, data, commit_ts)
     elapsed = last - service.started_at
+    service_start = logged_at(service.log_path, SERVICE_STARTING)
     return {
         "events": float(n),
         "seconds": elapsed,
         "events_per_s": n / elapsed,
         "startup_to_first_commit_s": first - service.started_at,
+        **(
+            {
+                "process_to_service_start_s": service_start - service.started_at,
+                "service_start_to_first_commit_s": first - service_start,
+            }
+            if service_start is not None
+            else {}
+        ),
         "steady_events_per_s": n / (last - first) if last > first else 0.0,
         "service_cpu_s": cpu,
         "service_cpu_us_per_event": cpu / n * 1e6,

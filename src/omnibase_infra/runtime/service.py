@@ -1,26 +1,29 @@
 """``onex-infra run``: host the nodes, start them, run the workflows, stop gracefully.
 
-Start (``_start``), in this order:
+Start (``_start``; ``run`` first logs ``service starting``, the moment the bench times the
+service's own start from), in this order:
 
 1. the credential store, when ``VAULT_ADDR`` is set (log in, read the credentials);
 2. ``host_components``: the nodes hosted (loaded through the registry, initialised,
    infrastructure_orchestrator's workflows compiled) plus metrics, audit and the health
-   monitor, no I/O; installed as the process's components, then tracing configured;
-3. postgres_adapter's ``start``: the PostgreSQL pool, schema version checked;
-4. the audit sink;
-5. kafka_adapter's ``start``: the producer pool, then the event queue (the durable
-   publisher of state events);
-6. the consumer: kafka_adapter's consumer loop over group_gateway's subscription,
-   handing each batch to group_gateway; the consumer started;
-7. HTTP (health, metrics, admin), then one health round for ``/health`` and the gauges;
-8. the tasks: the consumer loop, each workflow infrastructure_orchestrator schedules
+   monitor, no I/O; installed as the process's components, then tracing configured; the
+   consumer built: kafka_adapter's consumer loop over group_gateway's subscription,
+   handing each batch to group_gateway (no I/O);
+3. at the same time (they wait on servers, not on each other; the first error cancels the
+   others): postgres_adapter's ``start`` (the PostgreSQL pool, schema version checked) then
+   the audit sink; kafka_adapter's ``start`` (the producer pool, then the event queue, the
+   durable publisher of state events); the consumer started (its group joined);
+4. ``gc.freeze()``, then the consumer loop task: the records waiting on the topics do not
+   wait for what follows;
+5. HTTP (health, metrics, admin), then one health round for ``/health`` and the gauges;
+6. the other tasks: each workflow infrastructure_orchestrator schedules
    (``trigger: repeat``, the outbox relay: back to back while it reports work, else
    ``outbox_idle_interval_ms`` idle or until a new row's notification (the
    ``outbox-listener`` task, postgres_adapter's ``OutboxListener``); ``trigger: interval``,
    infrastructure_state: every ``HEALTH_CHECK_INTERVAL``), the health loop and, with a credential store, the
    credential refresh.
 
-Steps 3, 5 and 6 retry a server that is down until ``ONEX_STARTUP_TIMEOUT``; a
+The starts of step 3 retry a server that is down until ``ONEX_STARTUP_TIMEOUT``; a
 configuration or credential error stops at once.
 
 With a credential store (``VAULT_ADDR``), rotated credentials are taken into use while
@@ -122,6 +125,9 @@ class InfraService:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        # The moment the service itself starts (imports and the contracts' validation are
+        # behind it): the bench times "service start → first commit" from this line.
+        logger.info("service starting", extra={"environment": self._settings.environment})
         try:
             started = await self._start()
             if started and self.components is not None:
@@ -171,15 +177,31 @@ class InfraService:
         nodes = c.nodes
         if self._credentials is not None:
             self._rotation = self._credential_rotation(self._credentials)
-        if not await self._retry_start("PostgreSQL", nodes.postgres_adapter.start):
-            return False
-        await c.audit_sink.start()
-        if not await self._retry_start("Kafka producers", nodes.kafka_adapter.start):
-            return False
         self._loop, self._consumer = self._build_consumer_loop()
         consumer = self._consumer
-        if not await self._retry_start("Kafka consumer", consumer.start):
+
+        async def database() -> bool:
+            if not await self._retry_start("PostgreSQL", nodes.postgres_adapter.start):
+                return False
+            await c.audit_sink.start()
+            return True
+
+        # The three wait on servers, not on each other: connecting the pool, starting the
+        # producers and joining the group at the same time puts the first commit one
+        # round of start-up I/O after the start instead of three.
+        started = await _all_started(
+            database(),
+            self._retry_start("Kafka producers", nodes.kafka_adapter.start),
+            self._retry_start("Kafka consumer", consumer.start),
+        )
+        if not started:
             return False
+        # Everything built so far lives as long as the process: keep it out of the cyclic
+        # collector, whose full passes over it paused the event loop for 100-300 ms.
+        gc.freeze()
+        # The consumer loop starts before HTTP and the first health round: the records
+        # waiting on the topics do not wait for them.
+        self._tasks.start("consumer-loop", self._loop.run())
         self._http = HealthServer(
             build_health_app(
                 ServiceHealthProvider(
@@ -200,10 +222,6 @@ class InfraService:
             self._settings.prometheus_metrics_port,
         )
         await self._health_round()
-        # Everything built so far lives as long as the process: keep it out of the cyclic
-        # collector, whose full passes over it paused the event loop for 100-300 ms.
-        gc.freeze()
-        self._tasks.start("consumer-loop", self._loop.run())
         orchestrator = nodes.infrastructure_orchestrator
         # The outbox relay (the one repeat workflow) wakes on a new row's notification.
         self._outbox_listener = OutboxListener(
@@ -364,6 +382,19 @@ class InfraService:
             logger.error("service stopped after %s", self._tasks.crash.describe())
         else:
             logger.info("service stopped")
+
+
+async def _all_started(*starts: Awaitable[bool]) -> bool:
+    """Run ``starts`` together; True when all started. The first error cancels the others."""
+    tasks = [asyncio.ensure_future(start) for start in starts]
+    try:
+        results = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return all(results)
 
 
 def _credential_provider(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
 
@@ -544,3 +544,184 @@ async def test_pipelined_stop_commits_the_batch_in_flight_but_not_the_one_read_b
 
     assert handler.batches == [{P0: [0, 1]}]
     assert consumer.commits == [{P0: 2}]
+
+
+# ---- overlapped commits: the handler commits through commit_overlapped ---------------------
+
+
+class HeldCommitConsumer(FakeConsumer):
+    """A broker whose answer to each offset commit waits for ``answer`` (set it to answer them)."""
+
+    def __init__(self, partitions: list[Partition], timeline: list[str]) -> None:
+        super().__init__(partitions, timeline=timeline)
+        self.answer = asyncio.Event()
+        self.sent: list[dict[Partition, int]] = []
+
+    async def commit(self, offsets: Mapping[Partition, int]) -> None:
+        self.sent.append(dict(offsets))
+        self.timeline.append(f"sent {dict(offsets)[P0]}")
+        await self.answer.wait()
+        await super().commit(offsets)
+
+
+class CommittingHandler(PreparingHandler):
+    """Commits each applied batch itself, as the workflows' commit step does."""
+
+    def __init__(self, timeline: list[str]) -> None:
+        super().__init__()
+        self.loop: ConsumerLoop | None = None
+        self.timeline = timeline
+
+    async def apply_prepared(self, prepared: Batch, partitions: set[Partition]) -> None:
+        live = {p: records for p, records in prepared.items() if p in partitions}
+        await self.handle(live)
+        self.timeline.append(f"applied {live[P0][-1].offset + 1}")
+        assert self.loop is not None
+        await self.loop.commit_overlapped({p: records[-1].offset + 1 for p, records in live.items()})
+
+
+def make_committing_loop(consumer: FakeConsumer, handler: CommittingHandler) -> ConsumerLoop:
+    loop = ConsumerLoop(
+        consumer,
+        handler,
+        FakeGate(),
+        max_records=2,
+        poll_timeout_ms=1,
+        clock=FakeClock(),
+        handler_commits=True,
+    )
+    handler.loop = loop
+    return loop
+
+
+async def test_overlapped_commit_lets_the_next_batch_apply_and_keeps_commits_in_order(
+    start: Start,
+) -> None:
+    timeline: list[str] = []
+    consumer = HeldCommitConsumer([P0], timeline)
+    consumer.append(P0, 4)
+    handler = CommittingHandler(timeline)
+    loop = make_committing_loop(consumer, handler)
+
+    start(loop)
+    await spin_until(lambda: "applied 4" in timeline)
+    await spin(20)
+
+    # Batch 2 was applied while the broker had not answered batch 1's commit, and its own
+    # commit is not sent before that answer: one commit outstanding, in order.
+    assert timeline == ["applied 2", "sent 2", "applied 4"]
+    assert consumer.sent == [{P0: 2}]
+
+    consumer.answer.set()
+    await spin_until(lambda: consumer.committed == {P0: 4})
+    assert consumer.commits == [{P0: 2}, {P0: 4}]
+    assert timeline == ["applied 2", "sent 2", "applied 4", "commit", "sent 4", "commit"]
+
+
+async def test_overlapped_commit_is_answered_before_revocation_and_before_run_returns(
+    start: Start,
+) -> None:
+    timeline: list[str] = []
+    consumer = HeldCommitConsumer([P0], timeline)
+    consumer.append(P0, 2)
+    handler = CommittingHandler(timeline)
+    loop = make_committing_loop(consumer, handler)
+
+    task = start(loop)
+    await spin_until(lambda: consumer.sent == [{P0: 2}])
+    revoking = asyncio.create_task(loop.on_partitions_revoked({P0}))
+    loop.stop()
+    await spin(50)
+    assert not revoking.done(), "revocation must wait for the outstanding commit"
+    assert not task.done(), "run must wait for the outstanding commit"
+
+    consumer.answer.set()
+    await asyncio.wait_for(revoking, timeout=1.0)
+    await asyncio.wait_for(task, timeout=1.0)
+    assert consumer.committed == {P0: 2}
+
+
+async def test_overlapped_commit_failure_is_logged_and_the_next_commit_still_goes(start: Start) -> None:
+    timeline: list[str] = []
+    consumer = FakeConsumer([P0], timeline=timeline)
+    consumer.append(P0, 4)
+    consumer.commit_failures.append(RuntimeError("coordinator moved"))
+    handler = CommittingHandler(timeline)
+    loop = make_committing_loop(consumer, handler)
+
+    task = start(loop)
+    await spin_until(lambda: consumer.committed == {P0: 4})
+    assert consumer.commits == [{P0: 4}]
+    assert not task.done()
+
+
+async def test_keeping_up_the_next_fetch_waits_for_the_batch_in_flight_and_takes_all_that_arrived(
+    start: Start,
+) -> None:
+    consumer = FakeConsumer([P0])
+    consumer.append(P0, 2)
+    handler = PreparingHandler()
+    handler.hold = asyncio.Event()
+    loop = make_pipelined_loop(consumer, handler, max_records=10)
+
+    start(loop)
+    await handler.entered.wait()
+    consumer.append(P0, 1)
+    await spin(50)
+    consumer.append(P0, 2)
+    await spin(50)
+
+    # The first fetch was not full: nothing is fetched behind the batch in flight.
+    assert handler.prepared == [{P0: [0, 1]}]
+
+    handler.hold.set()
+    await spin_until(lambda: loop.records_processed == 5)
+    assert handler.batches == [{P0: [0, 1]}, {P0: [2, 3, 4]}]
+    assert consumer.commits == [{P0: 2}, {P0: 5}]
+
+
+async def test_a_full_fetch_turns_pipelining_back_on(start: Start) -> None:
+    consumer = FakeConsumer([P0])
+    consumer.append(P0, 1)
+    handler = PreparingHandler()
+    loop = make_pipelined_loop(consumer, handler, max_records=2)
+
+    start(loop)
+    await spin_until(lambda: loop.records_processed == 1)
+    handler.hold = asyncio.Event()
+    handler.entered.clear()
+    consumer.append(P0, 5)
+    await handler.entered.wait()
+    await spin_until(lambda: len(handler.prepared) == 3)
+
+    # [1, 2] filled the fetch: [3, 4] is fetched and decoded while [1, 2] is applied.
+    assert handler.prepared == [{P0: [0]}, {P0: [1, 2]}, {P0: [3, 4]}]
+    assert handler.batches == [{P0: [0]}, {P0: [1, 2]}]
+    handler.hold.set()
+    await spin_until(lambda: loop.records_processed == 6)
+
+
+async def test_records_left_behind_the_high_water_mark_turn_pipelining_on(start: Start) -> None:
+    class CappedConsumer(FakeConsumer):
+        """Returns at most two records per fetch, as a fetch capped by its byte limit does."""
+
+        async def getmany(
+            self, timeout_ms: int, max_records: int
+        ) -> dict[Partition, list[ProtocolConsumerRecord]]:
+            return await super().getmany(timeout_ms, min(max_records, 2))
+
+    consumer = CappedConsumer([P0])
+    consumer.append(P0, 5)
+    handler = PreparingHandler()
+    handler.hold = asyncio.Event()
+    loop = make_pipelined_loop(consumer, handler, max_records=10)
+
+    start(loop)
+    await handler.entered.wait()
+    await spin_until(lambda: len(handler.prepared) == 2)
+
+    # [0, 1] did not fill max_records, but the high-water mark (5) lies past it.
+    assert handler.prepared == [{P0: [0, 1]}, {P0: [2, 3]}]
+    assert handler.batches == [{P0: [0, 1]}]
+    handler.hold.set()
+    await spin_until(lambda: loop.records_processed == 5)

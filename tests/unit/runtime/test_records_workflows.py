@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 
 import pytest
 from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
@@ -24,7 +25,7 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import ConsumerLoop
 from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope, stored_fields_of
 from omnibase_infra.workflow.envelopes import encode_envelope
 from omnibase_infra.workflow.operations import StepContext
-from omnibase_infra.workflow.payloads import EventBatch
+from omnibase_infra.workflow.payloads import ConsumedBatch, EventBatch
 from omnibase_infra.workflow.protocols import ProtocolConnectionSource
 from omnibase_infra.workflow.records import (
     DeadLetter,
@@ -363,3 +364,41 @@ async def test_a_replayed_batch_switches_the_writer_to_the_staging_path_until_a_
         "writing through the staging table until a batch has none",
         "event store: a batch with no stored rows; writing with COPY again",
     ]
+
+
+COMMIT_STEP = StepContext("event_store", "commit", "kafka_adapter", "commit_offsets")
+
+
+async def test_the_commit_step_on_the_loops_consumer_returns_before_the_broker_answers_in_order() -> None:
+    """kafka_adapter's commit step goes through its consumer loop's overlapped commits."""
+    partition = Partition(STORE, 0)
+    setup = await host_workflows(partitions=[partition])
+    consumer = setup.consumer
+    answer = asyncio.Event()
+    sent: list[dict[Partition, int]] = []
+    plain_commit = consumer.commit
+
+    async def held_commit(offsets: Mapping[Partition, int]) -> None:
+        sent.append(dict(offsets))
+        await answer.wait()
+        await plain_commit(offsets)
+
+    object.__setattr__(consumer, "commit", held_commit)
+    kafka = setup.nodes.kafka_adapter
+    loop = ConsumerLoop(consumer, setup.gateway, FakeGate(), clock=FakeClock(), handler_commits=True)
+    object.__setattr__(kafka, "_loop", loop)
+    first = ConsumedBatch({partition: [record(STORE, 0, b"{}"), record(STORE, 1, b"{}")]})
+    second = ConsumedBatch({partition: [record(STORE, 2, b"{}")]})
+
+    await asyncio.wait_for(kafka.commit_offsets(first, COMMIT_STEP), timeout=1.0)
+    await spin(5)
+    assert sent == [{partition: 2}] and consumer.commits == [], "sent, not yet answered"
+
+    following = asyncio.create_task(kafka.commit_offsets(second, COMMIT_STEP))
+    await spin(20)
+    assert not following.done() and sent == [{partition: 2}], "one commit outstanding at a time"
+
+    answer.set()
+    await asyncio.wait_for(following, timeout=1.0)
+    await loop.settle_commits()
+    assert consumer.commits == [{partition: 2}, {partition: 3}]

@@ -18,10 +18,25 @@ Guarantees (docs/architecture.md, Delivery semantics):
 Pipelining: when the handler can split its work (``ProtocolPreparingHandler``:
 ``prepare`` decodes without I/O, yielding now and then; ``apply_prepared``
 writes), batch k+1 is fetched and prepared while batch k is being applied and
-committed, so decoding overlaps the database's work. Batches are still applied and committed one at a time, in
-order; a fetched batch that was not applied (its predecessor failed, or ``stop``)
-is never committed: its partitions are rewound with the failed batch's, or it is
-simply fetched again by the next owner.
+committed, so decoding overlaps the database's work — while there is a backlog: the
+last fetch filled ``max_records``, or a partition's high-water mark lay past the last
+record fetched. When the loop keeps up (the fetch took everything there was), it lets
+batch k finish before it fetches: batch k+1 then holds every record that
+arrived while k was applied and is applied right after its decoding, instead of waiting a
+whole apply behind a smaller batch fetched early (at 20,000 events/s a record waited
+about two and a half applies pipelined, one and a half this way). A backlog switches
+pipelining back on at the next fetch that leaves records behind. Batches are still
+applied and committed one at a time, in order; a fetched batch that was not applied
+(its predecessor failed, or ``stop``) is never committed: its partitions are rewound
+with the failed batch's, or it is simply fetched again by the next owner.
+
+Overlapped offset commits (``commit_overlapped``, what the workflows' commit step uses):
+a batch's offsets are sent to the broker once its transaction committed and its
+acknowledgements arrived, and the next batch is applied while the broker answers, instead
+of one round trip to the group coordinator per batch standing between two transactions.
+Commits stay in order, one outstanding at a time: a commit is sent only after the previous
+one was answered. Revocation and ``run``'s return wait for the outstanding commit, so a
+partition is handed over (or the process stops) with its offsets committed.
 """
 
 from __future__ import annotations
@@ -99,10 +114,15 @@ class ConsumerLoop:
         self._paused = False
         self._retry_at: float | None = None
         self._positions: dict[Partition, int] = {}
+        self._commit_pending: asyncio.Future[None] | None = None
         self.records_processed = 0
         self.batches_committed = 0
         self.pauses = 0
         self.running = False
+
+    @property
+    def consumer(self) -> ProtocolKafkaConsumer:
+        return self._consumer
 
     @property
     def paused(self) -> bool:
@@ -115,6 +135,7 @@ class ConsumerLoop:
     async def on_partitions_revoked(self, revoked: set[Partition]) -> None:
         """Commit on revoke: wait for the batch in flight to be applied and committed."""
         async with self._lock:
+            await self.settle_commits()
             for partition in revoked:
                 self._positions.pop(partition, None)
         logger.info("partitions revoked", extra={"partitions": sorted(map(str, revoked))})
@@ -144,6 +165,7 @@ class ConsumerLoop:
         preparing = isinstance(self._handler, ProtocolPreparingHandler)
         in_flight: asyncio.Task[bool] | None = None
         in_flight_batch: Batch = {}
+        backlog = False
         try:
             while not self._stopping.is_set():
                 if self._paused and in_flight is None and self._may_resume():
@@ -151,9 +173,16 @@ class ConsumerLoop:
                     self._paused = False
                     self._retry_at = None
                     logger.info("consumption resumed")
+                if in_flight is not None and not backlog:
+                    # Keeping up: the next fetch takes what arrives while this batch is applied.
+                    applied = await in_flight
+                    in_flight = None
+                    if not applied or self._stopping.is_set():
+                        continue
                 batch = await self._consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_records
                 )
+                backlog = self._behind(batch)
                 if not preparing:
                     if batch:
                         async with self._lock:
@@ -175,10 +204,50 @@ class ConsumerLoop:
                 if not self._stopping.is_set():
                     in_flight_batch = batch
                     in_flight = asyncio.ensure_future(self._apply_locked(batch, prepared))
+                    # Let the apply send its first statement before this loop fetches and
+                    # decodes the next batch: a fetch that finds records buffered returns
+                    # without yielding, and the batch's writes would wait behind it.
+                    await asyncio.sleep(0)
         finally:
             if in_flight is not None:
                 await in_flight
+            await self.settle_commits()
             self.running = False
+
+    async def commit_overlapped(self, offsets: Mapping[Partition, int]) -> None:
+        """Send ``offsets`` once the previous commit was answered; return without waiting for this one.
+
+        For a handler that commits itself (the workflows' commit step): the caller has
+        applied the batch, so the offsets may go; the next batch is applied while the broker
+        answers. A failed commit is logged, not raised (the work is applied and idempotent:
+        the next owner re-reads and adds nothing), as a commit the caller awaited would be.
+        """
+        await self.settle_commits()
+        self._commit_pending = asyncio.ensure_future(self._commit_logged(dict(offsets)))
+
+    async def settle_commits(self) -> None:
+        """Wait until the commit ``commit_overlapped`` sent last was answered (or failed)."""
+        while (pending := self._commit_pending) is not None:
+            await asyncio.shield(pending)
+            if self._commit_pending is pending:
+                self._commit_pending = None
+
+    async def _commit_logged(self, offsets: dict[Partition, int]) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except Exception as exc:
+            logger.warning("offset commit failed: %s", type(exc).__name__)
+
+    def _behind(self, batch: Batch) -> bool:
+        """True when records are waiting beyond ``batch``: it filled ``max_records``, or a
+        partition's high-water mark (as of the fetch) lies past its last record."""
+        if sum(map(len, batch.values())) >= self._max_records:
+            return True
+        for partition, records in batch.items():
+            high = self._consumer.highwater(partition)
+            if records and high is not None and high > records[-1].offset + 1:
+                return True
+        return False
 
     async def _prepare(self, batch: Batch) -> Any:
         handler = self._handler

@@ -97,6 +97,7 @@ class NodeKafkaAdapterEffect(
     _observer: ProtocolWorkflowObserver | None = None
     _clock: Clock = SYSTEM_CLOCK
     _consumer: ProtocolKafkaConsumer | None = None
+    _loop: ConsumerLoop | None = None
     _polled_topics: tuple[str, ...] = ()
     _dlq: DeadLetterWriter | None = None
     dead_letters: int = 0
@@ -214,6 +215,7 @@ class NodeKafkaAdapterEffect(
         )
         holder.append(loop)
         object.__setattr__(self, "_consumer", consumer)
+        object.__setattr__(self, "_loop", loop)
         return loop, consumer
 
     # -- workflow operations -------------------------------------------------------------
@@ -283,6 +285,13 @@ class NodeKafkaAdapterEffect(
         consumer = self._consumer
         if consumer is None:
             raise LifecycleError(f"{NODE_NAME}: no consumer is running to commit for")
+        loop = self._loop
+        if loop is not None and loop.consumer is consumer:
+            # Sent in order once the previous commit was answered; the next batch is
+            # applied while the broker answers this one (consumer_loop, overlapped commits).
+            await loop.commit_overlapped(offsets)
+            batch.committed.update(offsets)
+            return batch
         try:
             await consumer.commit(offsets)
         except Exception as exc:
