@@ -725,3 +725,49 @@ async def test_records_left_behind_the_high_water_mark_turn_pipelining_on(start:
     assert handler.batches == [{P0: [0, 1]}]
     handler.hold.set()
     await spin_until(lambda: loop.records_processed == 5)
+
+
+async def test_a_failed_commit_is_sent_again_after_the_back_off_even_when_no_record_arrives(
+    start: Start,
+) -> None:
+    consumer = FakeConsumer([P0])
+    consumer.append(P0, 2)
+    consumer.commit_failures.append(RuntimeError("rebalance in progress"))
+    clock, timeline = FakeClock(), list[str]()
+    handler = CommittingHandler(timeline)
+    loop = ConsumerLoop(
+        consumer,
+        handler,
+        FakeGate(),
+        max_records=2,
+        poll_timeout_ms=1,
+        error_backoff_seconds=BACKOFF,
+        clock=clock,
+        handler_commits=True,
+    )
+    handler.loop = loop
+
+    start(loop)
+    await spin_until(lambda: "applied 2" in timeline)
+    await spin(20)
+    assert consumer.committed.get(P0) is None, "the commit failed; no record arrives any more"
+
+    clock.advance(BACKOFF)
+    await spin_until(lambda: consumer.committed.get(P0) == 2)
+    assert consumer.commits == [{P0: 2}]
+
+
+async def test_revocation_commits_the_offsets_of_a_failed_commit_before_handing_over(start: Start) -> None:
+    consumer = FakeConsumer([P0])
+    consumer.append(P0, 2)
+    consumer.commit_failures.append(RuntimeError("coordinator moved"))
+    handler = RecordingHandler()
+    loop = make_loop(consumer, handler)
+
+    start(loop)
+    await spin_until(lambda: len(handler.batches) == 1)
+    await spin(20)
+    assert consumer.commits == []
+
+    await asyncio.wait_for(loop.on_partitions_revoked({P0}), timeout=1.0)
+    assert consumer.commits == [{P0: 2}], "the new owner starts after what this one applied"

@@ -37,6 +37,12 @@ of one round trip to the group coordinator per batch standing between two transa
 Commits stay in order, one outstanding at a time: a commit is sent only after the previous
 one was answered. Revocation and ``run``'s return wait for the outstanding commit, so a
 partition is handed over (or the process stops) with its offsets committed.
+
+A commit that fails (the coordinator moved, a rebalance under way) is logged and its
+offsets are kept: they are sent again ``error_backoff_seconds`` later from the loop, even
+when no record arrives any more, on revocation of their partitions and when ``run``
+returns, until a commit of them (or of later offsets) succeeds. So an idle partition never
+keeps a committed offset behind what was applied.
 """
 
 from __future__ import annotations
@@ -115,6 +121,8 @@ class ConsumerLoop:
         self._retry_at: float | None = None
         self._positions: dict[Partition, int] = {}
         self._commit_pending: asyncio.Future[None] | None = None
+        self._uncommitted: dict[Partition, int] = {}  # offsets whose commit failed, to send again
+        self._commit_retry_at = 0.0
         self.records_processed = 0
         self.batches_committed = 0
         self.pauses = 0
@@ -136,8 +144,10 @@ class ConsumerLoop:
         """Commit on revoke: wait for the batch in flight to be applied and committed."""
         async with self._lock:
             await self.settle_commits()
+            await self._commit_failed_offsets(revoked)
             for partition in revoked:
                 self._positions.pop(partition, None)
+                self._uncommitted.pop(partition, None)
         logger.info("partitions revoked", extra={"partitions": sorted(map(str, revoked))})
 
     async def on_partitions_assigned(self, assigned: set[Partition]) -> None:
@@ -179,6 +189,7 @@ class ConsumerLoop:
                     in_flight = None
                     if not applied or self._stopping.is_set():
                         continue
+                self._retry_failed_commit()
                 batch = await self._consumer.getmany(
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_records
                 )
@@ -212,6 +223,7 @@ class ConsumerLoop:
             if in_flight is not None:
                 await in_flight
             await self.settle_commits()
+            await self._commit_failed_offsets(set(self._uncommitted))
             self.running = False
 
     async def commit_overlapped(self, offsets: Mapping[Partition, int]) -> None:
@@ -236,7 +248,42 @@ class ConsumerLoop:
         try:
             await self._consumer.commit(offsets)
         except Exception as exc:
-            logger.warning("offset commit failed: %s", type(exc).__name__)
+            self._commit_failed(offsets, exc)
+        else:
+            self._committed(offsets)
+
+    def _committed(self, offsets: Mapping[Partition, int]) -> None:
+        for partition, offset in offsets.items():
+            if self._uncommitted.get(partition, offset) <= offset:
+                self._uncommitted.pop(partition, None)
+
+    def _commit_failed(self, offsets: Mapping[Partition, int], exc: Exception) -> None:
+        """Log it; keep the offsets to send again after the back-off."""
+        logger.warning(
+            "offset commit failed (sent again in %.1f s): %s", self._error_backoff, type(exc).__name__
+        )
+        for partition, offset in offsets.items():
+            self._uncommitted[partition] = max(offset, self._uncommitted.get(partition, offset))
+        self._commit_retry_at = self._clock.monotonic() + self._error_backoff
+
+    def _retry_failed_commit(self) -> None:
+        """Send the offsets of failed commits again (overlapped), once their back-off is over."""
+        pending = self._commit_pending
+        if not self._uncommitted or (pending is not None and not pending.done()) or self._lock.locked():
+            return
+        if self._clock.monotonic() < self._commit_retry_at:
+            return
+        assigned = self._consumer.assignment()
+        offsets = {p: o for p, o in self._uncommitted.items() if p in assigned}
+        self._uncommitted = dict(offsets)  # a partition no longer ours is its new owner's
+        if offsets:
+            self._commit_pending = asyncio.ensure_future(self._commit_logged(offsets))
+
+    async def _commit_failed_offsets(self, partitions: set[Partition]) -> None:
+        """Before ``partitions`` are handed over (or the loop ends): commit what failed for them."""
+        offsets = {p: o for p, o in self._uncommitted.items() if p in partitions}
+        if offsets:
+            await self._commit_logged(offsets)
 
     def _behind(self, batch: Batch) -> bool:
         """True when records are waiting beyond ``batch``: it filled ``max_records``, or a
@@ -282,9 +329,10 @@ class ConsumerLoop:
             try:
                 await self._consumer.commit(offsets)
             except Exception as exc:
-                # The work is applied and idempotent; the next owner re-reads and adds nothing.
-                logger.warning("offset commit failed: %s", type(exc).__name__)
+                # The work is applied and idempotent; the offsets are sent again later.
+                self._commit_failed(offsets, exc)
                 return True
+            self._committed(offsets)
         self._positions.update(offsets)
         self.records_processed += sum(len(r) for r in live.values())
         self.batches_committed += 1
