@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import cast
 
+import pydantic_core
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +19,7 @@ from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import (
     _fast_stored_fields,
     decode_envelope,
+    decode_stored_batch,
     decode_stored_fields,
     stored_fields_of,
 )
@@ -213,16 +216,25 @@ def _assert_same(value: bytes | None, document: object = None) -> None:
     defaulted = set()
     if isinstance(document, dict):
         defaulted = {"envelope_id", "envelope_timestamp"} - set(document)
-    for name in (
-        "envelope_id",
-        "event_type",
-        "correlation_id",
-        "envelope_timestamp",
-        "payload_json",
-        "metadata_json",
-    ):
+    want_values, got_values = comparable(expected), comparable(actual)
+    for name in StoredFields._fields:
         if name not in defaulted:
-            assert getattr(actual, name) == getattr(expected, name), (name, value)
+            assert got_values[name] == want_values[name], (name, value)
+
+
+def comparable(fields: StoredFields) -> dict[str, object]:
+    """What must agree between the fast path and the model's: the same UUIDs as text, the
+    same instant, the same JSON value as the model reads it (the fast path keeps the wire's
+    text where PostgreSQL's jsonb of it is the same: tests/integration/runtime/test_stored_text.py
+    compares the stored jsonb of both)."""
+    return {
+        "envelope_id": fields.envelope_id,
+        "event_type": fields.event_type,
+        "correlation_id": fields.correlation_id,
+        "envelope_timestamp": datetime.fromisoformat(fields.envelope_timestamp),
+        "payload_json": pydantic_core.to_json(pydantic_core.from_json(fields.payload_json)),
+        "metadata_json": fields.metadata_json,
+    }
 
 
 def test_common_envelopes_take_the_fast_path_and_match_the_model() -> None:
@@ -238,7 +250,7 @@ def test_common_envelopes_take_the_fast_path_and_match_the_model() -> None:
     for envelope in envelopes:
         raw = encode_envelope(envelope)
         assert _fast_stored_fields(raw) is not None
-        assert decode_stored_fields(raw) == stored_fields_of(envelope)
+        assert comparable(decode_stored_fields(raw)) == comparable(stored_fields_of(envelope))
     compact = (
         b'{"payload":{"seq":1},"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b",'
         b'"envelope_timestamp":"2026-11-30T15:58:45.5+02:00","event_type":"e"}'
@@ -329,3 +341,116 @@ def test_stored_fields_agree_with_the_model_on_any_bytes(value: bytes) -> None:
 )
 def test_stored_fields_poison_is_the_models_poison(value: bytes | None) -> None:
     _assert_same(value)
+
+
+def test_the_fast_path_keeps_the_wire_text_the_store_can_take_as_it_is() -> None:
+    value = (
+        b'{"payload":{"seq":1, "data":"bench"},"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b",'
+        b'"envelope_timestamp":"2026-11-30T15:58:45.5+02:00","correlation_id":null}'
+    )
+    fields = decode_stored_fields(value)
+    assert fields == (
+        "0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b",
+        None,
+        None,
+        "2026-11-30T15:58:45.5+02:00",
+        '{"seq":1, "data":"bench"}',
+        '{"headers":{},"tags":{}}',
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "stored"),
+    [
+        (b'{"n": 1.10}', '{"n":1.1}'),  # a float prints as the model prints it
+        (b'{"n": 1E2}', '{"n":100.0}'),
+        (b'{"s": "a\\u00e9"}', '{"s":"a\u00e9"}'),  # escapes are the model's to decode
+        (b'{"s":\n"x"}', '{"s":"x"}'),  # whitespace COPY would have to escape
+        (b'{"n": 12345678901234567890}', '{"n":12345678901234567890}'),
+    ],
+)
+def test_other_payloads_are_written_again_as_the_model_does(payload: bytes, stored: str) -> None:
+    value = b'{"payload":' + payload + b',"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b"}'
+    fields = decode_stored_fields(value)
+    assert fields.payload_json == stored
+    assert fields.payload_json == stored_fields_of(decode_envelope(value)).payload_json
+
+
+@pytest.mark.parametrize(
+    ("stamp", "stored"),
+    [
+        ("2026-11-30T15:58:45+15:59", "2026-11-30T15:58:45+15:59"),  # kept: PostgreSQL takes it
+        ("2026-11-30T15:58:45+16:00", "2026-11-29T23:58:45+00:00"),  # the model's, in UTC
+        ("2026-11-30T15:58:45.123456789Z", "2026-11-30T15:58:45.123456+00:00"),  # truncated
+    ],
+)
+def test_timestamps_outside_the_kept_form_are_stored_in_utc(stamp: str, stored: str) -> None:
+    value = (
+        f'{{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"{stamp}"}}'
+    ).encode()
+    assert decode_stored_fields(value).envelope_timestamp == stored
+
+
+def test_uppercase_uuids_are_stored_in_canonical_form() -> None:
+    value = b'{"payload":1,"envelope_id":"0B8F5C52-6C43-4C3E-9B1C-3F0A1E2D4C5B"}'
+    assert decode_stored_fields(value).envelope_id == "0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b"
+
+
+def _common_value(seq: int, payload: str | None = None) -> bytes:
+    return (
+        f'{{"payload":{payload or f'{{"seq":{seq}}}'},'
+        f'"envelope_id":"{uuid.UUID(int=seq)}","envelope_timestamp":"2026-11-30T15:58:45.5Z",'
+        f'"correlation_id":"{uuid.UUID(int=seq + 1)}","event_type":"e"}}'
+    ).encode()
+
+
+record_values = st.one_of(
+    st.integers(0, 1000).map(_common_value),
+    st.sampled_from(
+        [
+            None,
+            b"",
+            b"{",
+            _common_value(7, '{"n": 1.5}'),
+            _common_value(8, '"tab\\t"'),
+            _common_value(9, "[" * 70 + "]" * 70),
+            _common_value(10, '"\\u0000"'),  # an escaped NUL
+            _common_value(11, '"\\\\u0000"'),  # the text "\\u0000", not a NUL
+            _common_value(12, '{"a": "\\u0000", "n": 1.5}'),
+            b'{"payload":1,"envelope_id":"0B8F5C52-6C43-4C3E-9B1C-3F0A1E2D4C5B"}',
+            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","event_type":"a\\u0000"}',
+            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","metadata":{"tags":{"k":"v"}}}',
+            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2026-02-30T00:00:00Z"}',
+            b'{"payload":"\xff","envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b"}',
+        ]
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(record_values, max_size=12))
+def test_a_batch_decodes_each_record_as_the_model_does(values: list[bytes | None]) -> None:
+    batch = decode_stored_batch(values)
+    assert len(batch) == len(values)
+    for value, got in zip(values, batch, strict=True):
+        want = _outcome(value)
+        if isinstance(got, PoisonRecordError):
+            assert want == ("poison", (got.stage, got.poison_class, got.reason))
+            continue
+        assert want[0] == "ok", (value, want)
+        expected = comparable(cast("StoredFields", want[1]))
+        actual = comparable(got)
+        if b"envelope_timestamp" not in (value or b""):  # the current time, on each decode
+            del expected["envelope_timestamp"], actual["envelope_timestamp"]
+        assert actual == expected, value
+
+
+def test_a_batch_of_common_records_keeps_their_text() -> None:
+    values = [_common_value(seq) for seq in range(300)]
+    batch = decode_stored_batch(values)
+    assert [f.payload_json for f in batch if isinstance(f, StoredFields)] == [
+        f'{{"seq":{seq}}}' for seq in range(300)
+    ]
+    assert [f.correlation_id for f in batch if isinstance(f, StoredFields)] == [
+        str(uuid.UUID(int=seq + 1)) for seq in range(300)
+    ]

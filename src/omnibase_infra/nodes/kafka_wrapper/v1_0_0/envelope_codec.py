@@ -19,8 +19,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated
-from uuid import UUID
+from typing import TYPE_CHECKING, Annotated, cast
 
 import msgspec
 import pydantic_core
@@ -28,9 +27,11 @@ from pydantic import JsonValue, ValidationError
 
 from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.workflow.dlq_stages import STAGE_DECODE, STAGE_VALIDATE
-from omnibase_infra.workflow.records import StoredFields
+from omnibase_infra.workflow.records import StoredFields, timestamp_text, uuid_text
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 
     Envelope = ModelEventEnvelope[JsonValue]
@@ -99,11 +100,12 @@ def _is_json_syntax_error(exc: ValidationError) -> bool:
 def stored_fields_of(envelope: Envelope) -> StoredFields:
     """The stored fields of a validated envelope."""
     metadata = envelope.metadata.model_dump(mode="json", exclude_none=True)
+    correlation = envelope.correlation_id
     return StoredFields(
-        envelope.envelope_id,
+        uuid_text(envelope.envelope_id),
         envelope.event_type,
-        envelope.correlation_id,
-        envelope.envelope_timestamp,
+        None if correlation is None else uuid_text(correlation),
+        timestamp_text(envelope.envelope_timestamp),
         pydantic_core.to_json(envelope.payload).decode("utf-8"),
         pydantic_core.to_json(metadata).decode("utf-8"),
     )
@@ -125,12 +127,31 @@ def decode_stored_fields(value: bytes | None) -> StoredFields:
 # It accepts a record only when it is a JSON object of these keys and every value passes a
 # check that is at least as strict as the model's own (msgspec decodes and checks the shape
 # in one pass, in C); on any doubt it returns None and the caller takes the full path. It
-# never raises.
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
-)
+# never raises. It keeps the wire's text wherever that text already is what the store
+# needs (``StoredFields``), so that no UUID or datetime object is built per record:
+# - UUIDs in canonical form (lowercase, hyphenated) are kept; other forms take the full path;
+# - an RFC 3339 timestamp is kept when ``datetime.fromisoformat`` accepts it (so the date
+#   and time exist) and its offset is one PostgreSQL takes (up to 15:59); the model
+#   truncates a seventh fractional digit where other parsers round, so six at most;
+# - the payload's JSON text is kept when PostgreSQL's jsonb of it is the jsonb of the
+#   model's re-serialisation: no backslash (no escapes), no tab/newline/CR, no number with a
+#   fraction or exponent (the model's float may print differently) and no run of 16 digits
+#   (a long integer); whitespace, key order and duplicate keys (the last one wins in both)
+#   are jsonb's to normalise. Other payloads are parsed and serialised again as the model
+#   does. ``tests/integration/runtime/test_stored_json.py`` compares the jsonb of both.
 # Deeply nested documents take the full path (its recursion limits decide).
 _MAX_CONTAINERS = 64
+_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-5]):[0-9]{2})"
+)
+_PAYLOAD_REWRITTEN = re.compile(rb"[\\\t\n\r]|[0-9][.eE]|[0-9]{16}")
+# The same checks over a whole batch at once (``decode_stored_batch``): one line per record.
+_RFC3339_LINES = re.compile(f"{_RFC3339.pattern}(?:\n{_RFC3339.pattern})*")
+# Stands for an absent correlation id in the batch check (it is never stored).
+_NO_UUID = "00000000-0000-0000-0000-000000000000"
+# Fewer containers than this many bytes cannot nest deeper than _MAX_CONTAINERS.
+_NESTING_BYTES = 2 * _MAX_CONTAINERS
 _SemVerPart = Annotated[int, msgspec.Meta(ge=0, lt=2**31)]
 
 
@@ -141,12 +162,13 @@ class _SemVer(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 class _CommonEnvelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """The envelope shapes the fast path takes; payload and metadata are kept as raw JSON."""
+    """The envelope shapes the fast path takes; payload and metadata are kept as raw JSON,
+    ids and the timestamp as text (checked by ``_fast_stored_fields``)."""
 
     payload: msgspec.Raw
-    envelope_id: UUID
+    envelope_id: str
     envelope_timestamp: str | msgspec.UnsetType = msgspec.UNSET
-    correlation_id: UUID | None = None
+    correlation_id: str | None = None
     event_type: str | None = None
     metadata: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     priority: Annotated[int, msgspec.Meta(ge=1, le=10)] = 5
@@ -158,12 +180,14 @@ class _CommonEnvelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 _COMMON_ENVELOPE = msgspec.json.Decoder(_CommonEnvelope)
 
 
-def _timestamp(value: str) -> datetime | None:
+def _timestamp(value: str) -> str | None:
+    """``value`` when the fast path may store it as it is (see above), else None."""
     if _RFC3339.fullmatch(value):
         try:
-            return datetime.fromisoformat(value)
+            datetime.fromisoformat(value)
         except ValueError:
             return None
+        return value
     return None
 
 
@@ -176,9 +200,12 @@ def _default_metadata_json() -> str:
 
 @lru_cache(maxsize=256)
 def _metadata_json(raw: bytes) -> str | None:
-    """The stored JSON of one metadata object (given as JSON text), None when it is not valid."""
+    """The stored JSON of one metadata object (given as JSON text), None when it is not valid
+    (or holds an escape that may be a NUL: the full path decides)."""
     from omnibase_core.models.core.model_envelope_metadata import ModelEnvelopeMetadata
 
+    if b"\\u0000" in raw:
+        return None
     try:
         metadata = ModelEnvelopeMetadata.model_validate_json(raw)
     except (ValidationError, ValueError, RecursionError):
@@ -186,42 +213,176 @@ def _metadata_json(raw: bytes) -> str | None:
     return pydantic_core.to_json(metadata.model_dump(mode="json", exclude_none=True)).decode("utf-8")
 
 
-def _fast_stored_fields(value: bytes) -> StoredFields | None:
-    # A raw NUL or invalid UTF-8 fails msgspec (strings) or pydantic_core (payload,
-    # metadata); an escaped NUL would decode, so it is looked for here.
-    if value.find(b"\\u0000") >= 0 or value.count(b"{") + value.count(b"[") > _MAX_CONTAINERS:
+def _payload_json(raw: bytes) -> str | None:
+    """The payload's stored JSON text (see above), None when the full path must decide."""
+    if len(raw) >= _NESTING_BYTES and raw.count(b"{") + raw.count(b"[") > _MAX_CONTAINERS:
         return None
     try:
-        envelope = _COMMON_ENVELOPE.decode(value)
+        if _PAYLOAD_REWRITTEN.search(raw) is None:
+            # msgspec checked the JSON's syntax; the model also requires valid UTF-8.
+            return raw.decode("utf-8")
+        if raw.find(b"\\u0000") >= 0:  # maybe an escaped NUL: the full path decides
+            return None
         # Parsed and serialised again as the model does (same number and string forms).
-        payload_json = pydantic_core.to_json(
-            pydantic_core.from_json(bytes(envelope.payload), allow_inf_nan=False)
-        ).decode("utf-8")
-    except (msgspec.DecodeError, ValueError):
+        return pydantic_core.to_json(pydantic_core.from_json(raw, allow_inf_nan=False)).decode("utf-8")
+    except ValueError:  # UnicodeDecodeError, or JSON the model refuses
+        return None
+
+
+def _fast_stored_fields(value: bytes) -> StoredFields | None:
+    try:
+        envelope = _COMMON_ENVELOPE.decode(value)
+    except msgspec.DecodeError:
+        return None
+    envelope_id = envelope.envelope_id
+    correlation = envelope.correlation_id
+    event_type = envelope.event_type
+    if (
+        _UUID_TEXT.fullmatch(envelope_id) is None
+        or (correlation is not None and _UUID_TEXT.fullmatch(correlation) is None)
+        # An escaped NUL decodes to a NUL, which the model refuses (as PostgreSQL would).
+        or (event_type is not None and "\x00" in event_type)
+    ):
         return None
     stamp = envelope.envelope_timestamp
     if stamp is msgspec.UNSET:
-        timestamp = datetime.now(UTC)
+        timestamp: str | None = timestamp_text(datetime.now(UTC))
     else:
-        # Not msgspec's datetime: it rounds a seventh fractional digit, the model truncates.
-        parsed = _timestamp(stamp)
-        if parsed is None:
+        timestamp = _timestamp(stamp)
+        if timestamp is None:
             return None
-        timestamp = parsed
+    payload_json = _payload_json(bytes(envelope.payload))
+    if payload_json is None:
+        return None
     metadata = envelope.metadata
     metadata_json = _default_metadata_json() if metadata is msgspec.UNSET else _metadata_json(bytes(metadata))
     if metadata_json is None:
         return None
     # tuple.__new__ directly: a NamedTuple's own __new__ is a Python function, and this
     # runs once per event-store record.
-    fields = (envelope.envelope_id, envelope.event_type, envelope.correlation_id, timestamp)
-    return tuple.__new__(StoredFields, (*fields, payload_json, metadata_json))
+    return tuple.__new__(
+        StoredFields, (envelope_id, event_type, correlation, timestamp, payload_json, metadata_json)
+    )
+
+
+def decode_stored_batch(values: Sequence[bytes | None]) -> list[StoredFields | PoisonRecordError]:
+    """``decode_stored_fields`` of each value, in order, a poison record's error in its place.
+
+    The fast path's text checks run once over the whole batch (one regular expression per
+    field over the batch's values joined, instead of a call per record); when any record
+    fails one, each record is checked on its own, so every result is the one
+    ``decode_stored_fields`` gives.
+    """
+    decode = _COMMON_ENVELOPE.decode
+    common: list[_CommonEnvelope | None] = []
+    for value in values:
+        try:
+            common.append(None if value is None else decode(value))
+        except msgspec.DecodeError:
+            common.append(None)
+    good = [envelope for envelope in common if envelope is not None]
+    fields = _batch_fields(good)
+    if fields is not None:
+        if len(good) == len(values):
+            return list(fields)
+        # The records msgspec refused take the full path, each on its own.
+        kept = iter(fields)
+        return [
+            next(kept) if envelope is not None else _decoded_or_poison(value)
+            for envelope, value in zip(common, values, strict=True)
+        ]
+    return [_decoded_or_poison(value) for value in values]
+
+
+def _decoded_or_poison(value: bytes | None) -> StoredFields | PoisonRecordError:
+    try:
+        return decode_stored_fields(value)
+    except PoisonRecordError as error:
+        return error
+
+
+def _batch_fields(batch: list[_CommonEnvelope]) -> list[StoredFields] | None:
+    """The stored fields of every envelope when all pass the fast path's checks, else None."""
+    count = len(batch)
+    if not count:
+        return []
+    stamps = [e.envelope_timestamp for e in batch]
+    if msgspec.UNSET in stamps:
+        return None
+    texts = cast("list[str]", stamps)
+    correlations = [_NO_UUID if c is None else c for c in (e.correlation_id for e in batch)]
+    ids = "\n".join([e.envelope_id for e in batch] + correlations)
+    if (
+        # Lowercase hex digits become "x" and an "x" becomes "!": the canonical shape, or not.
+        ids.encode("utf-8").translate(_UUID_SHAPE_TABLE) != _uuid_shape_lines(2 * count)
+        or _RFC3339_LINES.fullmatch("\n".join(texts)) is None
+        or "\x00" in "".join([k for k in (e.event_type for e in batch) if k is not None])
+    ):
+        return None
+    # A raw NUL cannot be in a payload msgspec accepted, so it separates them.
+    payloads = b"\x00".join([e.payload for e in batch])
+    try:
+        for stamp in texts:
+            datetime.fromisoformat(stamp)
+        if _kept_as_is(payloads):
+            kept: list[str | None] = list(payloads.decode("utf-8").split("\x00"))
+        else:  # some payload is written again: each on its own
+            kept = [_payload_json(bytes(e.payload)) for e in batch]
+    except ValueError:  # UnicodeDecodeError, or a date or time that does not exist
+        return None
+    if None in kept:
+        return None
+    texts_kept = cast("list[str]", kept)
+    if max(map(len, texts_kept)) >= _NESTING_BYTES and any(
+        p.count("{") + p.count("[") > _MAX_CONTAINERS for p in texts_kept if len(p) >= _NESTING_BYTES
+    ):
+        return None
+    metadata = [e.metadata for e in batch]
+    stored_metadata: list[str | None]
+    if metadata.count(msgspec.UNSET) == count:
+        stored_metadata = [_default_metadata_json()] * count
+    else:
+        stored_metadata = [
+            _default_metadata_json() if m is msgspec.UNSET else _metadata_json(bytes(m)) for m in metadata
+        ]
+        if None in stored_metadata:
+            return None
+    new = tuple.__new__
+    return [
+        new(StoredFields, (e.envelope_id, e.event_type, e.correlation_id, stamp, payload, meta))
+        for e, stamp, payload, meta in zip(batch, texts, texts_kept, stored_metadata, strict=True)
+    ]
+
+
+_UUID_SHAPE_TABLE = bytes.maketrans(b"0123456789abcdefx", b"xxxxxxxxxxxxxxxx!")
+_DIGITS_TABLE = bytes.maketrans(b"123456789", b"000000000")
+
+
+@lru_cache(maxsize=64)
+def _uuid_shape_lines(count: int) -> bytes:
+    return b"\n".join([b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"] * count)
+
+
+def _kept_as_is(payloads: bytes) -> bool:
+    """``_PAYLOAD_REWRITTEN`` finds nothing in ``payloads`` (searched with bytes methods)."""
+    if payloads.find(b"\\") >= 0 or payloads.find(b"\t") >= 0 or payloads.find(b"\n") >= 0:
+        return False
+    if payloads.find(b"\r") >= 0:
+        return False
+    digits = payloads.translate(_DIGITS_TABLE)
+    return (
+        digits.find(b"0.") < 0
+        and digits.find(b"0e") < 0
+        and digits.find(b"0E") < 0
+        and digits.find(b"0" * 16) < 0
+    )
 
 
 __all__ = [
     "STAGE_DECODE",
     "STAGE_VALIDATE",
     "decode_envelope",
+    "decode_stored_batch",
     "decode_stored_fields",
     "stored_fields_of",
 ]
