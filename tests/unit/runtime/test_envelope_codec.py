@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import cast
 
 import pydantic_core
 import pytest
@@ -19,7 +18,6 @@ from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import (
     _fast_stored_fields,
     decode_envelope,
-    decode_stored_batch,
     decode_stored_fields,
     stored_fields_of,
 )
@@ -394,63 +392,3 @@ def test_timestamps_outside_the_kept_form_are_stored_in_utc(stamp: str, stored: 
 def test_uppercase_uuids_are_stored_in_canonical_form() -> None:
     value = b'{"payload":1,"envelope_id":"0B8F5C52-6C43-4C3E-9B1C-3F0A1E2D4C5B"}'
     assert decode_stored_fields(value).envelope_id == "0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b"
-
-
-def _common_value(seq: int, payload: str | None = None) -> bytes:
-    return (
-        f'{{"payload":{payload or f'{{"seq":{seq}}}'},'
-        f'"envelope_id":"{uuid.UUID(int=seq)}","envelope_timestamp":"2026-11-30T15:58:45.5Z",'
-        f'"correlation_id":"{uuid.UUID(int=seq + 1)}","event_type":"e"}}'
-    ).encode()
-
-
-record_values = st.one_of(
-    st.integers(0, 1000).map(_common_value),
-    st.sampled_from(
-        [
-            None,
-            b"",
-            b"{",
-            _common_value(7, '{"n": 1.5}'),
-            _common_value(8, '"tab\\t"'),
-            _common_value(9, "[" * 70 + "]" * 70),
-            _common_value(10, '"\\u0000"'),  # an escaped NUL
-            _common_value(11, '"\\\\u0000"'),  # the text "\\u0000", not a NUL
-            _common_value(12, '{"a": "\\u0000", "n": 1.5}'),
-            b'{"payload":1,"envelope_id":"0B8F5C52-6C43-4C3E-9B1C-3F0A1E2D4C5B"}',
-            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","event_type":"a\\u0000"}',
-            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","metadata":{"tags":{"k":"v"}}}',
-            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2026-02-30T00:00:00Z"}',
-            b'{"payload":"\xff","envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b"}',
-        ]
-    ),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(record_values, max_size=12))
-def test_a_batch_decodes_each_record_as_the_model_does(values: list[bytes | None]) -> None:
-    batch = decode_stored_batch(values)
-    assert len(batch) == len(values)
-    for value, got in zip(values, batch, strict=True):
-        want = _outcome(value)
-        if isinstance(got, PoisonRecordError):
-            assert want == ("poison", (got.stage, got.poison_class, got.reason))
-            continue
-        assert want[0] == "ok", (value, want)
-        expected = comparable(cast("StoredFields", want[1]))
-        actual = comparable(got)
-        if b"envelope_timestamp" not in (value or b""):  # the current time, on each decode
-            del expected["envelope_timestamp"], actual["envelope_timestamp"]
-        assert actual == expected, value
-
-
-def test_a_batch_of_common_records_keeps_their_text() -> None:
-    values = [_common_value(seq) for seq in range(300)]
-    batch = decode_stored_batch(values)
-    assert [f.payload_json for f in batch if isinstance(f, StoredFields)] == [
-        f'{{"seq":{seq}}}' for seq in range(300)
-    ]
-    assert [f.correlation_id for f in batch if isinstance(f, StoredFields)] == [
-        str(uuid.UUID(int=seq + 1)) for seq in range(300)
-    ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 import pydantic_core
@@ -30,8 +30,6 @@ from omnibase_infra.workflow.dlq_stages import STAGE_DECODE, STAGE_VALIDATE
 from omnibase_infra.workflow.records import StoredFields, timestamp_text, uuid_text
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 
     Envelope = ModelEventEnvelope[JsonValue]
@@ -146,10 +144,6 @@ _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-5]):[0-9]{2})"
 )
 _PAYLOAD_REWRITTEN = re.compile(rb"[\\\t\n\r]|[0-9][.eE]|[0-9]{16}")
-# The same checks over a whole batch at once (``decode_stored_batch``): one line per record.
-_RFC3339_LINES = re.compile(f"{_RFC3339.pattern}(?:\n{_RFC3339.pattern})*")
-# Stands for an absent correlation id in the batch check (it is never stored).
-_NO_UUID = "00000000-0000-0000-0000-000000000000"
 # Fewer containers than this many bytes cannot nest deeper than _MAX_CONTAINERS.
 _NESTING_BYTES = 2 * _MAX_CONTAINERS
 _SemVerPart = Annotated[int, msgspec.Meta(ge=0, lt=2**31)]
@@ -265,124 +259,10 @@ def _fast_stored_fields(value: bytes) -> StoredFields | None:
     )
 
 
-def decode_stored_batch(values: Sequence[bytes | None]) -> list[StoredFields | PoisonRecordError]:
-    """``decode_stored_fields`` of each value, in order, a poison record's error in its place.
-
-    The fast path's text checks run once over the whole batch (one regular expression per
-    field over the batch's values joined, instead of a call per record); when any record
-    fails one, each record is checked on its own, so every result is the one
-    ``decode_stored_fields`` gives.
-    """
-    decode = _COMMON_ENVELOPE.decode
-    common: list[_CommonEnvelope | None] = []
-    for value in values:
-        try:
-            common.append(None if value is None else decode(value))
-        except msgspec.DecodeError:
-            common.append(None)
-    good = [envelope for envelope in common if envelope is not None]
-    fields = _batch_fields(good)
-    if fields is not None:
-        if len(good) == len(values):
-            return list(fields)
-        # The records msgspec refused take the full path, each on its own.
-        kept = iter(fields)
-        return [
-            next(kept) if envelope is not None else _decoded_or_poison(value)
-            for envelope, value in zip(common, values, strict=True)
-        ]
-    return [_decoded_or_poison(value) for value in values]
-
-
-def _decoded_or_poison(value: bytes | None) -> StoredFields | PoisonRecordError:
-    try:
-        return decode_stored_fields(value)
-    except PoisonRecordError as error:
-        return error
-
-
-def _batch_fields(batch: list[_CommonEnvelope]) -> list[StoredFields] | None:
-    """The stored fields of every envelope when all pass the fast path's checks, else None."""
-    count = len(batch)
-    if not count:
-        return []
-    stamps = [e.envelope_timestamp for e in batch]
-    if msgspec.UNSET in stamps:
-        return None
-    texts = cast("list[str]", stamps)
-    correlations = [_NO_UUID if c is None else c for c in (e.correlation_id for e in batch)]
-    ids = "\n".join([e.envelope_id for e in batch] + correlations)
-    if (
-        # Lowercase hex digits become "x" and an "x" becomes "!": the canonical shape, or not.
-        ids.encode("utf-8").translate(_UUID_SHAPE_TABLE) != _uuid_shape_lines(2 * count)
-        or _RFC3339_LINES.fullmatch("\n".join(texts)) is None
-        or "\x00" in "".join([k for k in (e.event_type for e in batch) if k is not None])
-    ):
-        return None
-    # A raw NUL cannot be in a payload msgspec accepted, so it separates them.
-    payloads = b"\x00".join([e.payload for e in batch])
-    try:
-        for stamp in texts:
-            datetime.fromisoformat(stamp)
-        if _kept_as_is(payloads):
-            kept: list[str | None] = list(payloads.decode("utf-8").split("\x00"))
-        else:  # some payload is written again: each on its own
-            kept = [_payload_json(bytes(e.payload)) for e in batch]
-    except ValueError:  # UnicodeDecodeError, or a date or time that does not exist
-        return None
-    if None in kept:
-        return None
-    texts_kept = cast("list[str]", kept)
-    if max(map(len, texts_kept)) >= _NESTING_BYTES and any(
-        p.count("{") + p.count("[") > _MAX_CONTAINERS for p in texts_kept if len(p) >= _NESTING_BYTES
-    ):
-        return None
-    metadata = [e.metadata for e in batch]
-    stored_metadata: list[str | None]
-    if metadata.count(msgspec.UNSET) == count:
-        stored_metadata = [_default_metadata_json()] * count
-    else:
-        stored_metadata = [
-            _default_metadata_json() if m is msgspec.UNSET else _metadata_json(bytes(m)) for m in metadata
-        ]
-        if None in stored_metadata:
-            return None
-    new = tuple.__new__
-    return [
-        new(StoredFields, (e.envelope_id, e.event_type, e.correlation_id, stamp, payload, meta))
-        for e, stamp, payload, meta in zip(batch, texts, texts_kept, stored_metadata, strict=True)
-    ]
-
-
-_UUID_SHAPE_TABLE = bytes.maketrans(b"0123456789abcdefx", b"xxxxxxxxxxxxxxxx!")
-_DIGITS_TABLE = bytes.maketrans(b"123456789", b"000000000")
-
-
-@lru_cache(maxsize=64)
-def _uuid_shape_lines(count: int) -> bytes:
-    return b"\n".join([b"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"] * count)
-
-
-def _kept_as_is(payloads: bytes) -> bool:
-    """``_PAYLOAD_REWRITTEN`` finds nothing in ``payloads`` (searched with bytes methods)."""
-    if payloads.find(b"\\") >= 0 or payloads.find(b"\t") >= 0 or payloads.find(b"\n") >= 0:
-        return False
-    if payloads.find(b"\r") >= 0:
-        return False
-    digits = payloads.translate(_DIGITS_TABLE)
-    return (
-        digits.find(b"0.") < 0
-        and digits.find(b"0e") < 0
-        and digits.find(b"0E") < 0
-        and digits.find(b"0" * 16) < 0
-    )
-
-
 __all__ = [
     "STAGE_DECODE",
     "STAGE_VALIDATE",
     "decode_envelope",
-    "decode_stored_batch",
     "decode_stored_fields",
     "stored_fields_of",
 ]
