@@ -333,9 +333,24 @@ def test_stored_fields_agree_with_the_model_on_any_bytes(value: bytes) -> None:
     _assert_same(value)
 
 
+DEEP_TAIL = (
+    b',"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2026-11-30T15:58:45Z"}'
+)
+
+
 @pytest.mark.parametrize(
     "value",
-    [None, b"", b"\xff", b'{"payload": "a\\u0000"}', b'{"payload": "\x00"}', b"{", b"[" * 100 + b"]" * 100],
+    [
+        None,
+        b"",
+        b"\xff",
+        b'{"payload": "a\\u0000"}',
+        b'{"payload": "\x00"}',
+        b"{",
+        b"[" * 100 + b"]" * 100,
+        b'{"payload":' + b"[" * 5000 + b"]" * 5000 + DEEP_TAIL,  # deeper than msgspec's recursion limit
+        b'{"payload":' + b"[" * 100 + b"]" * 100 + DEEP_TAIL,
+    ],
 )
 def test_stored_fields_poison_is_the_models_poison(value: bytes | None) -> None:
     _assert_same(value)

@@ -47,6 +47,7 @@ record_values = st.one_of(
             _common_value(7, '{"n": 1.5}'),
             _common_value(8, '"tab\\t"'),
             _common_value(9, "[" * 70 + "]" * 70),
+            _common_value(13, "[" * 5000 + "]" * 5000),  # deeper than msgspec's recursion limit
             _common_value(10, '"\\u0000"'),  # an escaped NUL
             _common_value(11, '"\\\\u0000"'),  # the text "\\u0000", not a NUL
             _common_value(12, '{"a": "\\u0000", "n": 1.5}'),

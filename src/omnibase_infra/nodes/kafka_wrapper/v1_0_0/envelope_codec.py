@@ -226,7 +226,7 @@ def _payload_json(raw: bytes) -> str | None:
 def _fast_stored_fields(value: bytes) -> StoredFields | None:
     try:
         envelope = _COMMON_ENVELOPE.decode(value)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # deep nesting: the model's limits decide
         return None
     envelope_id = envelope.envelope_id
     correlation = envelope.correlation_id

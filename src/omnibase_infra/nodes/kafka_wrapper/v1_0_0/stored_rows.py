@@ -58,7 +58,7 @@ def decode_stored_rows(records: Sequence[ProtocolRecordOrigin]) -> tuple[list[St
         value = record.value
         try:
             common.append(None if value is None else decode(value))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # deep nesting: the model's limits decide
             common.append(None)
     good = [envelope for envelope in common if envelope is not None]
     if len(good) == len(records):
