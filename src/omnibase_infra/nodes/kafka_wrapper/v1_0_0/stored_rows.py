@@ -107,7 +107,7 @@ def _checked_rows(
     correlations = [_NO_UUID if c is None else c for c in (e.correlation_id for e in batch)]
     ids = "\n".join([e.envelope_id for e in batch] + correlations)
     if (
-        ids.encode("utf-8").translate(_UUID_SHAPE_TABLE) != _uuid_shape_lines(2 * count)
+        ids.encode("utf-8", "replace").translate(_UUID_SHAPE_TABLE) != _uuid_shape_lines(2 * count)
         or _RFC3339_LINES.fullmatch("\n".join(texts)) is None
         # An escaped NUL decodes to a NUL, which the model refuses (as PostgreSQL would).
         or "\x00" in "".join([k for k in (e.event_type for e in batch) if k is not None])
