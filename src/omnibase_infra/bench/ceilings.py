@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-unt
 from omnibase_infra.bench.cpu import MachineCpu
 from omnibase_infra.bench.workload import COLUMNS, Dataset, Progress
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import write_events
-from omnibase_infra.workflow.records import SourceRecord, StoredEvent
+from omnibase_infra.workflow.records import SourceRecord, StoredEvent, timestamp_text, uuid_text
 
 
 async def kafka_ceiling(
@@ -106,13 +106,13 @@ async def writer_alone(
     try:
         events = [
             StoredEvent(
-                r[0],
+                uuid_text(r[0]),
                 r[1],
                 r[2],
                 r[3],
                 r[4],
-                r[5],
-                r[6],
+                uuid_text(r[5]),
+                timestamp_text(r[6]),
                 r[7],
                 r[8],
                 SourceRecord(r[1], r[2], r[3], None, None, ()),

@@ -15,6 +15,9 @@ def add_ratios(result: dict[str, Any]) -> None:
     store = cases.get("2_event_store", {}).get("events_per_s")
     if store and len(ceilings_found) == 2:
         ratios["event_store_vs_min_ceiling"] = store / min(ceilings_found)
+        ratios["steady_event_store_vs_min_ceiling"] = cases["2_event_store"]["steady_events_per_s"] / min(
+            ceilings_found
+        )
     scaled = cases.get("2b_scale_out", {}).get("events_per_s")
     if scaled and len(ceilings_found) == 2:
         ratios["scale_out_vs_min_ceiling"] = scaled / min(ceilings_found)
@@ -86,6 +89,7 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             ("steady_events_per_s", "steady/s"),
             ("startup_to_first_commit_s", "startup s"),
             ("service_cpu_us_per_event", "CPU us/event"),
+            ("steady_cpu_us_per_event", "CPU us/event after first commit"),
             ("machine_cpu_us_per_event", "machine CPU us/event"),
         ],
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 from uuid import UUID
 
@@ -136,29 +136,47 @@ def read_dlq_headers(headers: Headers) -> dict[str, str]:
 
 
 class StoredFields(NamedTuple):
-    """What the event store keeps of an envelope (payload and metadata as JSON text)."""
+    """What the event store keeps of an envelope, as the text PostgreSQL reads for each column.
 
-    envelope_id: UUID
+    ``envelope_id`` and ``correlation_id`` are canonical UUID text (lowercase, hyphenated: equal
+    text is an equal UUID), ``envelope_timestamp`` RFC 3339 text with its UTC offset (within
+    PostgreSQL's range), ``payload_json`` and ``metadata_json`` JSON text. Text, not ``UUID``
+    and ``datetime`` objects: the event store's fast path keeps the wire's own text where it
+    is already in that form, and the writer sends it as COPY text (``event_store_writer``).
+    """
+
+    envelope_id: str
     event_type: str | None
-    correlation_id: UUID | None
-    envelope_timestamp: datetime
+    correlation_id: str | None
+    envelope_timestamp: str
     payload_json: str
     metadata_json: str
+
+
+def uuid_text(value: UUID) -> str:
+    """The canonical text of a UUID (what ``StoredFields`` holds)."""
+    return str(value)
+
+
+def timestamp_text(value: datetime) -> str:
+    """RFC 3339 text of ``value`` in UTC (a naive value is local time, as asyncpg reads it)."""
+    return value.astimezone(UTC).isoformat()
 
 
 class StoredEvent(NamedTuple):
     """One row to write: the envelope's fields plus its Kafka coordinates (immutable).
 
-    The first nine fields are the row's values in ``COLUMNS`` order.
+    The first nine fields are the row's values in ``COLUMNS`` order, as text where
+    ``StoredFields`` says so.
     """
 
-    envelope_id: UUID
+    envelope_id: str
     topic: str
     partition: int
     offset: int
     event_type: str | None
-    correlation_id: UUID | None
-    envelope_timestamp: datetime
+    correlation_id: str | None
+    envelope_timestamp: str
     payload_json: str
     metadata_json: str
     source: ProtocolRecordOrigin
@@ -220,4 +238,6 @@ __all__ = [
     "is_dlq_topic",
     "prior_attempts",
     "read_dlq_headers",
+    "timestamp_text",
+    "uuid_text",
 ]

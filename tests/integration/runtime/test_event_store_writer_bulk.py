@@ -11,7 +11,7 @@ import pytest
 
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import COPY_THRESHOLD, write_events
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.migrations import migrate
-from omnibase_infra.workflow.records import SourceRecord, StoredEvent
+from omnibase_infra.workflow.records import SourceRecord, StoredEvent, timestamp_text
 
 TOPIC = "onex.evt.test.bulk.v1"
 
@@ -23,13 +23,13 @@ def rows(count: int, *, start: int = 0, bad: set[int] | None = None) -> list[Sto
         source = SourceRecord(TOPIC, 0, i, None, b"raw", ())
         out.append(
             StoredEvent(
-                uuid.uuid4(),
+                str(uuid.uuid4()),
                 TOPIC,
                 0,
                 i,
                 "test.bulk",
                 None,
-                datetime.now(UTC),
+                timestamp_text(datetime.now(UTC)),
                 payload,
                 '{"tags": {}}',
                 source,

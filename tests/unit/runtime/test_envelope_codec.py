@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+import pydantic_core
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -213,16 +214,25 @@ def _assert_same(value: bytes | None, document: object = None) -> None:
     defaulted = set()
     if isinstance(document, dict):
         defaulted = {"envelope_id", "envelope_timestamp"} - set(document)
-    for name in (
-        "envelope_id",
-        "event_type",
-        "correlation_id",
-        "envelope_timestamp",
-        "payload_json",
-        "metadata_json",
-    ):
+    want_values, got_values = comparable(expected), comparable(actual)
+    for name in StoredFields._fields:
         if name not in defaulted:
-            assert getattr(actual, name) == getattr(expected, name), (name, value)
+            assert got_values[name] == want_values[name], (name, value)
+
+
+def comparable(fields: StoredFields) -> dict[str, object]:
+    """What must agree between the fast path and the model's: the same UUIDs as text, the
+    same instant, the same JSON value as the model reads it (the fast path keeps the wire's
+    text where PostgreSQL's jsonb of it is the same: tests/integration/runtime/test_stored_text.py
+    compares the stored jsonb of both)."""
+    return {
+        "envelope_id": fields.envelope_id,
+        "event_type": fields.event_type,
+        "correlation_id": fields.correlation_id,
+        "envelope_timestamp": datetime.fromisoformat(fields.envelope_timestamp),
+        "payload_json": pydantic_core.to_json(pydantic_core.from_json(fields.payload_json)),
+        "metadata_json": fields.metadata_json,
+    }
 
 
 def test_common_envelopes_take_the_fast_path_and_match_the_model() -> None:
@@ -238,7 +248,7 @@ def test_common_envelopes_take_the_fast_path_and_match_the_model() -> None:
     for envelope in envelopes:
         raw = encode_envelope(envelope)
         assert _fast_stored_fields(raw) is not None
-        assert decode_stored_fields(raw) == stored_fields_of(envelope)
+        assert comparable(decode_stored_fields(raw)) == comparable(stored_fields_of(envelope))
     compact = (
         b'{"payload":{"seq":1},"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b",'
         b'"envelope_timestamp":"2026-11-30T15:58:45.5+02:00","event_type":"e"}'
@@ -323,9 +333,77 @@ def test_stored_fields_agree_with_the_model_on_any_bytes(value: bytes) -> None:
     _assert_same(value)
 
 
+DEEP_TAIL = (
+    b',"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2026-11-30T15:58:45Z"}'
+)
+
+
 @pytest.mark.parametrize(
     "value",
-    [None, b"", b"\xff", b'{"payload": "a\\u0000"}', b'{"payload": "\x00"}', b"{", b"[" * 100 + b"]" * 100],
+    [
+        None,
+        b"",
+        b"\xff",
+        b'{"payload": "a\\u0000"}',
+        b'{"payload": "\x00"}',
+        b"{",
+        b"[" * 100 + b"]" * 100,
+        b'{"payload":' + b"[" * 5000 + b"]" * 5000 + DEEP_TAIL,  # deeper than msgspec's recursion limit
+        b'{"payload":' + b"[" * 100 + b"]" * 100 + DEEP_TAIL,
+    ],
 )
 def test_stored_fields_poison_is_the_models_poison(value: bytes | None) -> None:
     _assert_same(value)
+
+
+def test_the_fast_path_keeps_the_wire_text_the_store_can_take_as_it_is() -> None:
+    value = (
+        b'{"payload":{"seq":1, "data":"bench"},"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b",'
+        b'"envelope_timestamp":"2026-11-30T15:58:45.5+02:00","correlation_id":null}'
+    )
+    fields = decode_stored_fields(value)
+    assert fields == (
+        "0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b",
+        None,
+        None,
+        "2026-11-30T15:58:45.5+02:00",
+        '{"seq":1, "data":"bench"}',
+        '{"headers":{},"tags":{}}',
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "stored"),
+    [
+        (b'{"n": 1.10}', '{"n":1.1}'),  # a float prints as the model prints it
+        (b'{"n": 1E2}', '{"n":100.0}'),
+        (b'{"s": "a\\u00e9"}', '{"s":"a\u00e9"}'),  # escapes are the model's to decode
+        (b'{"s":\n"x"}', '{"s":"x"}'),  # whitespace COPY would have to escape
+        (b'{"n": 12345678901234567890}', '{"n":12345678901234567890}'),
+    ],
+)
+def test_other_payloads_are_written_again_as_the_model_does(payload: bytes, stored: str) -> None:
+    value = b'{"payload":' + payload + b',"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b"}'
+    fields = decode_stored_fields(value)
+    assert fields.payload_json == stored
+    assert fields.payload_json == stored_fields_of(decode_envelope(value)).payload_json
+
+
+@pytest.mark.parametrize(
+    ("stamp", "stored"),
+    [
+        ("2026-11-30T15:58:45+15:59", "2026-11-30T15:58:45+15:59"),  # kept: PostgreSQL takes it
+        ("2026-11-30T15:58:45+16:00", "2026-11-29T23:58:45+00:00"),  # the model's, in UTC
+        ("2026-11-30T15:58:45.123456789Z", "2026-11-30T15:58:45.123456+00:00"),  # truncated
+    ],
+)
+def test_timestamps_outside_the_kept_form_are_stored_in_utc(stamp: str, stored: str) -> None:
+    value = (
+        f'{{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"{stamp}"}}'
+    ).encode()
+    assert decode_stored_fields(value).envelope_timestamp == stored
+
+
+def test_uppercase_uuids_are_stored_in_canonical_form() -> None:
+    value = b'{"payload":1,"envelope_id":"0B8F5C52-6C43-4C3E-9B1C-3F0A1E2D4C5B"}'
+    assert decode_stored_fields(value).envelope_id == "0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b"

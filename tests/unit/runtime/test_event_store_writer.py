@@ -12,7 +12,10 @@ from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
 from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import stored_fields_of
-from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import poison_from_database_error
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import (
+    copy_text,
+    poison_from_database_error,
+)
 from omnibase_infra.workflow.dlq_stages import STAGE_STORE
 from omnibase_infra.workflow.records import SourceRecord, StoredEvent
 
@@ -39,11 +42,11 @@ def test_row_takes_envelope_fields_and_kafka_coordinates() -> None:
 
     row = StoredEvent.from_fields(SOURCE, stored_fields_of(envelope))
 
-    assert row.envelope_id == envelope.envelope_id
+    assert row.envelope_id == str(envelope.envelope_id)
     assert (row.topic, row.partition, row.offset) == ("onex.evt.orders.created.v1", 2, 41)
     assert row.event_type == "onex.evt.orders.created.v1"
-    assert row.correlation_id == correlation
-    assert row.envelope_timestamp == stamped
+    assert row.correlation_id == str(correlation)
+    assert row.envelope_timestamp == "2026-02-03T04:05:06+00:00"
     assert json.loads(row.payload_json) == {"sku": "A-1", "qty": 2, "note": None}
     assert row.source is SOURCE
 
@@ -89,3 +92,45 @@ def test_poison_detail_is_bounded() -> None:
 
     assert poison is not None
     assert len(poison.reason) <= 300
+
+
+def _row(event_type: str | None, payload: str, correlation: str | None = "c") -> StoredEvent:
+    return StoredEvent("i", "t", 1, 2, event_type, correlation, "2026-02-03T04:05:06Z", payload, "{}", SOURCE)
+
+
+def test_copy_text_is_one_tab_separated_line_per_row_with_null_markers() -> None:
+    rows = [_row("e", '{"a":1}'), _row(None, "[]", None)]
+    assert copy_text(rows) == (
+        b'i\tt\t1\t2\te\tc\t2026-02-03T04:05:06Z\t{"a":1}\t{}\n'
+        b"i\tt\t1\t2\t\\N\t\\N\t2026-02-03T04:05:06Z\t[]\t{}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload", "escaped_type", "escaped_payload"),
+    [
+        ("a\tb", "1", b"a\\tb", b"1"),
+        ("a\nb\rc", "1", b"a\\nb\\rc", b"1"),
+        ("\\N", '"\\\\"', b"\\\\N", b'"\\\\\\\\"'),  # a text "\N" is not NULL
+        ("N", '{"s":"\\"q"}', b"N", b'{"s":"\\\\"q"}'),
+        ("Zo\u00eb", '"\u20ac"', "Zo\u00eb".encode(), '"\u20ac"'.encode()),
+    ],
+)
+def test_copy_text_escapes_what_copy_would_read_otherwise(
+    event_type: str, payload: str, escaped_type: bytes, escaped_payload: bytes
+) -> None:
+    rows = [_row("plain", "0"), _row(event_type, payload, None)]
+    lines = copy_text(rows).split(b"\n")
+    assert lines[0] == b"i\tt\t1\t2\tplain\tc\t2026-02-03T04:05:06Z\t0\t{}"
+    assert lines[1].split(b"\t") == [
+        b"i",
+        b"t",
+        b"1",
+        b"2",
+        escaped_type,
+        b"\\N",
+        b"2026-02-03T04:05:06Z",
+        escaped_payload,
+        b"{}",
+    ]
+    assert lines[2:] == [b""]

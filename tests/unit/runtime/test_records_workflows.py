@@ -274,9 +274,9 @@ async def test_fold_keeps_the_lowest_copy_of_each_envelope_in_order() -> None:
     folded = await fold(rows)
 
     assert [(row.envelope_id, row.offset) for row in folded.events] == [
-        (a.envelope_id, 0),
-        (b.envelope_id, 1),
-        (c.envelope_id, 3),
+        (str(a.envelope_id), 0),
+        (str(b.envelope_id), 1),
+        (str(c.envelope_id), 3),
     ]
     assert (folded.folded, folded.duplicates) == (2, 2)
 
@@ -286,9 +286,9 @@ async def test_fold_keeps_the_lowest_copy_of_each_envelope_in_order() -> None:
     )
 
     assert [(row.envelope_id, row.partition, row.offset) for row in across.events] == [
-        (b.envelope_id, 0, 1),
-        (a.envelope_id, 0, 2),
-        (c.envelope_id, 0, 3),
+        (str(b.envelope_id), 0, 1),
+        (str(a.envelope_id), 0, 2),
+        (str(c.envelope_id), 0, 3),
     ]
     assert across.folded == 1
 

@@ -20,7 +20,6 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated
-from uuid import UUID
 
 import msgspec
 import pydantic_core
@@ -28,7 +27,7 @@ from pydantic import JsonValue, ValidationError
 
 from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.workflow.dlq_stages import STAGE_DECODE, STAGE_VALIDATE
-from omnibase_infra.workflow.records import StoredFields
+from omnibase_infra.workflow.records import StoredFields, timestamp_text, uuid_text
 
 if TYPE_CHECKING:
     from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
@@ -99,11 +98,12 @@ def _is_json_syntax_error(exc: ValidationError) -> bool:
 def stored_fields_of(envelope: Envelope) -> StoredFields:
     """The stored fields of a validated envelope."""
     metadata = envelope.metadata.model_dump(mode="json", exclude_none=True)
+    correlation = envelope.correlation_id
     return StoredFields(
-        envelope.envelope_id,
+        uuid_text(envelope.envelope_id),
         envelope.event_type,
-        envelope.correlation_id,
-        envelope.envelope_timestamp,
+        None if correlation is None else uuid_text(correlation),
+        timestamp_text(envelope.envelope_timestamp),
         pydantic_core.to_json(envelope.payload).decode("utf-8"),
         pydantic_core.to_json(metadata).decode("utf-8"),
     )
@@ -125,12 +125,27 @@ def decode_stored_fields(value: bytes | None) -> StoredFields:
 # It accepts a record only when it is a JSON object of these keys and every value passes a
 # check that is at least as strict as the model's own (msgspec decodes and checks the shape
 # in one pass, in C); on any doubt it returns None and the caller takes the full path. It
-# never raises.
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
-)
+# never raises. It keeps the wire's text wherever that text already is what the store
+# needs (``StoredFields``), so that no UUID or datetime object is built per record:
+# - UUIDs in canonical form (lowercase, hyphenated) are kept; other forms take the full path;
+# - an RFC 3339 timestamp is kept when ``datetime.fromisoformat`` accepts it (so the date
+#   and time exist) and its offset is one PostgreSQL takes (up to 15:59); the model
+#   truncates a seventh fractional digit where other parsers round, so six at most;
+# - the payload's JSON text is kept when PostgreSQL's jsonb of it is the jsonb of the
+#   model's re-serialisation: no backslash (no escapes), no tab/newline/CR, no number with a
+#   fraction or exponent (the model's float may print differently) and no run of 16 digits
+#   (a long integer); whitespace, key order and duplicate keys (the last one wins in both)
+#   are jsonb's to normalise. Other payloads are parsed and serialised again as the model
+#   does. ``tests/integration/runtime/test_stored_json.py`` compares the jsonb of both.
 # Deeply nested documents take the full path (its recursion limits decide).
 _MAX_CONTAINERS = 64
+_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-5]):[0-9]{2})"
+)
+_PAYLOAD_REWRITTEN = re.compile(rb"[\\\t\n\r]|[0-9][.eE]|[0-9]{16}")
+# Fewer containers than this many bytes cannot nest deeper than _MAX_CONTAINERS.
+_NESTING_BYTES = 2 * _MAX_CONTAINERS
 _SemVerPart = Annotated[int, msgspec.Meta(ge=0, lt=2**31)]
 
 
@@ -141,12 +156,13 @@ class _SemVer(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 class _CommonEnvelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """The envelope shapes the fast path takes; payload and metadata are kept as raw JSON."""
+    """The envelope shapes the fast path takes; payload and metadata are kept as raw JSON,
+    ids and the timestamp as text (checked by ``_fast_stored_fields``)."""
 
     payload: msgspec.Raw
-    envelope_id: UUID
+    envelope_id: str
     envelope_timestamp: str | msgspec.UnsetType = msgspec.UNSET
-    correlation_id: UUID | None = None
+    correlation_id: str | None = None
     event_type: str | None = None
     metadata: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     priority: Annotated[int, msgspec.Meta(ge=1, le=10)] = 5
@@ -158,12 +174,14 @@ class _CommonEnvelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 _COMMON_ENVELOPE = msgspec.json.Decoder(_CommonEnvelope)
 
 
-def _timestamp(value: str) -> datetime | None:
+def _timestamp(value: str) -> str | None:
+    """``value`` when the fast path may store it as it is (see above), else None."""
     if _RFC3339.fullmatch(value):
         try:
-            return datetime.fromisoformat(value)
+            datetime.fromisoformat(value)
         except ValueError:
             return None
+        return value
     return None
 
 
@@ -176,9 +194,12 @@ def _default_metadata_json() -> str:
 
 @lru_cache(maxsize=256)
 def _metadata_json(raw: bytes) -> str | None:
-    """The stored JSON of one metadata object (given as JSON text), None when it is not valid."""
+    """The stored JSON of one metadata object (given as JSON text), None when it is not valid
+    (or holds an escape that may be a NUL: the full path decides)."""
     from omnibase_core.models.core.model_envelope_metadata import ModelEnvelopeMetadata
 
+    if b"\\u0000" in raw:
+        return None
     try:
         metadata = ModelEnvelopeMetadata.model_validate_json(raw)
     except (ValidationError, ValueError, RecursionError):
@@ -186,36 +207,56 @@ def _metadata_json(raw: bytes) -> str | None:
     return pydantic_core.to_json(metadata.model_dump(mode="json", exclude_none=True)).decode("utf-8")
 
 
-def _fast_stored_fields(value: bytes) -> StoredFields | None:
-    # A raw NUL or invalid UTF-8 fails msgspec (strings) or pydantic_core (payload,
-    # metadata); an escaped NUL would decode, so it is looked for here.
-    if value.find(b"\\u0000") >= 0 or value.count(b"{") + value.count(b"[") > _MAX_CONTAINERS:
+def _payload_json(raw: bytes) -> str | None:
+    """The payload's stored JSON text (see above), None when the full path must decide."""
+    if len(raw) >= _NESTING_BYTES and raw.count(b"{") + raw.count(b"[") > _MAX_CONTAINERS:
         return None
     try:
-        envelope = _COMMON_ENVELOPE.decode(value)
+        if _PAYLOAD_REWRITTEN.search(raw) is None:
+            # msgspec checked the JSON's syntax; the model also requires valid UTF-8.
+            return raw.decode("utf-8")
+        if raw.find(b"\\u0000") >= 0:  # maybe an escaped NUL: the full path decides
+            return None
         # Parsed and serialised again as the model does (same number and string forms).
-        payload_json = pydantic_core.to_json(
-            pydantic_core.from_json(bytes(envelope.payload), allow_inf_nan=False)
-        ).decode("utf-8")
-    except (msgspec.DecodeError, ValueError):
+        return pydantic_core.to_json(pydantic_core.from_json(raw, allow_inf_nan=False)).decode("utf-8")
+    except ValueError:  # UnicodeDecodeError, or JSON the model refuses
+        return None
+
+
+def _fast_stored_fields(value: bytes) -> StoredFields | None:
+    try:
+        envelope = _COMMON_ENVELOPE.decode(value)
+    except (msgspec.DecodeError, RecursionError):  # deep nesting: the model's limits decide
+        return None
+    envelope_id = envelope.envelope_id
+    correlation = envelope.correlation_id
+    event_type = envelope.event_type
+    if (
+        _UUID_TEXT.fullmatch(envelope_id) is None
+        or (correlation is not None and _UUID_TEXT.fullmatch(correlation) is None)
+        # An escaped NUL decodes to a NUL, which the model refuses (as PostgreSQL would).
+        or (event_type is not None and "\x00" in event_type)
+    ):
         return None
     stamp = envelope.envelope_timestamp
     if stamp is msgspec.UNSET:
-        timestamp = datetime.now(UTC)
+        timestamp: str | None = timestamp_text(datetime.now(UTC))
     else:
-        # Not msgspec's datetime: it rounds a seventh fractional digit, the model truncates.
-        parsed = _timestamp(stamp)
-        if parsed is None:
+        timestamp = _timestamp(stamp)
+        if timestamp is None:
             return None
-        timestamp = parsed
+    payload_json = _payload_json(bytes(envelope.payload))
+    if payload_json is None:
+        return None
     metadata = envelope.metadata
     metadata_json = _default_metadata_json() if metadata is msgspec.UNSET else _metadata_json(bytes(metadata))
     if metadata_json is None:
         return None
     # tuple.__new__ directly: a NamedTuple's own __new__ is a Python function, and this
     # runs once per event-store record.
-    fields = (envelope.envelope_id, envelope.event_type, envelope.correlation_id, timestamp)
-    return tuple.__new__(StoredFields, (*fields, payload_json, metadata_json))
+    return tuple.__new__(
+        StoredFields, (envelope_id, event_type, correlation, timestamp, payload_json, metadata_json)
+    )
 
 
 __all__ = [

@@ -5,8 +5,9 @@ msgspec fast path for envelopes in the common shape, the envelope model otherwis
 ``decode_commands`` into an operation command; a record that is not UTF-8 JSON
 (stage ``decode``) or not an envelope (stage ``validate``) becomes a dead letter with its
 coordinates, its stage and its error, for kafka_adapter's ``publish_dead_letters``. No
-I/O; it yields to the event loop every ``YIELD_EVERY`` records so the batch in flight
-keeps moving while the next one is decoded.
+I/O; it decodes ``DECODE_CHUNK`` records at a time (``stored_rows.decode_stored_rows``)
+and yields to the event loop between chunks, so the batch in flight keeps moving while the
+next one is decoded.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from omnibase_core.nodes.node_compute import NodeCompute
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import PoisonRecordError, UnsupportedRequestError
-from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope, decode_stored_fields
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import decode_envelope
+from omnibase_infra.nodes.kafka_wrapper.v1_0_0.stored_rows import decode_stored_rows
 from omnibase_infra.nodes.node_binding import ContractBound
 from omnibase_infra.protocols.protocol_clock import ProtocolClock
 from omnibase_infra.workflow.operations import StepContext, operation
@@ -28,7 +30,9 @@ from omnibase_infra.workflow.payloads import Command, CommandBatch, ConsumedBatc
 from omnibase_infra.workflow.records import DeadLetter, SourceRecord, StoredEvent
 
 NODE_NAME = "kafka_wrapper"
-YIELD_EVERY = 64
+# Records decoded at a time (the fast path's checks run once per chunk); the node yields to
+# the event loop between chunks.
+DECODE_CHUNK = 256
 
 
 class NodeKafkaWrapperCompute(ContractBound, NodeCompute[ConsumedBatch, EventBatch]):
@@ -47,26 +51,16 @@ class NodeKafkaWrapperCompute(ContractBound, NodeCompute[ConsumedBatch, EventBat
         """Each record as an event-store row, in consumption order; poison as dead letters."""
         events: list[StoredEvent] = []
         dead = list(batch.dead)
-        decode = decode_stored_fields
-        new_tuple = tuple.__new__
-        budget = YIELD_EVERY
-        for records in batch.records.values():
-            for record in records:
-                budget -= 1
-                if not budget:
-                    budget = YIELD_EVERY
-                    await asyncio.sleep(0)
-                try:
-                    envelope_id, kind, correlation, at, payload, meta = decode(record.value)
-                except PoisonRecordError as error:
-                    dead.append(DeadLetter.from_error(record, error, self._clock.now()))
-                    continue
-                # The consumed record itself is the row's source; tuple.__new__ because a
-                # NamedTuple's own __new__ is a Python function (this runs once per record).
-                coordinates = (envelope_id, record.topic, record.partition, record.offset)
-                events.append(
-                    new_tuple(StoredEvent, (*coordinates, kind, correlation, at, payload, meta, record))
-                )
+        records = [record for part in batch.records.values() for record in part]
+        for start in range(0, len(records), DECODE_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            # The consumed record itself is each row's source (no per-record copy).
+            rows, poisoned = decode_stored_rows(records[start : start + DECODE_CHUNK])
+            events.extend(rows)
+            if poisoned:
+                now = self._clock.now()
+                dead.extend(DeadLetter.from_error(record, error, now) for record, error in poisoned)
         return EventBatch(batch.records, dead, batch.committed, events=events)
 
     @operation(input=ConsumedBatch, output=CommandBatch)

@@ -9,12 +9,16 @@ Guarantees:
 - idempotent: keyed by ``envelope_id`` with ``ON CONFLICT DO NOTHING``, so a
   redelivered batch adds nothing (exactly-once effect);
 - bulk, never a row-at-a-time loop. A batch of ``COPY_THRESHOLD`` rows or more is
-  COPied (binary) straight into ``onex_event_store``: one statement, the
-  cheapest write PostgreSQL has. The primary key refuses a row that is already
-  stored (a redelivery), which fails the whole COPY (SQLSTATE 23505) and adds
-  nothing; the batch is then COPied into a per-session temporary staging table
-  and moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. A caller
-  that expects duplicates (its previous batch had some: it is replaying) passes
+  COPied straight into ``onex_event_store``: one statement, the cheapest write
+  PostgreSQL has. The rows go as COPY text built in one pass (``copy_text``): the
+  decoder keeps the wire's own text for ids, timestamps and payloads
+  (``StoredFields``), so nothing is converted per value (asyncpg's binary COPY
+  encoded each value of each row in turn, several times the client CPU). The
+  primary key refuses a row that is already stored (a redelivery), which fails
+  the whole COPY (SQLSTATE 23505) and adds nothing; the batch is then COPied
+  into a per-session temporary staging table and moved with one
+  ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. A caller that expects
+  duplicates (its previous batch had some: it is replaying) passes
   ``expect_duplicates`` and goes to the staging path at once. A smaller batch
   is one ``INSERT ... SELECT FROM unnest(...)`` statement, a single round trip
   (docs/performance.md has the measurements). Only when PostgreSQL rejects
@@ -33,17 +37,25 @@ from omnibase_infra.workflow.dlq_stages import STAGE_STORE
 from omnibase_infra.workflow.records import StoredEvent, WriteResult
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
     from omnibase_infra.workflow.protocols import DbConnection
 
 TABLE = "onex_event_store"
 UNIQUE_VIOLATION = "23505"
 
+# The timestamps are RFC 3339 text with an offset (``StoredFields``): the cast reads them
+# exactly as COPY does.
 INSERT_SQL = """
 INSERT INTO onex_event_store
     (envelope_id, topic, "partition", "offset", event_type, correlation_id,
      envelope_timestamp, payload, metadata)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[],
-                     $6::uuid[], $7::timestamptz[], $8::jsonb[], $9::jsonb[])
+SELECT envelope_id, topic, "partition", "offset", event_type, correlation_id,
+       envelope_timestamp::timestamptz, payload, metadata
+FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::text[],
+            $6::uuid[], $7::text[], $8::jsonb[], $9::jsonb[])
+    AS t(envelope_id, topic, "partition", "offset", event_type, correlation_id,
+         envelope_timestamp, payload, metadata)
 ON CONFLICT (envelope_id) DO NOTHING
 """
 
@@ -91,6 +103,51 @@ def _columns(rows: list[StoredEvent]) -> tuple[list[object], ...]:
     )
 
 
+_NULL = "\\N"
+
+
+def copy_text(rows: Sequence[StoredEvent]) -> bytes:
+    """``rows`` in COPY's text format, in one pass: tab-separated ``COLUMNS``, ``\\N`` for NULL.
+
+    A value holding a backslash, tab, newline or carriage return must be escaped; the rows
+    are first joined as they are, and only when the counts show such a character somewhere
+    is each row built again with every value escaped.
+    """
+    text = "".join(
+        [
+            f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{_NULL if r[4] is None else r[4]}"
+            f"\t{_NULL if r[5] is None else r[5]}\t{r[6]}\t{r[7]}\t{r[8]}\n"
+            for r in rows
+        ]
+    )
+    count = len(rows)
+    nulls = [r[4] for r in rows].count(None) + [r[5] for r in rows].count(None)
+    if (
+        text.count("\t") == 8 * count
+        and text.count("\n") == count
+        and text.count("\\") == nulls  # the NULL markers' own, no other
+        and text.find("\r") < 0
+    ):
+        return text.encode("utf-8")
+    return "".join([_escaped_line(row) for row in rows]).encode("utf-8")
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    """``data`` as COPY's source in one piece (asyncpg would take bare bytes for a file name)."""
+    yield data
+
+
+def _escaped_line(row: StoredEvent) -> str:
+    return "\t".join([_escaped(value) for value in row[:9]]) + "\n"
+
+
+def _escaped(value: object) -> str:
+    if value is None:
+        return _NULL
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _inserted_count(status: str) -> int:
     # asyncpg returns the command tag, e.g. "INSERT 0 42".
     return int(status.rsplit(" ", 1)[-1])
@@ -120,13 +177,13 @@ async def write_events(
             # One statement is one transaction: a single round trip (what latency needs).
             status = await conn.execute(INSERT_SQL, *_columns(rows))
         else:
-            records = [r.record() for r in rows]
-            if not expect_duplicates and await _copy_unless_stored(conn, records):
+            data = copy_text(rows)
+            if not expect_duplicates and await _copy_unless_stored(conn, data):
                 return WriteResult(len(rows), 0, ())
             async with conn.transaction():
                 await conn.execute(CREATE_STAGE_SQL)
-                await conn.copy_records_to_table(
-                    STAGE_TABLE, records=records, columns=COLUMNS, schema_name="pg_temp"
+                await conn.copy_to_table(
+                    STAGE_TABLE, source=_once(data), columns=COLUMNS, schema_name="pg_temp"
                 )
                 status = await conn.execute(MOVE_STAGE_SQL)
         inserted = _inserted_count(status)
@@ -137,10 +194,11 @@ async def write_events(
     return await _write_isolating_poison(conn, rows)
 
 
-async def _copy_unless_stored(conn: DbConnection, records: list[tuple[object, ...]]) -> bool:
-    """COPY ``records`` into the table; False (nothing written) when one is already stored."""
+async def _copy_unless_stored(conn: DbConnection, data: bytes) -> bool:
+    """COPY ``data`` (``copy_text``) into the table; False (nothing written) when a row is
+    already stored."""
     try:
-        await conn.copy_records_to_table(TABLE, records=records, columns=COLUMNS)
+        await conn.copy_to_table(TABLE, source=_once(data), columns=COLUMNS)
     except Exception as exc:
         if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
             return False
@@ -168,6 +226,7 @@ async def _write_isolating_poison(conn: DbConnection, rows: list[StoredEvent]) -
 __all__ = [
     "COLUMNS",
     "STAGE_STORE",
+    "copy_text",
     "poison_from_database_error",
     "write_events",
 ]

@@ -58,7 +58,14 @@ from omnibase_infra.workflow.protocols import (
     ProtocolWorkflowObserver,
     notify,
 )
-from omnibase_infra.workflow.records import DeadLetter, SourceRecord, StoredEvent, WriteResult
+from omnibase_infra.workflow.records import (
+    DeadLetter,
+    SourceRecord,
+    StoredEvent,
+    WriteResult,
+    timestamp_text,
+    uuid_text,
+)
 
 NODE_NAME = "postgres_adapter"
 DEFAULT_MAX_REQUEST_SIZE = 1_048_576
@@ -208,13 +215,13 @@ class NodePostgresAdapterEffect(
         if isinstance(inner, ModelEventStoreWriteRequest):
             rows = [
                 StoredEvent(
-                    r.envelope_id,
+                    uuid_text(r.envelope_id),
                     r.topic,
                     r.partition,
                     r.offset,
                     r.event_type,
-                    r.correlation_id,
-                    r.envelope_timestamp or datetime.now(UTC),
+                    None if r.correlation_id is None else uuid_text(r.correlation_id),
+                    timestamp_text(r.envelope_timestamp or datetime.now(UTC)),
                     pydantic_core.to_json(r.payload).decode("utf-8"),
                     pydantic_core.to_json(r.metadata).decode("utf-8"),
                     SourceRecord(r.topic, r.partition, r.offset, None, None, ()),
