@@ -180,19 +180,26 @@ class InfraService:
         self._loop, self._consumer = self._build_consumer_loop()
         consumer = self._consumer
 
-        async def database() -> bool:
+        async def database_then_group() -> bool:
             if not await self._retry_start("PostgreSQL", nodes.postgres_adapter.start):
                 return False
-            await c.audit_sink.start()
-            return True
+            # The group is joined only once the database is up: partitions assigned to an
+            # instance that cannot store them would sit unconsumed while its peers could
+            # take them (a rolling deploy with this instance's PostgreSQL slow or down).
+            joined = asyncio.ensure_future(self._retry_start("Kafka consumer", consumer.start))
+            try:
+                await c.audit_sink.start()
+            except BaseException:
+                joined.cancel()
+                raise
+            return await joined
 
-        # The three wait on servers, not on each other: connecting the pool, starting the
-        # producers and joining the group at the same time puts the first commit one
-        # round of start-up I/O after the start instead of three.
+        # The pool and the producers wait on servers, not on each other, and the group join
+        # overlaps the audit sink's start: the first commit is two rounds of start-up I/O
+        # after the start instead of four.
         started = await _all_started(
-            database(),
+            database_then_group(),
             self._retry_start("Kafka producers", nodes.kafka_adapter.start),
-            self._retry_start("Kafka consumer", consumer.start),
         )
         if not started:
             return False

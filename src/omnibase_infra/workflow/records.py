@@ -159,8 +159,15 @@ def uuid_text(value: UUID) -> str:
 
 
 def timestamp_text(value: datetime) -> str:
-    """RFC 3339 text of ``value`` in UTC (a naive value is local time, as asyncpg reads it)."""
-    return value.astimezone(UTC).isoformat()
+    """RFC 3339 text of ``value`` in UTC (a naive value is local time, as asyncpg reads it).
+
+    An instant whose UTC date lies outside Python's years 1-9999 (``9999-12-31T23:00-05:00``)
+    keeps its own offset instead: PostgreSQL reads it the same, and it never raises.
+    """
+    try:
+        return value.astimezone(UTC).isoformat()
+    except OverflowError:
+        return value.isoformat()
 
 
 class StoredEvent(NamedTuple):

@@ -12,6 +12,7 @@ from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
 from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import stored_fields_of
+from omnibase_infra.nodes.postgres_adapter.v1_0_0 import event_store_writer
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import (
     copy_text,
     poison_from_database_error,
@@ -134,3 +135,12 @@ def test_copy_text_escapes_what_copy_would_read_otherwise(
         b"{}",
     ]
     assert lines[2:] == [b""]
+
+
+async def test_copy_data_goes_in_messages_of_at_most_copy_message_bytes_in_order() -> None:
+    data = bytes(range(256)) * (event_store_writer.COPY_MESSAGE_BYTES // 100)
+    chunks = [chunk async for chunk in event_store_writer._once(data)]
+    assert len(chunks) == -(-len(data) // event_store_writer.COPY_MESSAGE_BYTES) > 1
+    assert all(len(chunk) <= event_store_writer.COPY_MESSAGE_BYTES for chunk in chunks)
+    assert b"".join(chunks) == data
+    assert [chunk async for chunk in event_store_writer._once(b"one\n")] == [b"one\n"]

@@ -56,6 +56,12 @@ record_values = st.one_of(
             b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","metadata":{"tags":{"k":"v"}}}',
             b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2026-02-30T00:00:00Z"}',
             b'{"payload":"\xff","envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b"}',
+            # offsets and years at the edges: minute 60 is the model's poison; a UTC instant
+            # outside years 1-9999 must still decode (the model path's text keeps the offset)
+            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2024-01-01T00:00:00+05:60"}',
+            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"9999-12-31T23:00:00-05:00"}',
+            b'{"payload":1,"envelope_id":"0B8F5C52-6C43-4C3E-9B1C-3F0A1E2D4C5B","envelope_timestamp":"9999-12-31T23:00:00-05:00"}',
+            b'{"payload":1,"envelope_id":"0B8F5C52-6C43-4C3E-9B1C-3F0A1E2D4C5B","envelope_timestamp":"0001-01-01T00:00:00+01:00"}',
         ]
     ),
 )

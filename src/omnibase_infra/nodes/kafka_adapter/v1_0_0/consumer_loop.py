@@ -326,6 +326,7 @@ class ConsumerLoop:
             return False
         offsets = {p: records[-1].offset + 1 for p, records in live.items()}
         if not self._handler_commits:
+            await self.settle_commits()  # a failed commit sent again goes first, in order
             try:
                 await self._consumer.commit(offsets)
             except Exception as exc:

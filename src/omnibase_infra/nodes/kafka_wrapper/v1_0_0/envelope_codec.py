@@ -141,7 +141,7 @@ def decode_stored_fields(value: bytes | None) -> StoredFields:
 _MAX_CONTAINERS = 64
 _UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-5]):[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-5]):[0-5][0-9])"
 )
 _PAYLOAD_REWRITTEN = re.compile(rb"[\\\t\n\r]|[0-9][.eE]|[0-9]{16}")
 # Fewer containers than this many bytes cannot nest deeper than _MAX_CONTAINERS.

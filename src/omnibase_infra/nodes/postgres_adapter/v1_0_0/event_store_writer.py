@@ -132,9 +132,18 @@ def copy_text(rows: Sequence[StoredEvent]) -> bytes:
     return "".join([_escaped_line(row) for row in rows]).encode("utf-8")
 
 
+COPY_MESSAGE_BYTES = 1 << 20
+"""Bytes per CopyData message: PostgreSQL refuses a single message over 1 GB."""
+
+
 async def _once(data: bytes) -> AsyncIterator[bytes]:
-    """``data`` as COPY's source in one piece (asyncpg would take bare bytes for a file name)."""
-    yield data
+    """``data`` as COPY's source (asyncpg would take bare bytes for a file name), in
+    messages of ``COPY_MESSAGE_BYTES`` at most (a production batch is one message)."""
+    if len(data) <= COPY_MESSAGE_BYTES:
+        yield data
+        return
+    for start in range(0, len(data), COPY_MESSAGE_BYTES):
+        yield data[start : start + COPY_MESSAGE_BYTES]
 
 
 def _escaped_line(row: StoredEvent) -> str:
