@@ -71,7 +71,8 @@ class ModelCommitRequest(BaseModel):
 
 
 class ModelPollRequest(BaseModel):
-    """Read up to ``max_records`` records of ``topics`` as the settings' consumer group.
+    """Read up to ``max_records`` records of ``topics`` as the settings' consumer group
+    (default: the contract's ``kafka_consumer.max_poll_records``).
 
     Waits up to ``timeout_ms`` for the first record (joining the group takes a few
     seconds on the first poll). Nothing is committed: commit the result's
@@ -83,7 +84,7 @@ class ModelPollRequest(BaseModel):
 
     kind: Literal["poll"] = "poll"
     topics: tuple[str, ...] = Field(min_length=1)
-    max_records: int = Field(default=500, ge=1, le=100_000)
+    max_records: int | None = Field(default=None, ge=1, le=100_000)
     timeout_ms: int = Field(default=10_000, ge=0, le=600_000)
 
 

@@ -385,12 +385,12 @@ class NodeKafkaAdapterEffect(
             object.__setattr__(self, "_polled_topics", request.topics)
         else:
             consumer = self._consumer
+        contract_settings = self.binding.contract.kafka_consumer(self.binding.environment)
+        max_records = request.max_records or contract_settings.max_poll_records
         deadline = self._clock.monotonic() + request.timeout_ms / 1000
         while True:
             remaining_ms = max(0, int((deadline - self._clock.monotonic()) * 1000))
-            polled = await consumer.getmany(
-                timeout_ms=min(remaining_ms, 1000), max_records=request.max_records
-            )
+            polled = await consumer.getmany(timeout_ms=min(remaining_ms, 1000), max_records=max_records)
             records = [
                 ModelPolledRecord(
                     topic=partition.topic,
