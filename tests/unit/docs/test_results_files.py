@@ -16,7 +16,7 @@ import re
 from doc_blocks import MARKDOWN_FILES, REPO_ROOT
 from fault_injection import report as faults_report
 
-from omnibase_infra.bench import comparison
+from omnibase_infra.bench import comparison, goals
 from omnibase_infra.bench import report as bench_report
 
 RESULTS = REPO_ROOT / "docs" / "results"
@@ -64,3 +64,15 @@ def test_the_redesign_comparison_is_rendered_from_the_committed_reports() -> Non
     page = (REPO_ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     expected = comparison.render_comparison(before, after, "before (43959eb)", "after (the node redesign)")
     assert comparison.comparison_section(page) == expected
+
+
+def test_the_second_round_table_is_rendered_from_the_committed_reports() -> None:
+    """performance.md's issue #16 table: the run before the round against the recorded run."""
+    before = json.loads((RESULTS / "round2-before.json").read_text(encoding="utf-8"))
+    after = json.loads((RESULTS / "bench.json").read_text(encoding="utf-8"))
+    assert before["versions"]["git"] == "a52ad95"  # the commit before the second round
+    page = (REPO_ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    expected = goals.render_goal_table(
+        before, after, "before (a52ad95)", f"after ({after['versions']['git']})"
+    )
+    assert goals.goal_section(page) == expected

@@ -72,6 +72,7 @@ from omnibase_infra.workflow.records import OperationOutcome
 
 if TYPE_CHECKING:
     import uuid
+    from contextlib import AbstractAsyncContextManager
 
     import asyncpg
 
@@ -271,22 +272,12 @@ class OperationExecutor:
         # The refusal is checked after the inbox lookup (in _run_*): a redelivery gets its kept reply.
         refusal = planned.refusal
         try:
-            async with trace_database_operation(
-                operation.sql.split(None, 1)[0],
-                operation.sql,
-                operation_name=operation.name,
-                correlation_id=request.correlation_id,
-            ):
+            async with traced_statement(operation, request):
                 if operation.read_only:
                     return await self._run_read_only(conn, request, operation, arguments, refusal)
                 return await self._run_write(conn, request, operation, arguments, refusal)
-        except CommandFailed as failed:
-            error = failed.error
         except Exception as exc:
-            database_error = command_error(exc)
-            if database_error is None:
-                raise
-            error = database_error
+            error = failure_of(exc)
         outcome = self.failure(request, operation.name, error)
         await self.keep_failed(conn, request, operation.name, outcome)
         return outcome
@@ -426,6 +417,26 @@ class OperationExecutor:
                     raise
                 raise CommandFailed(error) from exc
         return OperationOutcome(self._completed_topic, value, reply_id, False, None)
+
+
+def traced_statement(operation: ProtocolOperation, request: Envelope) -> AbstractAsyncContextManager[object]:
+    """The span of one command's statement (its first word names it)."""
+    return trace_database_operation(
+        operation.sql.split(None, 1)[0],
+        operation.sql,
+        operation_name=operation.name,
+        correlation_id=request.correlation_id,
+    )
+
+
+def failure_of(exc: Exception) -> ModelOperationError:
+    """The command's own failure for ``exc``; re-raises ``exc`` when it is not one (an outage)."""
+    if isinstance(exc, CommandFailed):
+        return exc.error
+    error = command_error(exc)
+    if error is None:
+        raise exc
+    return error
 
 
 def command_error(exc: BaseException) -> ModelOperationError | None:

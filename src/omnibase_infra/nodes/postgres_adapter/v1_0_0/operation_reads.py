@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
-    CommandFailed,
     OperationExecutor,
     PlannedCommand,
-    command_error,
+    failure_of,
+    traced_statement,
 )
-from omnibase_infra.observability.spans import trace_database_operation
 from omnibase_infra.workflow.records import OperationOutcome
 
 if TYPE_CHECKING:
@@ -79,21 +78,11 @@ class ReadSession:
         if planned.refusal is not None:
             return self._failed(planned, executor.failure(request, operation.name, planned.refusal))
         try:
-            async with trace_database_operation(
-                operation.sql.split(None, 1)[0],
-                operation.sql,
-                operation_name=operation.name,
-                correlation_id=request.correlation_id,
-            ):
+            async with traced_statement(operation, request):
                 rows = await conn.fetch(operation.sql, *planned.arguments)
                 reply_id, value = executor.completed(request, operation, rows)
-        except CommandFailed as failed:
-            error = failed.error
         except Exception as exc:
-            database_error = command_error(exc)
-            if database_error is None:
-                raise
-            error = database_error
+            error = failure_of(exc)
         else:
             return OperationOutcome(executor.completed_topic, value, reply_id, False, None)
         return self._failed(planned, executor.failure(request, operation.name, error))
