@@ -54,6 +54,7 @@ def populate(metrics: InfraMetrics, health: InfrastructureHealthMetrics) -> None
     metrics.count_dlq_record("onex.evt.test.v1", "decode")
     metrics.count_event_store_duplicates(4)
     metrics.set_outbox_pending(3)
+    metrics.set_outbox_listening(True)
     metrics.observe_span("send onex.evt.test.v1", "producer", "ok", 0.003)
     metrics.observe_span("send onex.evt.test.v1", "producer", "error", 0.5)
 
