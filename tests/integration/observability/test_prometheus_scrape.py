@@ -112,6 +112,7 @@ def populated_metrics() -> InfraMetrics:
     metrics.set_consumer_lag(topic, 0, 3)
     metrics.count_dlq_record(topic, "decode")
     metrics.set_outbox_pending(1)
+    metrics.set_outbox_listening(True)
     metrics.observe_span(f"send {topic}", "producer", "ok", 0.002)
     metrics.observe_span(f"send {topic}", "producer", "error", 0.2)
     return metrics
