@@ -20,6 +20,11 @@ from omnibase_infra.runtime.service_tasks import EXIT_CONFIGURATION_ERROR, EXIT_
 
 
 def run_service(args: argparse.Namespace) -> int:
+    from omnibase_infra.runtime import startup_gc
+
+    # The imports and builds below make long-lived objects only: no collector passes over
+    # them until the service has started (it freezes them and restores the thresholds).
+    startup_gc.relax()
     from omnibase_infra.contract_validation.effective_config import resolve_configuration
     from omnibase_infra.contract_validation.loader import load_contract_set
     from omnibase_infra.environment import resolve_environment

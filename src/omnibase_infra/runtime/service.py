@@ -13,8 +13,9 @@ service's own start from), in this order:
    others): postgres_adapter's ``start`` (the PostgreSQL pool, schema version checked) then
    the audit sink; kafka_adapter's ``start`` (the producer pool, then the event queue, the
    durable publisher of state events); the consumer started (its group joined);
-4. ``gc.freeze()``, then the consumer loop task: the records waiting on the topics do not
-   wait for what follows;
+4. ``startup_gc.settle()`` (``gc.freeze()``, the collector's start-up thresholds undone),
+   then the consumer loop task: the records waiting on the topics do not wait for what
+   follows;
 5. HTTP (health, metrics, admin), then one health round for ``/health`` and the gauges;
 6. the other tasks: each workflow infrastructure_orchestrator schedules
    (``trigger: repeat``, the outbox relay: back to back while it reports work, else
@@ -53,7 +54,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -72,6 +72,7 @@ from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import ConsumerLoop
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import ProtocolKafkaConsumer
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.outbox_listener import OutboxListener
 from omnibase_infra.observability.http_server import HealthServer, build_health_app
+from omnibase_infra.runtime import startup_gc
 from omnibase_infra.runtime.credential_rotation import CredentialRotation, InUse, Renewer
 from omnibase_infra.runtime.node_host import HostedNodes
 from omnibase_infra.runtime.process_services import install_components, process_tracing, shutdown_tracing
@@ -204,8 +205,9 @@ class InfraService:
         if not started:
             return False
         # Everything built so far lives as long as the process: keep it out of the cyclic
-        # collector, whose full passes over it paused the event loop for 100-300 ms.
-        gc.freeze()
+        # collector, whose full passes over it paused the event loop for 100-300 ms, and
+        # collect as usual from now on (start-up ran with relaxed thresholds).
+        startup_gc.settle()
         # The consumer loop starts before HTTP and the first health round: the records
         # waiting on the topics do not wait for them.
         self._tasks.start("consumer-loop", self._loop.run())

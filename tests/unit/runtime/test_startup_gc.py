@@ -1,0 +1,48 @@
+"""``startup_gc``: relaxed collector thresholds while starting, restored (and start-up frozen) once started."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from omnibase_infra.runtime import startup_gc
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    yield
+    startup_gc.settle()
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def test_relax_raises_the_thresholds_until_settle_restores_them() -> None:
+    gc.set_threshold(700, 10, 10)
+    startup_gc.relax()
+    assert gc.get_threshold() == startup_gc.STARTUP_THRESHOLDS
+    startup_gc.settle()
+    assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_a_second_relax_keeps_the_thresholds_of_the_first() -> None:
+    gc.set_threshold(500, 5, 5)
+    startup_gc.relax()
+    startup_gc.relax()
+    startup_gc.settle()
+    assert gc.get_threshold() == (500, 5, 5)
+
+
+def test_settle_freezes_what_was_built() -> None:
+    gc.unfreeze()
+    kept = [[] for _ in range(10)]
+    startup_gc.settle()
+    assert gc.get_freeze_count() >= len(kept)
+
+
+def test_settle_without_relax_leaves_the_thresholds_alone() -> None:
+    gc.set_threshold(900, 9, 9)
+    startup_gc.settle()
+    assert gc.get_threshold() == (900, 9, 9)
