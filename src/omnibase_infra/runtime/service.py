@@ -58,6 +58,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.contract_validation.contract_set import ContractSet
@@ -71,8 +72,7 @@ from omnibase_infra.nodes.infrastructure_orchestrator.v1_0_0.triggers import run
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.consumer_loop import ConsumerLoop
 from omnibase_infra.nodes.kafka_adapter.v1_0_0.kafka_consumer import ProtocolKafkaConsumer
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.outbox_listener import OutboxListener
-from omnibase_infra.observability.http_server import HealthServer, build_health_app
-from omnibase_infra.runtime import startup_gc
+from omnibase_infra.runtime import startup_gc, warm_imports
 from omnibase_infra.runtime.credential_rotation import CredentialRotation, InUse, Renewer
 from omnibase_infra.runtime.node_host import HostedNodes
 from omnibase_infra.runtime.process_services import install_components, process_tracing, shutdown_tracing
@@ -80,6 +80,9 @@ from omnibase_infra.runtime.service_components import BreakerGate, ServiceCompon
 from omnibase_infra.runtime.service_observers import BreakerAdmin, ServiceHealthProvider
 from omnibase_infra.runtime.service_tasks import ServiceTasks
 from omnibase_infra.settings import ModelInfraSettings
+
+if TYPE_CHECKING:
+    from omnibase_infra.observability.http_server import HealthServer
 
 logger = logging.getLogger("omnibase_infra.runtime")
 
@@ -174,7 +177,6 @@ class InfraService:
         )
         self.components = c
         install_components(c)
-        process_tracing()  # from the settings, counted in c.metrics
         nodes = c.nodes
         if self._credentials is not None:
             self._rotation = self._credential_rotation(self._credentials)
@@ -197,13 +199,15 @@ class InfraService:
 
         # The pool and the producers wait on servers, not on each other, and the group join
         # overlaps the audit sink's start: the first commit is two rounds of start-up I/O
-        # after the start instead of four.
+        # after the start instead of four. Meanwhile a thread imports tracing's SDK and HTTP.
+        warm_imports.warm()
         started = await _all_started(
             database_then_group(),
             self._retry_start("Kafka producers", nodes.kafka_adapter.start),
         )
         if not started:
             return False
+        process_tracing()  # from the settings, counted in c.metrics; before any batch
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, whose full passes over it paused the event loop for 100-300 ms, and
         # collect as usual from now on (start-up ran with relaxed thresholds).
@@ -211,6 +215,8 @@ class InfraService:
         # The consumer loop starts before HTTP and the first health round: the records
         # waiting on the topics do not wait for them.
         self._tasks.start("consumer-loop", self._loop.run())
+        from omnibase_infra.observability.http_server import HealthServer, build_health_app
+
         self._http = HealthServer(
             build_health_app(
                 ServiceHealthProvider(

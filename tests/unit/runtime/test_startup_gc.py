@@ -1,4 +1,4 @@
-"""``startup_gc``: relaxed collector thresholds while starting, restored (and start-up frozen) once started."""
+"""``startup_gc``: relaxed collector thresholds while starting, restored (start-up frozen) once started."""
 
 from __future__ import annotations
 
