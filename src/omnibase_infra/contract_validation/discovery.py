@@ -142,9 +142,14 @@ def _installed_node(point: EntryPoint) -> InstalledNode:
     return replace(node, contract=contract)
 
 
+def installed_entry_points() -> tuple[EntryPoint, ...]:
+    """The installed ``onex.nodes`` entry points (a scan of every distribution's metadata)."""
+    return tuple(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def installed_nodes(found: Iterable[EntryPoint] | None = None) -> dict[str, InstalledNode]:
     """Every ``onex.nodes`` entry point by name (``found`` replaces the installed ones in tests)."""
-    points = entry_points(group=ENTRY_POINT_GROUP) if found is None else found
+    points = installed_entry_points() if found is None else found
     installed: dict[str, InstalledNode] = {}
     for point in sorted(points, key=lambda p: (p.name, p.value)):
         installed.setdefault(point.name, _installed_node(point))
@@ -209,6 +214,7 @@ __all__ = [
     "display_name",
     "entry_point_sources",
     "expand_extra_paths",
+    "installed_entry_points",
     "installed_nodes",
     "is_own_module",
     "module_folder",

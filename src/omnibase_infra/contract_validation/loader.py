@@ -29,6 +29,7 @@ from omnibase_infra.contract_validation.discovery import (
     ContractSource,
     entry_point_sources,
     expand_extra_paths,
+    installed_entry_points,
     installed_nodes,
     shipped_sources,
 )
@@ -112,7 +113,9 @@ def check_contracts(
     ``entry_points`` replaces the installed ``onex.nodes`` entry points and ``registry``
     the registry they fill (both for tests).
     """
-    points = None if entry_points is None else tuple(entry_points)
+    # One scan of the installed distributions serves the contracts' discovery and the class
+    # check (each scan reads every distribution's metadata).
+    points = installed_entry_points() if entry_points is None else tuple(entry_points)
     installed = installed_nodes(points)
     sources: list[ContractSource] = shipped_sources() if nodes_root is None else shipped_sources(nodes_root)
     sources.extend(entry_point_sources(installed))

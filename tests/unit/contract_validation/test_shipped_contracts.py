@@ -155,3 +155,24 @@ def test_check_without_core_models_reports_it() -> None:
     report, contract_set = check_contracts([], validate_core=False)
     assert report.valid and contract_set is not None
     assert not report.core_validation and not report.class_validation
+
+
+def test_one_scan_of_the_installed_entry_points_serves_discovery_and_the_class_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib import metadata
+
+    from omnibase_infra.contract_validation import discovery
+    from omnibase_infra.registry import entry_points as registry_entry_points
+
+    scans: list[str] = []
+
+    def counted(**selection: str) -> metadata.EntryPoints:
+        scans.append(selection.get("group", ""))
+        return metadata.entry_points(**selection)
+
+    monkeypatch.setattr(discovery, "entry_points", counted)
+    monkeypatch.setattr(registry_entry_points, "entry_points", counted)
+    report, contract_set = check_contracts([], validate_core=False, check_classes=True)
+    assert report.valid and report.class_validation and contract_set is not None
+    assert scans == ["onex.nodes"]
