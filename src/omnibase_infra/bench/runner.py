@@ -127,6 +127,8 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
         servers.env, schema, topics, group, work / "service.log", args.environment
     )
     service.migrate()
+    if not environment.compile_package():
+        say("bytecode: compileall reported errors; the service compiles those modules at each start")
     await workload.create_topics(
         servers.bootstrap,
         {
