@@ -6,16 +6,17 @@ service's own start from), in this order:
 1. the credential store, when ``VAULT_ADDR`` is set (log in, read the credentials);
 2. ``host_components``: the nodes hosted (loaded through the registry, initialised,
    infrastructure_orchestrator's workflows compiled) plus metrics, audit and the health
-   monitor, no I/O; installed as the process's components, then tracing configured; the
-   consumer built: kafka_adapter's consumer loop over group_gateway's subscription,
-   handing each batch to group_gateway (no I/O);
+   monitor, no I/O; installed as the process's components; the consumer built:
+   kafka_adapter's consumer loop over group_gateway's subscription, handing each batch to
+   group_gateway (no I/O);
 3. at the same time (they wait on servers, not on each other; the first error cancels the
    others): postgres_adapter's ``start`` (the PostgreSQL pool, schema version checked) then
    the audit sink; kafka_adapter's ``start`` (the producer pool, then the event queue, the
-   durable publisher of state events); the consumer started (its group joined);
-4. ``startup_gc.settle()`` (``gc.freeze()``, the collector's start-up thresholds undone),
-   then the consumer loop task: the records waiting on the topics do not wait for what
-   follows;
+   durable publisher of state events); the consumer started (its group joined). Meanwhile
+   a thread imports what steps 4 and 5 need (``runtime.warm_imports``: tracing's SDK, HTTP);
+4. tracing configured; ``startup_gc.settle()`` (``gc.freeze()``, the collector's start-up
+   thresholds undone); then the consumer loop task: the records waiting on the topics do
+   not wait for what follows;
 5. HTTP (health, metrics, admin), then one health round for ``/health`` and the gauges;
 6. the other tasks: each workflow infrastructure_orchestrator schedules
    (``trigger: repeat``, the outbox relay: back to back while it reports work, else
