@@ -25,6 +25,13 @@ def run_service(args: argparse.Namespace) -> int:
     # The imports and builds below make long-lived objects only: no collector passes over
     # them until the service has started (it freezes them and restores the thresholds).
     startup_gc.relax()
+    try:
+        return _validate_and_run(args)
+    finally:
+        startup_gc.restore()  # a refusal, or the service's return: the thresholds as they were
+
+
+def _validate_and_run(args: argparse.Namespace) -> int:
     from omnibase_infra.contract_validation.effective_config import resolve_configuration
     from omnibase_infra.contract_validation.loader import load_contract_set
     from omnibase_infra.environment import resolve_environment

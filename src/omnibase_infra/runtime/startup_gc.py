@@ -8,7 +8,8 @@ start-up's CPU, and frees next to nothing. ``relax()`` (``cli.run_command``, bef
 imports) raises the thresholds for the start; ``settle()`` (``InfraService``, once started)
 moves everything built so far into the permanent generation (``gc.freeze()``: the full
 passes over it paused the event loop for 100-300 ms) and restores the thresholds the
-process had, so the running service collects as it did.
+process had, so the running service collects as it did. ``restore()`` (``run_service``
+when it returns, whatever the outcome) only puts the thresholds back.
 """
 
 from __future__ import annotations
@@ -39,13 +40,18 @@ def relax() -> None:
             gc.set_threshold(*STARTUP_THRESHOLDS)
 
 
-def settle() -> None:
-    """Freeze what start-up built and restore the thresholds ``relax()`` replaced, if any."""
-    gc.freeze()
+def restore() -> None:
+    """Put back the thresholds ``relax()`` replaced, if any (a start that ended early)."""
     with _STATE.lock:
         previous, _STATE.previous = _STATE.previous, None
     if previous is not None:
         gc.set_threshold(*previous)
 
 
-__all__ = ["STARTUP_THRESHOLDS", "relax", "settle"]
+def settle() -> None:
+    """Freeze what start-up built and restore the thresholds ``relax()`` replaced, if any."""
+    gc.freeze()
+    restore()
+
+
+__all__ = ["STARTUP_THRESHOLDS", "relax", "restore", "settle"]

@@ -77,3 +77,29 @@ def test_a_named_environment_starts_without_a_warning(
     monkeypatch.setenv("ENVIRONMENT", "staging")
     assert _run(tmp_path) == 3
     assert _warnings(capsys.readouterr().err) == []
+
+
+def test_a_refused_start_leaves_the_collector_thresholds_as_they_were(
+    startup_log: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from omnibase_infra import settings
+    from omnibase_infra.runtime import startup_gc
+
+    seen: list[tuple[int, int, int]] = []
+    real_load = settings.load_settings
+
+    def load_settings_seeing_thresholds() -> settings.ModelInfraSettings:
+        seen.append(gc.get_threshold())
+        return real_load()
+
+    monkeypatch.setattr(settings, "load_settings", load_settings_seeing_thresholds)
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert _run(tmp_path) == 3
+        assert seen == [startup_gc.STARTUP_THRESHOLDS]  # relaxed while starting
+        assert gc.get_threshold() == (700, 10, 10)  # and put back
+    finally:
+        gc.set_threshold(*before)

@@ -13,6 +13,7 @@ from omnibase_infra.runtime import startup_gc
 @pytest.fixture(autouse=True)
 def _collector_as_it_was() -> Iterator[None]:
     thresholds = gc.get_threshold()
+    startup_gc.restore()  # a start elsewhere in the process may have left it relaxed
     yield
     startup_gc.settle()
     gc.unfreeze()
@@ -46,3 +47,12 @@ def test_settle_without_relax_leaves_the_thresholds_alone() -> None:
     gc.set_threshold(900, 9, 9)
     startup_gc.settle()
     assert gc.get_threshold() == (900, 9, 9)
+
+
+def test_restore_puts_the_thresholds_back_without_freezing() -> None:
+    gc.set_threshold(800, 8, 8)
+    gc.unfreeze()
+    startup_gc.relax()
+    startup_gc.restore()
+    assert gc.get_threshold() == (800, 8, 8)
+    assert gc.get_freeze_count() == 0
