@@ -7,6 +7,11 @@ imported by ``warm()`` in a thread started as the start-up I/O begins, they load
 event loop waits on the servers (the GIL is free then), and the service's own import of
 them later finds them loaded. A module the thread fails to import is left to that later
 import, which raises as it always did.
+
+Two threads importing at once can only fail on a cycle (each holding a module the other
+waits for: Python's ``_DeadlockError``). The event loop's thread imports only the producer
+pool's adapter and its TLS probe lazily during that I/O; nothing listed here imports them,
+so keep this list to modules that import no module the start-up imports lazily.
 """
 
 from __future__ import annotations
