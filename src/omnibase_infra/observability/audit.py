@@ -18,7 +18,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic_core import to_jsonable_python
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.observability.logging import current_correlation_id, current_trace_ids
@@ -128,6 +129,54 @@ def _correlation(value: UUID | str | None) -> UUID | None:
         return None
 
 
+def _valid_as_given(
+    event_type: object,
+    severity: object,
+    outcome: object,
+    resource: object,
+    action: object,
+    occurred_at: object,
+    facts: Mapping[str, object],
+) -> bool:
+    """Whether ``AuditEvent``'s validation would take these values as they are (no coercion)."""
+    return (
+        type(event_type) is AuditEventType
+        and type(severity) is AuditSeverity
+        and type(outcome) is AuditOutcome
+        and type(resource) is str
+        and type(action) is str
+        and bool(resource)
+        and bool(action)
+        and type(occurred_at) is datetime
+        and all(type(k) is str and type(v) is str for k, v in facts.items())
+    )
+
+
+def audit_details_json(details: ModelAuditDetails) -> dict[str, JsonValue]:
+    """``details.model_dump(mode="json")``, built directly (the same dict)."""
+    return {
+        "trace_id": details.trace_id,
+        "span_id": details.span_id,
+        "environment": details.environment,
+        "extras": dict(details.extras),
+    }
+
+
+def audit_event_json(event: AuditEvent) -> dict[str, JsonValue]:
+    """``event.model_dump(mode="json")``, built directly (the same dict; what the log line holds)."""
+    correlation_id = event.correlation_id
+    return {
+        "event_type": event.event_type.value,
+        "severity": event.severity.value,
+        "occurred_at": to_jsonable_python(event.occurred_at),
+        "correlation_id": None if correlation_id is None else str(correlation_id),
+        "resource": event.resource,
+        "action": event.action,
+        "outcome": event.outcome.value,
+        "details": audit_details_json(event.details),
+    }
+
+
 class AuditLogger:
     """Builds, logs and sinks audit events.
 
@@ -165,18 +214,34 @@ class AuditLogger:
         parsed = _correlation(correlation_id)
         if parsed is None and correlation_id is not None:
             facts["correlation_id"] = str(correlation_id)
-        event = AuditEvent(
-            event_type=event_type,
-            severity=severity,
-            occurred_at=self._clock.now(),
-            correlation_id=parsed,
-            resource=resource,
-            action=action,
-            outcome=outcome,
-            details=ModelAuditDetails(
-                trace_id=trace_id, span_id=span_id, environment=self._environment, extras=facts
-            ),
-        )
+        occurred_at = self._clock.now()
+        if _valid_as_given(event_type, severity, outcome, resource, action, occurred_at, facts):
+            # What validation would accept unchanged: built without it (one record per command).
+            event = AuditEvent.model_construct(
+                event_type=event_type,
+                severity=severity,
+                occurred_at=occurred_at,
+                correlation_id=parsed,
+                resource=resource,
+                action=action,
+                outcome=outcome,
+                details=ModelAuditDetails.model_construct(
+                    trace_id=trace_id, span_id=span_id, environment=self._environment, extras=facts
+                ),
+            )
+        else:
+            event = AuditEvent(
+                event_type=event_type,
+                severity=severity,
+                occurred_at=occurred_at,
+                correlation_id=parsed,
+                resource=resource,
+                action=action,
+                outcome=outcome,
+                details=ModelAuditDetails(
+                    trace_id=trace_id, span_id=span_id, environment=self._environment, extras=facts
+                ),
+            )
         self._emit(event)
         return event
 
@@ -213,7 +278,7 @@ class AuditLogger:
             event.action,
             event.resource,
             event.outcome.value,
-            extra={"audit": event.model_dump(mode="json")},
+            extra={"audit": audit_event_json(event)},
         )
         if self._sink is not None:
             self._sink.write([event])
@@ -295,4 +360,6 @@ __all__ = [
     "InMemoryAuditSink",
     "ModelAuditDetails",
     "ProtocolAuditSink",
+    "audit_details_json",
+    "audit_event_json",
 ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections import deque
@@ -30,8 +29,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from omnibase_infra.errors import LifecycleError
-from omnibase_infra.observability.audit import AuditEvent
-from omnibase_infra.observability.redaction import redact_json
+from omnibase_infra.observability.audit import AuditEvent, audit_details_json
+from omnibase_infra.observability.redaction import dumps_redacted
 
 AUDIT_TABLE = "onex_audit"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -207,7 +206,7 @@ def _columns(batch: Sequence[AuditEvent]) -> tuple[list[object], ...]:
         resources.append(event.resource)
         actions.append(event.action)
         outcomes.append(event.outcome.value)
-        details.append(json.dumps(redact_json(event.details.model_dump(mode="json")), separators=(",", ":")))
+        details.append(dumps_redacted(audit_details_json(event.details), separators=(",", ":")))
     return occurred, types, severities, correlations, resources, actions, outcomes, details
 
 

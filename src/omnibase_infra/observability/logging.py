@@ -16,7 +16,6 @@ a record that bypassed the filter is still masked.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import traceback
@@ -30,7 +29,7 @@ from uuid import UUID
 from opentelemetry import trace
 
 from omnibase_infra.json_types import JsonValue
-from omnibase_infra.observability.redaction import redact, redact_json
+from omnibase_infra.observability.redaction import dumps_redacted, redact, redact_plain_json
 
 _correlation_id: ContextVar[str | None] = ContextVar("omnibase_correlation_id", default=None)
 
@@ -76,12 +75,21 @@ def current_trace_ids() -> tuple[str | None, str | None]:
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _to_json_value(value: object) -> JsonValue:
     """Turn an ``extra`` value into something ``json`` can write; unknown types become ``str``."""
-    if value is None or isinstance(value, str | int | float | bool):
+    if type(value) in _SCALARS:  # the common case first, without the isinstance chain
+        return value  # type: ignore[return-value]  # one of the JSON scalars
+    if isinstance(value, str | int | float | bool):  # a subclass (a StrEnum member, say)
         return value
-    if isinstance(value, Mapping):
-        return {str(k): _to_json_value(v) for k, v in value.items()}
+    if isinstance(value, dict) or isinstance(value, Mapping):  # noqa: SIM101 - dict first: fast
+        scalars = _SCALARS
+        return {
+            (k if type(k) is str else str(k)): (v if type(v) in scalars else _to_json_value(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple | set | frozenset):
         return [_to_json_value(v) for v in value]
     if isinstance(value, datetime):
@@ -104,7 +112,7 @@ class RedactionFilter(logging.Filter):
         record.msg = redact(record.getMessage())
         record.args = None
         for key, value in _extras(record).items():
-            setattr(record, key, redact_json(_to_json_value(value)))
+            setattr(record, key, redact_plain_json(_to_json_value(value)))
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)))
             record.exc_info = None
@@ -135,8 +143,10 @@ class JsonLogFormatter(logging.Formatter):
             line["exception"] = record.exc_text
         if record.stack_info:
             line["stack"] = record.stack_info
-        text = json.dumps(redact_json(line), ensure_ascii=False, separators=(",", ":"))
-        return text.translate(_LINE_BREAKS)
+        text = dumps_redacted(line, ensure_ascii=False, separators=(",", ":"))
+        if "\u0085" in text or "\u2028" in text or "\u2029" in text:
+            text = text.translate(_LINE_BREAKS)
+        return text
 
 
 class _OnexHandler(logging.StreamHandler[IO[str]]):

@@ -15,6 +15,7 @@ another is masked whole.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,10 @@ class SecretRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._secrets: tuple[str, ...] = ()
+        self._escaped: tuple[str, ...] = ()
+        """Each secret as it appears inside a JSON string, escaped by ``json.dumps`` with and
+        without ``ensure_ascii``: a string holds the secret exactly when its JSON text holds one
+        of these (escaping is per character)."""
 
     def register(self, value: str | SecretStr | None) -> None:
         """Add ``value`` (a ``SecretStr`` is unwrapped); ``None`` and empty strings are ignored."""
@@ -54,30 +59,84 @@ class SecretRegistry:
                 return
             # Longest first, so that a secret containing another is replaced whole.
             self._secrets = tuple(sorted((*self._secrets, raw), key=len, reverse=True))
+            forms = {
+                json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+                for secret in self._secrets
+                for ascii_only in (False, True)
+            }
+            self._escaped = tuple(forms)
 
     def clear(self) -> None:
         """Forget every registered value (tests)."""
         with self._lock:
             self._secrets = ()
+            self._escaped = ()
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with every registered value and every DSN/keyword password masked."""
+        """Return ``text`` with every registered value and every DSN/keyword password masked.
+
+        Each pattern runs only on a text that holds what it needs to match (``://`` and ``@``
+        for a DSN, ``=`` for a keyword): the result is the same, and most texts (names, ids,
+        numbers) cost a few substring checks.
+        """
         secrets = self._secrets  # one atomic read of an immutable tuple
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        text = _DSN_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
-        return _KEYWORD_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+        if "://" in text and "@" in text:
+            text = _DSN_PASSWORD.sub(_masked, text)
+        if "=" in text:
+            text = _KEYWORD_PASSWORD.sub(_masked, text)
+        return text
 
     def redact_json(self, value: JsonValue) -> JsonValue:
         """Redact every string (keys included) inside a JSON-compatible value."""
+        # Concrete types first: an isinstance against the abstract Mapping/Sequence is slow.
         if isinstance(value, str):
             return self.redact(value)
-        if isinstance(value, Mapping):
+        if value is None or isinstance(value, int | float):  # bool is an int
+            return value
+        if isinstance(value, dict) or isinstance(value, Mapping):  # noqa: SIM101 - dict first: fast
             return {self.redact(str(k)): self.redact_json(v) for k, v in value.items()}
-        if isinstance(value, Sequence):
+        if isinstance(value, list) or isinstance(value, Sequence):  # noqa: SIM101 - list first: fast
             return [self.redact_json(v) for v in value]
         return value
+
+    def clean_json_text(self, text: str) -> bool:
+        """Whether ``redact`` would leave every string of the JSON text ``text`` unchanged: it holds
+        no registered secret (in its escaped form), no ``=`` and no ``://`` with an ``@``."""
+        if "=" in text or ("://" in text and "@" in text):
+            return False
+        return not any(secret in text for secret in self._escaped)
+
+    def dumps(
+        self, value: JsonValue, *, ensure_ascii: bool = True, separators: tuple[str, str] | None = None
+    ) -> str:
+        """``json.dumps(self.redact_json(value), ...)``, the same text, for a value whose keys are all
+        strings; the value is walked only when its text may hold something to mask."""
+        try:
+            text = json.dumps(value, ensure_ascii=ensure_ascii, separators=separators)
+        except (TypeError, ValueError):  # what redact_json turns into JSON (bytes), or a cycle
+            text = None
+        if text is not None and self.clean_json_text(text):
+            return text
+        return json.dumps(self.redact_json(value), ensure_ascii=ensure_ascii, separators=separators)
+
+    def redact_plain_json(self, value: JsonValue) -> JsonValue:
+        """``redact_json`` for a value made only of dicts with string keys, lists and scalars (what
+        ``logging._to_json_value`` returns): ``value`` itself when nothing in it needs masking."""
+        if isinstance(value, dict | list):
+            try:
+                clean = self.clean_json_text(json.dumps(value, ensure_ascii=False))
+            except ValueError:  # a circular reference: walk it (and fail) as redact_json does
+                clean = False
+            if clean:
+                return value
+        return self.redact_json(value)
+
+
+def _masked(match: re.Match[str]) -> str:
+    return match.group("head") + MASK
 
 
 DEFAULT_REGISTRY = SecretRegistry()
@@ -126,13 +185,27 @@ def redact_json(value: JsonValue) -> JsonValue:
     return DEFAULT_REGISTRY.redact_json(value)
 
 
+def redact_plain_json(value: JsonValue) -> JsonValue:
+    """``SecretRegistry.redact_plain_json`` of the process-wide registry."""
+    return DEFAULT_REGISTRY.redact_plain_json(value)
+
+
+def dumps_redacted(
+    value: JsonValue, *, ensure_ascii: bool = True, separators: tuple[str, str] | None = None
+) -> str:
+    """``SecretRegistry.dumps`` of the process-wide registry: ``json.dumps`` of ``redact_json(value)``."""
+    return DEFAULT_REGISTRY.dumps(value, ensure_ascii=ensure_ascii, separators=separators)
+
+
 __all__ = [
     "DEFAULT_REGISTRY",
     "MASK",
     "OTLP_HEADER_SECRET_MIN_LENGTH",
     "SecretRegistry",
+    "dumps_redacted",
     "redact",
     "redact_json",
+    "redact_plain_json",
     "register_otlp_headers",
     "register_secret",
     "register_settings_secrets",

@@ -26,11 +26,13 @@ They never swallow an exception.
 from __future__ import annotations
 
 import traceback
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Literal
 from uuid import UUID
 
+from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, StatusCode, TracerProvider
@@ -78,9 +80,19 @@ ONEX_CORRELATION_ID = "onex.correlation_id"
 ONEX_OPERATION = "onex.operation"
 
 
+_LAST_TRACER: list[tuple[object, trace.Tracer]] = []
+"""The tracer of the provider asked for last (a provider's ``get_tracer`` builds a new one each time)."""
+
+
 def get_tracer(tracer_provider: TracerProvider | None = None) -> trace.Tracer:
     """The omnibase_infra tracer of ``tracer_provider`` (the global provider when ``None``)."""
-    return trace.get_tracer(TRACER_NAME, __version__, tracer_provider=tracer_provider)
+    provider = trace.get_tracer_provider() if tracer_provider is None else tracer_provider
+    last = _LAST_TRACER[0] if _LAST_TRACER else None
+    if last is not None and last[0] is provider:
+        return last[1]
+    tracer = trace.get_tracer(TRACER_NAME, __version__, tracer_provider=provider)
+    _LAST_TRACER[:] = [(provider, tracer)]
+    return tracer
 
 
 def error_type(exc: BaseException) -> str:
@@ -105,8 +117,67 @@ def record_error(span: Span, exc: BaseException) -> None:
     span.set_status(StatusCode.ERROR, kind)
 
 
-@asynccontextmanager
-async def _run_span(
+class _SpanScope:
+    """``tracer.start_as_current_span(...)`` (exceptions neither recorded nor set by the SDK) around
+    ``record_error`` of an exception raised in the block, as one async context manager: one
+    span per command is started in the hot path, and two generator-based managers per span
+    cost more than the span."""
+
+    __slots__ = ("_attributes", "_kind", "_links", "_name", "_parent", "_span", "_token", "_tracer_provider")
+
+    def __init__(
+        self,
+        name: str,
+        kind: SpanKind,
+        attributes: dict[str, AttributeValue],
+        parent: Context | None,
+        links: Sequence[Context],
+        tracer_provider: TracerProvider | None,
+    ) -> None:
+        self._name = name
+        self._kind = kind
+        self._attributes = attributes
+        self._parent = parent
+        self._links = links
+        self._tracer_provider = tracer_provider
+
+    async def __aenter__(self) -> Span:
+        links = self._links
+        span_links = (
+            [
+                Link(trace.get_current_span(c).get_span_context())
+                for c in links
+                if trace.get_current_span(c).get_span_context().is_valid
+            ]
+            if links
+            else []
+        )
+        span = get_tracer(self._tracer_provider).start_span(
+            self._name,
+            context=self._parent,
+            kind=self._kind,
+            attributes=self._attributes,
+            links=span_links,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        self._span = span
+        self._token = context_api.attach(trace.set_span_in_context(span))
+        return span
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        span = self._span
+        try:
+            if isinstance(exc, Exception):
+                record_error(span, exc)
+        finally:
+            context_api.detach(self._token)
+            span.end()
+
+
+def _run_span(
     name: str,
     kind: SpanKind,
     attributes: dict[str, AttributeValue],
@@ -114,35 +185,15 @@ async def _run_span(
     parent: Context | None,
     links: Sequence[Context],
     tracer_provider: TracerProvider | None,
-) -> AsyncIterator[Span]:
-    span_links = [
-        Link(trace.get_current_span(c).get_span_context())
-        for c in links
-        if trace.get_current_span(c).get_span_context().is_valid
-    ]
-    tracer = get_tracer(tracer_provider)
-    with tracer.start_as_current_span(
-        name,
-        context=parent,
-        kind=kind,
-        attributes=attributes,
-        links=span_links,
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        try:
-            yield span
-        except Exception as exc:
-            record_error(span, exc)
-            raise
+) -> AbstractAsyncContextManager[Span]:
+    return _SpanScope(name, kind, attributes, parent, links, tracer_provider)
 
 
 def _key_text(key: str | bytes) -> str:
     return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
 
 
-@asynccontextmanager
-async def trace_kafka_operation(
+def trace_kafka_operation(
     operation_type: KafkaOperation,
     topic: str,
     *,
@@ -156,7 +207,7 @@ async def trace_kafka_operation(
     parent: Context | None = None,
     links: Sequence[Context] = (),
     tracer_provider: TracerProvider | None = None,
-) -> AsyncIterator[Span]:
+) -> AbstractAsyncContextManager[Span]:
     """A span for one Kafka operation on ``topic`` (see the module table), current inside the block.
 
     ``parent`` is the context to continue (for ``process``: ``extract_trace_context(headers,
@@ -189,15 +240,9 @@ async def trace_kafka_operation(
         attributes[MESSAGING_BATCH_MESSAGE_COUNT] = batch_size
     if server_address is not None:
         attributes[SERVER_ADDRESS] = server_address
-    async with _run_span(
-        f"{op_name} {topic}",
-        kind,
-        attributes,
-        parent=parent,
-        links=links,
-        tracer_provider=tracer_provider,
-    ) as span:
-        yield span
+    return _run_span(
+        f"{op_name} {topic}", kind, attributes, parent=parent, links=links, tracer_provider=tracer_provider
+    )
 
 
 def set_delivery_attributes(span: Span, partition: int, offset: int) -> None:
@@ -215,8 +260,7 @@ def _verb(operation_type: str | None, statement: str | None) -> str:
     return words[0].upper()
 
 
-@asynccontextmanager
-async def trace_database_operation(
+def trace_database_operation(
     operation_type: str | None = None,
     statement: str | None = None,
     *,
@@ -230,7 +274,7 @@ async def trace_database_operation(
     batch_size: int | None = None,
     parent: Context | None = None,
     tracer_provider: TracerProvider | None = None,
-) -> AsyncIterator[Span]:
+) -> AbstractAsyncContextManager[Span]:
     """A CLIENT span for one PostgreSQL operation, current inside the block.
 
     ``operation_type`` is the SQL verb (``SELECT``, ``INSERT``, ``COPY``...) and becomes
@@ -272,10 +316,9 @@ async def trace_database_operation(
         attributes[DB_OPERATION_BATCH_SIZE] = batch_size
     target = collection or operation_name
     name = f"{verb} {target}" if target else verb
-    async with _run_span(
+    return _run_span(
         name, SpanKind.CLIENT, attributes, parent=parent, links=(), tracer_provider=tracer_provider
-    ) as span:
-        yield span
+    )
 
 
 ONEX_WORKFLOW = "onex.workflow"
@@ -283,8 +326,7 @@ ONEX_STEP = "onex.step"
 ONEX_NODE = "onex.node"
 
 
-@asynccontextmanager
-async def trace_workflow_step(
+def trace_workflow_step(
     name: str,
     *,
     workflow: str,
@@ -294,7 +336,7 @@ async def trace_workflow_step(
     parent: Context | None = None,
     links: Sequence[Context] = (),
     tracer_provider: TracerProvider | None = None,
-) -> AsyncIterator[Span]:
+) -> AbstractAsyncContextManager[Span]:
     """A span for one executed workflow step, named ``node.operation`` (kind INTERNAL).
 
     ``parent`` continues a consumed record's trace (the first of the batch that carries
@@ -306,10 +348,9 @@ async def trace_workflow_step(
         ONEX_NODE: node,
         ONEX_OPERATION: operation,
     }
-    async with _run_span(
+    return _run_span(
         name, SpanKind.INTERNAL, attributes, parent=parent, links=links, tracer_provider=tracer_provider
-    ) as span:
-        yield span
+    )
 
 
 __all__ = [

@@ -7,9 +7,11 @@ import io
 import json
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
@@ -24,6 +26,8 @@ from omnibase_infra.observability.audit import (
     AuditSeverity,
     InMemoryAuditSink,
     ModelAuditDetails,
+    audit_details_json,
+    audit_event_json,
 )
 from omnibase_infra.observability.audit_postgres import (
     PostgresAuditSink,
@@ -281,3 +285,83 @@ async def test_log_event_keeps_what_the_caller_set() -> None:
     assert recorded.details.environment == "staging"
     assert recorded.details.extras == {"k": "v"}
     assert recorded.occurred_at == event.occurred_at
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(AuditEventType),
+    st.sampled_from(AuditSeverity),
+    st.sampled_from(AuditOutcome),
+    st.datetimes(
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(-timedelta(minutes=90))])
+    ),
+    st.one_of(st.none(), st.uuids()),
+    st.text(min_size=1, max_size=8),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+    st.one_of(st.none(), st.text(max_size=8)),
+)
+def test_the_log_lines_audit_dict_is_the_models_json_dump(
+    event_type: AuditEventType,
+    severity: AuditSeverity,
+    outcome: AuditOutcome,
+    occurred_at: datetime,
+    correlation_id: uuid.UUID | None,
+    resource: str,
+    extras: dict[str, str],
+    trace_id: str | None,
+) -> None:
+    event = AuditEvent(
+        event_type=event_type,
+        severity=severity,
+        occurred_at=occurred_at,
+        correlation_id=correlation_id,
+        resource=resource,
+        action="run_operation",
+        outcome=outcome,
+        details=ModelAuditDetails(trace_id=trace_id, environment="production", extras=extras),
+    )
+    assert audit_event_json(event) == event.model_dump(mode="json")
+    assert json.dumps(audit_event_json(event)) == json.dumps(event.model_dump(mode="json"))
+    assert audit_details_json(event.details) == event.details.model_dump(mode="json")
+
+
+@pytest.mark.parametrize("advance", [0.0, 0.123456])
+def test_record_builds_the_event_validation_would_build(advance: float) -> None:
+    sink = InMemoryAuditSink()
+    clock = FakeClock()
+    clock.advance(advance)
+    audit = AuditLogger(sink, environment="staging", clock=clock)
+    recorded = audit.record_operation(
+        "get_event_by_id",
+        read_only=True,
+        outcome=AuditOutcome.FAILURE,
+        correlation_id="not-a-uuid",
+        error_class="SQLSTATE 23505",
+    )
+    validated = AuditEvent.model_validate(recorded.model_dump())
+    assert recorded == validated
+    assert recorded.model_dump(mode="json") == validated.model_dump(mode="json")
+    assert sink.events == [recorded]
+
+
+def test_record_still_validates_what_it_cannot_take_as_given() -> None:
+    audit = AuditLogger(None, environment="production")
+    with pytest.raises(ValidationError):
+        audit.record(
+            AuditEventType.DATA_ACCESS,
+            AuditSeverity.LOW,
+            resource="",
+            action="a",
+            outcome=AuditOutcome.SUCCESS,
+        )
+    with pytest.raises(ValidationError):
+        audit.record(
+            AuditEventType.DATA_ACCESS,
+            AuditSeverity.LOW,
+            resource="r",
+            action="a",
+            outcome=AuditOutcome.SUCCESS,
+            extras={"n": 1},  # type: ignore[dict-item]  # extras are str -> str
+        )
+    coerced = audit.record("data_access", "low", resource="r", action="a", outcome="success")  # type: ignore[arg-type]  # the enums' values, as a caller without the types passes them
+    assert coerced.event_type is AuditEventType.DATA_ACCESS

@@ -258,3 +258,25 @@ async def test_a_database_span_without_a_verb_is_refused(provider: TracerProvide
     with pytest.raises(ValueError, match="statement or query"):
         async with trace_database_operation("SELECT", "SELECT 1", query="SELECT 2", tracer_provider=provider):
             pass
+
+
+async def test_each_provider_gets_its_own_spans_and_the_context_is_restored() -> None:
+    """The tracer is cached per provider: alternating providers never mix their spans."""
+    from omnibase_infra.environment import EnumEnvironment
+    from omnibase_infra.observability.tracing import TracingConfiguration, configure_tracing
+
+    exporters = [InMemorySpanExporter(), InMemorySpanExporter()]
+    providers = [
+        configure_tracing(TracingConfiguration(environment=EnumEnvironment.DEVELOPMENT), exporter=e)
+        for e in exporters
+    ]
+    before = trace.get_current_span()
+    for n in range(4):
+        async with trace_kafka_operation("send", f"t{n}", tracer_provider=providers[n % 2]) as outer:
+            async with trace_database_operation("SELECT", "SELECT 1", tracer_provider=providers[n % 2]):
+                assert trace.get_current_span() is not outer
+            assert trace.get_current_span() is outer
+        assert trace.get_current_span() is before
+    for k, exporter in enumerate(exporters):
+        names = [s.name for s in exporter.get_finished_spans()]
+        assert names == [x for n in range(4) if n % 2 == k for x in ("SELECT", f"send t{n}")]

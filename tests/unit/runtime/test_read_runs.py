@@ -171,6 +171,9 @@ class LoggedPool:
         try:
             yield conn
         finally:
+            # asyncpg's pool resets a connection it takes back (RESET ALL among others).
+            conn._note("reset-all")
+            self.server.read_only[conn.number] = False
             self._lent -= 1
             self.free.append(conn)
 
@@ -222,7 +225,7 @@ def replies(harness: WorkflowHarness) -> dict[uuid.UUID, ModelOperationReply]:
     return found
 
 
-async def test_a_run_of_reads_costs_one_lookup_one_statement_each_and_one_reset() -> None:
+async def test_a_run_of_reads_costs_one_lookup_one_statement_each_and_the_pools_reset() -> None:
     server = Server()
     harness, _ = await hosted(server)
     reads = [command("read_thing", n) for n in range(1, 6)]
@@ -236,7 +239,7 @@ async def test_a_run_of_reads_costs_one_lookup_one_statement_each_and_one_reset(
         "select 3",
         "select 4",
         "select 5",
-        "end-reads",
+        "reset-all",
     ]
     answered = replies(harness)
     assert [answered[r.envelope_id].rows for r in reads] == [[{"thing": n}] for n in range(1, 6)]
@@ -258,7 +261,8 @@ async def test_a_write_waits_for_the_reads_before_it_and_the_reads_after_it_wait
     events = [what for _, what in server.log]
     write = events.index("insert 3")
     assert {"select 1", "select 2"} <= set(events[:write])
-    assert events.index("end-reads") < events.index("BEGIN") < write < events.index("COMMIT")
+    assert "end-reads" not in events
+    assert events.index("reset-all") < events.index("BEGIN") < write < events.index("COMMIT")
     assert {"select 4", "select 5"} <= set(events[events.index("COMMIT") :])
     assert [w for w in events if w in ("BEGIN", "prelude", "claim", "insert 3", "keep", "COMMIT")] == [
         "BEGIN",
@@ -283,7 +287,8 @@ async def test_reads_spread_over_read_connections_each_set_up_and_reset() -> Non
     assert used == {1, 2, 3}, "every connection of the run takes commands"
     assert len(server.statements("begin-reads")) == 1, "one inbox lookup for the whole run"
     assert sorted(n for n, _ in server.statements("join-reads")) == [2, 3]
-    assert sorted(n for n, _ in server.statements("end-reads")) == [1, 2, 3]
+    assert server.statements("end-reads") == [], "no RESET of its own: the pool's reset puts them back"
+    assert sorted(n for n, _ in server.statements("reset-all")) == [1, 2, 3]
     answered = replies(harness)
     assert [answered[r.envelope_id].rows for r in reads] == [[{"thing": n}] for n in range(1, 10)]
     assert [decode_envelope(s.value).parent_envelope_id for s in harness.publisher.sent] == [
@@ -321,7 +326,7 @@ async def test_a_failed_read_is_kept_after_the_session_is_reset_and_a_redelivery
     await harness.gateway.handle(batch(command("read_thing", 1), slow))
 
     events = [what for _, what in server.log]
-    assert events[-2:] == ["end-reads", "keep-failed"]
+    assert events[-3:] == ["end-reads", "keep-failed", "reset-all"]
     first = replies(harness)[slow.envelope_id]
     assert first.error is not None and first.error.kind == "timeout"
     kept = server.inbox[slow.envelope_id]
@@ -329,7 +334,7 @@ async def test_a_failed_read_is_kept_after_the_session_is_reset_and_a_redelivery
     server.log.clear()
     await harness.gateway.handle(batch(slow))
 
-    assert [what for _, what in server.log] == ["begin-reads", "end-reads"], "not run again"
+    assert [what for _, what in server.log] == ["begin-reads", "reset-all"], "not run again"
     assert harness.publisher.to(FAILED)[-1].value == kept[1], "the same reply, byte for byte"
 
 
@@ -346,8 +351,9 @@ async def test_a_redelivery_within_the_batch_starts_a_new_run_and_gets_the_first
         "select 1",
         "end-reads",
         "keep-failed",
+        "reset-all",
         "begin-reads",
-        "end-reads",
+        "reset-all",
     ]
     failed = [s.value for s in harness.publisher.sent if s.topic == FAILED]
     assert len(failed) == 2 and failed[0] == failed[1]

@@ -32,7 +32,10 @@ class OneConnection:
 
     @asynccontextmanager
     async def acquire_connection(self) -> AsyncIterator[object]:
-        yield self.conn
+        try:
+            yield self.conn
+        finally:
+            self.conn.read_session = False  # asyncpg's pool resets a connection it takes back (RESET ALL)
 
 
 async def hosted(conn: ScriptedConnection, publisher: FakePublisher) -> WorkflowHarness:

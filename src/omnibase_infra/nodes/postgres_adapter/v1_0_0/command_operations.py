@@ -122,9 +122,10 @@ class CommandOperations:
                     break
                 others.append(await breaker.call(functools.partial(self._lend, stack)))
             await _all([work(first)] + [_joined(breaker.call, session, conn, work) for conn in others])
-            for conn in [first, *others]:
-                await breaker.call(functools.partial(session.end, conn))
-            await breaker.call(functools.partial(session.finish, first))
+            if session.to_keep:  # failed replies to keep: on a connection whose settings are reset
+                await breaker.call(functools.partial(session.finish, first))
+            # Otherwise the pool's reset on release (RESET ALL) puts every connection's settings
+            # back: no RESET round trip of our own, which a lone command's reply would wait for.
 
     async def _lend(self, stack: contextlib.AsyncExitStack) -> DbConnection:
         """A pooled connection, given back when ``stack`` closes (outages translated there)."""
@@ -229,8 +230,8 @@ def _runs(planned: list[tuple[Command, Planned]]) -> Iterator[list[tuple[Command
 
 
 READS_PER_CONNECTION = 3
-"""A connection of a read run costs three round trips besides its reads (set-up, ``RESET``, the
-pool's reset on release), so each one the run takes must get at least this many reads."""
+"""A connection of a read run costs two round trips besides its reads (set-up, the pool's reset on
+release) and a task of its own, so each one the run takes must get at least this many reads."""
 
 
 def _connections_for(reads: int, read_connections: int) -> int:

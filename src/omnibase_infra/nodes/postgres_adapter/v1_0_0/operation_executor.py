@@ -344,7 +344,9 @@ class OperationExecutor:
             message = f"a value of the result has no JSON form: {str(exc)[:200]}"
             error = ModelOperationError(kind="result_not_serialisable", message=message)
             raise CommandFailed(error) from exc
-        reply = ModelOperationReply(
+        # The rows are JSON values already (``_row_to_json``): the model's validation would
+        # walk them again and change nothing.
+        reply = ModelOperationReply.model_construct(
             operation=operation.name, status="completed", row_count=len(rows), rows=encoded
         )
         reply_id = reply_id_for(request.envelope_id)

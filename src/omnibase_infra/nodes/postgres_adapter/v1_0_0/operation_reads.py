@@ -6,16 +6,18 @@ pool's reset when the connection went back. A run of read-only commands now shar
 connection and costs, in all, one round trip that sets the session's ``statement_timeout`` and
 ``default_transaction_read_only = on`` and looks the inbox up for every command of the
 run, then one round trip per command (its statement alone: an implicit transaction that is
-read-only and under the statement timeout, exactly as before), then one ``RESET`` of both
-settings. A connection that joins the run (``join``) sets them without the lookup.
+read-only and under the statement timeout, exactly as before). The pool's own reset when the
+connection goes back (``RESET ALL``, a round trip it makes anyway) puts both settings back; a
+``RESET`` of its own (``end``) runs only before failed replies are kept. A connection that
+joins the run (``join``) sets them without the lookup.
 
 What a command is answered is unchanged (``OperationExecutor``): a reply kept in the
 inbox is sent again as it is; a refusal, a statement error, a timeout or a result without a
 JSON form is a failed reply, and failed replies are kept in ``onex_inbox`` once the
-settings are reset (``finish``), before any reply of the batch is published. Outages raise;
-a connection given back without its ``RESET`` (the run stopped) has its settings put back by
-the pool's own reset on release (``RESET ALL``). Session settings need a session per pooled
-connection, as the cached prepared statements already do (no transaction-pooling proxy).
+settings are reset (``finish``), before any reply of the batch is published. Outages raise.
+Session settings need a session per pooled connection whose release resets it (asyncpg's
+pool: ``RESET ALL``), as the cached prepared statements already do (no transaction-pooling
+proxy).
 """
 
 from __future__ import annotations
@@ -93,11 +95,15 @@ class ReadSession:
 
     @staticmethod
     async def end(conn: DbConnection) -> None:
-        """Put the session's settings back (each connection of the run, when its reads are done)."""
+        """Put the session's settings back (the pool's reset on release does it too)."""
         await conn.execute(END_READS_SQL)
 
     async def finish(self, conn: DbConnection) -> None:
-        """Keep the run's failed replies in the inbox (on a connection whose settings were reset)."""
+        """Keep the run's failed replies in the inbox: ``conn``'s settings reset first (``end``),
+        then one insert each. Nothing to keep, no round trip."""
+        if not self.to_keep:
+            return
+        await self.end(conn)
         for planned, outcome in self.to_keep:
             await self.executor.keep_failed(conn, planned.request, planned.operation.name, outcome)
         self.to_keep.clear()

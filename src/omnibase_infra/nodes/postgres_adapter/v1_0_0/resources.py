@@ -19,8 +19,8 @@ from omnibase_infra.infrastructure.postgres_connection_manager import PostgresCo
 from omnibase_infra.models.model_postgres_connection_config import ModelPostgresConnectionConfig
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_catalog import ContractOperationCatalog
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import OperationExecutor
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.reply_codec import encode_reply
 from omnibase_infra.settings import ModelInfraSettings
-from omnibase_infra.workflow.envelopes import encode_reply
 from omnibase_infra.workflow.protocols import ProtocolTopicAcl
 
 REPLY_RECORD_HEADROOM = 16 * 1024
