@@ -139,9 +139,11 @@ class LaneBuffer:
         producer: ProtocolKafkaProducer,
         clock: Clock,
         on_settled: Callable[[LaneBatch], None],
+        on_refused: Callable[[Exception], Exception],
     ) -> None:
         self._producer = producer
         self._clock = clock
+        self._on_refused = on_refused  # the error to raise for a record the producer refused
         self.on_settled = on_settled
         """Called once per batch with records when it settles (acknowledged or failed)."""
         self._choosers: dict[str, Callable[[bytes | None], int]] = {}
@@ -154,18 +156,29 @@ class LaneBuffer:
         self._closed: BaseException | None = None
 
     async def add(self, record: OutboundEvent) -> Buffered:
-        """Append ``record`` to its partition's open batch; raises what the producer refuses."""
+        """Append ``record`` to its partition's open batch; raises ``on_refused``'s error if refused."""
+        try:
+            key = record.key
+            partition = None if key is None else self._partitions.get((record.topic, key))
+            if partition is None:  # a key's first record in this lane, or no key
+                partition = await self._choose(record.topic, key)
+            return self._add(record, partition)
+        except Exception as exc:
+            raise self._on_refused(exc) from exc
+
+    async def _choose(self, topic: str, key: bytes | None) -> int:
+        choose = self._choosers.get(topic)
+        if choose is None:
+            choose = self._choosers[topic] = await self._producer.partitioner(topic)
+        partition = choose(key)
+        if key is not None:
+            self._partitions[(topic, key)] = partition
+        return partition
+
+    def _add(self, record: OutboundEvent, partition: int) -> Buffered:
         if self._closed is not None:
             raise self._closed
         topic, key, value = record.topic, record.key, record.value
-        partition = None if key is None else self._partitions.get((topic, key))
-        if partition is None:
-            choose = self._choosers.get(topic)
-            if choose is None:
-                choose = self._choosers[topic] = await self._producer.partitioner(topic)
-            partition = choose(key)
-            if key is not None:
-                self._partitions[(topic, key)] = partition
         tp = (topic, partition)
         batch = self._open.get(tp)
         if batch is None:

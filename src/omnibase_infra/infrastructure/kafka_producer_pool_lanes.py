@@ -83,16 +83,14 @@ class PoolLanes:
         waiting out ``linger_ms``, once the caller has buffered its whole group. What the lane
         never sent fails when it ends."""
         slot = await self._acquire()
-        buffer = LaneBuffer(slot.producer, self._clock, functools.partial(self._settled, slot))
-
-        async def enqueue(record: OutboundEvent) -> Buffered:
-            try:
-                return await buffer.add(record)
-            except Exception as exc:
-                raise self._record_failure(slot, exc) from exc
-
+        buffer = LaneBuffer(
+            slot.producer,
+            self._clock,
+            functools.partial(self._settled, slot),
+            functools.partial(self._record_failure, slot),
+        )
         try:
-            yield Lane(enqueue, functools.partial(self._await_buffered, slot), buffer.send_buffered)
+            yield Lane(buffer.add, functools.partial(self._await_buffered, slot), buffer.send_buffered)
         finally:
             buffer.close(
                 OutageError(f"producer pool {self._name!r}: lane closed before its records were sent")

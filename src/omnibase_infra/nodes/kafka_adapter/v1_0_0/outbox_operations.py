@@ -180,7 +180,10 @@ class OutboxPublishOperations:
         refused: tuple[asyncpg.Record, Exception] | None = None
         for row in chain:
             try:
-                headers = await self._prepare(row, topics)
+                headers = self._headers(row)
+                answer = topics.get(row["topic"])
+                if answer is None or not answer.done() or not answer.result():
+                    await self._require_topic(row["topic"], topics)
                 event = OutboundEvent(row["topic"], bytes(row["payload"]), row["key"], headers)
                 delivery = await lane.enqueue(event)
                 if not pipelined:
@@ -220,21 +223,23 @@ class OutboxPublishOperations:
         result.failed.append((failed_row, RowFailure(_error_text(error), poison)))
         return None
 
-    async def _prepare(
-        self, row: asyncpg.Record, topics: dict[str, asyncio.Future[bool]]
-    ) -> tuple[Header, ...]:
-        """The row's headers, once its topic and headers passed; ``PoisonRecordError`` otherwise.
-
-        Whether the topic exists is asked once per round (``topics``), shared by its chains.
-        """
-        topic: str = row["topic"]
+    def _headers(self, row: asyncpg.Record) -> tuple[Header, ...]:
+        """The row's headers, once the topic ACL and the headers passed; ``PoisonRecordError`` otherwise."""
         if self._acl is not None:
-            self._acl.require_relayable(topic, service_row=row["origin"] == "service")
+            self._acl.require_relayable(row["topic"], service_row=row["origin"] == "service")
         stored: str | None = row["headers"]
+        if stored == "[]":
+            return ()  # most rows have none
         try:
-            headers = () if stored == "[]" else decode_headers(stored)  # most rows have none
+            return decode_headers(stored)
         except ValueError as exc:
             raise PoisonRecordError(STAGE, "MalformedHeaders", str(exc)) from None
+
+    async def _require_topic(self, topic: str, topics: dict[str, asyncio.Future[bool]]) -> None:
+        """``PoisonRecordError`` unless ``topic`` exists on the brokers.
+
+        Asked once per topic and round (``topics``), shared by its chains; a chain only gets
+        here while the answer is not known to be yes."""
         answer = topics.get(topic)
         if answer is None:
             answer = topics[topic] = asyncio.ensure_future(self.producers.topic_exists(topic))
@@ -245,7 +250,6 @@ class OutboxPublishOperations:
                 "UnknownTopic",
                 f"topic {topic} does not exist on the brokers (the relay never creates topics)",
             )
-        return headers
 
 
 def _retrieve(future: asyncio.Future[bool]) -> None:
