@@ -31,6 +31,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from omnibase_infra.clock import Clock
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
@@ -49,45 +50,31 @@ class Pending:
     started: float
 
 
-class Delivery[P]:
+class ProtocolDelivery(Protocol):
     """A record buffered on a ``Lane``: ``await ack()`` (once) for ``(partition, offset)`` or its error."""
 
-    __slots__ = ("_await_ack", "_pending", "_record")
-
-    def __init__(
-        self, record: OutboundEvent, pending: P, await_ack: Callable[[OutboundEvent, P], Awaitable[Ack]]
-    ) -> None:
-        self._record, self._pending, self._await_ack = record, pending, await_ack
-
-    async def ack(self) -> Ack:
-        return await self._await_ack(self._record, self._pending)
+    async def ack(self) -> Ack: ...
 
 
-class Lane[P]:
-    """One producer's buffer: ``enqueue`` in call order, acks awaited on each ``Delivery``.
+class Lane:
+    """One producer's buffer: ``enqueue`` in call order, acks awaited on each delivery.
 
-    What a lane buffers waits until ``send_buffered()`` (or an ack of it is awaited): the
-    caller says when its group is all buffered, and the open batches go at the next turn of
-    the event loop (closing them earlier would cut the group into small batches, each
-    waiting for the one before it on its partition)."""
+    ``await enqueue(record)`` buffers ``record`` and returns its ``ProtocolDelivery``; it raises
+    at once when the producer refuses the record (too large, closed...).
+    ``send_buffered()`` sends what the lane buffered. What a lane buffers waits until then
+    (or until an ack of it is awaited): the caller says when its group is all buffered, and
+    the open batches go at the next turn of the event loop (closing them earlier would cut
+    the group into small batches, each waiting for the one before it on its partition)."""
 
-    __slots__ = ("_await_ack", "_enqueue", "_send_buffered")
+    __slots__ = ("enqueue", "send_buffered")
 
     def __init__(
         self,
-        enqueue: Callable[[OutboundEvent], Awaitable[P]],
-        await_ack: Callable[[OutboundEvent, P], Awaitable[Ack]],
+        enqueue: Callable[[OutboundEvent], Awaitable[ProtocolDelivery]],
         send_buffered: Callable[[], None],
     ) -> None:
-        self._enqueue, self._await_ack, self._send_buffered = enqueue, await_ack, send_buffered
-
-    async def enqueue(self, record: OutboundEvent) -> Delivery[P]:
-        """Buffer ``record``; raises at once when the producer refuses it (too large, closed...)."""
-        return Delivery(record, await self._enqueue(record), self._await_ack)
-
-    def send_buffered(self) -> None:
-        """Send what this lane buffered without waiting out ``linger_ms``."""
-        self._send_buffered()
+        self.enqueue = enqueue
+        self.send_buffered = send_buffered
 
 
 TopicPartition = tuple[str, int]
@@ -123,12 +110,20 @@ class LaneBatch:
             self.buffer.on_settled(self)
 
 
-@dataclass(frozen=True, slots=True)
 class Buffered:
-    """The pool's handle on a record buffered on a lane: its batch and its index in it."""
+    """A record buffered on a lane (its ``ProtocolDelivery``): its batch and its index in it."""
 
-    batch: LaneBatch
-    index: int
+    __slots__ = ("batch", "index")
+
+    def __init__(self, batch: LaneBatch, index: int) -> None:
+        self.batch, self.index = batch, index
+
+    async def ack(self) -> Ack:
+        batch = self.batch
+        future = batch.future
+        if future.done() and not future.cancelled() and future.exception() is None:
+            return batch.partition, future.result() + self.index  # most acks: the batch is in
+        return await batch.buffer.await_ack(self)
 
 
 class LaneBuffer:
@@ -140,10 +135,13 @@ class LaneBuffer:
         clock: Clock,
         on_settled: Callable[[LaneBatch], None],
         on_refused: Callable[[Exception], Exception],
+        await_ack: Callable[[Buffered], Awaitable[Ack]],
     ) -> None:
         self._producer = producer
         self._clock = clock
         self._on_refused = on_refused  # the error to raise for a record the producer refused
+        self.await_ack = await_ack
+        """The pool's wait for a record's batch (its timeout, and the error translated)."""
         self.on_settled = on_settled
         """Called once per batch with records when it settles (acknowledged or failed)."""
         self._choosers: dict[str, Callable[[bytes | None], int]] = {}
@@ -258,7 +256,7 @@ class LaneBuffer:
             batch.fail(error)
 
 
-async def outcome[P](delivery: Delivery[P]) -> Ack | Exception:
+async def outcome(delivery: ProtocolDelivery) -> Ack | Exception:
     try:
         return await delivery.ack()
     except Exception as exc:
@@ -275,4 +273,13 @@ def mark_seen(future: asyncio.Future[Ack]) -> None:
         future.exception()
 
 
-__all__ = ["Buffered", "Delivery", "Lane", "LaneBatch", "LaneBuffer", "Pending", "mark_seen", "outcome"]
+__all__ = [
+    "Buffered",
+    "Lane",
+    "LaneBatch",
+    "LaneBuffer",
+    "Pending",
+    "ProtocolDelivery",
+    "mark_seen",
+    "outcome",
+]

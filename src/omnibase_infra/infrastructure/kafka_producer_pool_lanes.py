@@ -21,10 +21,10 @@ from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.kafka_producer_errors import is_fatal_for_producer
 from omnibase_infra.infrastructure.kafka_producer_lane import (
     Buffered,
-    Delivery,
     Lane,
     LaneBatch,
     LaneBuffer,
+    ProtocolDelivery,
     outcome,
 )
 from omnibase_infra.infrastructure.kafka_producer_protocol import Ack, ProtocolKafkaProducer
@@ -66,7 +66,7 @@ class PoolLanes:
         if not records:
             return []
         async with self.lane() as lane:
-            buffered: list[Delivery[Buffered] | Exception] = []
+            buffered: list[ProtocolDelivery | Exception] = []
             for record in records:
                 try:
                     buffered.append(await lane.enqueue(record))
@@ -76,7 +76,7 @@ class PoolLanes:
             return [item if isinstance(item, Exception) else await outcome(item) for item in buffered]
 
     @contextlib.asynccontextmanager
-    async def lane(self) -> AsyncIterator[Lane[Buffered]]:
+    async def lane(self) -> AsyncIterator[Lane]:
         """One producer held for a group of sends whose order matters (``kafka_producer_lane``).
 
         Records are built into one batch per partition; ``send_buffered()`` sends them without
@@ -88,16 +88,17 @@ class PoolLanes:
             self._clock,
             functools.partial(self._settled, slot),
             functools.partial(self._record_failure, slot),
+            functools.partial(self._await_buffered, slot),
         )
         try:
-            yield Lane(buffer.add, functools.partial(self._await_buffered, slot), buffer.send_buffered)
+            yield Lane(buffer.add, buffer.send_buffered)
         finally:
             buffer.close(
                 OutageError(f"producer pool {self._name!r}: lane closed before its records were sent")
             )
             self._release(slot)
 
-    async def _await_buffered(self, slot: Slot, record: OutboundEvent, pending: Buffered) -> Ack:
+    async def _await_buffered(self, slot: Slot, pending: Buffered) -> Ack:
         """A lane record's ack: its batch's base offset plus its index (counted by ``_settled``)."""
         batch = pending.batch
         future = batch.future
@@ -111,7 +112,7 @@ class PoolLanes:
             self._fail_slot(slot, "delivery timed out")
             within = self._config.delivery_timeout_ms
             raise OutageError(
-                f"Kafka did not acknowledge a record for {record.topic} within {within} ms"
+                f"Kafka did not acknowledge a record for {batch.topic} within {within} ms"
             ) from exc
         except asyncio.CancelledError:
             self._fail_slot(slot, "delivery abandoned")

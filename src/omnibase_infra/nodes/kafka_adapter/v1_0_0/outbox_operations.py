@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.infrastructure.error_classification import is_outage
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from omnibase_infra.clock import Clock
     from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
-    from omnibase_infra.infrastructure.kafka_producer_lane import Delivery, Lane
+    from omnibase_infra.infrastructure.kafka_producer_lane import Lane, ProtocolDelivery
     from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
     from omnibase_infra.infrastructure.kafka_producer_protocol import Header
     from omnibase_infra.workflow.protocols import ProtocolTopicAcl
@@ -162,7 +162,7 @@ class OutboxPublishOperations:
 
     async def _publish_chain(
         self,
-        lane: Lane[Any],
+        lane: Lane,
         chain: list[asyncpg.Record],
         result: ChainResult,
         topics: dict[str, asyncio.Future[bool]],
@@ -176,7 +176,7 @@ class OutboxPublishOperations:
         ack is awaited before the next row is buffered). Returns the outage that stopped
         the chain, if one did.
         """
-        pending: list[tuple[asyncpg.Record, Delivery[Any]]] = []
+        pending: list[tuple[asyncpg.Record, ProtocolDelivery]] = []
         refused: tuple[asyncpg.Record, Exception] | None = None
         for row in chain:
             try:
