@@ -23,6 +23,9 @@ Guarantees:
   ``stop()`` raises ``LifecycleError``. ``stop()`` flushes each producer for up
   to ``close_timeout_seconds`` and aborts it after that.
 
+``lane()`` and ``send_batch`` (``kafka_producer_pool_lanes``) hold one producer for a group of
+sends and build one batch per partition (``kafka_producer_lane``); ``send`` is one record.
+
 Statistics are defined in ``kafka_producer_stats``. Pool health: unhealthy
 when no producer is usable (or the pool is not running), degraded when a
 producer has failed or the recent error rate exceeds 5 %, healthy otherwise.
