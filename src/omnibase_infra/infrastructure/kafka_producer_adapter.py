@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiokafka  # type: ignore[import-untyped]  # aiokafka ships no type information; see module doc
@@ -31,11 +31,14 @@ from aiokafka import codec as kafka_codec
 from aiokafka import errors as kafka_errors
 from aiokafka.cluster import ClusterMetadata  # type: ignore[import-untyped]  # same package, same reason
 from aiokafka.conn import create_conn  # type: ignore[import-untyped]  # same package, same reason
+from aiokafka.record.default_records import (  # type: ignore[import-untyped]  # same package, same reason
+    DefaultRecordBatchBuilder,
+)
 
 from omnibase_infra.errors import ConfigurationError
 from omnibase_infra.infrastructure.error_classification import is_authentication_failure
 from omnibase_infra.infrastructure.kafka_producer_errors import rejection_error
-from omnibase_infra.infrastructure.kafka_producer_protocol import Ack, Header
+from omnibase_infra.infrastructure.kafka_producer_protocol import Ack, Header, ProtocolRecordBatch
 from omnibase_infra.infrastructure.kafka_tls_probe import protocol_mismatch
 from omnibase_infra.models.model_kafka_producer_config import (
     ModelKafkaProducerConfig,
@@ -98,6 +101,36 @@ class _MetadataWithTopicErrors(ClusterMetadata):  # type: ignore[misc]  # aiokaf
         for topic_data in metadata.topics:
             self.topic_errors[topic_data[1]] = topic_data[0]  # (error_code, topic, ...)
         super().update_metadata(metadata)
+
+
+SIZE_CHECK_MARGIN = 512
+"""Bytes of batch and record overhead a record's key, value and headers may need at most
+beyond their own length; below ``max_request_size`` minus this, the exact size check is skipped."""
+
+
+class _Batch:
+    """``ProtocolRecordBatch`` over aiokafka's ``BatchBuilder`` (``AIOKafkaProducer.create_batch``)."""
+
+    __slots__ = ("_max_request_size", "builder")
+
+    def __init__(self, builder: Any, max_request_size: int) -> None:
+        self.builder = builder
+        self._max_request_size = max_request_size
+
+    def append(self, key: bytes | None, value: bytes, headers: Sequence[Header]) -> bool:
+        size = len(value) + (len(key) if key is not None else 0)
+        if headers:
+            size += sum(len(name) + len(data) for name, data in headers)
+        if size > self._max_request_size - SIZE_CHECK_MARGIN:
+            # aiokafka's ``send`` makes the same check (``_serialize``); its batch API does not.
+            exact = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(headers))
+            if exact > self._max_request_size:
+                raise kafka_errors.MessageSizeTooLargeError(
+                    f"The message is {exact} bytes when serialized which is larger than "
+                    "the maximum request size you have configured with the max_request_size configuration"
+                )
+        appended = self.builder.append(timestamp=None, key=key, value=value, headers=list(headers))
+        return appended is not None
 
 
 class AIOKafkaProducerAdapter:
@@ -168,6 +201,40 @@ class AIOKafkaProducerAdapter:
 
         delivery.add_done_callback(_copy)
         return ack
+
+    async def partitioner(self, topic: str) -> Callable[[bytes | None], int]:
+        producer = self._producer
+        await producer.client._wait_on_metadata(topic)
+        choose = producer._partition  # the configured partitioner (murmur2 by default), as ``send`` calls it
+
+        def partition(key: bytes | None) -> int:
+            return int(choose(topic, None, key, None, key, None))
+
+        return partition
+
+    def create_batch(self) -> _Batch:
+        return _Batch(self._producer.create_batch(), self._config.max_request_size)
+
+    async def send_batch(self, batch: ProtocolRecordBatch, topic: str, partition: int) -> asyncio.Future[int]:
+        if not isinstance(batch, _Batch):  # pragma: no cover - a batch of another producer
+            raise TypeError("send_batch takes a batch from this producer's create_batch")
+        batch.builder.close()  # nothing else joins it, and it does not wait out linger_ms
+        delivery = await self._producer.send_batch(batch.builder, topic, partition=partition)
+        base: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def _copy(done: asyncio.Future[Any]) -> None:
+            error = None if done.cancelled() else done.exception()
+            if base.done():
+                return
+            if done.cancelled():
+                base.cancel()
+            elif error is not None:
+                base.set_exception(error)
+            else:
+                base.set_result(int(done.result().offset))
+
+        delivery.add_done_callback(_copy)
+        return base
 
     def send_soon(self, topic: str) -> None:
         if not self._send_soon:

@@ -23,6 +23,9 @@ Guarantees:
   ``stop()`` raises ``LifecycleError``. ``stop()`` flushes each producer for up
   to ``close_timeout_seconds`` and aborts it after that.
 
+``lane()`` and ``send_batch`` (``kafka_producer_pool_lanes``) hold one producer for a group of
+sends and build one batch per partition (``kafka_producer_lane``); ``send`` is one record.
+
 Statistics are defined in ``kafka_producer_stats``. Pool health: unhealthy
 when no producer is usable (or the pool is not running), degraded when a
 producer has failed or the recent error rate exceeds 5 %, healthy otherwise.
@@ -34,8 +37,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Coroutine, Sequence
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import ConfigurationError, InfraError, LifecycleError, OutageError
@@ -46,7 +48,8 @@ from omnibase_infra.infrastructure.kafka_producer_errors import (
     is_fatal_for_producer,
     translate_kafka_error,
 )
-from omnibase_infra.infrastructure.kafka_producer_lane import Delivery, Lane, Pending, mark_seen, outcome
+from omnibase_infra.infrastructure.kafka_producer_lane import Pending, mark_seen
+from omnibase_infra.infrastructure.kafka_producer_pool_lanes import PoolLanes, Slot
 from omnibase_infra.infrastructure.kafka_producer_protocol import (
     Ack,
     Header,
@@ -64,20 +67,13 @@ from omnibase_infra.models.model_kafka_producer_pool_stats import ModelKafkaProd
 _log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class _Slot:
-    producer: ProtocolKafkaProducer
-    counters: ProducerCounters
-    drained: asyncio.Event | None = None  # set by the last release of a retiring producer
-
-
 def _default_factory(config: ModelKafkaProducerConfig, client_id: str) -> ProtocolKafkaProducer:
     from omnibase_infra.infrastructure.kafka_producer_adapter import AIOKafkaProducerAdapter
 
     return AIOKafkaProducerAdapter(config, client_id)
 
 
-class KafkaProducerPool:
+class KafkaProducerPool(PoolLanes):
     """Pooled producers with statistics and health (see the module docstring for guarantees)."""
 
     def __init__(
@@ -97,7 +93,7 @@ class KafkaProducerPool:
         self._clock = clock
         self._health_timeout = health_timeout_seconds
         self._close_timeout = close_timeout_seconds
-        self._slots: list[_Slot] = []
+        self._slots: list[Slot] = []
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
         self._growing = 0
@@ -126,7 +122,7 @@ class KafkaProducerPool:
                 raise LifecycleError(f"producer pool {self._name!r} was stopped; create a new one")
             if self._state == "running":
                 return
-            started: list[_Slot] = []
+            started: list[Slot] = []
             try:
                 for _ in range(self._config.min_pool_size):
                     started.append(await self._create_slot())
@@ -178,7 +174,7 @@ class KafkaProducerPool:
                 return
         # The new producers start (a SASL handshake each) outside the lock, so sends go on
         # through the old ones meanwhile; only the swap happens under it.
-        fresh: list[_Slot] = []
+        fresh: list[Slot] = []
         try:
             for _ in range(config.min_pool_size):
                 fresh.append(await self._create_slot(config))
@@ -197,7 +193,7 @@ class KafkaProducerPool:
         _log.info("producer pool %s: %d producers renewed with new credentials", self._name, len(fresh))
         await asyncio.gather(*(self._retire(slot) for slot in retiring))
 
-    async def _retire(self, slot: _Slot) -> None:
+    async def _retire(self, slot: Slot) -> None:
         """Close ``slot`` once no send is in flight on it (waiting up to ``close_timeout``)."""
         if slot.counters.in_flight > 0:
             slot.drained = asyncio.Event()
@@ -234,43 +230,6 @@ class KafkaProducerPool:
             if not linger:
                 slot.producer.send_soon(topic)
             return await self._await_ack(slot, record, pending)
-        finally:
-            self._release(slot)
-
-    async def send_batch(self, records: Sequence[OutboundEvent]) -> list[Ack | Exception]:
-        """Buffer the records on one ``lane``, then await each ack: its ack or error, in order."""
-        if not records:
-            return []
-        async with self.lane() as lane:
-            buffered: list[Delivery[Pending] | Exception] = []
-            for record in records:
-                try:
-                    buffered.append(await lane.enqueue(record))
-                except Exception as exc:
-                    buffered.append(exc)
-            lane.send_buffered()
-            return [item if isinstance(item, Exception) else await outcome(item) for item in buffered]
-
-    @contextlib.asynccontextmanager
-    async def lane(self) -> AsyncIterator[Lane[Pending]]:
-        """One producer held for a group of sends whose order matters (``kafka_producer_lane``).
-
-        ``send_buffered()`` sends what it buffered without waiting out ``linger_ms`` (as
-        ``send(linger=False)``), once the caller has buffered its whole group."""
-        slot = await self._acquire()
-        topics: set[str] = set()
-
-        async def enqueue(record: OutboundEvent) -> Pending:
-            pending = await self._enqueue(slot, record, None)
-            topics.add(record.topic)
-            return pending
-
-        def send_buffered() -> None:
-            for topic in topics:
-                slot.producer.send_soon(topic)
-
-        try:
-            yield Lane(enqueue, lambda record, pending: self._await_ack(slot, record, pending), send_buffered)
         finally:
             self._release(slot)
 
@@ -346,7 +305,7 @@ class KafkaProducerPool:
 
     # -- internals ---------------------------------------------------------------------------
 
-    async def _enqueue(self, slot: _Slot, record: OutboundEvent, partition: int | None) -> Pending:
+    async def _enqueue(self, slot: Slot, record: OutboundEvent, partition: int | None) -> Pending:
         started = self._clock.monotonic()
         try:
             future = await slot.producer.enqueue(
@@ -357,7 +316,7 @@ class KafkaProducerPool:
         future.add_done_callback(mark_seen)
         return Pending(future, started)
 
-    async def _await_ack(self, slot: _Slot, record: OutboundEvent, pending: Pending) -> Ack:
+    async def _await_ack(self, slot: Slot, record: OutboundEvent, pending: Pending) -> Ack:
         try:
             if pending.future.done():  # a lane's later acks often are by their turn
                 ack = pending.future.result()
@@ -381,7 +340,7 @@ class KafkaProducerPool:
         slot.counters.bytes_sent += size
         return ack
 
-    def _record_failure(self, slot: _Slot, exc: Exception | None) -> Exception:
+    def _record_failure(self, slot: Slot, exc: Exception | None) -> Exception:
         """Count a failed record; return the error to raise in place of ``exc``."""
         self._counters.record_failure()
         slot.counters.messages_failed += 1
@@ -398,7 +357,7 @@ class KafkaProducerPool:
     def _describe(self, exc: BaseException) -> str:
         return describe_kafka_error(exc, self._config)
 
-    async def _acquire(self) -> _Slot:
+    async def _acquire(self) -> Slot:
         async with self._lock:
             if self._state != "running":
                 state = "stopped" if self._state == "stopped" else "not started"
@@ -417,14 +376,14 @@ class KafkaProducerPool:
             slot.counters.state = "active"
             return slot
 
-    def _release(self, slot: _Slot) -> None:
+    def _release(self, slot: Slot) -> None:
         slot.counters.in_flight = max(0, slot.counters.in_flight - 1)
         if slot.counters.in_flight == 0 and slot.counters.state == "active":
             slot.counters.state = "idle"
         if slot.counters.in_flight == 0 and slot.drained is not None:
             slot.drained.set()
 
-    def _fail_slot(self, slot: _Slot, reason: str) -> None:
+    def _fail_slot(self, slot: Slot, reason: str) -> None:
         if slot.counters.state in ("failed", "closed"):
             return
         _log.warning(
@@ -446,7 +405,7 @@ class KafkaProducerPool:
         for _ in range(max(0, missing)):
             self._start_growing()
 
-    async def _create_slot(self, config: ModelKafkaProducerConfig | None = None) -> _Slot:
+    async def _create_slot(self, config: ModelKafkaProducerConfig | None = None) -> Slot:
         config = config or self._config
         producer_id = f"{self._name}-{next(self._ids)}"
         producer = self._factory(config, f"{config.client_id}-{producer_id}")
@@ -457,7 +416,7 @@ class KafkaProducerPool:
             if translated is exc:
                 raise
             raise translated from exc
-        return _Slot(producer, ProducerCounters(producer_id))
+        return Slot(producer, ProducerCounters(producer_id))
 
     def _start_growing(self) -> None:
         self._growing += 1  # counted now, so that concurrent acquires do not over-grow
@@ -483,7 +442,7 @@ class KafkaProducerPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _close_slot(self, slot: _Slot) -> None:
+    async def _close_slot(self, slot: Slot) -> None:
         try:
             await asyncio.wait_for(slot.producer.stop(), self._close_timeout)
         except Exception as exc:

@@ -18,6 +18,17 @@ Ack = tuple[int, int]
 """``(partition, offset)`` of an acknowledged record."""
 
 
+class ProtocolRecordBatch(Protocol):
+    """Records of one partition built into one produce batch by the caller (``create_batch``)."""
+
+    def append(self, key: bytes | None, value: bytes, headers: Sequence[Header]) -> bool:
+        """Add a record; ``False`` when the batch is full (a first record always fits).
+
+        Raises the client's error for a record no batch can carry (larger than
+        ``max_request_size``), as ``enqueue`` does."""
+        ...
+
+
 class ProtocolKafkaProducer(Protocol):
     """One producer connection set. Safe for concurrent ``enqueue`` calls from one loop."""
 
@@ -38,6 +49,24 @@ class ProtocolKafkaProducer(Protocol):
         partition: int | None,
     ) -> asyncio.Future[Ack]:
         """Buffer one record; the future resolves to its ack, or to the delivery error."""
+        ...
+
+    async def partitioner(self, topic: str) -> Callable[[bytes | None], int]:
+        """The partition ``enqueue`` would choose for a key of ``topic`` (waiting for its metadata).
+
+        The same choice as the client's own partitioner, with the partitions known now: every
+        record of a key lands on one partition, whichever way it was sent."""
+        ...
+
+    def create_batch(self) -> ProtocolRecordBatch:
+        """An empty batch, filled by the caller and handed to ``send_batch``."""
+        ...
+
+    async def send_batch(self, batch: ProtocolRecordBatch, topic: str, partition: int) -> asyncio.Future[int]:
+        """Queue ``batch`` for ``topic``/``partition`` behind the batches queued there before it.
+
+        Sent without waiting out ``linger_ms``. The future resolves to the batch's base offset
+        (its records follow in order) or to the delivery error of all its records."""
         ...
 
     def send_soon(self, topic: str) -> None:
@@ -69,4 +98,4 @@ class ProtocolKafkaProducer(Protocol):
 ProducerFactory = Callable[[ModelKafkaProducerConfig, str], ProtocolKafkaProducer]
 """Builds an unstarted producer from the pool's config and a client id."""
 
-__all__ = ["Ack", "Header", "ProducerFactory", "ProtocolKafkaProducer"]
+__all__ = ["Ack", "Header", "ProducerFactory", "ProtocolKafkaProducer", "ProtocolRecordBatch"]

@@ -82,6 +82,17 @@ class PoolCounters:
         self.failed += 1
         self._bucket()[2] += 1
 
+    def record_successes(self, count: int, size: int, latency_seconds_sum: float) -> None:
+        """``count`` records acknowledged together (one batch): ``size`` bytes, their latencies summed."""
+        self.sent += count
+        self.bytes_sent += size
+        self._ack_seconds += max(0.0, latency_seconds_sum)
+        self._bucket()[1] += count
+
+    def record_failures(self, count: int) -> None:
+        self.failed += count
+        self._bucket()[2] += count
+
     @property
     def average_response_time_ms(self) -> float:
         return 0.0 if self.sent == 0 else 1000.0 * self._ack_seconds / self.sent

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
+from aiokafka.partitioner import DefaultPartitioner  # type: ignore[import-untyped]  # aiokafka is untyped
 from conftest import read_topic  # tests/integration/infrastructure/conftest.py
 
 from omnibase_infra.clock import FakeClock
@@ -177,6 +178,36 @@ async def test_producer_pool_sends_and_reports(
         assert (health.status, health.brokers_reachable) == ("healthy", True), health.error
     records = await read_topic(kafka_config.bootstrap_servers, topic, 3)
     assert sorted(value for _, _, value in records) == sorted([b"first", *(e.value for e in batch)])
+
+
+async def test_a_lane_puts_each_key_where_aiokafka_would_in_order(
+    kafka_config: ModelKafkaProducerConfig, unique_topic: TopicFactory
+) -> None:
+    """A lane's own partition choice is aiokafka's DefaultPartitioner's, and each key keeps its order.
+
+    Small batches (``batch_size`` 1,024) make every partition take several batches in a row."""
+    topic = await unique_topic(partitions=3)
+    pool = KafkaProducerPool(kafka_config.model_copy(update={"batch_size": 1024}), name="it-lane")
+    records = [
+        OutboundEvent(topic, f"value-{i:04d}".encode() * 8, f"key-{i % 40}".encode()) for i in range(600)
+    ]
+    async with pool:
+        async with pool.lane() as lane:
+            deliveries = [await lane.enqueue(record) for record in records]
+            with pytest.raises(PoisonRecordError, match="MessageSizeTooLarge"):
+                await lane.enqueue(OutboundEvent(topic, b"x" * (kafka_config.max_request_size + 1), b"key-0"))
+            lane.send_buffered()
+            acks = [await delivery.ack() for delivery in deliveries]
+        stats = pool.get_pool_stats()
+    assert (stats.total_messages_sent, stats.total_messages_failed) == (600, 1)
+    choose = DefaultPartitioner()
+    assert [partition for partition, _ in acks] == [choose(r.key, [0, 1, 2], [0, 1, 2]) for r in records]
+    on_topic = await read_topic(kafka_config.bootstrap_servers, topic, 3)
+    for key in {record.key for record in records}:
+        sent = [record.value for record in records if record.key == key]
+        assert [value for _, k, value in on_topic if k == key] == sent
+        offsets = [offset for (_, offset), record in zip(acks, records, strict=True) if record.key == key]
+        assert offsets == sorted(offsets)
 
 
 async def test_publisher_and_monitor_over_real_servers(

@@ -38,8 +38,29 @@ class FakeSender:
         return 0, len(self.published) - 1
 
 
+class FakeBatch:
+    """A ``ProtocolRecordBatch`` holding up to ``capacity`` records."""
+
+    def __init__(self, producer: FakeProducer, capacity: int) -> None:
+        self.producer = producer
+        self.capacity = capacity
+        self.records: list[tuple[bytes | None, bytes, tuple[Header, ...]]] = []
+
+    def append(self, key: bytes | None, value: bytes, headers: Sequence[Header]) -> bool:
+        if self.producer.enqueue_error is not None:
+            raise self.producer.enqueue_error
+        if len(self.records) >= self.capacity:
+            return False
+        self.records.append((key, value, tuple(headers)))
+        return True
+
+
 class FakeProducer:
-    """A ``ProtocolKafkaProducer`` whose acks the test controls."""
+    """A ``ProtocolKafkaProducer`` whose acks the test controls.
+
+    Batches (``send_batch``) land in ``sent`` like single records; with ``auto_ack`` off they
+    wait in ``pending_batches`` as ``(events, future of the base offset)``. ``partition_of``
+    is the partitioner (every key on partition 0 unless a test says otherwise)."""
 
     def __init__(self, client_id: str, *, start_error: Exception | None = None) -> None:
         self.client_id = client_id
@@ -54,6 +75,10 @@ class FakeProducer:
         self.pending: list[tuple[OutboundEvent, asyncio.Future[Ack]]] = []
         self.sent: list[OutboundEvent] = []
         self.sent_soon: list[str] = []
+        self.batch_capacity = 1000
+        self.partition_of: Callable[[str, bytes | None], int] = lambda topic, key: 0
+        self.pending_batches: list[tuple[list[OutboundEvent], asyncio.Future[int]]] = []
+        self.batches: list[tuple[str, int, int]] = []  # (topic, partition, records) per batch sent
 
     async def start(self) -> None:
         if self.start_error is not None:
@@ -77,6 +102,24 @@ class FakeProducer:
             self.pending.append((event, future))
         return future
 
+    async def partitioner(self, topic: str) -> Callable[[bytes | None], int]:
+        return lambda key: self.partition_of(topic, key)
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(self, self.batch_capacity)
+
+    async def send_batch(self, batch: object, topic: str, partition: int) -> asyncio.Future[int]:
+        assert isinstance(batch, FakeBatch)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        records = [OutboundEvent(topic, value, key, headers) for key, value, headers in batch.records]
+        self.batches.append((topic, partition, len(records)))
+        if self.auto_ack:
+            future.set_result(len(self.sent))
+            self.sent.extend(records)
+        else:
+            self.pending_batches.append((records, future))
+        return future
+
     def send_soon(self, topic: str) -> None:
         self.sent_soon.append(topic)
 
@@ -86,6 +129,10 @@ class FakeProducer:
             if not future.done():
                 future.set_exception(exc)
         self.pending.clear()
+        for _, batch_future in self.pending_batches:
+            if not batch_future.done():
+                batch_future.set_exception(exc)
+        self.pending_batches.clear()
 
     async def fetch_metadata(self) -> int:
         if self.metadata_error is not None:

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from omnibase_infra.clock import FakeClock
 from omnibase_infra.errors import ConfigurationError, LifecycleError, OutageError, PoisonRecordError
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
+from omnibase_infra.infrastructure.kafka_producer_lane import outcome
 from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
 from omnibase_infra.models.model_kafka_producer_config import (
     ModelKafkaProducerConfig,
@@ -84,14 +85,85 @@ async def test_a_send_without_linger_asks_its_producer_to_send_the_topic_soon() 
 
 
 async def test_a_lane_sends_what_it_buffered_without_linger_when_told() -> None:
-    """The outbox relay buffers a whole round on a lane, then sends it at once: no linger wait."""
+    """The outbox relay buffers a whole round on a lane, then sends it at once: one batch per partition."""
     pool, factory, _ = make_pool()
     async with pool, pool.lane() as lane:
         deliveries = [await lane.enqueue(OutboundEvent(topic, b"v", None, ())) for topic in ("a", "b", "a")]
-        assert factory.made[0].sent_soon == [], "nothing is cut short while the group is buffered"
+        await asyncio.sleep(0)
+        assert factory.made[0].batches == [], "nothing is sent while the group is buffered"
         lane.send_buffered()
-        assert [await d.ack() for d in deliveries] == [(0, 0), (0, 1), (0, 2)]
-    assert sorted(factory.made[0].sent_soon) == ["a", "b"]
+        assert [await d.ack() for d in deliveries] == [(0, 0), (0, 2), (0, 1)]
+    assert factory.made[0].batches == [("a", 0, 2), ("b", 0, 1)]
+    assert factory.made[0].sent_soon == [], "a lane's batches never wait out linger_ms"
+
+
+async def test_a_lane_keeps_each_key_on_its_partition_and_in_order_across_full_batches() -> None:
+    pool, factory, _ = make_pool()
+    producer_keys = {b"k0": 0, b"k1": 1, b"k2": 2}
+    async with pool:
+        producer = factory.made[0]
+        producer.batch_capacity = 2
+        producer.partition_of = lambda topic, key: producer_keys[key or b"k0"]
+        async with pool.lane() as lane:
+            records = [OutboundEvent("t", f"v{i}".encode(), f"k{i % 3}".encode(), ()) for i in range(9)]
+            deliveries = [await lane.enqueue(record) for record in records]
+            lane.send_buffered()
+            acks = [await d.ack() for d in deliveries]
+        stats = pool.get_pool_stats()
+    assert [partition for partition, _ in acks] == [i % 3 for i in range(9)]
+    for key in (b"k0", b"k1", b"k2"):
+        sent = [event.value for event in producer.sent if event.key == key]
+        assert sent == [r.value for r in records if r.key == key], "a key's records in order"
+        offsets = [offset for (_, offset), r in zip(acks, records, strict=True) if r.key == key]
+        assert offsets == sorted(offsets)
+        assert [producer.sent[offset].value for offset in offsets] == sent
+    assert [count for _, _, count in producer.batches] == [2, 2, 2, 1, 1, 1]
+    assert (stats.total_messages_sent, stats.total_bytes_sent) == (9, 9 * 4)
+
+
+async def test_a_lane_that_ends_unsent_sends_nothing_and_counts_its_records_failed() -> None:
+    pool, factory, _ = make_pool()
+    async with pool:
+        async with pool.lane() as lane:
+            await lane.enqueue(OutboundEvent("t", b"v", b"k", ()))
+        await asyncio.sleep(0)
+        stats = pool.get_pool_stats()
+    assert factory.made[0].batches == []
+    assert (stats.total_messages_sent, stats.total_messages_failed) == (0, 1)
+
+
+async def test_awaiting_an_ack_sends_its_batch() -> None:
+    pool, factory, _ = make_pool()
+    async with pool, pool.lane() as lane:
+        delivery = await lane.enqueue(OutboundEvent("t", b"v", b"k", ()))
+        assert await delivery.ack() == (0, 0)
+    assert factory.made[0].batches == [("t", 0, 1)]
+
+
+async def test_after_a_batch_fails_to_be_queued_the_later_batches_of_its_partition_are_never_sent() -> None:
+    pool, factory, _ = make_pool()
+    async with pool:
+        producer = factory.made[0]
+        producer.batch_capacity = 1
+        real_send_batch = producer.send_batch
+        calls = 0
+
+        async def flaky(batch: object, topic: str, partition: int) -> asyncio.Future[int]:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise kafka_errors.KafkaTimeoutError()
+            return await real_send_batch(batch, topic, partition)
+
+        producer.send_batch = flaky  # type: ignore[method-assign]
+        async with pool.lane() as lane:
+            records = [OutboundEvent("t", f"v{i}".encode(), b"k", ()) for i in range(4)]
+            deliveries = [await lane.enqueue(record) for record in records]
+            lane.send_buffered()
+            outcomes = [await outcome(d) for d in deliveries]
+    assert outcomes[0] == (0, 0)
+    assert all(isinstance(o, OutageError) for o in outcomes[1:]), outcomes
+    assert [event.value for event in producer.sent] == [b"v0"], "nothing behind the failed batch"
 
 
 async def test_busy_producers_make_the_pool_grow_up_to_max() -> None:
@@ -286,7 +358,7 @@ async def test_records_abandoned_with_their_producer_leave_no_unretrieved_failur
     async with pool:
         factory.made[0].auto_ack = False
         batch = asyncio.create_task(pool.send_batch(events(3)))
-        while len(factory.made[0].pending) < 3:
+        while not factory.made[0].pending_batches:
             await asyncio.sleep(0)
         batch.cancel()  # e.g. a breaker's timeout: the producer is aborted, its records fail
         with pytest.raises(asyncio.CancelledError):

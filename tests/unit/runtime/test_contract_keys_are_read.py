@@ -192,7 +192,7 @@ class _RelayConnection:
 
 async def _relay_round(service: InfraService) -> tuple[object, ...]:
     """One run of the outbox_relay workflow, as the host's repeat trigger starts it, by name."""
-    from omnibase_infra.infrastructure.kafka_producer_lane import Lane
+    from omnibase_infra.infrastructure.kafka_producer_lane import Lane, ProtocolDelivery
     from omnibase_infra.workflow.payloads import OutboxRound, Tick
 
     c = service.components
@@ -206,19 +206,16 @@ async def _relay_round(service: InfraService) -> tuple[object, ...]:
     async def topic_exists(topic: str) -> bool:
         return True
 
-    async def refuse(record: object) -> object:
+    async def refuse(record: object) -> ProtocolDelivery:
         raise RuntimeError("the test broker refuses every record")
 
-    async def never_acked(record: object, pending: object) -> tuple[int, int]:
-        raise AssertionError("no record is ever buffered")
-
     @contextlib.asynccontextmanager
-    async def lane() -> AsyncIterator[Lane[object]]:
-        yield Lane(refuse, never_acked, lambda: None)
+    async def lane() -> AsyncIterator[Lane]:
+        yield Lane(refuse, lambda: None)  # refuses every record: nothing is ever sent
 
     c.database.acquire_connection = acquire  # type: ignore[method-assign,assignment]  # the recording connection
     c.producers.topic_exists = topic_exists  # type: ignore[method-assign]  # the brokers know the topic
-    c.producers.lane = lane  # type: ignore[method-assign,assignment]  # no broker: each record fails, not an outage
+    c.producers.lane = lane  # type: ignore[method-assign]  # no broker: each record fails, not an outage
     orchestrator = c.nodes.infrastructure_orchestrator
     scheduled = {w.name: w.trigger for w in orchestrator.scheduled()}
     assert scheduled["outbox_relay"] == "repeat"

@@ -785,7 +785,9 @@ async def test_every_claim_is_planned_for_the_table_as_it_is_now() -> None:
     await run_round(relay(FakePublisher()), conn)
 
     assert conn.planned == [0, 1], "a custom plan is asked for in each claim's transaction, before it"
-    assert CUSTOM_PLAN_SQL == "SET LOCAL plan_cache_mode = force_custom_plan"
+    assert CUSTOM_PLAN_SQL == (
+        "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_bitmapscan = off"
+    )
 
 
 def test_the_claim_takes_no_advisory_lock_for_a_keyless_row() -> None:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from omnibase_infra.errors import PoisonRecordError
 from omnibase_infra.infrastructure.error_classification import is_outage
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from omnibase_infra.clock import Clock
     from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
-    from omnibase_infra.infrastructure.kafka_producer_lane import Delivery, Lane
+    from omnibase_infra.infrastructure.kafka_producer_lane import Lane, ProtocolDelivery
     from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
     from omnibase_infra.infrastructure.kafka_producer_protocol import Header
     from omnibase_infra.workflow.protocols import ProtocolTopicAcl
@@ -162,7 +162,7 @@ class OutboxPublishOperations:
 
     async def _publish_chain(
         self,
-        lane: Lane[Any],
+        lane: Lane,
         chain: list[asyncpg.Record],
         result: ChainResult,
         topics: dict[str, asyncio.Future[bool]],
@@ -176,11 +176,14 @@ class OutboxPublishOperations:
         ack is awaited before the next row is buffered). Returns the outage that stopped
         the chain, if one did.
         """
-        pending: list[tuple[asyncpg.Record, Delivery[Any]]] = []
+        pending: list[tuple[asyncpg.Record, ProtocolDelivery]] = []
         refused: tuple[asyncpg.Record, Exception] | None = None
         for row in chain:
             try:
-                headers = await self._prepare(row, topics)
+                headers = self._headers(row)
+                answer = topics.get(row["topic"])
+                if answer is None or not answer.done() or not answer.result():
+                    await self._require_topic(row["topic"], topics)
                 event = OutboundEvent(row["topic"], bytes(row["payload"]), row["key"], headers)
                 delivery = await lane.enqueue(event)
                 if not pipelined:
@@ -220,21 +223,23 @@ class OutboxPublishOperations:
         result.failed.append((failed_row, RowFailure(_error_text(error), poison)))
         return None
 
-    async def _prepare(
-        self, row: asyncpg.Record, topics: dict[str, asyncio.Future[bool]]
-    ) -> tuple[Header, ...]:
-        """The row's headers, once its topic and headers passed; ``PoisonRecordError`` otherwise.
-
-        Whether the topic exists is asked once per round (``topics``), shared by its chains.
-        """
-        topic: str = row["topic"]
+    def _headers(self, row: asyncpg.Record) -> tuple[Header, ...]:
+        """The row's headers, once the topic ACL and the headers passed; ``PoisonRecordError`` otherwise."""
         if self._acl is not None:
-            self._acl.require_relayable(topic, service_row=row["origin"] == "service")
+            self._acl.require_relayable(row["topic"], service_row=row["origin"] == "service")
         stored: str | None = row["headers"]
+        if stored == "[]":
+            return ()  # most rows have none
         try:
-            headers = () if stored == "[]" else decode_headers(stored)  # most rows have none
+            return decode_headers(stored)
         except ValueError as exc:
             raise PoisonRecordError(STAGE, "MalformedHeaders", str(exc)) from None
+
+    async def _require_topic(self, topic: str, topics: dict[str, asyncio.Future[bool]]) -> None:
+        """``PoisonRecordError`` unless ``topic`` exists on the brokers.
+
+        Asked once per topic and round (``topics``), shared by its chains; a chain only gets
+        here while the answer is not known to be yes."""
         answer = topics.get(topic)
         if answer is None:
             answer = topics[topic] = asyncio.ensure_future(self.producers.topic_exists(topic))
@@ -245,7 +250,6 @@ class OutboxPublishOperations:
                 "UnknownTopic",
                 f"topic {topic} does not exist on the brokers (the relay never creates topics)",
             )
-        return headers
 
 
 def _retrieve(future: asyncio.Future[bool]) -> None:
