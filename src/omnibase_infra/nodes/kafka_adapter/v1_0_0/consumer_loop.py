@@ -184,6 +184,7 @@ class ConsumerLoop:
                     self._retry_at = None
                     logger.info("consumption resumed")
                 self._retry_failed_commit()
+                batch: Batch
                 if in_flight is None:
                     batch = await self._consumer.getmany(
                         timeout_ms=self._poll_timeout_ms, max_records=self._max_records
