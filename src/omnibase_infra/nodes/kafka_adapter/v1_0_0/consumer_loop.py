@@ -242,7 +242,11 @@ class ConsumerLoop:
             fetch = asyncio.ensure_future(
                 self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=left)
             )
-            await asyncio.wait((fetch, in_flight), return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await asyncio.wait((fetch, in_flight), return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:
+                fetch.cancel()  # this loop is cancelled: no fetch outlives it
+                raise
             if not fetch.done():
                 fetch.cancel()
                 await asyncio.wait((fetch,))
