@@ -701,75 +701,30 @@ async def test_a_full_fetch_turns_pipelining_back_on(start: Start) -> None:
     await spin_until(lambda: loop.records_processed == 6)
 
 
-class CappedConsumer(FakeConsumer):
-    """Returns at most two records per fetch, as a fetch capped by its byte limit does."""
-
-    async def getmany(
-        self, timeout_ms: int, max_records: int
-    ) -> dict[Partition, list[ProtocolConsumerRecord]]:
-        return await super().getmany(timeout_ms, min(max_records, 2))
-
-
-async def test_records_of_several_fetches_during_an_apply_make_one_batch(start: Start) -> None:
-    consumer = CappedConsumer([P0])
-    consumer.append(P0, 2)
-    handler = PreparingHandler()
-    handler.hold = asyncio.Event()
-    loop = make_pipelined_loop(consumer, handler, max_records=10)
-
-    start(loop)
-    await handler.entered.wait()
-    consumer.append(P0, 3)
-    await spin_until(lambda: consumer.positions[P0] == 5)
-    await spin(20)
-
-    # [2, 3] and [4] were fetched while [0, 1] was applied; nothing is decoded yet (not full).
-    assert handler.prepared == [{P0: [0, 1]}]
-    handler.hold.set()
-    await spin_until(lambda: loop.records_processed == 5)
-    assert handler.batches == [{P0: [0, 1]}, {P0: [2, 3, 4]}]
-    assert consumer.commits == [{P0: 2}, {P0: 5}]
-
-
-async def test_a_fetch_still_waiting_when_the_apply_ends_is_cancelled_and_takes_nothing(start: Start) -> None:
-    class WaitingConsumer(FakeConsumer):
-        """Its fetches wait for ``release`` (a broker with nothing new to answer)."""
-
-        def __init__(self, partitions: list[Partition]) -> None:
-            super().__init__(partitions)
-            self.release = asyncio.Event()
-            self.cancelled = 0
+async def test_records_left_behind_the_high_water_mark_turn_pipelining_on(start: Start) -> None:
+    class CappedConsumer(FakeConsumer):
+        """Returns at most two records per fetch, as a fetch capped by its byte limit does."""
 
         async def getmany(
             self, timeout_ms: int, max_records: int
         ) -> dict[Partition, list[ProtocolConsumerRecord]]:
-            if self.getmany_calls >= 1:
-                try:
-                    await self.release.wait()
-                except asyncio.CancelledError:
-                    self.cancelled += 1
-                    raise
-            return await super().getmany(timeout_ms, max_records)
+            return await super().getmany(timeout_ms, min(max_records, 2))
 
-    consumer = WaitingConsumer([P0])
-    consumer.append(P0, 2)
+    consumer = CappedConsumer([P0])
+    consumer.append(P0, 5)
     handler = PreparingHandler()
     handler.hold = asyncio.Event()
     loop = make_pipelined_loop(consumer, handler, max_records=10)
 
     start(loop)
     await handler.entered.wait()
-    await spin(20)
-    handler.hold.set()
-    await spin_until(lambda: loop.records_processed == 2)
-    await spin_until(lambda: consumer.cancelled == 1)
-    consumer.append(P0, 1)
-    consumer.release.set()
-    await spin_until(lambda: loop.records_processed == 3)
+    await spin_until(lambda: len(handler.prepared) == 2)
 
-    # The cancelled fetch took nothing: record 2 comes with the next fetch, applied once.
-    assert handler.batches == [{P0: [0, 1]}, {P0: [2]}]
-    assert consumer.commits == [{P0: 2}, {P0: 3}]
+    # [0, 1] did not fill max_records, but the high-water mark (5) lies past it.
+    assert handler.prepared == [{P0: [0, 1]}, {P0: [2, 3]}]
+    assert handler.batches == [{P0: [0, 1]}]
+    handler.hold.set()
+    await spin_until(lambda: loop.records_processed == 5)
 
 
 async def test_a_failed_commit_is_sent_again_after_the_back_off_even_when_no_record_arrives(

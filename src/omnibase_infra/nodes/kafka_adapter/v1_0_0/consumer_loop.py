@@ -17,19 +17,18 @@ Guarantees (docs/architecture.md, Delivery semantics):
 
 Pipelining: when the handler can split its work (``ProtocolPreparingHandler``:
 ``prepare`` decodes without I/O, yielding now and then; ``apply_prepared``
-writes), the loop keeps fetching while batch k is applied and committed, and gathers
-what arrives into batch k+1 (``_gather``). aiokafka's consumer fetches nothing more
-from a broker while it holds records of that broker's partitions that were not taken,
-so a loop that fetched only between applies left a whole apply's worth of records at
-the broker and applied a batch whose records had waited a full cycle in the buffer
-(at 20,000 events/s a record waited about two and a half applies); taking each answer
-as it comes keeps a fetch outstanding, so a record waits for the apply in flight to
-finish, then for its own (one and a half applies). When batch k+1 fills
-``max_records`` before batch k is done (a backlog), it is decoded at once, overlapping
-the database's work; a partial batch is decoded once batch k is done. Batches are
-still applied and committed one at a time, in order; a fetched batch that was not
-applied (its predecessor failed, or ``stop``) is never committed: its partitions are
-rewound with the failed batch's, or it is simply fetched again by the next owner.
+writes), batch k+1 is fetched and prepared while batch k is being applied and
+committed, so decoding overlaps the database's work — while there is a backlog: the
+last fetch filled ``max_records``, or a partition's high-water mark lay past the last
+record fetched. When the loop keeps up (the fetch took everything there was), it lets
+batch k finish before it fetches: batch k+1 then holds every record that
+arrived while k was applied and is applied right after its decoding, instead of waiting a
+whole apply behind a smaller batch fetched early (at 20,000 events/s a record waited
+about two and a half applies pipelined, one and a half this way). A backlog switches
+pipelining back on at the next fetch that leaves records behind. Batches are still
+applied and committed one at a time, in order; a fetched batch that was not applied
+(its predecessor failed, or ``stop``) is never committed: its partitions are rewound
+with the failed batch's, or it is simply fetched again by the next owner.
 
 Overlapped offset commits (``commit_overlapped``, what the workflows' commit step uses):
 a batch's offsets are sent to the broker once its transaction committed and its
@@ -176,6 +175,7 @@ class ConsumerLoop:
         preparing = isinstance(self._handler, ProtocolPreparingHandler)
         in_flight: asyncio.Task[bool] | None = None
         in_flight_batch: Batch = {}
+        backlog = False
         try:
             while not self._stopping.is_set():
                 if self._paused and in_flight is None and self._may_resume():
@@ -183,15 +183,17 @@ class ConsumerLoop:
                     self._paused = False
                     self._retry_at = None
                     logger.info("consumption resumed")
+                if in_flight is not None and not backlog:
+                    # Keeping up: the next fetch takes what arrives while this batch is applied.
+                    applied = await in_flight
+                    in_flight = None
+                    if not applied or self._stopping.is_set():
+                        continue
                 self._retry_failed_commit()
-                batch: Batch
-                if in_flight is None:
-                    batch = await self._consumer.getmany(
-                        timeout_ms=self._poll_timeout_ms, max_records=self._max_records
-                    )
-                else:
-                    # Take in what arrives while the batch in flight is applied.
-                    batch = await self._gather(in_flight)
+                batch = await self._consumer.getmany(
+                    timeout_ms=self._poll_timeout_ms, max_records=self._max_records
+                )
+                backlog = self._behind(batch)
                 if not preparing:
                     if batch:
                         async with self._lock:
@@ -202,8 +204,7 @@ class ConsumerLoop:
                         await in_flight
                         in_flight = None
                     continue
-                # A full batch is decoded while the previous one is still being written and
-                # committed; a partial one once that batch is done (it took all that came).
+                # Decode this batch while the previous one is being written and committed.
                 prepared = await self._prepare(batch)
                 if in_flight is not None:
                     applied = await in_flight
@@ -224,40 +225,6 @@ class ConsumerLoop:
             await self.settle_commits()
             await self._commit_failed_offsets(set(self._uncommitted))
             self.running = False
-
-    async def _gather(self, in_flight: asyncio.Task[bool]) -> Batch:
-        """Fetch while ``in_flight`` is applied, until it is done or ``max_records`` are in.
-
-        Each fetch drains what the consumer holds, so it asks the broker for more at once (a
-        consumer holding records of a broker's partitions fetches nothing more from it until
-        they are taken): the batch that follows holds every record that reached the broker
-        meanwhile, not only those of the first answer. A fetch still waiting when the batch
-        in flight is done is cancelled (it took nothing: records are taken only as it
-        returns); the records already in are applied next.
-        """
-        gathered: dict[Partition, list[ProtocolConsumerRecord]] = {}
-        count = 0
-        while count < self._max_records and not in_flight.done() and not self._stopping.is_set():
-            left = self._max_records - count
-            fetch = asyncio.ensure_future(
-                self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=left)
-            )
-            try:
-                await asyncio.wait((fetch, in_flight), return_when=asyncio.FIRST_COMPLETED)
-            except BaseException:
-                fetch.cancel()  # this loop is cancelled: no fetch outlives it
-                raise
-            if not fetch.done():
-                fetch.cancel()
-                await asyncio.wait((fetch,))
-                if fetch.cancelled():
-                    break
-            part = fetch.result()
-            for partition, records in part.items():
-                if records:
-                    gathered.setdefault(partition, []).extend(records)
-                    count += len(records)
-        return gathered
 
     async def commit_overlapped(self, offsets: Mapping[Partition, int]) -> None:
         """Send ``offsets`` once the previous commit was answered; return without waiting for this one.
@@ -317,6 +284,17 @@ class ConsumerLoop:
         offsets = {p: o for p, o in self._uncommitted.items() if p in partitions}
         if offsets:
             await self._commit_logged(offsets)
+
+    def _behind(self, batch: Batch) -> bool:
+        """True when records are waiting beyond ``batch``: it filled ``max_records``, or a
+        partition's high-water mark (as of the fetch) lies past its last record."""
+        if sum(map(len, batch.values())) >= self._max_records:
+            return True
+        for partition, records in batch.items():
+            high = self._consumer.highwater(partition)
+            if records and high is not None and high > records[-1].offset + 1:
+                return True
+        return False
 
     async def _prepare(self, batch: Batch) -> Any:
         handler = self._handler

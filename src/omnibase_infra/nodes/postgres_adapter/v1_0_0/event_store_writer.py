@@ -19,9 +19,9 @@ Guarantees:
   into a per-session temporary staging table and moved with one
   ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. A caller that expects
   duplicates (its previous batch had some: it is replaying) passes
-  ``expect_duplicates`` and goes to the staging path at once. A batch of fewer
-  than ``COPY_THRESHOLD`` (16) rows is one ``INSERT ... SELECT FROM unnest(...)``
-  statement, a single round trip (docs/performance.md has the measurements). Only when PostgreSQL rejects
+  ``expect_duplicates`` and goes to the staging path at once. A smaller batch
+  is one ``INSERT ... SELECT FROM unnest(...)`` statement, a single round trip
+  (docs/performance.md has the measurements). Only when PostgreSQL rejects
   the batch for a data or constraint error (SQLSTATE class 22/23) are rows
   retried one by one, each in a savepoint, to isolate the poison rows, which are
   returned for the DLQ;
@@ -70,13 +70,9 @@ COLUMNS = (
     "payload",
     "metadata",
 )
-# From this many rows on, a batch goes through COPY (two round trips: the statement, then
-# the data); below it, through one ``INSERT ... SELECT FROM unnest(...)`` statement (one
-# round trip). Measured against the real server (docs/performance.md, "Latency at 20,000
-# events/s, round three"): at 20 rows and more the COPY takes less time per batch, less
-# client CPU (asyncpg encodes no arrays) and less backend CPU than the INSERT, which is
-# cheaper only for a handful of rows.
-COPY_THRESHOLD = 16
+# From this many rows on, a batch goes through COPY (five round trips, less CPU per row);
+# below it, through one ``INSERT ... SELECT FROM unnest(...)`` statement (one round trip).
+COPY_THRESHOLD = 100
 STAGE_TABLE = "onex_event_store_stage"
 # Temporary (one per session, invisible to others, never WAL-logged), emptied at each commit.
 CREATE_STAGE_SQL = f"""
