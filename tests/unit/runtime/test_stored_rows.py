@@ -62,6 +62,13 @@ record_values = st.one_of(
             b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"9999-12-31T23:00:00-05:00"}',
             b'{"payload":1,"envelope_id":"0B8F5C52-6C43-4C3E-9B1C-3F0A1E2D4C5B","envelope_timestamp":"9999-12-31T23:00:00-05:00"}',
             b'{"payload":1,"envelope_id":"0B8F5C52-6C43-4C3E-9B1C-3F0A1E2D4C5B","envelope_timestamp":"0001-01-01T00:00:00+01:00"}',
+            # the time of day out of range (the chunk's check), a day that does not exist
+            # in that year and one that does (checked once per distinct date)
+            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2024-01-01T24:00:00Z"}',
+            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2024-01-01T23:60:00Z"}',
+            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2024-01-01T23:59:60Z"}',
+            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2023-02-29T12:00:00Z"}',
+            b'{"payload":1,"envelope_id":"0b8f5c52-6c43-4c3e-9b1c-3f0a1e2d4c5b","envelope_timestamp":"2024-02-29T23:59:59.999999Z"}',
         ]
     ),
 )

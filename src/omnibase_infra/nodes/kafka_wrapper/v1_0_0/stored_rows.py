@@ -4,18 +4,20 @@
 exactly as ``envelope_codec.decode_stored_fields`` would, but runs the fast path's text
 checks once per chunk instead of once per record: msgspec decodes each record, then one
 pass per field over the chunk's values joined (the UUIDs' shape with ``bytes.translate``,
-the timestamps with one regular expression, the payloads with ``bytes.find``) decides
-for all of them. When any record fails a check, every record of the chunk takes
+the timestamps with one regular expression and each distinct date once, the payloads
+with ``bytes.find``) decides for all of them. When any record fails a check, every record of the chunk takes
 ``decode_stored_fields`` on its own, so acceptance, the stored values and every poison
 classification stay the model's. Rows are built here directly (no ``StoredFields`` in
-between): this runs once per event-store record.
+between), in C (``map`` over the zipped columns): this runs once per event-store record.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date
 from functools import lru_cache
+from itertools import repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING, cast
 
 import msgspec
@@ -35,19 +37,33 @@ from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import (
 from omnibase_infra.workflow.records import StoredEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from omnibase_infra.workflow.protocols import ProtocolRecordOrigin
 
 Poisoned = list[tuple["ProtocolRecordOrigin", PoisonRecordError]]
 
+# One timestamp as ``_RFC3339`` takes it, with the time of day's ranges too (hour 00-23,
+# minute and second 00-59): what is left for ``datetime.fromisoformat`` to refuse is a date
+# that does not exist, checked once per distinct date of the chunk.
+_RFC3339_IN_RANGE = _RFC3339.pattern.replace(
+    "T[0-9]{2}:[0-9]{2}:[0-9]{2}", "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+)
+assert _RFC3339.pattern != _RFC3339_IN_RANGE, "the time of day's part of _RFC3339 changed"
 # The timestamps of a chunk, one a line.
-_RFC3339_LINES = re.compile(f"{_RFC3339.pattern}(?:\n{_RFC3339.pattern})*")
+_RFC3339_LINES = re.compile(f"{_RFC3339_IN_RANGE}(?:\n{_RFC3339_IN_RANGE})*")
 # Stands for an absent correlation id in the check (it is never stored).
 _NO_UUID = "00000000-0000-0000-0000-000000000000"
 # Lowercase hex digits become "x" and an "x" becomes "!": a canonical UUID has one shape.
 _UUID_SHAPE_TABLE = bytes.maketrans(b"0123456789abcdefx", b"xxxxxxxxxxxxxxxx!")
 _DIGITS_TABLE = bytes.maketrans(b"123456789", b"000000000")
+# Column readers for building the rows in C (no Python bytecode per row).
+_ID = attrgetter("envelope_id")
+_CORRELATION = attrgetter("correlation_id")
+_EVENT_TYPE = attrgetter("event_type")
+_TOPIC = attrgetter("topic")
+_PARTITION = attrgetter("partition")
+_OFFSET = attrgetter("offset")
 
 
 def decode_stored_rows(records: Sequence[ProtocolRecordOrigin]) -> tuple[list[StoredEvent], Poisoned]:
@@ -116,13 +132,13 @@ def _checked_rows(
     # A raw NUL cannot be in a payload msgspec accepted, so it separates them.
     payloads = b"\x00".join([e.payload for e in batch])
     try:
-        for stamp in texts:
-            datetime.fromisoformat(stamp)  # the date and time exist
+        for day in {stamp[:10] for stamp in texts}:
+            date.fromisoformat(day)  # the date exists (the time of day's ranges: _RFC3339_LINES)
         if _kept_as_is(payloads):
             kept: list[str | None] = list(payloads.decode("utf-8").split("\x00"))
         else:  # some payload is written again: each on its own
             kept = [_payload_json(bytes(e.payload)) for e in batch]
-    except ValueError:  # UnicodeDecodeError, or a date or time that does not exist
+    except ValueError:  # UnicodeDecodeError, or a date that does not exist
         return None
     if None in kept:
         return None
@@ -132,34 +148,31 @@ def _checked_rows(
     ):
         return None
     metadata = [e.metadata for e in batch]
-    stored_metadata: list[str | None]
+    stored_metadata: Iterable[str | None]
     if metadata.count(msgspec.UNSET) == count:
-        stored_metadata = [_default_metadata_json()] * count
+        stored_metadata = repeat(_default_metadata_json(), count)
     else:
         stored_metadata = [
             _default_metadata_json() if m is msgspec.UNSET else _metadata_json(bytes(m)) for m in metadata
         ]
         if None in stored_metadata:
             return None
-    new = tuple.__new__  # a NamedTuple's own __new__ is a Python function
-    return [
-        new(
-            StoredEvent,
-            (
-                e.envelope_id,
-                r.topic,
-                r.partition,
-                r.offset,
-                e.event_type,
-                e.correlation_id,
-                stamp,
-                payload,
-                meta,
-                r,
-            ),
-        )
-        for e, r, stamp, payload, meta in zip(batch, records, texts, texts_kept, stored_metadata, strict=True)
-    ]
+    # Each row is built in C: tuple.__new__ (a NamedTuple's own __new__ is a Python
+    # function) over the columns zipped.
+    columns = zip(
+        map(_ID, batch),
+        map(_TOPIC, records),
+        map(_PARTITION, records),
+        map(_OFFSET, records),
+        map(_EVENT_TYPE, batch),
+        map(_CORRELATION, batch),
+        texts,
+        texts_kept,
+        stored_metadata,
+        records,
+        strict=True,
+    )
+    return list(map(tuple.__new__, repeat(StoredEvent), columns))
 
 
 @lru_cache(maxsize=64)
