@@ -120,7 +120,7 @@ class _Batch:
     def append(self, key: bytes | None, value: bytes, headers: Sequence[Header]) -> bool:
         size = len(value) + (len(key) if key is not None else 0)
         if headers:
-            size += sum(len(name) + len(data) for name, data in headers)
+            size += sum(len(name.encode()) + len(data) for name, data in headers)  # bytes, not characters
         if size > self._max_request_size - SIZE_CHECK_MARGIN:
             # aiokafka's ``send`` makes the same check (``_serialize``); its batch API does not.
             exact = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(headers))

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from omnibase_infra.clock import Clock
+from omnibase_infra.errors import OutageError
 from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.infrastructure.kafka_producer_protocol import (
     Ack,
@@ -102,7 +103,9 @@ class LaneBatch:
     def settle(self, delivered: asyncio.Future[int]) -> None:
         """Copy the producer's outcome of the queued batch (a done callback)."""
         if delivered.cancelled():
-            self.fail(asyncio.CancelledError())
+            # An outage to the caller (the relay pauses, the batch's rows stay pending), not a
+            # cancellation of the task that awaits the ack.
+            self.fail(OutageError("the producer cancelled the batch's delivery"))
         elif (error := delivered.exception()) is not None:
             self.fail(error)
         elif not self.future.done():

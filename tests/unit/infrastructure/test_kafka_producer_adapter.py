@@ -203,3 +203,14 @@ async def test_send_soon_closes_the_open_batches_of_that_topic_and_wakes_the_sen
     assert accumulator._batches[events][0].remaining_linger() is not None, "another topic still lingers"
     assert accumulator._waiter_future.done(), "the sender is woken"
     await adapter._producer.client.close()
+
+
+def test_a_batch_refuses_a_record_whose_header_names_are_large_in_utf8_bytes() -> None:
+    # 300 bytes of value and a header name of 200 four-byte characters: 500 characters, but
+    # over 1,100 bytes serialised; the batch must refuse it as ``send`` would, not queue it.
+    from aiokafka.producer.message_accumulator import BatchBuilder
+
+    batch = kafka_producer_adapter._Batch(BatchBuilder(1 << 16, 0), max_request_size=1024)
+    with pytest.raises(kafka_errors.MessageSizeTooLargeError):
+        batch.append(b"k", b"v" * 300, [("\U0001f600" * 200, b"")])
+    assert batch.append(b"k", b"v" * 300, [("h" * 200, b"")])

@@ -507,3 +507,21 @@ async def test_topic_exists_answers_from_the_brokers_and_never_guesses() -> None
     with pytest.raises(OutageError, match="no cluster metadata"):
         await pool.topic_exists("onex.evt.test.missing.v1")
     await pool.stop()
+
+
+async def test_a_batch_whose_delivery_the_producer_cancels_fails_as_an_outage() -> None:
+    # The awaiting relay chain or reply batch must see an outage (it pauses), never a
+    # cancellation of its own task.
+    pool, factory, _ = make_pool()
+    async with pool:
+        producer = factory.made[0]
+        producer.auto_ack = False
+        async with pool.lane() as lane:
+            delivery = await lane.enqueue(OutboundEvent("t", b"v", b"k", ()))
+            lane.send_buffered()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            _, future = producer.pending_batches[0]
+            future.cancel()
+            result = await outcome(delivery)
+    assert isinstance(result, OutageError), result

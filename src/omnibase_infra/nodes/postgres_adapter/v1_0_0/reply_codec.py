@@ -116,7 +116,8 @@ def encode_reply_at(
     envelope["producer"] = PRODUCER
     envelope["onex_version"] = onex_version
     envelope["envelope_version"] = envelope_version
-    return to_json(envelope)
+    # NaN and ±infinity as ``null``, as the model's ``model_dump_json`` writes them (valid JSON).
+    return to_json(envelope, inf_nan_mode="null")
 
 
 __all__ = ["encode_reply", "encode_reply_at", "reply_payload"]
