@@ -42,11 +42,21 @@ def test_the_two_phases_split_the_suite_and_only_the_outage_tests_run_alone() ->
     assert total == total_again
     assert len(shared) + len(alone) == total
     assert not set(shared) & set(alone)
-    # The outage files stop PostgreSQL and Kafka (the pg_admin fixture), and the start-up
-    # refusals bound a whole service start (marked exclusive): they run alone, and nothing else
-    # waits for the exclusive phase.
-    alone_files = {Path(test.split("::")[0]).name for test in alone}
-    outage_files = {name for name in alone_files if name.startswith("test_zz_")}
+
+    # The outage files stop PostgreSQL and Kafka (the pg_admin fixture); the start-up refusals
+    # bound a whole service start; the PostgreSQL rotation reads every session of the service's
+    # application_name (the last two are marked exclusive). They run alone, nothing else does.
+    def file_of(test: str) -> str:
+        return Path(test.split("::", maxsplit=1)[0]).name
+
+    outage_files = {file_of(test) for test in alone if file_of(test).startswith("test_zz_")}
     assert outage_files, "no outage test in the exclusive phase"
-    assert alone_files == outage_files | {"test_startup_refusals.py"}, alone_files
-    assert not [test for test in shared if Path(test.split("::")[0]).name in alone_files]
+    assert {file_of(test) for test in alone} == outage_files | {
+        "test_startup_refusals.py",
+        "test_credential_rotation.py",
+    }
+    assert [test for test in alone if file_of(test) == "test_credential_rotation.py"] == [
+        "tests/integration/vault/test_credential_rotation.py::"
+        "test_postgres_password_then_user_rotate_while_events_stream"
+    ]
+    assert not [test for test in shared if file_of(test) in outage_files | {"test_startup_refusals.py"}]
