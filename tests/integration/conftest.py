@@ -56,11 +56,41 @@ _HOW_TO_FIX = (
 )
 
 
+EXCLUSIVE_FIXTURES = frozenset({"pg_admin"})
+"""A test that uses one of these may take a shared server down: it is marked ``exclusive``."""
+
+
+def is_exclusive(item: pytest.Item) -> bool:
+    """Whether ``item`` must run while no other test uses the shared servers."""
+    if item.get_closest_marker("exclusive") is not None:
+        return True
+    return bool(EXCLUSIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test collected from this directory as ``integration``."""
+    """Mark every test collected from this directory as ``integration``, and the tests that
+    take a shared server down as ``exclusive``; then apply ``--exclusive skip|only``.
+
+    ``scripts/test`` runs ``--exclusive skip`` on several xdist workers, then ``--exclusive only``
+    in one process, so a server outage never overlaps another test.
+    """
+    mode = config.getoption("exclusive", default="include")
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
+        exclusive = False
         if item.path.resolve().is_relative_to(_INTEGRATION_DIR):
             item.add_marker(pytest.mark.integration)
+            if is_exclusive(item):
+                item.add_marker(pytest.mark.exclusive)
+                exclusive = True
+        if mode == "include" or (mode == "only") == exclusive:
+            keep.append(item)
+        else:
+            dropped.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def require_env(name: str, *, allow_empty: bool = False) -> str:

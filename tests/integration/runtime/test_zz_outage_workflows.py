@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import asyncpg
 from service_harness import (
     ServiceProcess,
@@ -45,6 +47,21 @@ async def _wait_rows(dsn: str, schema: str, expect: int, within: float) -> int:
     return count
 
 
+async def _breaker_transitions(
+    service: ServiceProcess, breaker: str, from_state: str, to_state: str
+) -> float:
+    """``omnibase_circuit_breaker_transitions_total`` of one breaker and transition, from ``/metrics``."""
+    url = f"http://127.0.0.1:{service.metrics_port}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    wanted = {"breaker": breaker, "from_state": from_state, "to_state": to_state}
+    for line in text.splitlines():
+        match = re.fullmatch(r"omnibase_circuit_breaker_transitions_total\{(.*)\} (\S+)", line)
+        if match and wanted.items() <= dict(re.findall(r'(\w+)="([^"]*)"', match[1])).items():
+            return float(match[2])
+    return 0.0
+
+
 async def test_postgres_outage_pauses_consumption_commits_nothing_and_catches_up_exactly(
     service: ServiceProcess,
     service_topics: ServiceTopics,
@@ -56,6 +73,9 @@ async def test_postgres_outage_pauses_consumption_commits_nothing_and_catches_up
     first = [make_envelope({"phase": 1, "n": i}) for i in range(3000)]
     second = [make_envelope({"phase": 2, "n": i}) for i in range(3000)]
     group = service.env["KAFKA_CONSUMER_GROUP"]
+    # The shortest recovery_timeout the contract schema allows (development has 15 s): the
+    # breaker's half-open probe below fails after about 5 s instead of 15.
+    service.env["ONEX_BREAKER_RECOVERY_TIMEOUT"] = "5"
     service.start()
     await service.wait_ready()
     await produce(kafka_bootstrap, service_topics.store, [encode(e) for e in first], partitions=3)
@@ -68,8 +88,12 @@ async def test_postgres_outage_pauses_consumption_commits_nothing_and_catches_up
     assert sum(v or 0 for v in committed_during.values()) == len(first), committed_during
     status, body = await service.get_json("/ready")
     assert status == 503, body
-    # longer than the development recovery_timeout (15 s): the breaker half-opens, fails, reopens
-    await asyncio.sleep(17)
+    # Past the recovery_timeout: the breaker half-opens, its probe fails, it reopens; still
+    # nothing is committed.
+    deadline = time.monotonic() + 60
+    while await _breaker_transitions(service, "postgres", "half_open", "open") < 1:
+        assert time.monotonic() < deadline, "the postgres breaker never reopened after a half-open probe"
+        await asyncio.sleep(0.3)
     committed_later = await committed_offsets(kafka_bootstrap, group, service_topics.store, 3)
     assert committed_later == committed_during
     status, health = await service.get_json("/health")

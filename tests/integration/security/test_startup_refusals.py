@@ -27,6 +27,10 @@ from tls_postgres import ALTERNATE_HOST
 # Far below the startup timeout: a refusal that took longer was retried.
 PROMPT_SECONDS = 30.0
 
+# The bound above is on a whole `onex-infra run` start (imports included): scripts/test runs this
+# module in its exclusive phase, alone, so that parallel tests cannot starve it of CPU.
+pytestmark = pytest.mark.exclusive
+
 
 @dataclass(frozen=True)
 class Setup:

@@ -111,6 +111,9 @@ async def scan_outputs(service: ServiceProcess, secrets: dict[str, str]) -> None
     assert not leaks, "\n".join(leaks)
 
 
+# It reads every session of the service's application_name on the shared database: a service
+# of a test running in parallel would show up there, so scripts/test runs it alone.
+@pytest.mark.exclusive
 async def test_postgres_password_then_user_rotate_while_events_stream(
     service: ServiceProcess,
     service_topics: ServiceTopics,
