@@ -14,8 +14,7 @@ service's own start from), in this order:
    the audit sink; kafka_adapter's ``start`` (the producer pool, then the event queue, the
    durable publisher of state events); the consumer started (its group joined). Meanwhile
    a thread imports what steps 4 and 5 need (``runtime.warm_imports``: tracing's SDK, HTTP);
-4. tracing configured; ``startup_gc.settle()`` (``gc.freeze()``, the collector's start-up
-   thresholds undone); then the consumer loop task: the records waiting on the topics do
+4. tracing configured; then the consumer loop task: the records waiting on the topics do
    not wait for what follows;
 5. HTTP (health, metrics, admin), then one health round for ``/health`` and the gauges;
 6. the other tasks: each workflow infrastructure_orchestrator schedules
@@ -23,7 +22,9 @@ service's own start from), in this order:
    ``outbox_idle_interval_ms`` idle or until a new row's notification (the
    ``outbox-listener`` task, postgres_adapter's ``OutboxListener``); ``trigger: interval``,
    infrastructure_state: every ``HEALTH_CHECK_INTERVAL``), the health loop and, with a credential store, the
-   credential refresh.
+   credential refresh;
+7. ``startup_gc.settle()``: ``gc.freeze()`` over everything built so far, the collector's
+   start-up thresholds undone.
 
 The starts of step 3 retry a server that is down until ``ONEX_STARTUP_TIMEOUT``; a
 configuration or credential error stops at once.
@@ -209,10 +210,6 @@ class InfraService:
         if not started:
             return False
         process_tracing()  # from the settings, counted in c.metrics; before any batch
-        # Everything built so far lives as long as the process: keep it out of the cyclic
-        # collector, whose full passes over it paused the event loop for 100-300 ms, and
-        # collect as usual from now on (start-up ran with relaxed thresholds).
-        startup_gc.settle()
         # The consumer loop starts before HTTP and the first health round: the records
         # waiting on the topics do not wait for them.
         self._tasks.start("consumer-loop", self._loop.run())
@@ -275,6 +272,13 @@ class InfraService:
                 "credential-refresh",
                 self._rotation.run(self._stopping, every=min(refresh, ROTATION_CHECK_SECONDS)),
             )
+        # Everything built so far lives as long as the process (the nodes, HTTP, the tasks,
+        # and what the warm-import thread loaded meanwhile): keep it out of the cyclic
+        # collector, whose full passes over it paused the event loop for 100-300 ms, and
+        # collect as usual from now on (start-up ran with relaxed thresholds). Frozen only
+        # now, not before the consumer loop: aiohttp, still loading in the thread then,
+        # would have stayed in the collected generations.
+        startup_gc.settle()
         return True
 
     def _build_consumer_loop(self) -> tuple[ConsumerLoop, ProtocolKafkaConsumer]:
