@@ -3,11 +3,13 @@
 (a) raw aiokafka consumption of the pre-loaded topic, no database, with the service's
     consumer settings and batch size; (b) raw asyncpg ``copy_records_to_table`` of the same
     rows into a table of the same shape (primary key and indexes included), no Kafka;
-(c) diagnostic: the service's own ``write_events`` alone (no Kafka), batch by batch.
+(c) diagnostic: the service's own ``write_events`` alone (no Kafka), batch by batch, each
+    batch split over the contract's ``write_connections`` as the service splits it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -16,7 +18,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-unt
 
 from omnibase_infra.bench.cpu import MachineCpu
 from omnibase_infra.bench.workload import COLUMNS, Dataset, Progress
-from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import write_events
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import (
+    split_for_connections,
+    write_events,
+)
 from omnibase_infra.workflow.records import SourceRecord, StoredEvent, timestamp_text, uuid_text
 
 
@@ -90,9 +95,11 @@ async def copy_ceiling(
 
 
 async def writer_alone(
-    dsn: str, schema: str, data: Dataset, batch: int, progress: Progress
+    dsn: str, schema: str, data: Dataset, batch: int, write_connections: int, progress: Progress
 ) -> dict[str, float]:
-    """The service's ``write_events`` on its own, ``batch`` rows per call, into a scratch table."""
+    """The service's ``write_events`` on its own, ``batch`` rows per batch, into a scratch
+    table; a batch split (``split_for_connections``) over ``write_connections`` connections
+    written at once, as ``postgres_adapter.write_rows`` does."""
     scratch = f"{schema}_w"
     admin = await asyncpg.connect(dsn)
     try:
@@ -102,7 +109,10 @@ async def writer_alone(
         )
     finally:
         await admin.close()
-    conn = await asyncpg.connect(dsn, server_settings={"search_path": scratch})
+    conns = [
+        await asyncpg.connect(dsn, server_settings={"search_path": scratch}) for _ in range(write_connections)
+    ]
+    conn = conns[0]
     try:
         events = [
             StoredEvent(
@@ -121,16 +131,19 @@ async def writer_alone(
         ]
         started = time.perf_counter()
         for start in range(0, len(events), batch):
-            await write_events(conn, events[start : start + batch])
+            parts = split_for_connections(events[start : start + batch], write_connections)
+            await asyncio.gather(*(write_events(c, part) for c, part in zip(conns, parts, strict=False)))
             if (start // batch) % 200 == 199:
                 progress(f"1c writer alone: {start + batch:,}/{len(events):,}")
         elapsed = time.perf_counter() - started
         await conn.execute(f'DROP SCHEMA "{scratch}" CASCADE')
     finally:
-        await conn.close()
+        for c in conns:
+            await c.close()
     return {
         "events": float(len(events)),
         "seconds": elapsed,
         "events_per_s": len(events) / elapsed,
         "batch": float(batch),
+        "write_connections": float(write_connections),
     }

@@ -69,7 +69,11 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         "1b copy ceiling",
         [("events_per_s", "rows/s"), ("machine_cpu_us_per_event", "machine CPU us/row")],
     )
-    add("1c_writer_alone", "1c write_events alone", [("events_per_s", "rows/s"), ("batch", "batch")])
+    add(
+        "1c_writer_alone",
+        "1c write_events alone",
+        [("events_per_s", "rows/s"), ("batch", "batch"), ("write_connections", "connections")],
+    )
     add(
         "2b_scale_out",
         "2b event store, N instances",

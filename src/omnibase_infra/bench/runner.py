@@ -44,12 +44,13 @@ class Clock:
         print(f"[{time.monotonic() - self.started:7.1f}s] {message}", flush=True)
 
 
-def _contract_settings(environment_name: str) -> tuple[dict[str, Any], int]:
+def _contract_settings(environment_name: str) -> tuple[dict[str, Any], int, int]:
     from omnibase_infra.contract_validation.loader import load_contract_set
 
     contracts = load_contract_set([])
     consumer = contracts.node("kafka_adapter").kafka_consumer(environment_name)
     batch = contracts.node("message_aggregator").batching(environment_name).batch_size
+    write_connections = contracts.node("postgres_adapter").postgres_pool(environment_name).write_connections
     settings = {
         "auto_offset_reset": consumer.auto_offset_reset,
         "isolation_level": consumer.isolation_level,
@@ -57,7 +58,7 @@ def _contract_settings(environment_name: str) -> tuple[dict[str, Any], int]:
         "fetch_max_wait_ms": consumer.fetch_max_wait_ms,
         "max_partition_fetch_bytes": consumer.max_partition_fetch_bytes,
     }
-    return settings, batch
+    return settings, batch, write_connections
 
 
 async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noqa: PLR0915  # one linear script
@@ -90,7 +91,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
         floor_high=f"{name}-floor-high.v1",
     )
     peer_topic = f"{name}-peer.v1"
-    consumer_settings, batch_size = _contract_settings(args.environment)
+    consumer_settings, batch_size, write_connections = _contract_settings(args.environment)
     result: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(),
         "machine": environment.machine(),
@@ -101,6 +102,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
             "instances": args.instances,
             "environment": args.environment,
             "service_batch_size": batch_size,
+            "service_write_connections": write_connections,
             "consumer": consumer_settings,
             "copy_chunk": args.copy_chunk,
             "latency_rate": args.latency_rate,
@@ -192,7 +194,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
             await case(
                 "1c_writer_alone",
                 "1c writer alone",
-                lambda: ceilings.writer_alone(servers.dsn, schema, data, batch_size, say),
+                lambda: ceilings.writer_alone(servers.dsn, schema, data, batch_size, write_connections, say),
             )
         if "scale" in args.case_set:
             await case(

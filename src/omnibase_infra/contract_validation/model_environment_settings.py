@@ -44,7 +44,7 @@ class ModelPerEnvironment[T](BaseModel):
                 return self.development
 
 
-POOL_USE_FIELDS = frozenset({"read_connections"})
+POOL_USE_FIELDS = frozenset({"read_connections", "write_connections"})
 """Pool settings about how the node uses its pool, not how the pool is built."""
 
 
@@ -65,6 +65,15 @@ class ModelPostgresPoolSettings(BaseModel):
         le=64,
         description="connections a run of read-only commands is spread over (run_operation)",
     )
+    write_connections: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "connections a large event-store batch is split over, the parts written "
+            "concurrently, each in its own transaction (store_event_batch)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> ModelPostgresPoolSettings:
@@ -72,6 +81,8 @@ class ModelPostgresPoolSettings(BaseModel):
             raise ValueError("min_connections must not exceed max_connections")
         if self.read_connections > self.max_connections:
             raise ValueError("read_connections must not exceed max_connections")
+        if self.write_connections > self.max_connections:
+            raise ValueError("write_connections must not exceed max_connections")
         return self
 
     def apply_to(self, connection: ModelPostgresConnectionConfig) -> ModelPostgresConnectionConfig:

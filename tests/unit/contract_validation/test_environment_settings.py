@@ -90,6 +90,11 @@ def test_pool_settings_apply_to_a_connection_config() -> None:
             {"max_connections": 3, "command_timeout": 1, "read_connections": 4},
             "read_connections",
         ),
+        (
+            ModelPostgresPoolSettings,
+            {"max_connections": 3, "command_timeout": 1, "write_connections": 4},
+            "write_connections",
+        ),
         (ModelKafkaProducerSettings, {"acks": "1"}, "enable_idempotence requires acks='all'"),
         (ModelKafkaProducerSettings, {"min_pool_size": 5, "max_pool_size": 2}, "min_pool_size"),
         (ModelKafkaConsumerSettings, {"session_timeout_ms": 6000, "heartbeat_interval_ms": 3000}, "third"),

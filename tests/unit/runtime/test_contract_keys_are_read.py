@@ -266,6 +266,7 @@ async def fingerprint(
         "consumer loop": (loop._max_records, loop._poll_timeout_ms),
         "postgres breaker": _breaker(c.postgres_breaker),
         "operation reads": c.nodes.postgres_adapter.resources.read_connections,
+        "event store writes": c.nodes.postgres_adapter.resources.write_connections,
         "kafka breaker": _breaker(c.kafka_breaker),
         "event queue": (
             publisher._queue._max_size,

@@ -26,6 +26,14 @@ Guarantees:
   retried one by one, each in a savepoint, to isolate the poison rows, which are
   returned for the DLQ;
 - outage errors propagate unchanged, for the breaker to count.
+
+A large batch may be split (``split_for_connections``) over up to the pool's
+``write_connections``, each part written by ``write_events`` in its own transaction on
+its own connection, concurrently (``merge_results`` adds their results up). The rows are
+keyed and the caller commits offsets only after every part returned, so a part that
+committed before another part failed is only a set of duplicates when the batch is
+written again. Each part is at least ``ROWS_PER_WRITE_CONNECTION`` rows, so a small
+(latency) batch stays one statement on one connection.
 """
 
 from __future__ import annotations
@@ -157,6 +165,31 @@ def _escaped(value: object) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
+ROWS_PER_WRITE_CONNECTION = 500
+"""The fewest rows a part of a split batch holds (docs/performance.md has the measurements)."""
+
+
+def split_for_connections(rows: list[StoredEvent], connections: int) -> list[list[StoredEvent]]:
+    """``rows`` in at most ``connections`` contiguous parts of nearly equal size, each of at
+    least ``ROWS_PER_WRITE_CONNECTION`` rows; one part (``rows`` itself) when too few."""
+    parts = max(1, min(connections, len(rows) // ROWS_PER_WRITE_CONNECTION))
+    if parts == 1:
+        return [rows]
+    size = -(-len(rows) // parts)
+    return [rows[start : start + size] for start in range(0, len(rows), size)]
+
+
+def merge_results(results: Sequence[WriteResult]) -> WriteResult:
+    """The parts' results of one split batch, added up (rejected rows in part order)."""
+    if len(results) == 1:
+        return results[0]
+    return WriteResult(
+        sum(r.inserted for r in results),
+        sum(r.duplicates for r in results),
+        tuple(rejected for r in results for rejected in r.rejected),
+    )
+
+
 def _inserted_count(status: str) -> int:
     # asyncpg returns the command tag, e.g. "INSERT 0 42".
     return int(status.rsplit(" ", 1)[-1])
@@ -234,8 +267,11 @@ async def _write_isolating_poison(conn: DbConnection, rows: list[StoredEvent]) -
 
 __all__ = [
     "COLUMNS",
+    "ROWS_PER_WRITE_CONNECTION",
     "STAGE_STORE",
     "copy_text",
+    "merge_results",
     "poison_from_database_error",
+    "split_for_connections",
     "write_events",
 ]

@@ -20,6 +20,7 @@ node on its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
@@ -34,7 +35,11 @@ from omnibase_infra.infrastructure.outbox_spill import PostgresOutboxSpill
 from omnibase_infra.nodes.node_binding import ContractBound
 from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.command_operations import CommandOperations
-from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import write_events
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import (
+    merge_results,
+    split_for_connections,
+    write_events,
+)
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
     ModelEventStoreWriteRequest,
     ModelEventStoreWriteResult,
@@ -177,15 +182,32 @@ class NodePostgresAdapterEffect(
         return batch
 
     async def write_rows(self, rows: list[StoredEvent]) -> WriteResult:
-        """``write_events`` through the breaker, switching to the staging path while replaying."""
+        """``write_events`` through the breaker, switching to the staging path while replaying;
+        a large batch split over ``write_connections`` connections written concurrently."""
         resources = self.resources
 
-        async def write() -> WriteResult:
+        replaying = self._replaying
+
+        async def write_part(part: list[StoredEvent]) -> WriteResult:
             async with (
                 resources.database.acquire_connection() as conn,
-                trace_database_operation("INSERT", collection="onex_event_store", batch_size=len(rows)),
+                trace_database_operation("INSERT", collection="onex_event_store", batch_size=len(part)),
             ):
-                return await write_events(conn, rows, expect_duplicates=self._replaying)
+                return await write_events(conn, part, expect_duplicates=replaying)
+
+        async def write() -> WriteResult:
+            parts = split_for_connections(rows, resources.write_connections)
+            if len(parts) == 1:
+                return await write_part(rows)
+            # Every part runs to its end (no connection left inside a transaction); the
+            # first failure is the batch's (the caller retries the whole batch).
+            outcomes = await asyncio.gather(*(write_part(p) for p in parts), return_exceptions=True)
+            results: list[WriteResult] = []
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                results.append(outcome)
+            return merge_results(results)
 
         result = await resources.breaker.call(write)
         replaying = result.duplicates > 0

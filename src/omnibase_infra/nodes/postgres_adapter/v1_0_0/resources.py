@@ -60,6 +60,8 @@ class PostgresResources:
     executor: OperationExecutor
     read_connections: int = 1
     """Connections a run of read-only commands is spread over (``run_operation``)."""
+    write_connections: int = 1
+    """Connections a large event-store batch is split over (``write_rows``)."""
 
 
 def build_postgres_resources(
@@ -92,9 +94,10 @@ def build_postgres_resources(
         ),
         topic_acl=topic_acl,
     )
-    # POSTGRES_MAX_CONNECTIONS may shrink the pool below the contract's read_connections.
+    # POSTGRES_MAX_CONNECTIONS may shrink the pool below the contract's read/write_connections.
     read_connections = min(pool.read_connections, config.max_connections)
-    return PostgresResources(database, breaker, catalog, executor, read_connections)
+    write_connections = min(pool.write_connections, config.max_connections)
+    return PostgresResources(database, breaker, catalog, executor, read_connections, write_connections)
 
 
 __all__ = [
