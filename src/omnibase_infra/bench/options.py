@@ -3,7 +3,8 @@
 Cases (docs/performance.md explains the method):
   1a kafka ceiling   raw aiokafka consumption of the pre-loaded topic (no database)
   1b copy ceiling    raw asyncpg COPY of the same rows into the same table shape (no Kafka)
-  1c writer alone    the service's write_events, batch by batch (no Kafka; diagnostic)
+  1c writer alone    the service's write_events, batch by batch, split as the service splits
+                     them (no Kafka; diagnostic); again on one connection when that differs
   2  event store     the service from start to last row committed; ratio to min(1a, 1b)
   2b scale out       the same with N instances in one consumer group (--instances)
   3  latency         fixed offered rate; envelope timestamp at send → row committed

@@ -75,6 +75,11 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         [("events_per_s", "rows/s"), ("batch", "batch"), ("write_connections", "connections")],
     )
     add(
+        "1c_writer_one_connection",
+        "1c write_events alone, one connection",
+        [("events_per_s", "rows/s"), ("batch", "batch"), ("write_connections", "connections")],
+    )
+    add(
         "2b_scale_out",
         "2b event store, N instances",
         [

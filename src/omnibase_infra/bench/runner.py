@@ -196,6 +196,12 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
                 "1c writer alone",
                 lambda: ceilings.writer_alone(servers.dsn, schema, data, batch_size, write_connections, say),
             )
+            if write_connections > 1:  # the same writer unsplit: what the split gains, same run
+                await case(
+                    "1c_writer_one_connection",
+                    "1c writer alone, one connection",
+                    lambda: ceilings.writer_alone(servers.dsn, schema, data, batch_size, 1, say),
+                )
         if "scale" in args.case_set:
             await case(
                 "2b_scale_out",
