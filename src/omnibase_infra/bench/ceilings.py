@@ -136,8 +136,8 @@ async def writer_alone(
             if (start // batch) % 200 == 199:
                 progress(f"1c writer alone: {start + batch:,}/{len(events):,}")
         elapsed = time.perf_counter() - started
-        await conn.execute(f'DROP SCHEMA "{scratch}" CASCADE')
     finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{scratch}" CASCADE')
         for c in conns:
             await c.close()
     return {

@@ -41,7 +41,9 @@ def render_table(report: dict[str, Any]) -> str:
     lines = [
         BEGIN,
         f"`{report['command']}` at git {report['git']}: {report['rows']:,} rows, "
-        f"{report['repeats']} alternated passes, {report['cpus']} cores.",
+        f"{report['repeats']} passes, the order rotated each pass, {report['cpus']} cores, "
+        f"1-minute load average {min(report['load_average_after_each_pass']):.2f} to "
+        f"{max(report['load_average_after_each_pass']):.2f}.",
         "",
         f"| connections {X} batch | rows/s per pass | median | median / 1 {X} 2,000 |",
         "|---|---|---|---|",
@@ -63,7 +65,9 @@ def section(text: str) -> str | None:
     return None if start == -1 or end == -1 else text[start : end + len(END)]
 
 
-async def _measure(args: argparse.Namespace, configs: list[tuple[int, int]]) -> dict[str, list[int]]:
+async def _measure(
+    args: argparse.Namespace, configs: list[tuple[int, int]], loads: list[float]
+) -> dict[str, list[int]]:
     import asyncpg
 
     from omnibase_infra.bench.workload import make_dataset
@@ -119,9 +123,12 @@ async def _measure(args: argparse.Namespace, configs: list[tuple[int, int]]) -> 
     passes: dict[str, list[int]] = {f"{c}x{b}": [] for c, b in configs}
     try:
         for repeat in range(args.repeats):
-            for connections, batch in configs:
+            # Rotated each pass: no configuration always comes first, right after a DROP.
+            shift = repeat % len(configs)
+            for connections, batch in configs[shift:] + configs[:shift]:
                 rate = await one_pass(connections, batch)
                 passes[f"{connections}x{batch}"].append(round(rate))
+                loads.append(round(os.getloadavg()[0], 2))
                 print(
                     f"pass {repeat + 1}: {connections} connection(s) x batch {batch}: {rate:,.0f} rows/s "
                     f"(load {os.getloadavg()[0]:.2f})",
@@ -143,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         configs = [parse_config(text) for text in args.configs]
     except ValueError as exc:
         parser.error(str(exc))
-    passes = asyncio.run(_measure(args, configs))
+    if len(set(configs)) != len(configs):
+        parser.error(f"a configuration is named twice: {' '.join(args.configs)}")
+    loads: list[float] = []
+    passes = asyncio.run(_measure(args, configs, loads))
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     report = {
         "command": "scripts/writer-split " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -152,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "cpus": os.cpu_count(),
         "rows_per_s": passes,
+        "load_average_after_each_pass": loads,
     }
     print()
     print(render_table(report))

@@ -39,6 +39,7 @@ async def postgres(
         **os.environ,
         "POSTGRES_SCHEMA": pg_schema,
         "ENVIRONMENT": "development",
+        "POSTGRES_MIN_CONNECTIONS": "3",  # parts go only to connections idle in the pool
         "ONEX_EVENT_STORE_TOPICS": store,
         "ONEX_OUTBOX_TOPICS": store,
     }
@@ -93,7 +94,7 @@ async def test_a_large_batch_is_written_in_one_transaction_per_part(
     transactions: int,
 ) -> None:
     """Three connections but too few rows for three parts of the minimum size: two parts."""
-    object.__setattr__(postgres.resources, "write_connections", connections)
+    postgres.resources.write_connections = connections
 
     assert await write(postgres, records(0, SPLIT)) == (SPLIT, 0)
 
@@ -104,7 +105,7 @@ async def test_a_split_batch_whose_part_was_stored_before_adds_only_the_rest(
     postgres: NodePostgresAdapterEffect, postgres_dsn: str, pg_schema: str
 ) -> None:
     """A redelivery after one part committed and the other failed: the stored part is duplicates."""
-    object.__setattr__(postgres.resources, "write_connections", 2)
+    postgres.resources.write_connections = 2
     second_half = SPLIT // 2 + SPLIT % 2
     assert await write(postgres, records(SPLIT - second_half, second_half)) == (second_half, 0)
 
@@ -116,7 +117,7 @@ async def test_a_split_batch_whose_part_was_stored_before_adds_only_the_rest(
 async def test_a_poison_row_in_one_part_is_isolated_and_every_other_row_is_stored(
     postgres: NodePostgresAdapterEffect, postgres_dsn: str, pg_schema: str
 ) -> None:
-    object.__setattr__(postgres.resources, "write_connections", 2)
+    postgres.resources.write_connections = 2
     batch = list(records(0, SPLIT))
     # jsonb refuses the NUL character (SQLSTATE 22P05): a data error, so the row is poison.
     batch[SPLIT - 3] = records(SPLIT - 3, 1, {"text": "nul \u0000 here"})[0]

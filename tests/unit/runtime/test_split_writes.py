@@ -6,20 +6,31 @@ part fails the batch, and writing the batch again stores every row once.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from hypothesis import given
+import pytest
+from hypothesis import example, given
 from hypothesis import strategies as st
 from omnibase_core.models.events.model_event_envelope import ModelEventEnvelope
 from pydantic import JsonValue
 
 from omnibase_infra.errors import PoisonRecordError
+from omnibase_infra.infrastructure.error_classification import is_outage
+from omnibase_infra.models.model_consumed_record import ModelConsumedRecord
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import (
     ROWS_PER_WRITE_CONNECTION,
     merge_results,
     split_for_connections,
+)
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.models import (
+    ModelEventStoreWriteRequest,
+    ModelPostgresAdapterInput,
 )
 from omnibase_infra.workflow.envelopes import encode_envelope
 from omnibase_infra.workflow.records import (
@@ -30,7 +41,7 @@ from omnibase_infra.workflow.records import (
     WriteResult,
 )
 
-from .fakes import EventStoreConnection, FakeRecord, spin_until
+from .fakes import EventStoreConnection, FakeRecord, spin, spin_until
 from .workflow_harness import STORE, WorkflowHarness, host_workflows
 
 if TYPE_CHECKING:
@@ -42,7 +53,9 @@ def rows(count: int) -> list[StoredEvent]:
     return [StoredEvent(f"id-{n}", STORE, 0, n, None, None, "t", "{}", "{}", source) for n in range(count)]
 
 
-@given(count=st.integers(0, 5 * ROWS_PER_WRITE_CONNECTION), connections=st.integers(1, 8))
+@given(count=st.integers(0, 10 * ROWS_PER_WRITE_CONNECTION), connections=st.integers(1, 8))
+@example(count=3 * ROWS_PER_WRITE_CONNECTION + 1, connections=3)
+@example(count=4 * ROWS_PER_WRITE_CONNECTION + 1, connections=4)
 def test_parts_are_contiguous_near_equal_and_never_below_the_minimum(count: int, connections: int) -> None:
     batch = rows(count)
 
@@ -52,7 +65,7 @@ def test_parts_are_contiguous_near_equal_and_never_below_the_minimum(count: int,
     assert 1 <= len(parts) <= connections
     if len(parts) > 1:
         assert min(len(p) for p in parts) >= ROWS_PER_WRITE_CONNECTION
-        assert max(len(p) for p in parts) - min(len(p) for p in parts) <= len(parts)
+        assert max(len(p) for p in parts) - min(len(p) for p in parts) <= 1
     else:
         assert parts[0] is batch
         assert connections == 1 or count < 2 * ROWS_PER_WRITE_CONNECTION
@@ -71,21 +84,39 @@ class ConnectionLost(ConnectionResetError):
     """An outage of one part's connection (classified as an outage, like a reset socket)."""
 
 
+class NotAnOutage(RuntimeError):
+    """A failure the breaker does not count (a bug, say)."""
+
+
+@dataclass
+class Stats:
+    checked_in: int
+
+
 class SharedEventStore:
     """Lends a new ``EventStoreConnection`` per acquisition, all over one table.
 
     Every COPY waits until ``expected_at_once`` connections are lent at the same time (a
-    write that ran its parts one after another would fail here), and the COPY of the
-    connection numbered ``fail_connection`` fails once.
+    write that ran its parts one after another would fail here); the COPY of connection
+    number N raises ``failures[N]`` once; while ``hold`` is set, the COPYs that do not fail
+    wait for it. ``idle`` is what the pool reports idle.
     """
 
-    def __init__(self, expected_at_once: int, fail_connection: int | None = None) -> None:
+    def __init__(
+        self, expected_at_once: int, failures: dict[int, BaseException] | None = None, idle: int = 8
+    ) -> None:
         self.stored: dict[object, tuple[object, ...]] = {}
         self.expected_at_once = expected_at_once
-        self.fail_connection = fail_connection
+        self.failures = dict(failures or {})
+        self.idle = idle
+        self.hold: asyncio.Event | None = None
+        self.failed = 0
         self.lent = 0
         self.held = 0
         self.most_held = 0
+
+    def get_connection_stats(self) -> Stats:
+        return Stats(checked_in=self.idle)
 
     @asynccontextmanager
     async def acquire_connection(self) -> AsyncIterator[LentConnection]:
@@ -115,9 +146,12 @@ class _PartConnection(EventStoreConnection):
     ) -> str:
         store = self._store
         await spin_until(lambda: store.most_held >= store.expected_at_once)
-        if self._number == store.fail_connection:
-            store.fail_connection = None
-            raise ConnectionLost("connection reset by peer")
+        failure = store.failures.pop(self._number, None)
+        if failure is not None:
+            store.failed += 1
+            raise failure
+        if store.hold is not None:
+            await store.hold.wait()
         return await super().copy_to_table(table, source=source, columns=columns, schema_name=schema_name)
 
 
@@ -131,7 +165,7 @@ def events(count: int) -> dict[Partition, list[ProtocolConsumerRecord]]:
 
 async def hosted(store: SharedEventStore, write_connections: int) -> WorkflowHarness:
     harness = await host_workflows(database=store)
-    object.__setattr__(harness.nodes.postgres_adapter.resources, "write_connections", write_connections)
+    harness.nodes.postgres_adapter.resources.write_connections = write_connections
     return harness
 
 
@@ -166,23 +200,95 @@ async def test_one_connection_writes_the_whole_batch_when_the_contract_says_one(
     assert len(store.stored) == 4 * ROWS_PER_WRITE_CONNECTION
 
 
-async def test_a_failed_part_fails_the_batch_and_writing_it_again_stores_every_row_once() -> None:
+@pytest.mark.parametrize(("idle", "parts"), [(0, 1), (1, 1), (2, 2), (5, 3)])
+async def test_a_batch_is_split_only_over_connections_idle_in_the_pool(idle: int, parts: int) -> None:
+    """A busy pool gives fewer parts, never a wait for a connection (which could time out)."""
+    store = SharedEventStore(expected_at_once=parts, idle=idle)
+    harness = await hosted(store, write_connections=3)
+
+    await harness.gateway.handle(events(4 * ROWS_PER_WRITE_CONNECTION))
+
+    assert (store.lent, store.most_held) == (parts, parts)
+    assert len(store.stored) == 4 * ROWS_PER_WRITE_CONNECTION
+
+
+async def test_a_failed_part_fails_the_batch_only_once_every_part_ended_and_nothing_is_committed() -> None:
     count = 2 * ROWS_PER_WRITE_CONNECTION
-    store = SharedEventStore(expected_at_once=2, fail_connection=2)
+    store = SharedEventStore(expected_at_once=2, failures={2: ConnectionLost("connection reset by peer")})
+    store.hold = asyncio.Event()
     harness = await hosted(store, write_connections=2)
     batch = events(count)
 
-    failed = None
-    try:
-        await harness.gateway.handle(batch)
-    except Exception as exc:  # the outage, as the consumer loop sees it
-        failed = exc
-    assert failed is not None
+    handled = asyncio.create_task(harness.gateway.handle(batch))
+    await spin_until(lambda: store.failed == 1)
+    await spin(50)
+    assert not handled.done(), "the batch waits for its other part"
+    assert store.held == 1
+    store.hold.set()
+    with pytest.raises(Exception) as failed:
+        await handled
+    assert is_outage(failed.value)
     assert len(store.stored) == ROWS_PER_WRITE_CONNECTION, "the other part ran to its end"
-    assert harness.stats.stored == 0, "nothing reported stored: the batch is not committed"
+    assert store.held == 0
+    assert harness.consumer.commits == [] and harness.stats.stored == 0
 
+    store.hold = None
     await harness.gateway.handle(batch)
 
     assert len(store.stored) == count
     assert harness.stats.stored == ROWS_PER_WRITE_CONNECTION
     assert harness.stats.duplicates == ROWS_PER_WRITE_CONNECTION
+    assert harness.consumer.commits != []
+
+
+async def test_an_outage_in_any_part_is_the_batchs_failure_and_the_other_failure_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = SharedEventStore(
+        expected_at_once=2, failures={1: NotAnOutage("a bug"), 2: ConnectionLost("connection reset")}
+    )
+    harness = await hosted(store, write_connections=2)
+
+    with pytest.raises(Exception) as failed:
+        await harness.gateway.handle(events(2 * ROWS_PER_WRITE_CONNECTION))
+
+    assert is_outage(failed.value), "the breaker must count the outage"
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("another part of the batch also failed" in m and "NotAnOutage" in m for m in logged)
+    assert not any("a bug" in m for m in logged), "class and SQLSTATE only, never the message"
+
+
+async def test_a_cancelled_batch_gives_back_every_connection_and_commits_nothing() -> None:
+    store = SharedEventStore(expected_at_once=2)
+    store.hold = asyncio.Event()
+    harness = await hosted(store, write_connections=2)
+
+    handled = asyncio.create_task(harness.gateway.handle(events(2 * ROWS_PER_WRITE_CONNECTION)))
+    await spin_until(lambda: store.held == 2)
+    await spin(10)
+    handled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handled
+
+    assert store.held == 0
+    assert store.stored == {} and harness.consumer.commits == []
+
+
+async def test_a_typed_write_whose_envelope_ids_repeat_is_not_split() -> None:
+    """Two parts holding the same key would wait on each other's transaction."""
+    store = SharedEventStore(expected_at_once=1)
+    harness = await hosted(store, write_connections=2)
+    ids = [uuid.uuid4() for _ in range(ROWS_PER_WRITE_CONNECTION)]
+    records = tuple(
+        ModelConsumedRecord(
+            topic=STORE, partition=0, offset=n, envelope_id=ids[n % len(ids)], payload={"n": n}
+        )
+        for n in range(2 * ROWS_PER_WRITE_CONNECTION)
+    )
+
+    await harness.postgres.execute(
+        ModelPostgresAdapterInput(request=ModelEventStoreWriteRequest(records=records))
+    )
+
+    assert store.lent == 1
+    assert len(store.stored) == ROWS_PER_WRITE_CONNECTION

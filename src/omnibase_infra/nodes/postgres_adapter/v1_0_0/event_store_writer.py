@@ -175,8 +175,9 @@ def split_for_connections(rows: list[StoredEvent], connections: int) -> list[lis
     parts = max(1, min(connections, len(rows) // ROWS_PER_WRITE_CONNECTION))
     if parts == 1:
         return [rows]
-    size = -(-len(rows) // parts)
-    return [rows[start : start + size] for start in range(0, len(rows), size)]
+    size, longer = divmod(len(rows), parts)  # the first ``longer`` parts take one row more
+    bounds = [i * size + min(i, longer) for i in range(parts + 1)]
+    return [rows[bounds[i] : bounds[i + 1]] for i in range(parts)]
 
 
 def merge_results(results: Sequence[WriteResult]) -> WriteResult:

@@ -31,11 +31,13 @@ from omnibase_core.nodes.node_effect import NodeEffect
 
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import LifecycleError, UnsupportedRequestError
+from omnibase_infra.infrastructure.error_classification import is_outage, qualified_name, sqlstate_of
 from omnibase_infra.infrastructure.outbox_spill import PostgresOutboxSpill
 from omnibase_infra.nodes.node_binding import ContractBound
 from omnibase_infra.nodes.postgres_adapter.v1_0_0 import migrations
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.command_operations import CommandOperations
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import (
+    ROWS_PER_WRITE_CONNECTION,
     merge_results,
     split_for_connections,
     write_events,
@@ -166,10 +168,12 @@ class NodePostgresAdapterEffect(
 
     @operation(input=EventBatch)
     async def store_event_batch(self, batch: EventBatch, step: StepContext) -> EventBatch:
-        """Write the batch's events in one transaction; rows PostgreSQL rejects become dead letters.
+        """Write the batch's events (folded: one row per envelope id); rows PostgreSQL rejects
+        become dead letters.
 
-        COPY straight into the table; after a batch that met stored rows (a replay), through
-        the staging table until a batch has none (``event_store_writer``).
+        One transaction, or a large batch in parts written at once, each its own transaction
+        (``write_rows``). COPY straight into the table; after a batch that met stored rows (a
+        replay), through the staging table until a batch has none (``event_store_writer``).
         """
         rows = batch.events
         if not rows:
@@ -181,33 +185,34 @@ class NodePostgresAdapterEffect(
         batch.dead.extend(DeadLetter.from_error(row.source, err, now) for row, err in result.rejected)
         return batch
 
-    async def write_rows(self, rows: list[StoredEvent]) -> WriteResult:
-        """``write_events`` through the breaker, switching to the staging path while replaying;
-        a large batch split over ``write_connections`` connections written concurrently."""
-        resources = self.resources
+    async def write_rows(self, rows: list[StoredEvent], *, split: bool = True) -> WriteResult:
+        """``write_events`` through the breaker, switching to the staging path while replaying.
 
-        replaying = self._replaying
+        A large batch is split over up to ``write_connections`` connections, the parts written
+        at once, each in its own transaction (``event_store_writer.split_for_connections``),
+        and only over connections idle in the pool at that moment: a busy pool means fewer
+        parts, never a wait that could time out as an outage. ``split=False`` (rows whose
+        envelope ids may repeat: two parts would wait on each other's key) writes one part.
+        """
+        resources = self.resources
+        expect_duplicates = self._replaying
 
         async def write_part(part: list[StoredEvent]) -> WriteResult:
             async with (
                 resources.database.acquire_connection() as conn,
                 trace_database_operation("INSERT", collection="onex_event_store", batch_size=len(part)),
             ):
-                return await write_events(conn, part, expect_duplicates=replaying)
+                return await write_events(conn, part, expect_duplicates=expect_duplicates)
 
         async def write() -> WriteResult:
-            parts = split_for_connections(rows, resources.write_connections)
+            parts = [rows]
+            if split and resources.write_connections > 1 and len(rows) >= 2 * ROWS_PER_WRITE_CONNECTION:
+                idle = resources.database.get_connection_stats().checked_in
+                parts = split_for_connections(rows, min(resources.write_connections, max(1, idle)))
             if len(parts) == 1:
                 return await write_part(rows)
-            # Every part runs to its end (no connection left inside a transaction); the
-            # first failure is the batch's (the caller retries the whole batch).
             outcomes = await asyncio.gather(*(write_part(p) for p in parts), return_exceptions=True)
-            results: list[WriteResult] = []
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome
-                results.append(outcome)
-            return merge_results(results)
+            return merge_results(_results_or_raise(outcomes))
 
         result = await resources.breaker.call(write)
         replaying = result.duplicates > 0
@@ -250,7 +255,8 @@ class NodePostgresAdapterEffect(
                 )
                 for r in inner.records
             ]
-            result = await self.write_rows(rows)
+            distinct = len({r.envelope_id for r in rows}) == len(rows)
+            result = await self.write_rows(rows, split=distinct)
             return ModelPostgresAdapterOutput(
                 result=ModelEventStoreWriteResult(
                     received=len(rows), stored=result.inserted, duplicates=result.duplicates
@@ -262,6 +268,26 @@ class NodePostgresAdapterEffect(
     async def process(self, input_data: ModelEffectInput) -> ModelEffectOutput:
         """Not supported: core's generic effect input carries no typed request; use ``execute()``."""
         raise UnsupportedRequestError(f"{NODE_NAME} takes typed requests through execute(), not process()")
+
+
+def _results_or_raise(outcomes: list[WriteResult | BaseException]) -> list[WriteResult]:
+    """The parts' results, or the batch's failure once every part has ended.
+
+    An outage wins over any other failure (the breaker must count it); the failures not
+    raised are logged by class and SQLSTATE (never a message: it may quote row values).
+    """
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if not failures:
+        return [o for o in outcomes if not isinstance(o, BaseException)]
+    raised = next((f for f in failures if is_outage(f)), failures[0])
+    for other in failures:
+        if other is not raised:
+            logger.warning(
+                "event store: another part of the batch also failed: %s (SQLSTATE %s)",
+                qualified_name(other),
+                sqlstate_of(other) or "-",
+            )
+    raise raised
 
 
 def _declared(topics: tuple[str, ...], marker: str) -> str:
