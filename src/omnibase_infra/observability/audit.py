@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
@@ -129,6 +129,25 @@ def _correlation(value: UUID | str | None) -> UUID | None:
         return None
 
 
+class _EventFields(TypedDict):
+    """``AuditEvent``'s fields but ``details``: one typed set for both ways ``record`` builds it."""
+
+    event_type: AuditEventType
+    severity: AuditSeverity
+    occurred_at: datetime
+    correlation_id: UUID | None
+    resource: str
+    action: str
+    outcome: AuditOutcome
+
+
+class _DetailFields(TypedDict):
+    trace_id: str | None
+    span_id: str | None
+    environment: str | None
+    extras: dict[str, str]
+
+
 def _valid_as_given(
     event_type: object,
     severity: object,
@@ -215,33 +234,23 @@ class AuditLogger:
         if parsed is None and correlation_id is not None:
             facts["correlation_id"] = str(correlation_id)
         occurred_at = self._clock.now()
+        fields = _EventFields(
+            event_type=event_type,
+            severity=severity,
+            occurred_at=occurred_at,
+            correlation_id=parsed,
+            resource=resource,
+            action=action,
+            outcome=outcome,
+        )
+        details = _DetailFields(
+            trace_id=trace_id, span_id=span_id, environment=self._environment, extras=facts
+        )
         if _valid_as_given(event_type, severity, outcome, resource, action, occurred_at, facts):
             # What validation would accept unchanged: built without it (one record per command).
-            event = AuditEvent.model_construct(
-                event_type=event_type,
-                severity=severity,
-                occurred_at=occurred_at,
-                correlation_id=parsed,
-                resource=resource,
-                action=action,
-                outcome=outcome,
-                details=ModelAuditDetails.model_construct(
-                    trace_id=trace_id, span_id=span_id, environment=self._environment, extras=facts
-                ),
-            )
+            event = AuditEvent.model_construct(**fields, details=ModelAuditDetails.model_construct(**details))
         else:
-            event = AuditEvent(
-                event_type=event_type,
-                severity=severity,
-                occurred_at=occurred_at,
-                correlation_id=parsed,
-                resource=resource,
-                action=action,
-                outcome=outcome,
-                details=ModelAuditDetails(
-                    trace_id=trace_id, span_id=span_id, environment=self._environment, extras=facts
-                ),
-            )
+            event = AuditEvent(**fields, details=ModelAuditDetails(**details))
         self._emit(event)
         return event
 

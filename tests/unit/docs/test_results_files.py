@@ -16,7 +16,7 @@ import re
 from doc_blocks import MARKDOWN_FILES, REPO_ROOT
 from fault_injection import report as faults_report
 
-from omnibase_infra.bench import comparison, goals
+from omnibase_infra.bench import comparison, goals, writer_split
 from omnibase_infra.bench import report as bench_report
 
 RESULTS = REPO_ROOT / "docs" / "results"
@@ -76,3 +76,10 @@ def test_the_second_round_table_is_rendered_from_the_committed_reports() -> None
         before, after, "before (a52ad95)", f"after ({after['versions']['git']})"
     )
     assert goals.goal_section(page) == expected
+
+
+def test_the_writer_split_table_is_rendered_from_the_committed_report() -> None:
+    """performance.md's writer table (one connection against a split batch) is the JSON's."""
+    report = json.loads((RESULTS / "writer-split.json").read_text(encoding="utf-8"))
+    page = (REPO_ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    assert writer_split.section(page) == writer_split.render_table(report)
