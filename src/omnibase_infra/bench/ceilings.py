@@ -22,7 +22,6 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import (
     split_for_connections,
     write_events,
 )
-from omnibase_infra.workflow.records import SourceRecord, StoredEvent, timestamp_text, uuid_text
 
 
 async def kafka_ceiling(
@@ -114,21 +113,7 @@ async def writer_alone(
     ]
     conn = conns[0]
     try:
-        events = [
-            StoredEvent(
-                uuid_text(r[0]),
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                uuid_text(r[5]),
-                timestamp_text(r[6]),
-                r[7],
-                r[8],
-                SourceRecord(r[1], r[2], r[3], None, None, ()),
-            )
-            for r in data.rows
-        ]
+        events = data.stored_events()
         started = time.perf_counter()
         for start in range(0, len(events), batch):
             parts = split_for_connections(events[start : start + batch], write_connections)

@@ -21,6 +21,8 @@ from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]  # untyped
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.event_store_writer import COLUMNS as EVENT_STORE_COLUMNS
+from omnibase_infra.workflow.records import SourceRecord, StoredEvent, uuid_text
+from omnibase_infra.workflow.records import timestamp_text as stored_timestamp_text
 
 EVENT_TYPE = "bench.event"
 # What the service stores as metadata for an envelope that carries none.
@@ -58,6 +60,24 @@ class Dataset:
     @property
     def mean_bytes(self) -> float:
         return sum(map(len, self.values)) / max(1, len(self.values))
+
+    def stored_events(self) -> list[StoredEvent]:
+        """The rows as the service's writer takes them (``write_events``), text as decoded."""
+        return [
+            StoredEvent(
+                uuid_text(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                uuid_text(r[5]),
+                stored_timestamp_text(r[6]),
+                r[7],
+                r[8],
+                SourceRecord(r[1], r[2], r[3], None, None, ()),
+            )
+            for r in self.rows
+        ]
 
 
 def make_dataset(topic: str, count: int, partitions: int, seed: int = 7) -> Dataset:

@@ -76,24 +76,9 @@ async def _measure(
         write_events,
     )
     from omnibase_infra.nodes.postgres_adapter.v1_0_0.migrations import migrate
-    from omnibase_infra.workflow.records import SourceRecord, StoredEvent, timestamp_text, uuid_text
 
     data = make_dataset("onex.evt.writer-split.v1", args.rows, 3)
-    rows = [
-        StoredEvent(
-            uuid_text(r[0]),
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            uuid_text(r[5]),
-            timestamp_text(r[6]),
-            r[7],
-            r[8],
-            SourceRecord(r[1], r[2], r[3], None, None, ()),
-        )
-        for r in data.rows
-    ]
+    rows = data.stored_events()
     dsn: dict[str, Any] = {
         "host": os.environ.get("POSTGRES_HOST", "127.0.0.1"),
         "port": int(os.environ.get("POSTGRES_PORT", "5432")),
