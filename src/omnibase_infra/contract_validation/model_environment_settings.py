@@ -44,7 +44,7 @@ class ModelPerEnvironment[T](BaseModel):
                 return self.development
 
 
-POOL_USE_FIELDS = frozenset({"read_connections"})
+POOL_USE_FIELDS = frozenset({"read_connections", "reads_per_round_trip"})
 """Pool settings about how the node uses its pool, not how the pool is built."""
 
 
@@ -64,6 +64,15 @@ class ModelPostgresPoolSettings(BaseModel):
         ge=1,
         le=64,
         description="connections a run of read-only commands is spread over (run_operation)",
+    )
+    reads_per_round_trip: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description=(
+            "read-only commands of a run whose statements one connection sends to PostgreSQL "
+            "in one round trip (run_operation; 1: one round trip each)"
+        ),
     )
 
     @model_validator(mode="after")

@@ -60,6 +60,8 @@ class PostgresResources:
     executor: OperationExecutor
     read_connections: int = 1
     """Connections a run of read-only commands is spread over (``run_operation``)."""
+    reads_per_round_trip: int = 1
+    """Read-only commands of a run whose statements one connection sends in one round trip."""
 
 
 def build_postgres_resources(
@@ -94,7 +96,9 @@ def build_postgres_resources(
     )
     # POSTGRES_MAX_CONNECTIONS may shrink the pool below the contract's read_connections.
     read_connections = min(pool.read_connections, config.max_connections)
-    return PostgresResources(database, breaker, catalog, executor, read_connections)
+    return PostgresResources(
+        database, breaker, catalog, executor, read_connections, pool.reads_per_round_trip
+    )
 
 
 __all__ = [
