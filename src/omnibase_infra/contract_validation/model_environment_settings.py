@@ -152,15 +152,6 @@ class ModelWorkflowRuntimeSettings(BaseModel):
     outbox_max_attempts: int = Field(ge=1, le=100, description="failed publishes before a row is parked")
     outbox_idle_interval_ms: int = Field(ge=10, le=60000, description="wait after an empty relay round")
     shutdown_grace_seconds: int = Field(ge=1, le=300, description="time to finish work on SIGTERM")
-    command_batch_size: int | None = Field(
-        default=None,
-        ge=1,
-        le=100000,
-        description=(
-            "commands of one poll the operations workflow runs at a time: each group's replies "
-            "are sent and its offsets committed before the next group runs (unset: all at once)"
-        ),
-    )
 
 
 __all__ = [

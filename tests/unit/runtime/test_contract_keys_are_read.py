@@ -269,7 +269,6 @@ async def fingerprint(
             c.nodes.postgres_adapter.resources.read_connections,
             c.nodes.postgres_adapter.resources.reads_per_round_trip,
         ),
-        "command groups": c.nodes.group_gateway._command_batch_size,
         "kafka breaker": _breaker(c.kafka_breaker),
         "event queue": (
             publisher._queue._max_size,

@@ -39,7 +39,7 @@ from omnibase_infra.workflow.envelopes import encode_envelope
 from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord
 
 from .fakes import FakeCatalog, FakeOperation, FakePublisher, FakeRecord, encode_reply
-from .workflow_harness import WorkflowHarness, host_workflows, shipped_contracts
+from .workflow_harness import WorkflowHarness, host_workflows
 
 COMPLETED = "onex.evt.postgres.operation-completed.v1"
 FAILED = "onex.evt.postgres.operation-failed.v1"
@@ -535,76 +535,3 @@ def test_pipelined_sql_wraps_queries_only() -> None:
     assert pipelined_sql(FakeOperation("w", sql="with x AS (SELECT 1) SELECT 2")) is not None
     assert pipelined_sql(FakeOperation("s", sql="SHOW work_mem")) is None
     assert pipelined_sql(FakeOperation("two", sql="SELECT 1; SELECT 2")) is None
-
-
-# -- a poll's commands in groups (workflow_runtime.command_batch_size) -------------------------
-
-
-def logging_replies(harness: WorkflowHarness, server: Server) -> None:
-    """Note each reply's send on the server's timeline."""
-    send = harness.publisher.send
-
-    async def noted(topic: str, value: bytes, *args: object, **kwargs: object) -> tuple[int, int]:
-        server.log.append((0, "reply"))
-        return await send(topic, value, *args, **kwargs)  # type: ignore[arg-type]
-
-    object.__setattr__(harness.publisher, "send", noted)
-
-
-@pytest.mark.parametrize(
-    ("group_size", "commits", "runs"),
-    [(None, [7], 1), (3, [3, 6, 7], 3), (7, [7], 1), (1, [1, 2, 3, 4, 5, 6, 7], 7)],
-)
-async def test_a_polls_commands_run_in_groups_each_answered_and_committed_before_the_next(
-    group_size: int | None, commits: list[int], runs: int
-) -> None:
-    server = Server()
-    harness, _ = await hosted(server)
-    object.__setattr__(harness.gateway, "_command_batch_size", group_size)
-    logging_replies(harness, server)
-    reads = [command("read_thing", n) for n in range(1, 8)]
-
-    await harness.gateway.handle(batch(*reads))
-
-    assert harness.consumer.commits == [{Partition(COMMANDS, 0): offset} for offset in commits]
-    events = [what for _, what in server.log]
-    assert events.count("begin-reads") == runs
-    groups = " ".join(events).split("begin-reads")[1:]
-    assert [group.count("reply") for group in groups] == [
-        after - before for before, after in zip([0, *commits], commits, strict=False)
-    ], "a group's replies are sent before the next group runs"
-    answered = replies(harness)
-    assert [answered[r.envelope_id].rows for r in reads] == [[{"thing": n}] for n in range(1, 8)]
-
-
-async def test_groups_keep_the_order_across_partitions_of_a_poll() -> None:
-    server = Server()
-    harness, _ = await hosted(server)
-    object.__setattr__(harness.gateway, "_command_batch_size", 2)
-    logging_replies(harness, server)
-    first = [
-        FakeRecord(COMMANDS, 0, o, b"k", encode_envelope(command("read_thing", o + 1)), ()) for o in range(3)
-    ]
-    second = [
-        FakeRecord(COMMANDS, 1, o, b"k", encode_envelope(command("read_thing", 10 + o)), ()) for o in range(2)
-    ]
-
-    await harness.gateway.handle({Partition(COMMANDS, 0): first, Partition(COMMANDS, 1): second})
-
-    assert harness.consumer.commits == [
-        {Partition(COMMANDS, 0): 2},
-        {Partition(COMMANDS, 0): 3, Partition(COMMANDS, 1): 1},
-        {Partition(COMMANDS, 1): 2},
-    ]
-    assert [what for _, what in server.log if what.startswith("select")] == [
-        "select 1",
-        "select 2",
-        "select 3",
-        "select 10",
-        "select 11",
-    ]
-
-
-def test_the_shipped_contracts_group_commands() -> None:
-    runtime = shipped_contracts().node("infrastructure_orchestrator").workflow_runtime("production")
-    assert runtime.command_batch_size == 128

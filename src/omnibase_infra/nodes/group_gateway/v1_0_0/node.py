@@ -14,12 +14,6 @@
 
 A record of a topic no workflow takes (possible only through a variable) is
 dead-lettered (stage ``route``) by the first workflow of its batch.
-
-The commands of a batch run through the operations workflow at most
-``workflow_runtime.command_batch_size`` at a time (infrastructure_orchestrator's contract):
-each group is a run of its own (decoded ahead, then executed, answered and committed), in
-the batch's order, so the replies of the first commands leave while the later ones run
-instead of all waiting for the last; a group is exactly what a smaller poll would have been.
 """
 
 from __future__ import annotations
@@ -34,11 +28,7 @@ from omnibase_core.nodes.node_orchestrator import NodeOrchestrator
 from omnibase_infra.clock import SYSTEM_CLOCK, Clock
 from omnibase_infra.errors import LifecycleError, PoisonRecordError, UnsupportedRequestError
 from omnibase_infra.nodes.group_gateway.v1_0_0.topic_acl import TopicAcl
-from omnibase_infra.nodes.group_gateway.v1_0_0.topology import (
-    OPERATIONS_WORKFLOW,
-    ServiceTopology,
-    resolve_topology,
-)
+from omnibase_infra.nodes.group_gateway.v1_0_0.topology import ServiceTopology, resolve_topology
 from omnibase_infra.nodes.node_binding import ContractBound
 from omnibase_infra.protocols.protocol_clock import ProtocolClock
 from omnibase_infra.workflow.dlq_stages import STAGE_ROUTE
@@ -47,10 +37,9 @@ from omnibase_infra.workflow.protocols import TopicUse
 from omnibase_infra.workflow.records import DeadLetter, Partition, ProtocolConsumerRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
 NODE_NAME = "group_gateway"
-ORCHESTRATOR = "infrastructure_orchestrator"
 
 
 @dataclass(eq=False)
@@ -69,7 +58,6 @@ class NodeGroupGateway(ContractBound, NodeOrchestrator):
     _acl: TopicAcl | None = None
     _runner: Any = None
     _clock: Clock = SYSTEM_CLOCK
-    _command_batch_size: int | None = None
 
     async def _initialize_node_resources(self) -> None:
         await super()._initialize_node_resources()
@@ -81,8 +69,6 @@ class NodeGroupGateway(ContractBound, NodeOrchestrator):
         object.__setattr__(self, "_topology", topology)
         object.__setattr__(self, "_acl", acl)
         object.__setattr__(self, "_clock", clock or SYSTEM_CLOCK)
-        runtime = contracts.node(ORCHESTRATOR).workflow_runtime(self.binding.environment)
-        object.__setattr__(self, "_command_batch_size", runtime.command_batch_size)
 
     def attach(self, runner: Any) -> None:
         """The workflow runner (infrastructure_orchestrator) batches are handed to."""
@@ -141,38 +127,10 @@ class NodeGroupGateway(ContractBound, NodeOrchestrator):
                 unrouted[partition] = records
             else:
                 parts.setdefault(name, {})[partition] = records
-        runs = [
-            await runner.prepare(name, ConsumedBatch(group))
-            for name, records in parts.items()
-            for group in self._groups(name, records)
-        ]
+        runs = [await runner.prepare(name, ConsumedBatch(records)) for name, records in parts.items()]
         if unrouted:
             self._dead_letter_unrouted(runs, unrouted, runner)
         return PreparedBatch(runs, {p for p, r in batch.items() if r})
-
-    def _groups(
-        self, name: str, records: dict[Partition, Sequence[ProtocolConsumerRecord]]
-    ) -> Iterator[dict[Partition, Sequence[ProtocolConsumerRecord]]]:
-        """``records`` in the runs of workflow ``name``: the operations workflow's in groups of at
-        most ``command_batch_size`` records, in order (partition by partition); others whole."""
-        limit = self._command_batch_size
-        if name != OPERATIONS_WORKFLOW or limit is None or sum(map(len, records.values())) <= limit:
-            yield records
-            return
-        group: dict[Partition, Sequence[ProtocolConsumerRecord]] = {}
-        size = 0
-        for partition, partition_records in records.items():
-            start = 0
-            while start < len(partition_records):
-                taken = partition_records[start : start + limit - size]
-                group[partition] = taken
-                size += len(taken)
-                start += len(taken)
-                if size == limit:
-                    yield group
-                    group, size = {}, 0
-        if group:
-            yield group
 
     def _dead_letter_unrouted(
         self, runs: list[Any], unrouted: dict[Partition, Sequence[ProtocolConsumerRecord]], runner: Any
