@@ -121,16 +121,16 @@ class ReadSession:
             sql = pipelined_sql(group[0].operation) if len(group) > 1 else None
             if sql is None:
                 continue
+            found: list[list[Row]] = [[] for _ in group]
             try:
                 rows = await conn.fetchmany(sql, [[*p.arguments, i] for i, p in enumerate(group)])
+                for row in rows:
+                    found[row[PIPELINE_INDEX]].append(
+                        {key: row[key] for key in row.keys() if key != PIPELINE_INDEX}  # noqa: SIM118 - asyncpg.Record is not a dict
+                    )
             except Exception as exc:
                 logger.debug("pipelined reads of %s run one by one: %r", group[0].operation.name, exc)
                 continue
-            found: list[list[Row]] = [[] for _ in group]
-            for row in rows:
-                found[row[PIPELINE_INDEX]].append(
-                    {key: row[key] for key in row.keys() if key != PIPELINE_INDEX}  # noqa: SIM118 - asyncpg.Record is not a dict
-                )
             for planned, its_rows in zip(group, found, strict=True):
                 self.prefetched[planned.request.envelope_id] = its_rows
 
