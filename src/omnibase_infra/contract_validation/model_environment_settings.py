@@ -44,7 +44,7 @@ class ModelPerEnvironment[T](BaseModel):
                 return self.development
 
 
-POOL_USE_FIELDS = frozenset({"read_connections", "write_connections"})
+POOL_USE_FIELDS = frozenset({"read_connections", "reads_per_round_trip", "write_connections"})
 """Pool settings about how the node uses its pool, not how the pool is built."""
 
 
@@ -72,6 +72,15 @@ class ModelPostgresPoolSettings(BaseModel):
         description=(
             "connections a large event-store batch is split over, the parts written "
             "concurrently, each in its own transaction (store_event_batch)"
+        ),
+    )
+    reads_per_round_trip: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description=(
+            "read-only commands of a run whose statements one connection sends to PostgreSQL "
+            "in one round trip (run_operation; 1: one round trip each)"
         ),
     )
 

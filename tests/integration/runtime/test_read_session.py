@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
@@ -93,3 +94,65 @@ async def test_a_read_run_is_read_only_timed_out_by_the_server_and_puts_the_sett
     await again.begin(db, [sleeps])
     assert (await again.read(db, sleeps)).reply_value == timed_out.reply_value, "the kept reply, not a rerun"
     await again.end(db)
+
+
+COUNTS = Op("counts", "SELECT n, n * 10 AS tens FROM generate_series(1, $1::int) AS n ORDER BY n DESC")
+COUNTS.parameter_names = ("n",)
+DIVIDES = Op("divides", "SELECT 10 / $1::int AS q -- a trailing comment")
+DIVIDES.parameter_names = ("n",)
+
+
+def planned_with(executor: OperationExecutor, name: str, n: int) -> PlannedCommand:
+    request = ModelEventEnvelope[JsonValue](
+        payload={"operation": name, "parameters": {"n": n}}, correlation_id=uuid.uuid4()
+    )
+    plan = executor.plan(request)
+    assert isinstance(plan, PlannedCommand)
+    return plan
+
+
+def payload_of(reply: bytes) -> object:
+    return json.loads(reply)["payload"]
+
+
+async def test_pipelined_reads_answer_each_command_as_its_statement_alone_would(
+    db: asyncpg.Connection, pg_schema: str
+) -> None:
+    await migrations.migrate(db, pg_schema)
+    executor = OperationExecutor(
+        Catalog(COUNTS, DIVIDES, READS),  # type: ignore[arg-type]  # a catalog of plain operations
+        completed_topic=COMPLETED,
+        failed_topic=FAILED,
+        encode_reply=encode_reply,
+        statement_timeout_seconds=5,
+    )
+    counts = [planned_with(executor, "counts", n) for n in (3, 0, 2, 1)]
+    reads = [planned(executor, "reads"), planned(executor, "reads")]
+    divides = [planned_with(executor, "divides", n) for n in (5, 0, 2)]
+    commands = counts + reads + divides
+
+    alone = ReadSession(executor)
+    await alone.begin(db, commands)
+    expected = [payload_of((await alone.read(db, c)).reply_value) for c in commands]
+    await alone.end(db)
+    await alone.finish(db)
+
+    pipelined = ReadSession(executor)
+    await pipelined.begin(db, [])
+    await pipelined.prefetch(db, commands)
+    assert set(pipelined.prefetched) == {c.request.envelope_id for c in counts + reads}, (
+        "the group with a failing statement is not kept: its commands run alone"
+    )
+    answered = [payload_of((await pipelined.read(db, c)).reply_value) for c in commands]
+    await pipelined.end(db)
+
+    assert answered == expected
+    assert [a["row_count"] for a in answered[:4]] == [3, 0, 2, 1]  # type: ignore[index]
+    assert answered[0]["rows"] == [  # type: ignore[index]
+        {"n": 3, "tens": 30},
+        {"n": 2, "tens": 20},
+        {"n": 1, "tens": 10},
+    ], "each command's rows in its statement's order"
+    assert answered[4]["rows"] == [{"ro": "on"}], "read-only in the pipeline too"  # type: ignore[index]
+    assert answered[7]["error"]["sqlstate"] == "22012"  # type: ignore[index]
+    assert await db.fetchval("SELECT 1") == 1, "the connection is usable after a failed pipeline"

@@ -265,7 +265,10 @@ async def fingerprint(
         "aiokafka.AIOKafkaConsumer": {k: v for k, v in consumer_kwargs.items() if k != "ssl_context"},
         "consumer loop": (loop._max_records, loop._poll_timeout_ms),
         "postgres breaker": _breaker(c.postgres_breaker),
-        "operation reads": c.nodes.postgres_adapter.resources.read_connections,
+        "operation reads": (
+            c.nodes.postgres_adapter.resources.read_connections,
+            c.nodes.postgres_adapter.resources.reads_per_round_trip,
+        ),
         "event store writes": c.nodes.postgres_adapter.resources.write_connections,
         "kafka breaker": _breaker(c.kafka_breaker),
         "event queue": (

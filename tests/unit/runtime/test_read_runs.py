@@ -32,6 +32,8 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_reads import (
     BEGIN_READS_SQL,
     END_READS_SQL,
     JOIN_READS_SQL,
+    PIPELINE_INDEX,
+    pipelined_sql,
 )
 from omnibase_infra.workflow.envelopes import encode_envelope
 from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord
@@ -45,6 +47,8 @@ COMMANDS = "onex.cmd.postgres.operation.v1"
 READ = FakeOperation("read_thing", sql="SELECT thing", parameter_names=("id",))
 WRITE = FakeOperation("write_thing", sql="INSERT thing", read_only=False, parameter_names=("id",))
 TIMED_OUT = 0  # a read of this id is cancelled by the statement timeout
+NOTHING = 100  # a read of this id finds no row
+TWO = 200  # a read of this id finds two rows
 
 
 class QueryCanceled(Exception):
@@ -114,11 +118,25 @@ class LoggedConnection:
         thing = cast("int", args[0])
         self._note(f"{sql.split(maxsplit=1)[0].lower()} {thing}")
         await asyncio.sleep(0)  # the server takes its time: other connections go meanwhile
+        return self._rows(thing)
+
+    def _rows(self, thing: int) -> list[dict[str, object]]:
         if thing == self.server.outage_on:
             raise OSError("connection reset")
         if thing == TIMED_OUT:
             raise QueryCanceled("canceling statement due to statement timeout")
-        return [{"thing": thing}]
+        return [] if thing == NOTHING else [{"thing": thing}] * (2 if thing == TWO else 1)
+
+    async def fetchmany(self, sql: str, args: list[list[object]]) -> list[dict[str, object]]:
+        """asyncpg's pipeline: every statement's rows in one list; the first error stops it."""
+        assert sql == pipelined_sql(READ)
+        things = [cast("int", a[0]) for a in args]
+        self._note("pipeline " + ",".join(map(str, things)))
+        await asyncio.sleep(0)
+        found: list[dict[str, object]] = []
+        for thing, index in args:
+            found.extend({**row, PIPELINE_INDEX: index} for row in self._rows(cast("int", thing)))
+        return found
 
     async def execute(self, sql: str, *args: object) -> str:
         if sql == JOIN_READS_SQL:
@@ -202,7 +220,7 @@ def batch(*requests: ModelEventEnvelope[JsonValue]) -> dict[Partition, list[Prot
 
 
 async def hosted(
-    server: Server, *, read_connections: int = 1, capacity: int = 100
+    server: Server, *, read_connections: int = 1, capacity: int = 100, reads_per_round_trip: int = 1
 ) -> tuple[WorkflowHarness, LoggedPool]:
     pool = LoggedPool(server, capacity)
     harness = await host_workflows(
@@ -211,6 +229,7 @@ async def hosted(
         publisher=FakePublisher(),
     )
     object.__setattr__(harness.postgres.resources, "read_connections", read_connections)
+    object.__setattr__(harness.postgres.resources, "reads_per_round_trip", reads_per_round_trip)
     return harness, pool
 
 
@@ -399,3 +418,120 @@ async def test_an_outage_error_from_the_pool_is_what_the_batch_raises() -> None:
 
     with pytest.raises(OutageError):
         await harness.gateway.handle(batch(command("read_thing", 1)))
+
+
+# -- pipelined reads (postgres_pool.reads_per_round_trip) -----------------------------------
+
+
+async def test_pipelined_reads_take_one_round_trip_per_connection_spread_evenly() -> None:
+    server = Server()
+    harness, pool = await hosted(server, read_connections=3, reads_per_round_trip=32)
+    reads = [command("read_thing", n) for n in range(1, 10)]
+
+    await harness.gateway.handle(batch(*reads))
+
+    assert pool.lent_at_once == 3
+    pipelines = server.statements("pipeline")
+    assert sorted(n for n, _ in pipelines) == [1, 2, 3], "one round trip on each connection"
+    assert sorted(len(what.split(" ")[1].split(",")) for _, what in pipelines) == [3, 3, 3]
+    assert server.statements("select") == [], "no statement alone"
+    answered = replies(harness)
+    assert [answered[r.envelope_id].rows for r in reads] == [[{"thing": n}] for n in range(1, 10)]
+    assert [decode_envelope(s.value).parent_envelope_id for s in harness.publisher.sent] == [
+        r.envelope_id for r in reads
+    ], "replies go out in the batch's order"
+
+
+@pytest.mark.parametrize(
+    ("per_round_trip", "groups"),
+    [(1, []), (4, ["1,2,3,4", "5,6,7,8", "9,10"]), (32, ["1,2,3,4,5,6,7,8,9,10"])],
+)
+async def test_reads_per_round_trip_bounds_how_many_statements_go_together(
+    per_round_trip: int, groups: list[str]
+) -> None:
+    server = Server()
+    harness, _ = await hosted(server, reads_per_round_trip=per_round_trip)
+
+    await harness.gateway.handle(batch(*(command("read_thing", n) for n in range(1, 11))))
+
+    assert [what.split(" ")[1] for _, what in server.statements("pipeline")] == groups
+    assert len(server.statements("select")) == (10 if per_round_trip == 1 else 0)
+
+
+async def test_each_command_of_a_pipeline_gets_its_own_rows_none_or_several() -> None:
+    server = Server()
+    harness, _ = await hosted(server, reads_per_round_trip=8)
+    reads = [command("read_thing", n) for n in (1, NOTHING, TWO, 4)]
+
+    await harness.gateway.handle(batch(*reads))
+
+    assert len(server.statements("pipeline")) == 1
+    answered = replies(harness)
+    assert [answered[r.envelope_id].rows for r in reads] == [
+        [{"thing": 1}],
+        [],
+        [{"thing": TWO}, {"thing": TWO}],
+        [{"thing": 4}],
+    ]
+    assert [answered[r.envelope_id].row_count for r in reads] == [1, 0, 2, 1]
+
+
+async def test_a_failed_pipeline_runs_its_commands_one_by_one_and_the_failure_is_kept() -> None:
+    server = Server()
+    harness, _ = await hosted(server, reads_per_round_trip=8)
+    slow = command("read_thing", TIMED_OUT)
+    reads = [command("read_thing", 1), slow, command("read_thing", 3)]
+
+    await harness.gateway.handle(batch(*reads))
+
+    events = [what for _, what in server.log]
+    assert events == [
+        "begin-reads",
+        "pipeline 1,0,3",
+        "select 1",
+        "select 0",
+        "select 3",
+        "end-reads",
+        "keep-failed",
+        "reset-all",
+    ]
+    answered = replies(harness)
+    error = answered[slow.envelope_id].error
+    assert error is not None and error.kind == "timeout"
+    assert answered[reads[0].envelope_id].rows == [{"thing": 1}]
+    assert answered[reads[2].envelope_id].rows == [{"thing": 3}]
+
+
+async def test_an_outage_in_a_pipeline_is_raised_by_the_command_run_alone() -> None:
+    server = Server()
+    server.outage_on = 2
+    harness, pool = await hosted(server, reads_per_round_trip=8)
+
+    with pytest.raises(OSError, match="connection reset"):
+        await harness.gateway.handle(batch(*(command("read_thing", n) for n in range(1, 5))))
+
+    assert harness.publisher.sent == [], "no reply of the batch goes out"
+    assert len(pool.free) == pool.created
+    assert [what for _, what in server.log][:4] == ["begin-reads", "pipeline 1,2,3,4", "select 1", "select 2"]
+
+
+async def test_pipelined_and_one_by_one_replies_are_the_same() -> None:
+    reads = [command("read_thing", n) for n in (1, NOTHING, TWO, 7)]
+    sent = []
+    for per_round_trip in (1, 8):
+        harness, _ = await hosted(Server(), reads_per_round_trip=per_round_trip)
+        await harness.gateway.handle(batch(*reads))
+        envelopes = [(s.topic, s.key, decode_envelope(s.value)) for s in harness.publisher.sent]
+        sent.append([(t, k, e.envelope_id, e.parent_envelope_id, e.payload) for t, k, e in envelopes])
+    assert sent[0] == sent[1]
+
+
+def test_pipelined_sql_wraps_queries_only() -> None:
+    read = FakeOperation("r", sql="SELECT a FROM t WHERE b = $1 -- the b", parameter_names=("b",))
+    assert pipelined_sql(read) == (
+        f"SELECT onex_q.*, $2::int4 AS {PIPELINE_INDEX} "
+        "FROM (SELECT a FROM t WHERE b = $1 -- the b\n) AS onex_q"
+    )
+    assert pipelined_sql(FakeOperation("w", sql="with x AS (SELECT 1) SELECT 2")) is not None
+    assert pipelined_sql(FakeOperation("s", sql="SHOW work_mem")) is None
+    assert pipelined_sql(FakeOperation("two", sql="SELECT 1; SELECT 2")) is None

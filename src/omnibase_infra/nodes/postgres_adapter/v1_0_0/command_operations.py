@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import uuid
@@ -104,12 +105,20 @@ class CommandOperations:
         breaker = resources.breaker
         todo = iter(run)
 
+        per_round_trip = resources.reads_per_round_trip  # set once the connections are known
+
         async def work(conn: DbConnection) -> None:
-            for command, planned in todo:  # shared: each worker takes the next command
-                if isinstance(planned, PlannedCommand):
-                    await self._answer(command, functools.partial(session.read, conn, planned))
-                else:
-                    await self._answer(command, functools.partial(_at_once, planned))
+            # Shared: each worker takes the next commands, up to per_round_trip at a time, and
+            # reads their statements in one round trip (``ReadSession.prefetch``) before answering.
+            while chunk := list(itertools.islice(todo, per_round_trip)):
+                planned_reads = [p for _, p in chunk if isinstance(p, PlannedCommand)]
+                if len(planned_reads) > 1:
+                    await session.prefetch(conn, planned_reads)
+                for command, planned in chunk:
+                    if isinstance(planned, PlannedCommand):
+                        await self._answer(command, functools.partial(session.read, conn, planned))
+                    else:
+                        await self._answer(command, functools.partial(_at_once, planned))
 
         async with contextlib.AsyncExitStack() as stack:
             first = await breaker.call(functools.partial(self._lend, stack))
@@ -121,6 +130,8 @@ class CommandOperations:
                 if resources.database.get_connection_stats().checked_in == 0:
                     break
                 others.append(await breaker.call(functools.partial(self._lend, stack)))
+            # Spread the reads evenly: each connection's share in as few round trips as allowed.
+            per_round_trip = min(per_round_trip, -(-len(run) // (len(others) + 1)))
             await _all([work(first)] + [_joined(breaker.call, session, conn, work) for conn in others])
             if session.to_keep:  # failed replies to keep: on a connection whose settings are reset
                 await breaker.call(functools.partial(session.finish, first))

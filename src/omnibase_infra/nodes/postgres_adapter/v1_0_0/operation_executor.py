@@ -335,7 +335,10 @@ class OperationExecutor:
         return None
 
     def completed(
-        self, request: Envelope, operation: ProtocolOperation, rows: Sequence[asyncpg.Record]
+        self,
+        request: Envelope,
+        operation: ProtocolOperation,
+        rows: Sequence[asyncpg.Record] | Sequence[Mapping[str, object]],
     ) -> tuple[uuid.UUID, bytes]:
         """The completed reply; raises ``CommandFailed`` when it cannot be one."""
         try:
@@ -475,7 +478,7 @@ def _operation_name(request: Envelope) -> str:
     return name if isinstance(name, str) and name else "<unknown>"
 
 
-def _row_to_json(row: asyncpg.Record) -> dict[str, JsonValue]:
+def _row_to_json(row: asyncpg.Record | Mapping[str, object]) -> dict[str, JsonValue]:
     import pydantic_core
 
     plain = {key: row[key] for key in row.keys()}  # noqa: SIM118 - asyncpg.Record is not a dict

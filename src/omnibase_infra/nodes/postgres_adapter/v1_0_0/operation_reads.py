@@ -11,6 +11,18 @@ connection goes back (``RESET ALL``, a round trip it makes anyway) puts both set
 ``RESET`` of its own (``end``) runs only before failed replies are kept. A connection that
 joins the run (``join``) sets them without the lookup.
 
+Pipelined reads (``prefetch``): a connection of the run takes up to ``reads_per_round_trip``
+commands at a time and sends the statements of those that name the same operation to
+PostgreSQL together, in one round trip (asyncpg's ``fetchmany``: one Bind/Execute per command,
+one Sync), each statement wrapped as ``SELECT q.*, $n+1 AS onex_pipeline_index FROM (the
+operation's statement) q`` so that each row names the command it was read for. Each statement
+still runs alone under the session's statement timeout and sees the data committed when it
+starts (READ COMMITTED takes a snapshot per statement, also within the pipeline's implicit
+transaction). Any error of the pipeline (a command's own, an outage, the client-side timeout
+over the whole group) keeps nothing: ``read`` then runs those commands one by one as before,
+and that is where an error is classified; a statement that cannot be wrapped (not a query, or
+with a ``;``) runs alone too.
+
 What a command is answered is unchanged (``OperationExecutor``): a reply kept in the
 inbox is sent again as it is; a refusal, a statement error, a timeout or a result without a
 JSON form is a failed reply, and failed replies are kept in ``onex_inbox`` once the
@@ -22,13 +34,16 @@ proxy).
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import (
     OperationExecutor,
     PlannedCommand,
+    ProtocolOperation,
     failure_of,
     traced_statement,
 )
@@ -36,6 +51,8 @@ from omnibase_infra.workflow.records import OperationOutcome
 
 if TYPE_CHECKING:
     from omnibase_infra.workflow.protocols import DbConnection
+
+logger = logging.getLogger(__name__)
 
 # The session settings of a read run and the replies kept for its commands, in one round trip.
 # A NULL timeout keeps the session's statement timeout.
@@ -50,6 +67,25 @@ BEGIN_READS_SQL = (
 JOIN_READS_SQL = f"SELECT {_READ_SETTINGS.format('$1')}"
 END_READS_SQL = "RESET statement_timeout; RESET default_transaction_read_only"
 
+PIPELINE_INDEX = "onex_pipeline_index"
+"""The column a pipelined statement adds: which command of its group the row was read for."""
+_QUERY_WORDS = frozenset({"SELECT", "WITH", "VALUES", "TABLE"})
+
+
+def pipelined_sql(operation: ProtocolOperation) -> str | None:
+    """``operation``'s statement with the command's index as its last column (``$n+1``), or
+    ``None`` when it cannot be a subquery (not a query; a ``;``)."""
+    sql = operation.sql.strip()
+    words = sql.split(None, 1)
+    if not words or words[0].upper() not in _QUERY_WORDS or ";" in sql:
+        return None
+    index = len(operation.parameter_names) + 1
+    # The new line ends a trailing comment of the statement before the parenthesis.
+    return f"SELECT onex_q.*, ${index}::int4 AS {PIPELINE_INDEX} FROM ({sql}\n) AS onex_q"
+
+
+type Row = Mapping[str, object]
+
 
 @dataclass
 class ReadSession:
@@ -58,6 +94,8 @@ class ReadSession:
     executor: OperationExecutor
     kept: dict[uuid.UUID, tuple[str, bytes]] = field(default_factory=dict)
     to_keep: list[tuple[PlannedCommand, OperationOutcome]] = field(default_factory=list)
+    prefetched: dict[uuid.UUID, list[Row]] = field(default_factory=dict)
+    """Rows read by ``prefetch``, by the command's envelope_id, until ``read`` answers it."""
 
     async def begin(self, conn: DbConnection, commands: list[PlannedCommand]) -> None:
         """Set the session up for reads and look up the replies kept for ``commands``."""
@@ -71,6 +109,31 @@ class ReadSession:
         """Set up one more connection of the run (no lookup: ``begin`` did it for all)."""
         await conn.execute(JOIN_READS_SQL, self.executor.statement_timeout)
 
+    async def prefetch(self, conn: DbConnection, chunk: Sequence[PlannedCommand]) -> None:
+        """Read the statements of ``chunk`` ahead, one round trip per operation named by two or
+        more of its commands; rows kept for ``read``. Any error keeps nothing (``read`` runs
+        those commands alone and classifies it); cancellation propagates."""
+        groups: dict[str, list[PlannedCommand]] = {}
+        for planned in chunk:
+            if planned.refusal is None and planned.request.envelope_id not in self.kept:
+                groups.setdefault(planned.operation.name, []).append(planned)
+        for group in groups.values():
+            sql = pipelined_sql(group[0].operation) if len(group) > 1 else None
+            if sql is None:
+                continue
+            found: list[list[Row]] = [[] for _ in group]
+            try:
+                rows = await conn.fetchmany(sql, [[*p.arguments, i] for i, p in enumerate(group)])
+                for row in rows:
+                    found[row[PIPELINE_INDEX]].append(
+                        {key: row[key] for key in row.keys() if key != PIPELINE_INDEX}  # noqa: SIM118 - asyncpg.Record is not a dict
+                    )
+            except Exception as exc:
+                logger.debug("pipelined reads of %s run one by one: %r", group[0].operation.name, exc)
+                continue
+            for planned, its_rows in zip(group, found, strict=True):
+                self.prefetched[planned.request.envelope_id] = its_rows
+
     async def read(self, conn: DbConnection, planned: PlannedCommand) -> OperationOutcome:
         """The answer to one read-only command; raises only for outages (and configuration errors)."""
         executor, request, operation = self.executor, planned.request, planned.operation
@@ -79,10 +142,14 @@ class ReadSession:
             return executor.kept(request, *kept)
         if planned.refusal is not None:
             return self._failed(planned, executor.failure(request, operation.name, planned.refusal))
+        prefetched = self.prefetched.pop(request.envelope_id, None)
         try:
             async with traced_statement(operation, request):
-                rows = await conn.fetch(operation.sql, *planned.arguments)
-                reply_id, value = executor.completed(request, operation, rows)
+                if prefetched is None:
+                    rows = await conn.fetch(operation.sql, *planned.arguments)
+                    reply_id, value = executor.completed(request, operation, rows)
+                else:
+                    reply_id, value = executor.completed(request, operation, prefetched)
         except Exception as exc:
             error = failure_of(exc)
         else:
@@ -109,4 +176,11 @@ class ReadSession:
         self.to_keep.clear()
 
 
-__all__ = ["BEGIN_READS_SQL", "END_READS_SQL", "JOIN_READS_SQL", "ReadSession"]
+__all__ = [
+    "BEGIN_READS_SQL",
+    "END_READS_SQL",
+    "JOIN_READS_SQL",
+    "PIPELINE_INDEX",
+    "ReadSession",
+    "pipelined_sql",
+]

@@ -62,6 +62,8 @@ class PostgresResources:
     """Connections a run of read-only commands is spread over (``run_operation``)."""
     write_connections: int = 1
     """Connections a large event-store batch is split over (``write_rows``)."""
+    reads_per_round_trip: int = 1
+    """Read-only commands of a run whose statements one connection sends in one round trip."""
 
 
 def build_postgres_resources(
@@ -97,7 +99,15 @@ def build_postgres_resources(
     # POSTGRES_MAX_CONNECTIONS may shrink the pool below the contract's read/write_connections.
     read_connections = min(pool.read_connections, config.max_connections)
     write_connections = min(pool.write_connections, config.max_connections)
-    return PostgresResources(database, breaker, catalog, executor, read_connections, write_connections)
+    return PostgresResources(
+        database,
+        breaker,
+        catalog,
+        executor,
+        read_connections=read_connections,
+        write_connections=write_connections,
+        reads_per_round_trip=pool.reads_per_round_trip,
+    )
 
 
 __all__ = [
