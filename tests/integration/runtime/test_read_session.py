@@ -156,3 +156,36 @@ async def test_pipelined_reads_answer_each_command_as_its_statement_alone_would(
     assert answered[4]["rows"] == [{"ro": "on"}], "read-only in the pipeline too"  # type: ignore[index]
     assert answered[7]["error"]["sqlstate"] == "22012"  # type: ignore[index]
     assert await db.fetchval("SELECT 1") == 1, "the connection is usable after a failed pipeline"
+
+
+COLLIDES = Op("collides", "SELECT $1::int AS n, 'mine' AS onex_pipeline_index")
+COLLIDES.parameter_names = ("n",)
+
+
+async def test_a_statements_own_column_named_like_the_pipelines_index_is_kept(
+    db: asyncpg.Connection, pg_schema: str
+) -> None:
+    """The index is read by position: the statement's column of the same name stays its own."""
+    await migrations.migrate(db, pg_schema)
+    executor = OperationExecutor(
+        Catalog(COLLIDES, DIVIDES),  # type: ignore[arg-type]  # a catalog of plain operations
+        completed_topic=COMPLETED,
+        failed_topic=FAILED,
+        encode_reply=encode_reply,
+        statement_timeout_seconds=5,
+    )
+    commands = [planned_with(executor, "collides", n) for n in (1, 2, 3)]
+    commands += [planned_with(executor, "divides", n) for n in (0, 1)]
+
+    pipelined = ReadSession(executor)
+    await pipelined.begin(db, [])
+    await pipelined.prefetch(db, commands)
+    answered = [payload_of((await pipelined.read(db, c)).reply_value) for c in commands[:3]]
+    await pipelined.end(db)
+
+    assert [a["rows"] for a in answered] == [  # type: ignore[index]
+        [{"n": n, "onex_pipeline_index": "mine"}] for n in (1, 2, 3)
+    ]
+    assert pipelined.one_by_one == {"divides"}, "a failed group's operation is not pipelined again"
+    await pipelined.prefetch(db, commands[3:])
+    assert not any(c.request.envelope_id in pipelined.prefetched for c in commands[3:])

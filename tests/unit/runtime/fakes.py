@@ -205,6 +205,9 @@ class FakeGuard:
         self.calls = 0
         self.refused = 0
 
+    def allows_calls(self) -> bool:
+        return not self.open
+
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         self.calls += 1
         if self.open:

@@ -112,7 +112,7 @@ class CommandOperations:
             # reads their statements in one round trip (``ReadSession.prefetch``) before answering.
             while chunk := list(itertools.islice(todo, per_round_trip)):
                 planned_reads = [p for _, p in chunk if isinstance(p, PlannedCommand)]
-                if len(planned_reads) > 1:
+                if len(planned_reads) > 1 and breaker.allows_calls():  # an open breaker: no reads ahead
                     await session.prefetch(conn, planned_reads)
                 for command, planned in chunk:
                     if isinstance(planned, PlannedCommand):

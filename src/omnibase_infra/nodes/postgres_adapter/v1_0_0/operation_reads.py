@@ -14,14 +14,16 @@ joins the run (``join``) sets them without the lookup.
 Pipelined reads (``prefetch``): a connection of the run takes up to ``reads_per_round_trip``
 commands at a time and sends the statements of those that name the same operation to
 PostgreSQL together, in one round trip (asyncpg's ``fetchmany``: one Bind/Execute per command,
-one Sync), each statement wrapped as ``SELECT q.*, $n+1 AS onex_pipeline_index FROM (the
-operation's statement) q`` so that each row names the command it was read for. Each statement
+one Sync), each statement wrapped as ``SELECT onex_q.*, $n+1::int4 AS onex_pipeline_index FROM
+(the operation's statement) AS onex_q`` so that each row's last column names the command it was
+read for. Each statement
 still runs alone under the session's statement timeout and sees the data committed when it
 starts (READ COMMITTED takes a snapshot per statement, also within the pipeline's implicit
 transaction). Any error of the pipeline (a command's own, an outage, the client-side timeout
 over the whole group) keeps nothing: ``read`` then runs those commands one by one as before,
-and that is where an error is classified; a statement that cannot be wrapped (not a query, or
-with a ``;``) runs alone too.
+and that is where an error is classified, and the operation is not pipelined again in that
+run (``one_by_one``); a statement that cannot be wrapped (not a query, or with a ``;``) runs
+alone too. Nothing is prefetched while the PostgreSQL breaker refuses calls.
 
 What a command is answered is unchanged (``OperationExecutor``): a reply kept in the
 inbox is sent again as it is; a refusal, a statement error, a timeout or a result without a
@@ -96,6 +98,9 @@ class ReadSession:
     to_keep: list[tuple[PlannedCommand, OperationOutcome]] = field(default_factory=list)
     prefetched: dict[uuid.UUID, list[Row]] = field(default_factory=dict)
     """Rows read by ``prefetch``, by the command's envelope_id, until ``read`` answers it."""
+    one_by_one: set[str] = field(default_factory=set)
+    """Operations whose pipeline failed in this run: the rest of the run reads them one by one
+    (a group that timed out, or cannot run as a subquery, is not tried again)."""
 
     async def begin(self, conn: DbConnection, commands: list[PlannedCommand]) -> None:
         """Set the session up for reads and look up the replies kept for ``commands``."""
@@ -117,19 +122,29 @@ class ReadSession:
         for planned in chunk:
             if planned.refusal is None and planned.request.envelope_id not in self.kept:
                 groups.setdefault(planned.operation.name, []).append(planned)
-        for group in groups.values():
-            sql = pipelined_sql(group[0].operation) if len(group) > 1 else None
+        for name, group in groups.items():
+            sql = (
+                pipelined_sql(group[0].operation) if len(group) > 1 and name not in self.one_by_one else None
+            )
             if sql is None:
                 continue
             found: list[list[Row]] = [[] for _ in group]
             try:
                 rows = await conn.fetchmany(sql, [[*p.arguments, i] for i, p in enumerate(group)])
                 for row in rows:
-                    found[row[PIPELINE_INDEX]].append(
-                        {key: row[key] for key in row.keys() if key != PIPELINE_INDEX}  # noqa: SIM118 - asyncpg.Record is not a dict
-                    )
+                    # The index is the last column, taken by position: the statement may have
+                    # a column of that name too (a name lookup would take the last of them).
+                    *columns, (_, index) = row.items()
+                    found[index].append(dict(columns))
             except Exception as exc:
-                logger.debug("pipelined reads of %s run one by one: %r", group[0].operation.name, exc)
+                self.one_by_one.add(name)
+                # Class and SQLSTATE only: an error's message may quote a parameter's value.
+                logger.debug(
+                    "pipelined reads of %s run one by one: %s (SQLSTATE %s)",
+                    name,
+                    type(exc).__name__,
+                    getattr(exc, "sqlstate", None) or "-",
+                )
                 continue
             for planned, its_rows in zip(group, found, strict=True):
                 self.prefetched[planned.request.envelope_id] = its_rows
