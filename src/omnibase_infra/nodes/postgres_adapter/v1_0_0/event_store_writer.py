@@ -165,7 +165,7 @@ def _escaped(value: object) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-ROWS_PER_WRITE_CONNECTION = 500
+ROWS_PER_WRITE_CONNECTION = 1000
 """The fewest rows a part of a split batch holds (docs/performance.md has the measurements)."""
 
 
