@@ -70,7 +70,7 @@ class Streamer:
                     )
                     for i, e in enumerate(envelopes)
                 ]
-                await asyncio.gather(*futures)
+                await asyncio.wait_for(asyncio.gather(*futures), 60)
                 self.ids += [str(e.envelope_id) for e in envelopes]
                 await asyncio.sleep(0.05)
         finally:
@@ -176,7 +176,7 @@ async def test_postgres_password_then_user_rotate_while_events_stream(
         await stream_goes_on(streamer)
 
         streamer.stopping.set()
-        await streaming
+        await asyncio.wait_for(streaming, 60)  # bounded: a stuck stream fails, never hangs the suite
         await stored_exactly_once(db, streamer.ids)
         assert rotations(service, "postgres") == 2
         assert {s.user for s in service_sessions(database)} == {second_role}
@@ -267,7 +267,7 @@ async def test_kafka_password_then_user_rotate_while_events_stream(
         await stream_goes_on(streamer)
 
         streamer.stopping.set()
-        await streaming
+        await asyncio.wait_for(streaming, 60)  # bounded: a stuck stream fails, never hangs the suite
         await stored_exactly_once(db, streamer.ids)
         status, health = await service.get_json("/health")
         assert status == 200, health
