@@ -71,6 +71,13 @@ async def read_until(
         lines.append(raw.decode(errors="replace").rstrip("\n"))
 
 
+async def drain(stream: asyncio.StreamReader, lines: list[str]) -> None:
+    """Keep reading the script's output until EOF: the demo producer prints on, and a pipe left
+    full would block the script's own log lines, so it could not stop its children."""
+    while raw := await stream.readline():
+        lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+
 async def test_run_streams_demo_traffic_and_ctrl_c_stops_what_it_started(
     pg_schema: str, postgres_dsn: str, unique_topic: Callable[..., Awaitable[str]], tmp_path: Path
 ) -> None:
@@ -95,12 +102,14 @@ async def test_run_streams_demo_traffic_and_ctrl_c_stops_what_it_started(
     )
     assert process.stdout is not None
     lines: list[str] = []
+    reading: asyncio.Task[None] | None = None
     try:
 
         def replies_to_every_operation() -> bool:
             return all(any(line.startswith(f"reply  {op}:") for line in lines) for op in OPERATIONS)
 
         await read_until(process.stdout, lines, replies_to_every_operation, within=240)
+        reading = asyncio.create_task(drain(process.stdout, lines))
         output = "\n".join(lines)
         assert "omnibase_infra is running" in output
         health_url = f"http://127.0.0.1:{env['HEALTH_CHECK_PORT']}/health"
@@ -122,13 +131,13 @@ async def test_run_streams_demo_traffic_and_ctrl_c_stops_what_it_started(
         [service_pid] = {int(m) for m in re.findall(r"service starting \(pid (\d+)", output)}
 
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
-        code = await asyncio.wait_for(process.wait(), 90)
-        rest = (await process.stdout.read()).decode(errors="replace")
-        lines.extend(rest.splitlines())
+        await asyncio.wait_for(reading, 90)  # EOF: the script and everything it started are gone
+        code = await asyncio.wait_for(process.wait(), 30)
     finally:
+        if reading is not None and not reading.done():
+            reading.cancel()
         if process.returncode is None:
             process.kill()
-            await process.wait()
     output = "\n".join(lines)
     assert code == 0, output
     assert "run: the demo producer exited with status 0" in output
