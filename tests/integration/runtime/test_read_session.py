@@ -38,6 +38,17 @@ class Catalog:
         return []
 
 
+def executor_of(*ops: Op, timeout: float) -> OperationExecutor:
+    """An executor over a catalog of plain operations, each statement under ``timeout`` seconds."""
+    return OperationExecutor(
+        Catalog(*ops),  # type: ignore[arg-type]  # a catalog of plain operations
+        completed_topic=COMPLETED,
+        failed_topic=FAILED,
+        encode_reply=encode_reply,
+        statement_timeout_seconds=timeout,
+    )
+
+
 SLEEPS = Op("sleeps", "SELECT pg_sleep(2)::text AS slept")
 WRITES = Op("writes", "INSERT INTO scratch VALUES (1) RETURNING n")
 READS = Op("reads", "SELECT current_setting('transaction_read_only') AS ro")
@@ -59,13 +70,7 @@ async def test_a_read_run_is_read_only_timed_out_by_the_server_and_puts_the_sett
         await db.fetchval("SHOW statement_timeout"),
         await db.fetchval("SHOW default_transaction_read_only"),
     )
-    executor = OperationExecutor(
-        Catalog(SLEEPS, WRITES, READS),  # type: ignore[arg-type]  # a catalog of plain operations
-        completed_topic=COMPLETED,
-        failed_topic=FAILED,
-        encode_reply=encode_reply,
-        statement_timeout_seconds=0.2,
-    )
+    executor = executor_of(SLEEPS, WRITES, READS, timeout=0.2)
     session = ReadSession(executor)
     reads, sleeps, writes = (planned(executor, n) for n in ("reads", "sleeps", "writes"))
 
@@ -119,13 +124,7 @@ async def test_pipelined_reads_answer_each_command_as_its_statement_alone_would(
     db: asyncpg.Connection, pg_schema: str
 ) -> None:
     await migrations.migrate(db, pg_schema)
-    executor = OperationExecutor(
-        Catalog(COUNTS, DIVIDES, READS),  # type: ignore[arg-type]  # a catalog of plain operations
-        completed_topic=COMPLETED,
-        failed_topic=FAILED,
-        encode_reply=encode_reply,
-        statement_timeout_seconds=5,
-    )
+    executor = executor_of(COUNTS, DIVIDES, READS, timeout=5)
     counts = [planned_with(executor, "counts", n) for n in (3, 0, 2, 1)]
     reads = [planned(executor, "reads"), planned(executor, "reads")]
     divides = [planned_with(executor, "divides", n) for n in (5, 0, 2)]
@@ -167,13 +166,7 @@ async def test_a_statements_own_column_named_like_the_pipelines_index_is_kept(
 ) -> None:
     """The index is read by position: the statement's column of the same name stays its own."""
     await migrations.migrate(db, pg_schema)
-    executor = OperationExecutor(
-        Catalog(COLLIDES, DIVIDES),  # type: ignore[arg-type]  # a catalog of plain operations
-        completed_topic=COMPLETED,
-        failed_topic=FAILED,
-        encode_reply=encode_reply,
-        statement_timeout_seconds=5,
-    )
+    executor = executor_of(COLLIDES, DIVIDES, timeout=5)
     commands = [planned_with(executor, "collides", n) for n in (1, 2, 3)]
     commands += [planned_with(executor, "divides", n) for n in (0, 1)]
 
