@@ -8,6 +8,7 @@ starts nor stops them; it runs in this test's schema, topics, consumer group and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -78,6 +79,33 @@ async def drain(stream: asyncio.StreamReader, lines: list[str]) -> None:
         lines.append(raw.decode(errors="replace").rstrip("\n"))
 
 
+async def ctrl_c(process: asyncio.subprocess.Process, lines: list[str], within: float) -> int:
+    """Ctrl-C to the script's process group, then its output to EOF and its exit status.
+
+    EOF means the script and everything it started are gone (they share the pipe). Past
+    ``within`` seconds the test fails with the output so far."""
+    assert process.stdout is not None
+    reading = asyncio.create_task(drain(process.stdout, lines))
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        await asyncio.wait_for(asyncio.shield(reading), within)
+        return await asyncio.wait_for(process.wait(), 30)
+    except TimeoutError:
+        raise AssertionError(
+            f"scripts/run did not stop within {within:.0f} s of Ctrl-C; its output:\n" + "\n".join(lines)
+        ) from None
+    finally:
+        reading.cancel()
+
+
+def kill_what_is_left(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL to the whole process group (the script and its children), never waiting on pipes
+    that an orphan could hold open."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 async def test_run_streams_demo_traffic_and_ctrl_c_stops_what_it_started(
     pg_schema: str, postgres_dsn: str, unique_topic: Callable[..., Awaitable[str]], tmp_path: Path
 ) -> None:
@@ -102,14 +130,12 @@ async def test_run_streams_demo_traffic_and_ctrl_c_stops_what_it_started(
     )
     assert process.stdout is not None
     lines: list[str] = []
-    reading: asyncio.Task[None] | None = None
     try:
 
         def replies_to_every_operation() -> bool:
             return all(any(line.startswith(f"reply  {op}:") for line in lines) for op in OPERATIONS)
 
         await read_until(process.stdout, lines, replies_to_every_operation, within=240)
-        reading = asyncio.create_task(drain(process.stdout, lines))
         output = "\n".join(lines)
         assert "omnibase_infra is running" in output
         health_url = f"http://127.0.0.1:{env['HEALTH_CHECK_PORT']}/health"
@@ -130,14 +156,9 @@ async def test_run_streams_demo_traffic_and_ctrl_c_stops_what_it_started(
         assert oct((tmp_path / "run" / "env").stat().st_mode)[-3:] == "600"
         [service_pid] = {int(m) for m in re.findall(r"service starting \(pid (\d+)", output)}
 
-        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
-        await asyncio.wait_for(reading, 90)  # EOF: the script and everything it started are gone
-        code = await asyncio.wait_for(process.wait(), 30)
+        code = await ctrl_c(process, lines, within=90)
     finally:
-        if reading is not None and not reading.done():
-            reading.cancel()
-        if process.returncode is None:
-            process.kill()
+        kill_what_is_left(process)
     output = "\n".join(lines)
     assert code == 0, output
     assert "run: the demo producer exited with status 0" in output
@@ -219,13 +240,9 @@ async def test_run_on_a_fresh_machine_starts_and_then_stops_its_own_servers(fres
         assert "run: started by this script: postgres kafka" in output
         assert f"kafka: up on 127.0.0.1:{kafka_port}" in output
         assert sum(line.startswith("reply  ") for line in lines) == 3
-        os.killpg(process.pid, signal.SIGINT)
-        code = await asyncio.wait_for(process.wait(), 120)
-        lines.extend((await process.stdout.read()).decode(errors="replace").splitlines())
+        code = await ctrl_c(process, lines, within=120)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        kill_what_is_left(process)
         status = await asyncio.create_subprocess_exec(
             services, "status", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
