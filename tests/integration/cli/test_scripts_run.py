@@ -79,11 +79,17 @@ async def drain(stream: asyncio.StreamReader, lines: list[str]) -> None:
         lines.append(raw.decode(errors="replace").rstrip("\n"))
 
 
-async def ctrl_c(process: asyncio.subprocess.Process, lines: list[str], within: float) -> int:
+def tail(log: Path, count: int) -> list[str]:
+    return log.read_text(errors="replace").splitlines()[-count:] if log.exists() else []
+
+
+async def ctrl_c(
+    process: asyncio.subprocess.Process, lines: list[str], within: float, service_log: Path
+) -> int:
     """Ctrl-C to the script's process group, then its output to EOF and its exit status.
 
     EOF means the script and everything it started are gone (they share the pipe). Past
-    ``within`` seconds the test fails with the output so far."""
+    ``within`` seconds the test fails with the output so far and the end of the service's log."""
     assert process.stdout is not None
     reading = asyncio.create_task(drain(process.stdout, lines))
     os.killpg(process.pid, signal.SIGINT)
@@ -91,19 +97,27 @@ async def ctrl_c(process: asyncio.subprocess.Process, lines: list[str], within: 
         await asyncio.wait_for(asyncio.shield(reading), within)
         return await asyncio.wait_for(process.wait(), 30)
     except TimeoutError:
+        log_tail = tail(service_log, 40)
         raise AssertionError(
-            f"scripts/run did not stop within {within:.0f} s of Ctrl-C; its output:\n" + "\n".join(lines)
+            f"scripts/run did not stop within {within:.0f} s of Ctrl-C; its output:\n"
+            + "\n".join(lines)
+            + f"\n--- the end of {service_log}:\n"
+            + "\n".join(log_tail)
         ) from None
     finally:
         reading.cancel()
 
 
-def kill_what_is_left(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL to the whole process group (the script and its children), never waiting on pipes
-    that an orphan could hold open."""
+def kill_what_is_left(process: asyncio.subprocess.Process, lines: list[str]) -> None:
+    """SIGKILL to the script's process group and to the service and demo producer it started in
+    sessions of their own; never a wait on pipes that an orphan could hold open."""
+    started = re.findall(r"(?:service starting|demo producer started) \(pid (\d+)", "\n".join(lines))
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+    for pid in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
 
 
 async def test_run_streams_demo_traffic_and_ctrl_c_stops_what_it_started(
@@ -156,9 +170,9 @@ async def test_run_streams_demo_traffic_and_ctrl_c_stops_what_it_started(
         assert oct((tmp_path / "run" / "env").stat().st_mode)[-3:] == "600"
         [service_pid] = {int(m) for m in re.findall(r"service starting \(pid (\d+)", output)}
 
-        code = await ctrl_c(process, lines, within=90)
+        code = await ctrl_c(process, lines, within=90, service_log=tmp_path / "run" / "service.log")
     finally:
-        kill_what_is_left(process)
+        kill_what_is_left(process, lines)
     output = "\n".join(lines)
     assert code == 0, output
     assert "run: the demo producer exited with status 0" in output
@@ -240,9 +254,9 @@ async def test_run_on_a_fresh_machine_starts_and_then_stops_its_own_servers(fres
         assert "run: started by this script: postgres kafka" in output
         assert f"kafka: up on 127.0.0.1:{kafka_port}" in output
         assert sum(line.startswith("reply  ") for line in lines) == 3
-        code = await ctrl_c(process, lines, within=120)
+        code = await ctrl_c(process, lines, within=120, service_log=state / "run" / "service.log")
     finally:
-        kill_what_is_left(process)
+        kill_what_is_left(process, lines)
         status = await asyncio.create_subprocess_exec(
             services, "status", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
