@@ -1,13 +1,17 @@
-"""CPU time from ``/proc``: of one process, and of the whole machine (every core) over a case.
+"""CPU time from ``/proc``: of one process, of a server, and of the whole machine (every core) over a case.
 
 The machine's busy time per event is what a case costs all processes together (the
 service, PostgreSQL, the broker, the bench's own client): on a machine with ``nproc``
 cores, no arrangement of those processes can go faster than ``nproc`` / (that cost).
+``ServerCpu`` splits out the two servers' part when they run on this machine (the bench's
+own, or any started by ``scripts/services`` in the state directory it is given).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -20,6 +24,74 @@ def process_cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def server_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of a server process and its children: its own, those of the children it has
+    reaped (PostgreSQL's ended backends) and those of its live children. None when it is gone."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    total = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        child = _stat_fields(int(entry.name))
+        if child is not None and child[1] == str(pid):  # field 4, the parent's pid
+            total += sum(int(v) for v in child[11:15])
+    return total / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class ServerPids:
+    """The pids of the local broker and PostgreSQL that ``scripts/services`` started in a state dir."""
+
+    broker: int | None
+    postgres: int | None
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> ServerPids:
+        return cls(
+            broker=_first_int(state_dir / "kafka" / "kafka.pid"),
+            postgres=_first_int(state_dir / "postgres" / "data" / "postmaster.pid"),
+        )
+
+
+def _first_int(path: Path) -> int | None:
+    try:
+        first = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    except OSError:
+        return None
+    return int(first) if first.isdigit() else None
+
+
+class ServerCpu:
+    """The broker's and PostgreSQL's CPU from construction to ``figures`` (each only when known)."""
+
+    def __init__(self, pids: ServerPids) -> None:
+        self._pids = {"broker": pids.broker, "postgres": pids.postgres}
+        self._start = {name: _cpu(pid) for name, pid in self._pids.items()}
+
+    def figures(self, count: float, unit: str) -> dict[str, float]:
+        """``broker_cpu_us_per_<unit>`` and ``postgres_cpu_us_per_<unit>`` over ``count`` units."""
+        result: dict[str, float] = {}
+        for name, pid in self._pids.items():
+            before, now = self._start[name], _cpu(pid)
+            if before is not None and now is not None:
+                result[f"{name}_cpu_us_per_{unit}"] = (now - before) / max(1.0, count) * 1e6
+        return result
+
+
+def _cpu(pid: int | None) -> float | None:
+    return None if pid is None else server_cpu_seconds(pid)
 
 
 def machine_jiffies() -> tuple[float, float]:

@@ -11,10 +11,16 @@ own consumer.
   for ``--ops-seconds``: each reply lets the next command go (a closed loop), so the service
   always has work queued and never more than the window. Commands/s is what the service
   sustains; the round trip at saturation is mostly time spent queued behind the window.
+  The window (2,000 by default) is four of the service's polls (``max_poll_records`` 500 in
+  production): with a window of one poll the whole window arrives as one batch, the service
+  then waits for the client to read its replies and send the next commands, and the case
+  measures that lockstep (the service's thread about 60 % busy) instead of the service.
 
 Case 4b also reports the service's CPU time, the machine's busy CPU time and the bench
 client's own CPU time per command, figures a shared machine distorts less than wall-clock
-ones (the client's tells whether it, not the service, is the limit). The bench's client sends with
+ones (the client's tells whether it, not the service, is the limit); the service's CPU as a
+share of one core (its event loop is one thread: near 100 % it is the limit); and, for the
+bench's own servers, the broker's and PostgreSQL's CPU per command. The bench's client sends with
 ``linger_ms=0`` and reads with a short fetch wait, so it adds little to the round trip; at
 saturation its own CPU share is part of the machine figure.
 """
@@ -31,7 +37,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 
 from omnibase_infra.bench import profiling
-from omnibase_infra.bench.cpu import MachineCpu, process_cpu_seconds
+from omnibase_infra.bench.cpu import MachineCpu, ServerCpu, ServerPids, process_cpu_seconds
 from omnibase_infra.bench.service_cases import BenchTopics, ServiceProcess
 from omnibase_infra.bench.workload import Progress, percentiles
 
@@ -107,19 +113,28 @@ class _Client:
                     self.replied.notify_all()
 
     def figures(
-        self, seconds: float, service: ServiceProcess, cpu_before: float, machine: MachineCpu
+        self,
+        seconds: float,
+        service: ServiceProcess,
+        cpu_before: float,
+        machine: MachineCpu,
+        servers: ServerCpu | None = None,
     ) -> dict[str, float]:
         answered = max(1, self.answered)
         stats = percentiles(self.delays)
         service_cpu = process_cpu_seconds(service.pid) - cpu_before
         own_cpu = process_cpu_seconds(os.getpid()) - self.own_cpu_before
+        machine_figures = machine.figures(answered)
         return {
             "commands": float(len(self.sent_at)),
             "failed_replies": float(self.failed),
             "commands_per_s": self.answered / seconds,
             "service_cpu_us_per_command": service_cpu / answered * 1e6,
-            "machine_cpu_us_per_command": machine.figures(answered)["machine_cpu_us_per_event"],
+            "service_cpu_busy_pct": 100 * service_cpu / seconds,
+            "machine_cpu_us_per_command": machine_figures["machine_cpu_us_per_event"],
+            "machine_cpu_busy_pct": machine_figures["machine_cpu_busy_pct"],
             "bench_client_cpu_us_per_command": own_cpu / answered * 1e6,
+            **(servers.figures(answered, "command") if servers is not None else {}),
             **{f"{k}_ms" if k != "count" else "replies": v for k, v in stats.items()},
         }
 
@@ -161,7 +176,9 @@ async def operations(
     for key in (
         "commands_per_s",
         "service_cpu_us_per_command",
+        "service_cpu_busy_pct",
         "machine_cpu_us_per_command",
+        "machine_cpu_busy_pct",
         "bench_client_cpu_us_per_command",
     ):
         del figures[key]
@@ -178,11 +195,14 @@ async def operations_saturation(
     progress: Progress,
     profile: Path | None = None,
     profile_seconds: float = 0.0,
+    server_pids: ServerPids | None = None,
 ) -> dict[str, float]:
     """Case 4b: a closed loop of ``window`` outstanding ``get_event_by_id`` commands for ``seconds``.
 
     The rate is the replies received over the time from the first send to the last reply.
-    With ``profile`` and ``profile_seconds``, py-spy samples the service meanwhile.
+    With ``profile`` and ``profile_seconds``, py-spy samples the service meanwhile. With
+    ``server_pids`` (local servers), the broker's and PostgreSQL's CPU per command too: with the
+    service's, the client's and the machine's, where each command's CPU goes.
     """
     client = _Client(bootstrap, topics)
     await client.start()
@@ -193,6 +213,7 @@ async def operations_saturation(
         cpu_before = process_cpu_seconds(service.pid)
         client.own_cpu_before = process_cpu_seconds(os.getpid())
         machine = MachineCpu()
+        servers = ServerCpu(server_pids) if server_pids is not None else None
         started = time.monotonic()
         count = 0
         if profile is not None and profile_seconds > 0:
@@ -207,7 +228,7 @@ async def operations_saturation(
         progress(f"4b operations at saturation: {count:,} commands sent, waiting for the last replies")
         await asyncio.wait_for(receiver, REPLY_WAIT_SECONDS)
         elapsed = time.monotonic() - started
-        figures = client.figures(elapsed, service, cpu_before, machine)
+        figures = client.figures(elapsed, service, cpu_before, machine, servers)
     finally:
         if profiler is not None:
             profiler.wait(timeout=profile_seconds + 60)

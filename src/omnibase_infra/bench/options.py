@@ -60,7 +60,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ops-rate", type=float, default=50.0, help="case 4 offered commands/s (default 50)")
     p.add_argument("--ops-seconds", type=float, default=10.0)
     p.add_argument(
-        "--ops-window", type=int, default=500, help="case 4b: commands outstanding at once (default 500)"
+        "--ops-window",
+        type=int,
+        default=2000,
+        help="case 4b: commands outstanding at once (default 2000: four of the service's polls)",
     )
     p.add_argument(
         "--ops-profile-seconds", type=float, default=0.0, help="attach py-spy to the service during case 4b"

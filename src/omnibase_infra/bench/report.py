@@ -100,6 +100,8 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             ("service_cpu_us_per_event", "CPU us/event"),
             ("steady_cpu_us_per_event", "CPU us/event after first commit"),
             ("machine_cpu_us_per_event", "machine CPU us/event"),
+            ("broker_cpu_us_per_event", "broker CPU us/event"),
+            ("postgres_cpu_us_per_event", "PostgreSQL CPU us/event"),
         ],
     )
     if "service_start_to_first_commit_s" in cases.get("2_event_store", {}):
@@ -137,8 +139,12 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             ("p50_ms", "p50 ms"),
             ("p99_ms", "p99 ms"),
             ("service_cpu_us_per_command", "CPU us/command"),
+            ("service_cpu_busy_pct", "service % of a core"),
             ("machine_cpu_us_per_command", "machine CPU us/command"),
             ("bench_client_cpu_us_per_command", "bench client CPU us/command"),
+            ("broker_cpu_us_per_command", "broker CPU us/command"),
+            ("postgres_cpu_us_per_command", "PostgreSQL CPU us/command"),
+            ("machine_cpu_busy_pct", "machine busy %"),
         ],
     )
     add("5_outbox", "5 outbox relay", [("rows_per_s", "rows/s"), ("rows", "rows")])

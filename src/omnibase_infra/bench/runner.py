@@ -33,6 +33,7 @@ from omnibase_infra.bench import (
     service_cases,
     workload,
 )
+from omnibase_infra.bench.cpu import ServerPids
 from omnibase_infra.bench.options import parse_args
 
 
@@ -70,7 +71,9 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
         servers = environment.start_own_servers(
             args.state_dir, args.postgres_port, args.kafka_port, args.kafka_controller_port
         )
-    commit_ts = await environment.ensure_commit_timestamps(servers)
+    commit_ts = await environment.ensure_commit_timestamps(servers)  # may restart PostgreSQL
+    # The servers' own CPU is split out for the bench's servers only: their pids are in its state dir.
+    server_pids = ServerPids.in_state_dir(servers.state_dir) if servers.managed else None
     say(
         "row commit time: "
         + ("pg_xact_commit_timestamp(xmin)" if commit_ts else "stored_at (transaction start)")
@@ -238,6 +241,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
                         commit_ts,
                         say,
                         args.profile_seconds,
+                        server_pids,
                     ),
                 )
                 profile = work / "profile.txt"
@@ -338,6 +342,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
                         say,
                         ops_profile,
                         args.ops_profile_seconds,
+                        server_pids,
                     ),
                 )
                 if ops_profile.exists():

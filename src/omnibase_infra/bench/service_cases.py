@@ -26,7 +26,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 
 from omnibase_infra.bench import profiling
-from omnibase_infra.bench.cpu import MachineCpu, process_cpu_seconds
+from omnibase_infra.bench.cpu import MachineCpu, ServerCpu, ServerPids, process_cpu_seconds
 from omnibase_infra.bench.workload import Dataset, Progress, committed_total
 
 ONEX_INFRA = str(Path(sys.executable).parent / "onex-infra")
@@ -247,10 +247,14 @@ async def throughput(
     commit_ts: bool,
     progress: Progress,
     profile_seconds: float = 0.0,
+    server_pids: ServerPids | None = None,
 ) -> dict[str, float]:
-    """Case 2 (+6): start the service on the pre-loaded topic; time start → last row committed."""
+    """Case 2 (+6): start the service on the pre-loaded topic; time start → last row committed.
+
+    With ``server_pids`` (local servers), the broker's and PostgreSQL's CPU per event too."""
     stop_sampling = asyncio.Event()
     machine = MachineCpu()
+    servers = ServerCpu(server_pids) if server_pids is not None else None
     service.start()
     sampler = asyncio.create_task(service.sample_memory(stop_sampling))
     profiler = None
@@ -275,6 +279,7 @@ async def throughput(
         if profiler is not None:
             profiler.wait(timeout=profile_seconds + 60)
     machine_figures = machine.figures(len(data.values))
+    server_figures = servers.figures(len(data.values), "event") if servers is not None else {}
     cpu = process_cpu_seconds(service.pid)
     hwm = proc_status(service.pid).get("VmHWM", 0)
     n, first, last = await stored_span(servers_dsn, schema, data, commit_ts)
@@ -301,6 +306,7 @@ async def throughput(
         "service_cpu_us_per_event": cpu / n * 1e6,
         "steady_cpu_us_per_event": (cpu - before_first) / n * 1e6,
         **machine_figures,
+        **server_figures,
         "rss_peak_mib": hwm / 1024,
         "rss_sampled_max_mib": service.rss_max_kib / 1024,
     }
