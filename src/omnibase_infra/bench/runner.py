@@ -46,9 +46,20 @@ class Clock:
 
 
 def _contract_settings(environment_name: str) -> tuple[dict[str, Any], int, int]:
+    """The service's values, as ``onex-infra run`` resolves them: the contracts with the overlay
+    (``ONEX_CONFIG_FILE``) and the contract-value variables of this environment applied."""
+    from omnibase_infra.contract_validation.effective_config import resolve_configuration
     from omnibase_infra.contract_validation.loader import load_contract_set
+    from omnibase_infra.environment import EnumEnvironment
+    from omnibase_infra.settings import load_tuning_variables
 
-    contracts = load_contract_set([])
+    tuning = load_tuning_variables()
+    contracts = resolve_configuration(
+        load_contract_set([]),
+        EnumEnvironment(environment_name),
+        overlay_file=tuning.config_file,
+        variables=tuning.values,
+    ).contracts
     consumer = contracts.node("kafka_adapter").kafka_consumer(environment_name)
     batch = contracts.node("message_aggregator").batching(environment_name).batch_size
     write_connections = contracts.node("postgres_adapter").postgres_pool(environment_name).write_connections

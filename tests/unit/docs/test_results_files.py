@@ -16,7 +16,7 @@ import re
 from doc_blocks import MARKDOWN_FILES, REPO_ROOT
 from fault_injection import report as faults_report
 
-from omnibase_infra.bench import comparison, goals, writer_split
+from omnibase_infra.bench import comparison, fetch_stall, goals, writer_split
 from omnibase_infra.bench import report as bench_report
 
 RESULTS = REPO_ROOT / "docs" / "results"
@@ -83,3 +83,10 @@ def test_the_writer_split_table_is_rendered_from_the_committed_report() -> None:
     report = json.loads((RESULTS / "writer-split.json").read_text(encoding="utf-8"))
     page = (REPO_ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     assert writer_split.section(page) == writer_split.render_table(report)
+
+
+def test_the_fetch_stall_table_is_rendered_from_the_committed_report() -> None:
+    """performance.md's table of a command's wait behind a fetch of idle topics is the JSON's."""
+    report = json.loads((RESULTS / "fetch-stall.json").read_text(encoding="utf-8"))
+    page = (REPO_ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    assert fetch_stall.section(page) == fetch_stall.render_table(report)
