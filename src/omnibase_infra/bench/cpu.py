@@ -4,14 +4,14 @@ The machine's busy time per event is what a case costs all processes together (t
 service, PostgreSQL, the broker, the bench's own client): on a machine with ``nproc``
 cores, no arrangement of those processes can go faster than ``nproc`` / (that cost).
 ``ServerCpu`` splits out the two servers' part when they run on this machine (the bench's
-own, or any started by ``scripts/services`` in the state directory it is given).
+own, whose pids ``scripts/services status`` gives).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -52,25 +52,39 @@ def server_cpu_seconds(pid: int) -> float | None:
 
 @dataclass(frozen=True)
 class ServerPids:
-    """The pids of the local broker and PostgreSQL that ``scripts/services`` started in a state dir."""
+    """The pids of the local broker and PostgreSQL, as ``scripts/services status`` names them."""
 
     broker: int | None
     postgres: int | None
 
     @classmethod
-    def in_state_dir(cls, state_dir: Path) -> ServerPids:
+    def from_status(cls, status: str) -> ServerPids:
+        """From ``scripts/services status``'s lines (``postgres  up  ...  pid 23199  data ...``);
+        a pid is kept only while its process is the server named (its command line says so)."""
+        found: dict[str, int] = {}
+        for line in status.splitlines():
+            name, _, rest = line.partition(" ")
+            match = _PID.search(rest)
+            if name in ("kafka", "postgres") and match is not None:
+                found[name] = int(match.group(1))
         return cls(
-            broker=_first_int(state_dir / "kafka" / "kafka.pid"),
-            postgres=_first_int(state_dir / "postgres" / "data" / "postmaster.pid"),
+            broker=_running_as(found.get("kafka"), b"kafka"),
+            postgres=_running_as(found.get("postgres"), b"postgres"),
         )
 
 
-def _first_int(path: Path) -> int | None:
+_PID = re.compile(r"\bpid (\d+)\b")
+
+
+def _running_as(pid: int | None, word: bytes) -> int | None:
+    if pid is None:
+        return None
     try:
-        first = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read()
     except OSError:
         return None
-    return int(first) if first.isdigit() else None
+    return pid if word in command else None
 
 
 class ServerCpu:

@@ -85,18 +85,20 @@ async def _rounds(bootstrap: str, wait_ms: int, rounds: int, busy_ms: int) -> li
                 raise RuntimeError("the first command of a round never came")
             started = time.monotonic()
             await producer.send_and_wait(commands, b"next")
-            while not await consumer.getmany(timeout_ms=5000):
-                pass
+            if not await consumer.getmany(timeout_ms=10_000):
+                raise RuntimeError("the next command did not come within 10 s")
             delays.append(round((time.monotonic() - started) * 1000, 1))
     finally:
-        await consumer.stop()
-        await producer.stop()
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
         try:
-            await admin.delete_topics([idle, commands])
+            await consumer.stop()
         finally:
-            await admin.close()
+            await producer.stop()
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+            await admin.start()
+            try:
+                await admin.delete_topics([idle, commands])
+            finally:
+                await admin.close()
     return delays
 
 

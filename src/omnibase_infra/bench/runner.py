@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -73,6 +74,17 @@ def _contract_settings(environment_name: str) -> tuple[dict[str, Any], int, int]
     return settings, batch, write_connections
 
 
+def _server_pids(servers: environment.Servers) -> ServerPids | None:
+    """The broker's and PostgreSQL's pids, for the bench's own servers only (local, and named by
+    ``scripts/services status``); None otherwise, and the cases then leave their CPU out."""
+    if not servers.managed:
+        return None
+    try:
+        return ServerPids.from_status(environment.services(["status"], servers.env))
+    except subprocess.CalledProcessError:
+        return None
+
+
 async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noqa: PLR0915  # one linear script
     say = clock.progress
     if args.use_env_servers:
@@ -83,8 +95,7 @@ async def _run(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:  # noq
             args.state_dir, args.postgres_port, args.kafka_port, args.kafka_controller_port
         )
     commit_ts = await environment.ensure_commit_timestamps(servers)  # may restart PostgreSQL
-    # The servers' own CPU is split out for the bench's servers only: their pids are in its state dir.
-    server_pids = ServerPids.in_state_dir(servers.state_dir) if servers.managed else None
+    server_pids = _server_pids(servers)
     say(
         "row commit time: "
         + ("pg_xact_commit_timestamp(xmin)" if commit_ts else "stored_at (transaction start)")

@@ -135,7 +135,7 @@ class ModelKafkaConsumerSettings(BaseModel):
     max_poll_interval_ms: int = Field(default=300000, ge=10000, le=3_600_000)
     session_timeout_ms: int = Field(default=45000, ge=6000, le=300000)
     heartbeat_interval_ms: int = Field(default=3000, ge=500, le=100000)
-    fetch_max_wait_ms: int = Field(default=100, ge=0, le=10000)
+    fetch_max_wait_ms: int = Field(default=500, ge=0, le=10000)
     max_partition_fetch_bytes: int = Field(default=1048576, ge=1024, le=100 * 1024 * 1024)
 
     @model_validator(mode="after")

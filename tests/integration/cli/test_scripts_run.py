@@ -84,33 +84,47 @@ def tail(log: Path, count: int) -> list[str]:
 
 
 async def ctrl_c(
-    process: asyncio.subprocess.Process, lines: list[str], within: float, service_log: Path
+    process: asyncio.subprocess.Process,
+    reading: asyncio.Task[None],
+    lines: list[str],
+    within: float,
+    service_log: Path,
 ) -> int:
-    """Ctrl-C to the script's process group, then its output to EOF and its exit status.
+    """Ctrl-C to the script's process group; then ``reading`` (``drain`` of its output) to EOF,
+    and the script's exit status.
 
-    EOF means the script and everything it started are gone (they share the pipe). Past
-    ``within`` seconds the test fails with the output so far and the end of the service's log."""
-    assert process.stdout is not None
-    reading = asyncio.create_task(drain(process.stdout, lines))
+    EOF means the script and the demo producer, which print into the pipe, are gone; the
+    script exits only after the service it waited for (whose output goes to ``service_log``).
+    Past ``within`` seconds, or 30 s more for the exit, the test fails with the output so far
+    and the end of the service's log."""
     os.killpg(process.pid, signal.SIGINT)
     try:
         await asyncio.wait_for(asyncio.shield(reading), within)
+    except TimeoutError:
+        raise AssertionError(
+            stuck(f"no EOF from scripts/run within {within:.0f} s of Ctrl-C", lines, service_log)
+        ) from None
+    try:
         return await asyncio.wait_for(process.wait(), 30)
     except TimeoutError:
-        log_tail = tail(service_log, 40)
         raise AssertionError(
-            f"scripts/run did not stop within {within:.0f} s of Ctrl-C; its output:\n"
-            + "\n".join(lines)
-            + f"\n--- the end of {service_log}:\n"
-            + "\n".join(log_tail)
+            stuck("scripts/run closed its output but did not exit within 30 s", lines, service_log)
         ) from None
-    finally:
-        reading.cancel()
+
+
+def stuck(what: str, lines: list[str], service_log: Path) -> str:
+    return (
+        f"{what}; its output:\n"
+        + "\n".join(lines)
+        + f"\n--- the end of {service_log}:\n"
+        + "\n".join(tail(service_log, 40))
+    )
 
 
 def kill_what_is_left(process: asyncio.subprocess.Process, lines: list[str]) -> None:
-    """SIGKILL to the script's process group and to the service and demo producer it started in
-    sessions of their own; never a wait on pipes that an orphan could hold open."""
+    """After a failure only: SIGKILL to the script's process group and to the service and demo
+    producer it started in sessions of their own; never a wait on pipes that an orphan could hold
+    open."""
     started = re.findall(r"(?:service starting|demo producer started) \(pid (\d+)", "\n".join(lines))
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError):
@@ -144,12 +158,15 @@ async def test_run_streams_demo_traffic_and_ctrl_c_stops_what_it_started(
     )
     assert process.stdout is not None
     lines: list[str] = []
+    reading: asyncio.Task[None] | None = None
+    stopped = False
     try:
 
         def replies_to_every_operation() -> bool:
             return all(any(line.startswith(f"reply  {op}:") for line in lines) for op in OPERATIONS)
 
         await read_until(process.stdout, lines, replies_to_every_operation, within=240)
+        reading = asyncio.create_task(drain(process.stdout, lines))  # the demo producer prints on
         output = "\n".join(lines)
         assert "omnibase_infra is running" in output
         health_url = f"http://127.0.0.1:{env['HEALTH_CHECK_PORT']}/health"
@@ -170,9 +187,13 @@ async def test_run_streams_demo_traffic_and_ctrl_c_stops_what_it_started(
         assert oct((tmp_path / "run" / "env").stat().st_mode)[-3:] == "600"
         [service_pid] = {int(m) for m in re.findall(r"service starting \(pid (\d+)", output)}
 
-        code = await ctrl_c(process, lines, within=90, service_log=tmp_path / "run" / "service.log")
+        code = await ctrl_c(process, reading, lines, within=90, service_log=tmp_path / "run" / "service.log")
+        stopped = True
     finally:
-        kill_what_is_left(process, lines)
+        if reading is not None:
+            reading.cancel()
+        if not stopped:
+            kill_what_is_left(process, lines)
     output = "\n".join(lines)
     assert code == 0, output
     assert "run: the demo producer exited with status 0" in output
@@ -243,6 +264,8 @@ async def test_run_on_a_fresh_machine_starts_and_then_stops_its_own_servers(fres
     )
     assert process.stdout is not None
     lines: list[str] = []
+    reading: asyncio.Task[None] | None = None
+    stopped = False
     try:
         await read_until(
             process.stdout,
@@ -250,13 +273,18 @@ async def test_run_on_a_fresh_machine_starts_and_then_stops_its_own_servers(fres
             lambda: any("the demo producer finished (status 0)" in x for x in lines),
             300,
         )
+        reading = asyncio.create_task(drain(process.stdout, lines))
         output = "\n".join(lines)
         assert "run: started by this script: postgres kafka" in output
         assert f"kafka: up on 127.0.0.1:{kafka_port}" in output
         assert sum(line.startswith("reply  ") for line in lines) == 3
-        code = await ctrl_c(process, lines, within=120, service_log=state / "run" / "service.log")
+        code = await ctrl_c(process, reading, lines, within=120, service_log=state / "run" / "service.log")
+        stopped = True
     finally:
-        kill_what_is_left(process, lines)
+        if reading is not None:
+            reading.cancel()
+        if not stopped:
+            kill_what_is_left(process, lines)
         status = await asyncio.create_subprocess_exec(
             services, "status", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from omnibase_infra.bench.cpu import ServerCpu, ServerPids, server_cpu_seconds
+from omnibase_infra.bench.cpu import ServerCpu, ServerPids, process_cpu_seconds, server_cpu_seconds
 
 BURN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
 BURN_THEN_WAIT = BURN + "import sys\nsys.stdin.read()\n"
@@ -20,40 +20,57 @@ def burn(seconds: float) -> None:
         pass
 
 
-def test_the_pids_are_read_from_the_pid_files_services_writes(tmp_path: Path) -> None:
-    (tmp_path / "kafka").mkdir()
-    (tmp_path / "kafka" / "kafka.pid").write_text("4242\n")
-    data = tmp_path / "postgres" / "data"
-    data.mkdir(parents=True)
-    (data / "postmaster.pid").write_text(f"5151\n{data}\n1796668416\n27432\n")
+def test_the_pids_are_those_services_status_names_while_they_run_the_server(tmp_path: Path) -> None:
+    """A pid is kept only while its process's command line names the server: this test's own
+    interpreter stands for "postgres" when its script's path says so, and is no broker."""
+    script = tmp_path / "postgres-stand-in.py"
+    script.write_text("import sys\nsys.stdin.read()\n")
+    stand_in = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        # Popen returns while the exec may still be under way (an empty command line).
+        while script.name.encode() not in Path(f"/proc/{stand_in.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the stand-in never showed its command line"
+            time.sleep(0.01)
+        status = (
+            f"postgres  up    PostgreSQL 15.18  127.0.0.1:27432  pid {stand_in.pid}  data /d\n"
+            f"kafka     up    Apache Kafka 3.9.1 (KRaft)  127.0.0.1:29092  pid {stand_in.pid}\n"
+        )
+        assert ServerPids.from_status(status) == ServerPids(broker=None, postgres=stand_in.pid)
+    finally:
+        stand_in.communicate(b"")
 
-    assert ServerPids.in_state_dir(tmp_path) == ServerPids(broker=4242, postgres=5151)
 
+def test_servers_down_or_gone_give_no_pid() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    status = f"postgres  down  no process\nkafka     up    Apache Kafka 3.9.1  pid {gone.pid}\n"
 
-def test_missing_or_garbled_pid_files_give_no_pid(tmp_path: Path) -> None:
-    (tmp_path / "kafka").mkdir()
-    (tmp_path / "kafka" / "kafka.pid").write_text("not a pid\n")
-
-    assert ServerPids.in_state_dir(tmp_path) == ServerPids(broker=None, postgres=None)
+    assert ServerPids.from_status(status) == ServerPids(broker=None, postgres=None)
 
 
 def test_a_server_counts_the_cpu_of_its_live_and_its_reaped_children() -> None:
     """This process stands for a server: a child that is still running (not yet waited for)
-    and one already reaped both add their CPU to it."""
+    and one already reaped both add their CPU to it, on top of its own."""
+    own_before = process_cpu_seconds(os.getpid())
     before = server_cpu_seconds(os.getpid())
     assert before is not None
     subprocess.run([sys.executable, "-c", BURN], check=True)  # reaped: in cutime
     running = subprocess.Popen([sys.executable, "-c", BURN_THEN_WAIT], stdin=subprocess.PIPE)
     try:
-        deadline_cpu = 0.25
-        while (server_cpu_seconds(running.pid) or 0.0) < deadline_cpu:
-            pass
+        deadline = time.monotonic() + 30
+        while (server_cpu_seconds(running.pid) or 0.0) < 0.25:
+            assert running.poll() is None, "the running child ended early"
+            assert time.monotonic() < deadline, "the running child never burnt 0.25 s"
+            time.sleep(0.01)
         after = server_cpu_seconds(os.getpid())
+        own_after = process_cpu_seconds(os.getpid())
     finally:
         running.communicate(b"")
     assert after is not None
-    # The two children burnt at least 0.3 + 0.25 s; this loop burnt some of its own too.
-    assert after - before >= 0.5
+    children = (after - before) - (own_after - own_before)
+    # 0.3 s reaped plus at least 0.25 s live; without either, at most 0.3 s (ticks of 10 ms).
+    assert children >= 0.5
 
 
 def test_a_gone_server_has_no_figure() -> None:
