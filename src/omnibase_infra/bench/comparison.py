@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from omnibase_infra.bench.tool_reports import block_between
+
 BEGIN = "<!-- redesign:begin -->"
 END = "<!-- redesign:end -->"
 X = "\N{MULTIPLICATION SIGN}"
@@ -55,8 +57,7 @@ def render_comparison(
 
 
 def comparison_section(text: str) -> str | None:
-    start, end = text.find(BEGIN), text.find(END)
-    return None if start == -1 or end == -1 else text[start : end + len(END)]
+    return block_between(text, BEGIN, END)
 
 
 __all__ = ["BEGIN", "END", "comparison_section", "render_comparison"]

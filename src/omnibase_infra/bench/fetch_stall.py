@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from typing import Any
+
+from omnibase_infra.bench.tool_reports import block_between, git_revision, publish_report
 
 BEGIN = "<!-- fetch-stall:begin (rendered from docs/results/fetch-stall.json) -->"
 END = "<!-- fetch-stall:end -->"
@@ -53,8 +53,7 @@ def render_table(report: dict[str, Any]) -> str:
 
 
 def section(text: str) -> str | None:
-    start, end = text.find(BEGIN), text.find(END)
-    return None if start == -1 or end == -1 else text[start : end + len(END)]
+    return block_between(text, BEGIN, END)
 
 
 async def _rounds(bootstrap: str, wait_ms: int, rounds: int, busy_ms: int) -> list[float]:
@@ -116,22 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     for wait in args.waits:
         measured[str(wait)] = asyncio.run(_rounds(bootstrap, wait, args.rounds, args.busy_ms))
         print(f"fetch_max_wait_ms {wait}: next command after {measured[str(wait)]} ms", flush=True)
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     report = {
         "command": "scripts/fetch-stall " + " ".join(sys.argv[1:] if argv is None else argv),
-        "git": git.stdout.strip(),
+        "git": git_revision(),
         "rounds": args.rounds,
         "busy_ms": args.busy_ms,
         "cpus": os.cpu_count(),
         "next_command_ms": measured,
     }
-    print()
-    print(render_table(report))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.json}")
+    publish_report(report, render_table(report), args.json)
     return 0
 
 

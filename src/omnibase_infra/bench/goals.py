@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from omnibase_infra.bench.tool_reports import block_between
+
 BEGIN = "<!-- round2:begin -->"
 END = "<!-- round2:end -->"
 X = "\N{MULTIPLICATION SIGN}"
@@ -171,8 +173,7 @@ def render_goal_table(before: Report, after: Report, before_label: str, after_la
 
 
 def goal_section(text: str) -> str | None:
-    start, end = text.find(BEGIN), text.find(END)
-    return None if start == -1 or end == -1 else text[start : end + len(END)]
+    return block_between(text, BEGIN, END)
 
 
 __all__ = ["BEGIN", "END", "GOALS", "Goal", "goal_section", "latency_case", "render_goal_table", "verdicts"]

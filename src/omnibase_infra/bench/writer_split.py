@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from typing import Any
+
+from omnibase_infra.bench.tool_reports import block_between, git_revision, publish_report
 
 BEGIN = "<!-- writer-split:begin (rendered from docs/results/writer-split.json) -->"
 END = "<!-- writer-split:end -->"
@@ -61,8 +61,7 @@ def render_table(report: dict[str, Any]) -> str:
 
 
 def section(text: str) -> str | None:
-    start, end = text.find(BEGIN), text.find(END)
-    return None if start == -1 or end == -1 else text[start : end + len(END)]
+    return block_between(text, BEGIN, END)
 
 
 async def _measure(
@@ -139,23 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"a configuration is named twice: {' '.join(args.configs)}")
     loads: list[float] = []
     passes = asyncio.run(_measure(args, configs, loads))
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     report = {
         "command": "scripts/writer-split " + " ".join(sys.argv[1:] if argv is None else argv),
-        "git": git.stdout.strip(),
+        "git": git_revision(),
         "rows": args.rows,
         "repeats": args.repeats,
         "cpus": os.cpu_count(),
         "rows_per_s": passes,
         "load_average_after_each_pass": loads,
     }
-    print()
-    print(render_table(report))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.json}")
+    publish_report(report, render_table(report), args.json)
     return 0
 
 
