@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from omnibase_infra.bench.tool_reports import block_between, git_revision, publish_report
@@ -58,16 +59,13 @@ def section(text: str) -> str | None:
 
 async def _rounds(bootstrap: str, wait_ms: int, rounds: int, busy_ms: int) -> list[float]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]  # untyped library
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]  # untyped library
+    from aiokafka.admin import NewTopic  # type: ignore[import-untyped]  # untyped library
 
     run = uuid.uuid4().hex[:8]
     idle, commands = f"onex.bench.fetch-stall.{run}.idle", f"onex.bench.fetch-stall.{run}.commands"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(idle, 1, 1), NewTopic(commands, 1, 1)])
-    finally:
-        await admin.close()
+    await _with_admin(
+        bootstrap, lambda admin: admin.create_topics([NewTopic(idle, 1, 1), NewTopic(commands, 1, 1)])
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     consumer = AIOKafkaConsumer(
         idle, commands, bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=wait_ms
@@ -92,13 +90,20 @@ async def _rounds(bootstrap: str, wait_ms: int, rounds: int, busy_ms: int) -> li
             await consumer.stop()
         finally:
             await producer.stop()
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-            await admin.start()
-            try:
-                await admin.delete_topics([idle, commands])
-            finally:
-                await admin.close()
+            await _with_admin(bootstrap, lambda admin: admin.delete_topics([idle, commands]))
     return delays
+
+
+async def _with_admin(bootstrap: str, act: Callable[[Any], Awaitable[object]]) -> None:
+    """``act`` with an admin client of ``bootstrap``, closed afterwards."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await act(admin)
+    finally:
+        await admin.close()
 
 
 def main(argv: list[str] | None = None) -> int:
