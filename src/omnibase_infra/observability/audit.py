@@ -2,11 +2,13 @@
 
 ``AuditLogger.record`` builds an ``AuditEvent`` (trace_id/span_id taken from the current
 span, the environment from the logger), writes it to the structured log (logger
-``omnibase_infra.audit``, one line per event, the event's fields as extras) and hands it to
-a ``ProtocolAuditSink``. Recording never blocks on I/O and never raises because of the
-sink: a sink accepts events into a bounded buffer and persists them in the background
-(``audit_postgres.PostgresAuditSink``). The helpers cover what the service must audit:
-every operation run, every dead-letter record, every breaker transition.
+``omnibase_infra.audit``, one line per event, the event's fields as extras; LOW events, a
+successful operation each, at DEBUG, MEDIUM at INFO, HIGH and CRITICAL at WARNING) and hands
+every event, whatever the log level, to a ``ProtocolAuditSink``. Recording never blocks on
+I/O and never raises because of the sink: a sink accepts events into a bounded buffer and
+persists them in the background (``audit_postgres.PostgresAuditSink``). The helpers cover
+what the service must audit: every operation run, every dead-letter record, every breaker
+transition.
 """
 
 from __future__ import annotations
@@ -196,6 +198,17 @@ def audit_event_json(event: AuditEvent) -> dict[str, JsonValue]:
     }
 
 
+_LOG_LEVELS: Mapping[AuditSeverity, int] = {
+    AuditSeverity.LOW: logging.DEBUG,
+    AuditSeverity.MEDIUM: logging.INFO,
+    AuditSeverity.HIGH: logging.WARNING,
+    AuditSeverity.CRITICAL: logging.WARNING,
+}
+"""The level of an event's log line. LOW (a successful operation, one per command) is DEBUG:
+every event is in the sink (``onex_audit``) whatever the level, and at INFO a busy bus would
+otherwise write one line per command it answers."""
+
+
 class AuditLogger:
     """Builds, logs and sinks audit events.
 
@@ -275,20 +288,17 @@ class AuditLogger:
         return recorded
 
     def _emit(self, event: AuditEvent) -> None:
-        level = (
-            logging.WARNING
-            if event.severity in (AuditSeverity.HIGH, AuditSeverity.CRITICAL)
-            else logging.INFO
-        )
-        self._log.log(
-            level,
-            "audit %s %s %s: %s",
-            event.event_type.value,
-            event.action,
-            event.resource,
-            event.outcome.value,
-            extra={"audit": audit_event_json(event)},
-        )
+        level = _LOG_LEVELS[event.severity]
+        if self._log.isEnabledFor(level):
+            self._log.log(
+                level,
+                "audit %s %s %s: %s",
+                event.event_type.value,
+                event.action,
+                event.resource,
+                event.outcome.value,
+                extra={"audit": audit_event_json(event)},
+            )
         if self._sink is not None:
             self._sink.write([event])
 

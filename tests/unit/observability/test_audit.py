@@ -101,6 +101,39 @@ def test_record_takes_trace_correlation_and_environment_from_context(
     assert line["correlation_id"] == str(correlation)
 
 
+@pytest.mark.parametrize(
+    ("severity", "level"),
+    [
+        (AuditSeverity.LOW, "DEBUG"),
+        (AuditSeverity.MEDIUM, "INFO"),
+        (AuditSeverity.HIGH, "WARNING"),
+        (AuditSeverity.CRITICAL, "WARNING"),
+    ],
+)
+@pytest.mark.parametrize("configured", ["DEBUG", "INFO"])
+def test_the_log_lines_level_follows_the_severity_and_the_sink_gets_every_event(
+    severity: AuditSeverity, level: str, configured: str, restore_root_logger: logging.Logger
+) -> None:
+    stream = io.StringIO()
+    configure_logging(configured, stream)
+    sink = InMemoryAuditSink()
+    event = AuditLogger(sink, environment="production").record(
+        AuditEventType.DATA_ACCESS,
+        severity,
+        resource="get_item",
+        action="run_operation",
+        outcome=AuditOutcome.SUCCESS,
+    )
+    assert sink.events == [event]
+    lines = [json.loads(x) for x in stream.getvalue().splitlines()]
+    if level == "DEBUG" and configured == "INFO":
+        assert lines == []
+    else:
+        (line,) = lines
+        assert line["level"] == level
+        assert line["audit"]["severity"] == severity.value
+
+
 def test_non_uuid_correlation_is_kept_in_extras() -> None:
     sink = InMemoryAuditSink()
     event = AuditLogger(sink, environment="dev").record(
