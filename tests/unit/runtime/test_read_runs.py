@@ -281,7 +281,8 @@ async def test_a_write_waits_for_the_reads_before_it_and_the_reads_after_it_wait
     write = events.index("insert 3")
     assert {"select 1", "select 2"} <= set(events[:write])
     assert "end-reads" not in events
-    assert events.index("reset-all") < events.index("BEGIN") < write < events.index("COMMIT")
+    assert max(events.index("select 1"), events.index("select 2")) < events.index("BEGIN")
+    assert events.index("BEGIN") < write < events.index("COMMIT")
     assert {"select 4", "select 5"} <= set(events[events.index("COMMIT") :])
     assert [w for w in events if w in ("BEGIN", "prelude", "claim", "insert 3", "keep", "COMMIT")] == [
         "BEGIN",
@@ -292,6 +293,45 @@ async def test_a_write_waits_for_the_reads_before_it_and_the_reads_after_it_wait
         "COMMIT",
     ]
     assert set(replies(harness)) == {r.envelope_id for r in requests}
+
+
+class SlowResetPool(LoggedPool):
+    """The pool's reset of a connection it takes back waits until ``reset_may_finish`` is set."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(server)
+        self.reset_may_finish = asyncio.Event()
+
+    @asynccontextmanager
+    async def acquire_connection(self) -> AsyncIterator[LoggedConnection]:
+        async with super().acquire_connection() as conn:
+            try:
+                yield conn
+            finally:
+                await self.reset_may_finish.wait()
+
+
+async def test_the_replies_of_a_read_run_do_not_wait_for_the_pools_reset_of_its_connection() -> None:
+    server = Server()
+    pool = SlowResetPool(server)
+    harness = await host_workflows(
+        database=cast("object", pool),  # type: ignore[arg-type]  # a logged pool
+        executor=executor(),
+        publisher=FakePublisher(),
+    )
+    read = command("read_thing", 1)
+
+    await asyncio.wait_for(harness.gateway.handle(batch(read)), 5)
+
+    assert replies(harness)[read.envelope_id].rows == [{"thing": 1}]
+    resources = harness.postgres.resources
+    assert "reset-all" not in [what for _, what in server.log]
+    assert pool.free == [], "the connection is still being given back"
+    pool.reset_may_finish.set()
+    await asyncio.wait_for(resources.settle_releases(), 5)
+    assert [what for _, what in server.log][-1] == "reset-all"
+    assert [c.number for c in pool.free] == [1]
+    assert not resources.releasing
 
 
 async def test_reads_spread_over_read_connections_each_set_up_and_reset() -> None:
@@ -363,17 +403,18 @@ async def test_a_redelivery_within_the_batch_starts_a_new_run_and_gets_the_first
     slow = command("read_thing", TIMED_OUT)
 
     await harness.gateway.handle(batch(slow, command("read_thing", 1), slow))
+    await harness.postgres.resources.settle_releases()
 
-    assert [what for _, what in server.log] == [
+    # Each run's connection goes back to the pool (reset-all) while what follows goes on.
+    assert [what for _, what in server.log if what != "reset-all"] == [
         "begin-reads",
         "select 0",
         "select 1",
         "end-reads",
         "keep-failed",
-        "reset-all",
         "begin-reads",
-        "reset-all",
     ]
+    assert [n for n, what in server.log if what == "reset-all"] == [1, 2]
     failed = [s.value for s in harness.publisher.sent if s.topic == FAILED]
     assert len(failed) == 2 and failed[0] == failed[1]
 
@@ -388,6 +429,7 @@ async def test_an_outage_during_a_run_stops_every_connection_of_it_and_raises() 
 
     assert harness.publisher.sent == [], "no reply of the batch goes out"
     assert len(pool.free) == pool.created, "every connection went back to the pool"
+    assert not harness.postgres.resources.releasing, "before the error was raised"
     started = [what for _, what in server.log if what.startswith("select")]
     assert len(started) < 7, "the other connection stopped taking commands"
 

@@ -136,7 +136,11 @@ class CommandOperations:
             if session.to_keep:  # failed replies to keep: on a connection whose settings are reset
                 await breaker.call(functools.partial(session.finish, first))
             # Otherwise the pool's reset on release (RESET ALL) puts every connection's settings
-            # back: no RESET round trip of our own, which a lone command's reply would wait for.
+            # back: no RESET round trip of our own. Answered, the connections go back to the
+            # pool (that reset, a round trip each) while the replies are sent, not before; on
+            # an error they go back first, in ``stack``'s exit, where an outage is translated.
+            lent = stack.pop_all()
+        resources.release_later(lent.aclose())
 
     async def _lend(self, stack: contextlib.AsyncExitStack) -> DbConnection:
         """A pooled connection, given back when ``stack`` closes (outages translated there)."""

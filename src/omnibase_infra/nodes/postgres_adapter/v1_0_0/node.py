@@ -155,9 +155,11 @@ class NodePostgresAdapterEffect(
             await migrations.check_schema(conn, settings.postgres.schema_name)
 
     async def stop(self) -> None:
-        """Store the state rows still waiting (one try), then close the pool."""
+        """Store the state rows still waiting (one try), then close the pool (once the
+        connections given back in the background are back)."""
         if self._resources is not None and self._resources.database.started:
             await self.store_pending_state_changes()
+            await self._resources.settle_releases()
             await self._resources.database.stop()
 
     def allows_traffic(self) -> bool:

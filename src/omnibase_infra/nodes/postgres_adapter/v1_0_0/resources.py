@@ -5,8 +5,9 @@ No I/O here: ``build_postgres_resources`` constructs; the node's ``start()`` con
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
@@ -64,6 +65,21 @@ class PostgresResources:
     """Connections a large event-store batch is split over (``write_rows``)."""
     reads_per_round_trip: int = 1
     """Read-only commands of a run whose statements one connection sends in one round trip."""
+    releasing: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    """Connections going back to the pool in the background (``release_later``)."""
+
+    def release_later(self, release: Coroutine[object, object, None]) -> None:
+        """Run ``release`` (giving connections back: the pool's reset, a round trip) in the
+        background, so that what follows (the replies) does not wait for it. ``release`` must
+        not raise (the pool's release logs and swallows a dead connection's error)."""
+        task = asyncio.ensure_future(release)
+        self.releasing.add(task)
+        task.add_done_callback(self.releasing.discard)
+
+    async def settle_releases(self) -> None:
+        """Wait until every connection ``release_later`` gives back is back in the pool."""
+        while self.releasing:
+            await asyncio.gather(*self.releasing, return_exceptions=True)
 
 
 def build_postgres_resources(
