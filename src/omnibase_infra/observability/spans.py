@@ -193,28 +193,19 @@ def _key_text(key: str | bytes) -> str:
     return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
 
 
-def trace_kafka_operation(
+def _kafka_attributes(
     operation_type: KafkaOperation,
     topic: str,
     *,
-    partition: int | None = None,
-    offset: int | None = None,
-    key: str | bytes | None = None,
-    correlation_id: UUID | str | None = None,
-    consumer_group: str | None = None,
-    batch_size: int | None = None,
-    server_address: str | None = None,
-    parent: Context | None = None,
-    links: Sequence[Context] = (),
-    tracer_provider: TracerProvider | None = None,
-) -> AbstractAsyncContextManager[Span]:
-    """A span for one Kafka operation on ``topic`` (see the module table), current inside the block.
-
-    ``parent`` is the context to continue (for ``process``: ``extract_trace_context(headers,
-    envelope)``); ``None`` continues the current context. Contexts in ``links`` that hold a
-    valid span become span links. Attributes learned later (offset after a send) can be set
-    on the yielded span. ``ValueError`` for an unknown ``operation_type``.
-    """
+    partition: int | None,
+    offset: int | None,
+    key: str | bytes | None,
+    correlation_id: UUID | str | None,
+    consumer_group: str | None,
+    batch_size: int | None,
+    server_address: str | None,
+) -> tuple[str, SpanKind, dict[str, AttributeValue]]:
+    """A Kafka operation span's name, kind and attributes (the module table)."""
     try:
         op_name, op_type, kind = _KAFKA_OPERATIONS[operation_type]
     except KeyError:
@@ -240,9 +231,84 @@ def trace_kafka_operation(
         attributes[MESSAGING_BATCH_MESSAGE_COUNT] = batch_size
     if server_address is not None:
         attributes[SERVER_ADDRESS] = server_address
-    return _run_span(
-        f"{op_name} {topic}", kind, attributes, parent=parent, links=links, tracer_provider=tracer_provider
+    return f"{op_name} {topic}", kind, attributes
+
+
+def trace_kafka_operation(
+    operation_type: KafkaOperation,
+    topic: str,
+    *,
+    partition: int | None = None,
+    offset: int | None = None,
+    key: str | bytes | None = None,
+    correlation_id: UUID | str | None = None,
+    consumer_group: str | None = None,
+    batch_size: int | None = None,
+    server_address: str | None = None,
+    parent: Context | None = None,
+    links: Sequence[Context] = (),
+    tracer_provider: TracerProvider | None = None,
+) -> AbstractAsyncContextManager[Span]:
+    """A span for one Kafka operation on ``topic`` (see the module table), current inside the block.
+
+    ``parent`` is the context to continue (for ``process``: ``extract_trace_context(headers,
+    envelope)``); ``None`` continues the current context. Contexts in ``links`` that hold a
+    valid span become span links. Attributes learned later (offset after a send) can be set
+    on the yielded span. ``ValueError`` for an unknown ``operation_type``.
+    """
+    name, kind, attributes = _kafka_attributes(
+        operation_type,
+        topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        correlation_id=correlation_id,
+        consumer_group=consumer_group,
+        batch_size=batch_size,
+        server_address=server_address,
     )
+    return _run_span(name, kind, attributes, parent=parent, links=links, tracer_provider=tracer_provider)
+
+
+def start_kafka_span(
+    operation_type: KafkaOperation,
+    topic: str,
+    *,
+    key: str | bytes | None = None,
+    correlation_id: UUID | str | None = None,
+    parent: Context | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> Span:
+    """``trace_kafka_operation``'s span, started but not made current: for a group of sends
+    whose spans overlap (a batch's replies). The caller ends it with ``end_span``."""
+    name, kind, attributes = _kafka_attributes(
+        operation_type,
+        topic,
+        partition=None,
+        offset=None,
+        key=key,
+        correlation_id=correlation_id,
+        consumer_group=None,
+        batch_size=None,
+        server_address=None,
+    )
+    return get_tracer(tracer_provider).start_span(
+        name,
+        context=parent,
+        kind=kind,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+
+
+def end_span(span: Span, error: BaseException | None = None) -> None:
+    """End ``span``; with ``error``, recorded on it first (``record_error``)."""
+    try:
+        if error is not None:
+            record_error(span, error)
+    finally:
+        span.end()
 
 
 def set_delivery_attributes(span: Span, partition: int, offset: int) -> None:
@@ -356,10 +422,12 @@ def trace_workflow_step(
 __all__ = [
     "TRACER_NAME",
     "KafkaOperation",
+    "end_span",
     "error_type",
     "get_tracer",
     "record_error",
     "set_delivery_attributes",
+    "start_kafka_span",
     "trace_database_operation",
     "trace_kafka_operation",
     "trace_workflow_step",

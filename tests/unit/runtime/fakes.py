@@ -35,6 +35,7 @@ from omnibase_infra.workflow.records import Partition, ProtocolConsumerRecord
 if TYPE_CHECKING:
     import asyncpg
 
+    from omnibase_infra.infrastructure.event_queue import OutboundEvent
     from omnibase_infra.nodes.kafka_wrapper.v1_0_0.envelope_codec import Envelope
 
     # What ``ProtocolConnectionSource.acquire_connection`` lends.
@@ -171,6 +172,7 @@ class FakePublisher:
         self.failures: list[Exception | None] = []
         self.fail_always: Exception | None = None
         self.lingered: list[bool] = []  # each send's ``linger``
+        self.batches: list[int] = []  # the records of each ``send_batch``
 
     async def send(
         self,
@@ -191,6 +193,18 @@ class FakePublisher:
             raise failure
         self.sent.append(SentRecord(topic, value, key, headers, partition))
         return (partition or 0, len(self.sent) - 1)
+
+    async def send_batch(self, records: Sequence[OutboundEvent]) -> list[tuple[int, int] | Exception]:
+        """``KafkaProducerPool.send_batch``: each record as a ``send`` without linger, its ack or error."""
+        self.batches.append(len(records))
+        results: list[tuple[int, int] | Exception] = []
+        for record in records:
+            try:
+                headers = list(record.headers)
+                results.append(await self.send(record.topic, record.value, record.key, headers, linger=False))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     def to(self, topic: str) -> list[SentRecord]:
         return [record for record in self.sent if record.topic == topic]

@@ -233,6 +233,14 @@ async def hosted(
     return harness, pool
 
 
+async def handled(harness: WorkflowHarness, records: dict[Partition, list[ProtocolConsumerRecord]]) -> None:
+    """The batch handled, and the connections its read runs gave back in the background back."""
+    try:
+        await harness.gateway.handle(records)
+    finally:
+        await harness.postgres.resources.settle_releases()
+
+
 def replies(harness: WorkflowHarness) -> dict[uuid.UUID, ModelOperationReply]:
     """Each published reply by the envelope_id of its command."""
     found = {}
@@ -249,7 +257,7 @@ async def test_a_run_of_reads_costs_one_lookup_one_statement_each_and_the_pools_
     harness, _ = await hosted(server)
     reads = [command("read_thing", n) for n in range(1, 6)]
 
-    await harness.gateway.handle(batch(*reads))
+    await handled(harness, batch(*reads))
 
     assert [what for _, what in server.log] == [
         "begin-reads",
@@ -275,7 +283,7 @@ async def test_a_write_waits_for_the_reads_before_it_and_the_reads_after_it_wait
         command("read_thing", 5),
     ]
 
-    await harness.gateway.handle(batch(*requests))
+    await handled(harness, batch(*requests))
 
     events = [what for _, what in server.log]
     write = events.index("insert 3")
@@ -339,7 +347,7 @@ async def test_reads_spread_over_read_connections_each_set_up_and_reset() -> Non
     harness, pool = await hosted(server, read_connections=3)
     reads = [command("read_thing", n) for n in range(1, 10)]
 
-    await harness.gateway.handle(batch(*reads))
+    await handled(harness, batch(*reads))
 
     assert pool.lent_at_once == 3
     used = {number for number, what in server.log if what.startswith("select")}
@@ -360,7 +368,7 @@ async def test_each_connection_of_a_run_gets_at_least_three_reads(reads: int, co
     server = Server()
     harness, pool = await hosted(server, read_connections=8)
 
-    await harness.gateway.handle(batch(*(command("read_thing", n) for n in range(1, reads + 1))))
+    await handled(harness, batch(*(command("read_thing", n) for n in range(1, reads + 1))))
 
     assert pool.lent_at_once == connections
 
@@ -370,7 +378,7 @@ async def test_a_run_takes_only_the_connections_idle_in_the_pool_and_never_waits
     harness, pool = await hosted(server, read_connections=8, capacity=2)
     reads = [command("read_thing", n) for n in range(1, 41)]
 
-    await harness.gateway.handle(batch(*reads))
+    await handled(harness, batch(*reads))
 
     assert pool.lent_at_once == 2, "a busy pool lends what it has; the run goes on with fewer"
     answered = replies(harness)
@@ -382,7 +390,7 @@ async def test_a_failed_read_is_kept_after_the_session_is_reset_and_a_redelivery
     harness, _ = await hosted(server)
     slow = command("read_thing", TIMED_OUT)
 
-    await harness.gateway.handle(batch(command("read_thing", 1), slow))
+    await handled(harness, batch(command("read_thing", 1), slow))
 
     events = [what for _, what in server.log]
     assert events[-3:] == ["end-reads", "keep-failed", "reset-all"]
@@ -391,7 +399,7 @@ async def test_a_failed_read_is_kept_after_the_session_is_reset_and_a_redelivery
     kept = server.inbox[slow.envelope_id]
 
     server.log.clear()
-    await harness.gateway.handle(batch(slow))
+    await handled(harness, batch(slow))
 
     assert [what for _, what in server.log] == ["begin-reads", "reset-all"], "not run again"
     assert harness.publisher.to(FAILED)[-1].value == kept[1], "the same reply, byte for byte"
@@ -402,8 +410,7 @@ async def test_a_redelivery_within_the_batch_starts_a_new_run_and_gets_the_first
     harness, _ = await hosted(server)
     slow = command("read_thing", TIMED_OUT)
 
-    await harness.gateway.handle(batch(slow, command("read_thing", 1), slow))
-    await harness.postgres.resources.settle_releases()
+    await handled(harness, batch(slow, command("read_thing", 1), slow))
 
     # Each run's connection goes back to the pool (reset-all) while what follows goes on.
     assert [what for _, what in server.log if what != "reset-all"] == [
@@ -438,7 +445,7 @@ async def test_commands_answered_without_sql_need_no_connection() -> None:
     server = Server()
     harness, pool = await hosted(server)
 
-    await harness.gateway.handle(batch(command("no_such_operation", 1)))
+    await handled(harness, batch(command("no_such_operation", 1)))
 
     assert pool.created == 0
     [reply] = replies(harness).values()
@@ -459,7 +466,7 @@ async def test_an_outage_error_from_the_pool_is_what_the_batch_raises() -> None:
     )
 
     with pytest.raises(OutageError):
-        await harness.gateway.handle(batch(command("read_thing", 1)))
+        await handled(harness, batch(command("read_thing", 1)))
 
 
 # -- pipelined reads (postgres_pool.reads_per_round_trip) -----------------------------------
@@ -470,7 +477,7 @@ async def test_pipelined_reads_take_one_round_trip_per_connection_spread_evenly(
     harness, pool = await hosted(server, read_connections=3, reads_per_round_trip=32)
     reads = [command("read_thing", n) for n in range(1, 10)]
 
-    await harness.gateway.handle(batch(*reads))
+    await handled(harness, batch(*reads))
 
     assert pool.lent_at_once == 3
     pipelines = server.statements("pipeline")
@@ -494,7 +501,7 @@ async def test_reads_per_round_trip_bounds_how_many_statements_go_together(
     server = Server()
     harness, _ = await hosted(server, reads_per_round_trip=per_round_trip)
 
-    await harness.gateway.handle(batch(*(command("read_thing", n) for n in range(1, 11))))
+    await handled(harness, batch(*(command("read_thing", n) for n in range(1, 11))))
 
     assert [what.split(" ")[1] for _, what in server.statements("pipeline")] == groups
     assert len(server.statements("select")) == (10 if per_round_trip == 1 else 0)
@@ -505,7 +512,7 @@ async def test_each_command_of_a_pipeline_gets_its_own_rows_none_or_several() ->
     harness, _ = await hosted(server, reads_per_round_trip=8)
     reads = [command("read_thing", n) for n in (1, NOTHING, TWO, 4)]
 
-    await harness.gateway.handle(batch(*reads))
+    await handled(harness, batch(*reads))
 
     assert len(server.statements("pipeline")) == 1
     answered = replies(harness)
@@ -524,7 +531,7 @@ async def test_a_failed_pipeline_runs_its_commands_one_by_one_and_the_failure_is
     slow = command("read_thing", TIMED_OUT)
     reads = [command("read_thing", 1), slow, command("read_thing", 3)]
 
-    await harness.gateway.handle(batch(*reads))
+    await handled(harness, batch(*reads))
 
     events = [what for _, what in server.log]
     assert events == [
@@ -550,7 +557,7 @@ async def test_an_outage_in_a_pipeline_is_raised_by_the_command_run_alone() -> N
     harness, pool = await hosted(server, reads_per_round_trip=8)
 
     with pytest.raises(OSError, match="connection reset"):
-        await harness.gateway.handle(batch(*(command("read_thing", n) for n in range(1, 5))))
+        await handled(harness, batch(*(command("read_thing", n) for n in range(1, 5))))
 
     assert harness.publisher.sent == [], "no reply of the batch goes out"
     assert len(pool.free) == pool.created
@@ -562,7 +569,7 @@ async def test_pipelined_and_one_by_one_replies_are_the_same() -> None:
     sent = []
     for per_round_trip in (1, 8):
         harness, _ = await hosted(Server(), reads_per_round_trip=per_round_trip)
-        await harness.gateway.handle(batch(*reads))
+        await handled(harness, batch(*reads))
         envelopes = [(s.topic, s.key, decode_envelope(s.value)) for s in harness.publisher.sent]
         sent.append([(t, k, e.envelope_id, e.parent_envelope_id, e.payload) for t, k, e in envelopes])
     assert sent[0] == sent[1]

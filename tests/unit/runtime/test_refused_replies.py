@@ -6,6 +6,7 @@ while publishing rewinds the batch (``test_command_failures`` has the scripted c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import cast
@@ -27,15 +28,19 @@ from .workflow_harness import WorkflowHarness, host_workflows
 
 
 class OneConnection:
+    """A pool of one connection: lent again only once it is back (reset)."""
+
     def __init__(self, conn: ScriptedConnection) -> None:
         self.conn = conn
+        self._lent = asyncio.Lock()
 
     @asynccontextmanager
     async def acquire_connection(self) -> AsyncIterator[object]:
-        try:
-            yield self.conn
-        finally:
-            self.conn.read_session = False  # asyncpg's pool resets a connection it takes back (RESET ALL)
+        async with self._lent:
+            try:
+                yield self.conn
+            finally:
+                self.conn.read_session = False  # asyncpg's pool resets a connection it takes back (RESET ALL)
 
 
 async def hosted(conn: ScriptedConnection, publisher: FakePublisher) -> WorkflowHarness:

@@ -1,4 +1,4 @@
-"""publish_replies sends every reply of a batch, then waits: the replies never wait out linger_ms."""
+"""publish_replies sends every reply of a batch together, then waits: the replies never wait out linger_ms."""
 
 from __future__ import annotations
 
@@ -29,3 +29,4 @@ async def test_replies_are_sent_without_linger_and_dead_letters_with_it() -> Non
     sent = harness.publisher.sent
     assert [s.topic for s in sent] == [FAILED] * 3 + [COMMANDS + ".dlq"] * 3
     assert harness.publisher.lingered == [False] * 3 + [True] * 3
+    assert harness.publisher.batches == [3], "the batch's replies in one group (one lane of the pool)"

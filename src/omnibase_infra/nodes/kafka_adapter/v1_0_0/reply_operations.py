@@ -3,11 +3,11 @@
 A reply goes to the topic it was addressed to (group_gateway's addressing, through
 postgres_adapter's executor), allowed by the topic ACL for ``reply``, keyed like its
 command, inside a ``send`` span that continues the command's ``process`` span. The
-replies of a batch are sent together, without waiting out the producer's ``linger_ms`` (they
-are all queued in the same turn of the event loop, so they still travel in one request per
-partition), and all acknowledged before the step returns; an
-outage raises (the batch is rewound; a redelivered command gets the reply its inbox
-kept). A reply the broker refuses for good (too large, corrupt) is marked ``refused``
+replies of a batch are sent together, on one lane of the producer pool (built into one
+batch per partition, in order, and sent without waiting out the producer's ``linger_ms``),
+in one call through the Kafka breaker, and all acknowledged before the step returns; an
+outage raises once every reply settled (the batch is rewound; a redelivered command gets
+the reply its inbox kept). A reply the broker refuses for good (too large, corrupt) is marked ``refused``
 for ``answer_refused_replies``; when its small failed replacement is refused too (only
 the command's own key can make it too large), it is sent without the key. A command
 that failed for good is dead-lettered once its reply is acknowledged.
@@ -22,15 +22,17 @@ from typing import TYPE_CHECKING
 from opentelemetry import trace
 
 from omnibase_infra.errors import PoisonRecordError
-from omnibase_infra.nodes.kafka_adapter.v1_0_0.acks import settle
+from omnibase_infra.infrastructure.event_queue import OutboundEvent
 from omnibase_infra.observability.propagation import inject_trace_context
-from omnibase_infra.observability.spans import set_delivery_attributes, trace_kafka_operation
+from omnibase_infra.observability.spans import end_span, set_delivery_attributes, start_kafka_span
 from omnibase_infra.workflow.operations import StepContext, operation
 from omnibase_infra.workflow.payloads import Command, CommandBatch
 from omnibase_infra.workflow.protocols import notify
 from omnibase_infra.workflow.records import DeadLetter
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
     from omnibase_infra.clock import Clock
     from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
     from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
@@ -59,7 +61,18 @@ class ReplyOperations:
         pending = [c for c in batch.commands if c.outcome is not None and not c.replied and _due(c)]
         if not pending:
             return batch
-        await settle([self._reply(c) for c in pending])
+        unkeyed = await self.breaker.call(functools.partial(self._send_replies, pending, keyed=True))
+        if unkeyed:
+            # Only the command's own key can make a small failed reply too large.
+            for command in unkeyed:
+                logger.warning(
+                    "the failed reply to command %s is sent without its key", command.envelope.envelope_id
+                )
+            refused = await self.breaker.call(functools.partial(self._send_replies, unkeyed, keyed=False))
+            if refused:
+                error = refused[0].refused
+                assert error is not None
+                raise error
         for command in pending:
             if not command.replied:
                 continue
@@ -70,49 +83,62 @@ class ReplyOperations:
                 batch.dead.append(DeadLetter.from_error(command.source, outcome.poison, self._clock.now()))
         return batch
 
-    async def _reply(self, command: Command) -> None:
-        try:
-            await self._send_reply(command, keyed=True)
-        except PoisonRecordError as error:
-            if not command.substituted:
-                command.refused = error  # answer_refused_replies replaces it
-                return
-            # Only the command's own key can make a small failed reply too large.
-            logger.warning(
-                "the failed reply to command %s is sent without its key", command.envelope.envelope_id
-            )
-            await self._send_reply(command, keyed=False)
-        command.replied = True
+    async def _send_replies(self, commands: list[Command], *, keyed: bool) -> list[Command]:
+        """Send the replies of ``commands`` together (one lane of the pool: a batch per partition,
+        not waiting out ``linger_ms``), each in its ``send`` span, and wait for every ack.
 
-    async def _send_reply(self, command: Command, *, keyed: bool) -> tuple[int, int]:
-        outcome = command.outcome
-        assert outcome is not None
-        key = command.source.key if keyed else None
-        parent = (
-            trace.set_span_in_context(trace.NonRecordingSpan(command.span_context))
-            if command.span_context is not None
-            else None
-        )
-        async with trace_kafka_operation(
-            "send",
-            outcome.reply_topic,
-            key=key,
-            correlation_id=command.envelope.correlation_id,
-            parent=parent,
-        ) as span:
-            if self._acl is not None:
-                self._acl.require(outcome.reply_topic, "reply")
-            send = functools.partial(
-                self.producers.send,
-                outcome.reply_topic,
-                outcome.reply_value,
-                key,
-                inject_trace_context(None),
-                linger=False,  # every reply of the batch is sent by now: lingering only delays them
-            )
-            partition, offset = await self.breaker.call(send)
-            set_delivery_attributes(span, partition, offset)
-            return partition, offset
+        Marks each acknowledged one ``replied``, and a refused one ``refused`` unless it is
+        already a substitute; returns those substitutes (to send again without their key).
+        Raises the first other error (an outage: counted once by the breaker) once every
+        reply settled."""
+        spans: list[Span] = []
+        records: list[OutboundEvent] = []
+        try:
+            for command in commands:
+                outcome = command.outcome
+                assert outcome is not None
+                key = command.source.key if keyed else None
+                parent = (
+                    trace.set_span_in_context(trace.NonRecordingSpan(command.span_context))
+                    if command.span_context is not None
+                    else None
+                )
+                span = start_kafka_span(
+                    "send",
+                    outcome.reply_topic,
+                    key=key,
+                    correlation_id=command.envelope.correlation_id,
+                    parent=parent,
+                )
+                spans.append(span)
+                if self._acl is not None:
+                    self._acl.require(outcome.reply_topic, "reply")
+                headers = inject_trace_context(None, trace.set_span_in_context(span))
+                records.append(OutboundEvent(outcome.reply_topic, outcome.reply_value, key, tuple(headers)))
+            results = await self.producers.send_batch(records)
+        except BaseException as exc:  # nothing was sent, or the wait was cancelled
+            for span in spans:
+                end_span(span, exc)
+            raise
+        refused_again: list[Command] = []
+        failure: Exception | None = None
+        for command, span, result in zip(commands, spans, results, strict=True):
+            if isinstance(result, Exception):
+                end_span(span, result)
+                if not isinstance(result, PoisonRecordError):
+                    failure = failure or result
+                elif command.substituted:
+                    command.refused = result
+                    refused_again.append(command)
+                else:
+                    command.refused = result  # answer_refused_replies replaces it
+                continue
+            set_delivery_attributes(span, *result)
+            end_span(span)
+            command.replied = True
+        if failure is not None:
+            raise failure
+        return refused_again
 
 
 def _due(command: Command) -> bool:
