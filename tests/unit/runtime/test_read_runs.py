@@ -306,9 +306,15 @@ async def test_a_write_waits_for_the_reads_before_it_and_the_reads_after_it_wait
 class SlowResetPool(LoggedPool):
     """The pool's reset of a connection it takes back waits until ``reset_may_finish`` is set."""
 
+    started = True
+
     def __init__(self, server: Server) -> None:
         super().__init__(server)
         self.reset_may_finish = asyncio.Event()
+        self.closed_with_free: list[int] | None = None
+
+    async def stop(self) -> None:
+        self.closed_with_free = [c.number for c in self.free]
 
     @asynccontextmanager
     async def acquire_connection(self) -> AsyncIterator[LoggedConnection]:
@@ -335,10 +341,13 @@ async def test_the_replies_of_a_read_run_do_not_wait_for_the_pools_reset_of_its_
     resources = harness.postgres.resources
     assert "reset-all" not in [what for _, what in server.log]
     assert pool.free == [], "the connection is still being given back"
+    stopping = asyncio.ensure_future(harness.postgres.stop())
+    await asyncio.sleep(0.01)
+    assert pool.closed_with_free is None, "the node's stop waits for the connection to be back"
     pool.reset_may_finish.set()
-    await asyncio.wait_for(resources.settle_releases(), 5)
+    await asyncio.wait_for(stopping, 5)
     assert [what for _, what in server.log][-1] == "reset-all"
-    assert [c.number for c in pool.free] == [1]
+    assert pool.closed_with_free == [1], "the pool closed once its connection was back"
     assert not resources.releasing
 
 

@@ -124,3 +124,34 @@ async def test_a_failed_reply_refused_because_of_the_commands_key_is_sent_withou
     assert refused.key is None
     assert publisher.attempts == 4  # reply, substitute, substitute without key, dead letter
     assert len(publisher.to(COMMANDS + ".dlq")) == 1
+
+
+async def test_a_reply_the_topic_acl_refuses_is_replaced_and_the_others_of_the_batch_go() -> None:
+    conn = ScriptedConnection(rows({"id": 1}))
+    publisher = FakePublisher()
+    stale, fresh = command("read_things"), command("read_things")
+    # A redelivery whose kept reply names a topic the ACL no longer allows (a renamed topic).
+    conn.inbox[stale.envelope_id] = ("onex.evt.undeclared.v1", b"the reply kept before")
+
+    await (await hosted(conn, publisher)).gateway.handle(commands(stale, fresh))
+
+    assert publisher.to("onex.evt.undeclared.v1") == [], "nothing goes where the ACL refuses"
+    [answered] = publisher.to(COMPLETED)
+    assert decode_envelope(answered.value).parent_envelope_id == fresh.envelope_id
+    [replaced] = publisher.to(FAILED)
+    assert decode_envelope(replaced.value).parent_envelope_id == stale.envelope_id
+    assert conn.inbox[stale.envelope_id] == (FAILED, replaced.value), "answered once, for good"
+
+
+async def test_an_outage_of_one_reply_raises_once_every_reply_of_the_batch_settled() -> None:
+    conn = ScriptedConnection(rows({"id": 1}))
+    publisher = FakePublisher()
+    publisher.failures = [OutageError("Kafka unavailable")]  # the first reply; the second goes
+
+    with pytest.raises(OutageError):
+        await (await hosted(conn, publisher)).gateway.handle(
+            commands(command("read_things"), command("read_things"))
+        )
+
+    assert publisher.attempts == 2, "the second reply was sent before the outage was raised"
+    assert [s.topic for s in publisher.sent] == [COMPLETED]

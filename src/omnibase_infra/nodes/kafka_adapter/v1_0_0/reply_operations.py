@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from omnibase_infra.clock import Clock
     from omnibase_infra.infrastructure.event_bus_circuit_breaker import EventBusCircuitBreaker
     from omnibase_infra.infrastructure.kafka_producer_pool import KafkaProducerPool
+    from omnibase_infra.infrastructure.kafka_producer_protocol import Ack
     from omnibase_infra.workflow.protocols import ProtocolTopicAcl, ProtocolWorkflowObserver
 
 logger = logging.getLogger(__name__)
@@ -87,11 +88,12 @@ class ReplyOperations:
         """Send the replies of ``commands`` together (one lane of the pool: a batch per partition,
         not waiting out ``linger_ms``), each in its ``send`` span, and wait for every ack.
 
-        Marks each acknowledged one ``replied``, and a refused one ``refused`` unless it is
-        already a substitute; returns those substitutes (to send again without their key).
-        Raises the first other error (an outage: counted once by the breaker) once every
-        reply settled."""
+        Marks each acknowledged one ``replied`` and each refused one (by the broker, or by the
+        topic ACL before anything is sent) ``refused``; returns the refused ones that were
+        already substitutes (to send again without their key). Raises the first other error
+        (an outage: one call of the breaker, counted once) once every reply settled."""
         spans: list[Span] = []
+        outcomes: list[Ack | Exception | None] = []  # None: sent, its result comes from the lane
         records: list[OutboundEvent] = []
         try:
             for command in commands:
@@ -112,26 +114,31 @@ class ReplyOperations:
                 )
                 spans.append(span)
                 if self._acl is not None:
-                    self._acl.require(outcome.reply_topic, "reply")
+                    try:
+                        self._acl.require(outcome.reply_topic, "reply")
+                    except PoisonRecordError as refusal:  # this reply only: the others go
+                        outcomes.append(refusal)
+                        continue
                 headers = inject_trace_context(None, trace.set_span_in_context(span))
                 records.append(OutboundEvent(outcome.reply_topic, outcome.reply_value, key, tuple(headers)))
-            results = await self.producers.send_batch(records)
-        except BaseException as exc:  # nothing was sent, or the wait was cancelled
+                outcomes.append(None)
+            sent = iter(await self.producers.send_batch(records))
+        except BaseException as exc:  # nothing was sent, or the wait was cancelled (a timeout)
             for span in spans:
-                end_span(span, exc)
+                end_span(span, exc if isinstance(exc, Exception) else None)
             raise
         refused_again: list[Command] = []
         failure: Exception | None = None
-        for command, span, result in zip(commands, spans, results, strict=True):
+        for command, span, early in zip(commands, spans, outcomes, strict=True):
+            result = next(sent) if early is None else early
             if isinstance(result, Exception):
                 end_span(span, result)
                 if not isinstance(result, PoisonRecordError):
                     failure = failure or result
-                elif command.substituted:
-                    command.refused = result
+                    continue
+                command.refused = result  # answer_refused_replies replaces it
+                if command.substituted:
                     refused_again.append(command)
-                else:
-                    command.refused = result  # answer_refused_replies replaces it
                 continue
             set_delivery_attributes(span, *result)
             end_span(span)

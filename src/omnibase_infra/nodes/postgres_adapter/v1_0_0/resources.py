@@ -6,6 +6,7 @@ No I/O here: ``build_postgres_resources`` constructs; the node's ``start()`` con
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_executor import Oper
 from omnibase_infra.nodes.postgres_adapter.v1_0_0.reply_codec import encode_reply
 from omnibase_infra.settings import ModelInfraSettings
 from omnibase_infra.workflow.protocols import ProtocolTopicAcl
+
+logger = logging.getLogger(__name__)
 
 REPLY_RECORD_HEADROOM = 16 * 1024
 """Bytes of a reply record left for its key, headers and framing (``max_request_size`` is per record)."""
@@ -70,16 +73,22 @@ class PostgresResources:
 
     def release_later(self, release: Coroutine[object, object, None]) -> None:
         """Run ``release`` (giving connections back: the pool's reset, a round trip) in the
-        background, so that what follows (the replies) does not wait for it. ``release`` must
-        not raise (the pool's release logs and swallows a dead connection's error)."""
+        background, so that what follows (the replies) does not wait for it. The pool's
+        release logs and swallows a dead connection's error; anything else it raises is logged."""
         task = asyncio.ensure_future(release)
         self.releasing.add(task)
-        task.add_done_callback(self.releasing.discard)
+        task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Task[None]) -> None:
+        self.releasing.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.warning("giving a connection back to the pool failed: %s", type(error).__name__)
 
     async def settle_releases(self) -> None:
-        """Wait until every connection ``release_later`` gives back is back in the pool."""
+        """Wait until every connection ``release_later`` gives back is back in the pool (the
+        releases go on if this wait is cancelled)."""
         while self.releasing:
-            await asyncio.gather(*self.releasing, return_exceptions=True)
+            await asyncio.wait(set(self.releasing))
 
 
 def build_postgres_resources(
