@@ -197,13 +197,13 @@ def _kafka_attributes(
     operation_type: KafkaOperation,
     topic: str,
     *,
-    partition: int | None,
-    offset: int | None,
-    key: str | bytes | None,
-    correlation_id: UUID | str | None,
-    consumer_group: str | None,
-    batch_size: int | None,
-    server_address: str | None,
+    partition: int | None = None,
+    offset: int | None = None,
+    key: str | bytes | None = None,
+    correlation_id: UUID | str | None = None,
+    consumer_group: str | None = None,
+    batch_size: int | None = None,
+    server_address: str | None = None,
 ) -> tuple[str, SpanKind, dict[str, AttributeValue]]:
     """A Kafka operation span's name, kind and attributes (the module table)."""
     try:
@@ -281,17 +281,7 @@ def start_kafka_span(
 ) -> Span:
     """``trace_kafka_operation``'s span, started but not made current: for a group of sends
     whose spans overlap (a batch's replies). The caller ends it with ``end_span``."""
-    name, kind, attributes = _kafka_attributes(
-        operation_type,
-        topic,
-        partition=None,
-        offset=None,
-        key=key,
-        correlation_id=correlation_id,
-        consumer_group=None,
-        batch_size=None,
-        server_address=None,
-    )
+    name, kind, attributes = _kafka_attributes(operation_type, topic, key=key, correlation_id=correlation_id)
     return get_tracer(tracer_provider).start_span(
         name,
         context=parent,

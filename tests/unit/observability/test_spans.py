@@ -13,7 +13,12 @@ from opentelemetry.trace import SpanKind, StatusCode
 from omnibase_infra.errors import OutageError, PoisonRecordError
 from omnibase_infra.observability.propagation import extract_trace_context, inject_trace_context
 from omnibase_infra.observability.redaction import register_secret
-from omnibase_infra.observability.spans import trace_database_operation, trace_kafka_operation
+from omnibase_infra.observability.spans import (
+    end_span,
+    start_kafka_span,
+    trace_database_operation,
+    trace_kafka_operation,
+)
 
 TOPIC = "onex.cmd.infra.operation.v1"
 
@@ -53,6 +58,32 @@ async def test_send_span_is_a_producer_span_with_messaging_attributes(
         "messaging.kafka.offset": 41,
     }
     assert sent.status.status_code is StatusCode.UNSET
+
+
+def test_a_started_send_span_continues_its_parent_without_becoming_current_and_ends_once(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    correlation = uuid.uuid4()
+    with provider.get_tracer("t").start_as_current_span("process") as process:
+        parent = trace.set_span_in_context(process)
+    ok = start_kafka_span(
+        "send", TOPIC, key=b"k", correlation_id=correlation, parent=parent, tracer_provider=provider
+    )
+    failed = start_kafka_span("send", TOPIC, parent=parent, tracer_provider=provider)
+    assert trace.get_current_span() is not ok, "started, not made current"
+    end_span(ok)
+    end_span(failed, OutageError("Kafka unavailable"))
+
+    spans = [s for s in exporter.get_finished_spans() if s.name == f"send {TOPIC}"]
+    assert len(spans) == 2, "each ended once"
+    sent, refused = spans
+    assert sent.kind is SpanKind.PRODUCER
+    assert sent.parent is not None and sent.parent.span_id == process.get_span_context().span_id
+    assert (sent.attributes or {})["messaging.kafka.message.key"] == "k"
+    assert (sent.attributes or {})["onex.correlation_id"] == str(correlation)
+    assert sent.status.status_code is StatusCode.UNSET
+    assert refused.status.status_code is StatusCode.ERROR
+    assert (refused.attributes or {})["error.type"] == "outage"
 
 
 async def test_process_continues_the_producer_trace_across_headers(
