@@ -25,6 +25,7 @@ import os
 import time
 import uuid
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +49,7 @@ from fault_injection.servers import REPO_ROOT
 from fault_injection.statement_log import declared_statements, normalise, outside, read_statements
 from fault_injection.streaming import RunContext
 from fault_injection.workspace import Workspace
+from omnibase_infra.nodes.postgres_adapter.v1_0_0.operation_reads import pipelined_sql
 
 logger = logging.getLogger("faults")
 
@@ -75,6 +77,27 @@ Coordinates = tuple[str, int, int]
 def contract_operations() -> dict[str, str]:
     document = yaml.safe_load(CONTRACT.read_text())
     return {op["name"]: normalise(op["sql"]) for op in document["operations"]}
+
+
+@dataclass(frozen=True)
+class _ContractOperation:
+    sql: str
+    parameter_names: tuple[str, ...]
+
+
+def pipelined_operations() -> set[str]:
+    """The read operations' statements as a pipelined read sends them (``pipelined_sql``): part
+    of the service's repertoire whenever two commands of one operation share a round trip."""
+    document = yaml.safe_load(CONTRACT.read_text())
+    pipelined: set[str] = set()
+    for op in document["operations"]:
+        if not op.get("read_only"):
+            continue
+        names = tuple(p["name"] for p in op.get("parameters") or ())
+        sql = pipelined_sql(_ContractOperation(op["sql"], names))  # type: ignore[arg-type]  # sql and parameter_names suffice
+        if sql is not None:
+            pipelined.add(normalise(sql))
+    return pipelined
 
 
 async def send_all(
@@ -509,7 +532,8 @@ def _check_statements(
     warm = read_statements(log_path, warm_start, hostile_start)
     hostile = read_statements(log_path, hostile_start, hostile_end)
     allowed = declared_statements(
-        REPO_ROOT / "src" / "omnibase_infra", {s.sql for s in warm} | set(operations.values())
+        REPO_ROOT / "src" / "omnibase_infra",
+        {s.sql for s in warm} | set(operations.values()) | pipelined_operations(),
     )
     strange = outside(hostile, allowed, set())
     result.figures["statements_logged"] = {
