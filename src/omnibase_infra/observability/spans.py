@@ -141,7 +141,8 @@ class _SpanScope:
         self._links = links
         self._tracer_provider = tracer_provider
 
-    async def __aenter__(self) -> Span:
+    def start(self) -> Span:
+        """The span, started but not made current."""
         links = self._links
         span_links = (
             [
@@ -152,7 +153,7 @@ class _SpanScope:
             if links
             else []
         )
-        span = get_tracer(self._tracer_provider).start_span(
+        return get_tracer(self._tracer_provider).start_span(
             self._name,
             context=self._parent,
             kind=self._kind,
@@ -161,20 +162,17 @@ class _SpanScope:
             record_exception=False,
             set_status_on_exception=False,
         )
-        self._span = span
+
+    async def __aenter__(self) -> Span:
+        span = self._span = self.start()
         self._token = context_api.attach(trace.set_span_in_context(span))
         return span
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        span = self._span
-        try:
-            if isinstance(exc, Exception):
-                record_error(span, exc)
-        finally:
-            context_api.detach(self._token)
-            span.end()
+        context_api.detach(self._token)
+        end_span(self._span, exc)
 
 
 def _run_span(
@@ -193,7 +191,7 @@ def _key_text(key: str | bytes) -> str:
     return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
 
 
-def _kafka_attributes(
+def trace_kafka_operation(
     operation_type: KafkaOperation,
     topic: str,
     *,
@@ -204,8 +202,17 @@ def _kafka_attributes(
     consumer_group: str | None = None,
     batch_size: int | None = None,
     server_address: str | None = None,
-) -> tuple[str, SpanKind, dict[str, AttributeValue]]:
-    """A Kafka operation span's name, kind and attributes (the module table)."""
+    parent: Context | None = None,
+    links: Sequence[Context] = (),
+    tracer_provider: TracerProvider | None = None,
+) -> AbstractAsyncContextManager[Span]:
+    """A span for one Kafka operation on ``topic`` (see the module table), current inside the block.
+
+    ``parent`` is the context to continue (for ``process``: ``extract_trace_context(headers,
+    envelope)``); ``None`` continues the current context. Contexts in ``links`` that hold a
+    valid span become span links. Attributes learned later (offset after a send) can be set
+    on the yielded span. ``ValueError`` for an unknown ``operation_type``.
+    """
     try:
         op_name, op_type, kind = _KAFKA_OPERATIONS[operation_type]
     except KeyError:
@@ -231,43 +238,9 @@ def _kafka_attributes(
         attributes[MESSAGING_BATCH_MESSAGE_COUNT] = batch_size
     if server_address is not None:
         attributes[SERVER_ADDRESS] = server_address
-    return f"{op_name} {topic}", kind, attributes
-
-
-def trace_kafka_operation(
-    operation_type: KafkaOperation,
-    topic: str,
-    *,
-    partition: int | None = None,
-    offset: int | None = None,
-    key: str | bytes | None = None,
-    correlation_id: UUID | str | None = None,
-    consumer_group: str | None = None,
-    batch_size: int | None = None,
-    server_address: str | None = None,
-    parent: Context | None = None,
-    links: Sequence[Context] = (),
-    tracer_provider: TracerProvider | None = None,
-) -> AbstractAsyncContextManager[Span]:
-    """A span for one Kafka operation on ``topic`` (see the module table), current inside the block.
-
-    ``parent`` is the context to continue (for ``process``: ``extract_trace_context(headers,
-    envelope)``); ``None`` continues the current context. Contexts in ``links`` that hold a
-    valid span become span links. Attributes learned later (offset after a send) can be set
-    on the yielded span. ``ValueError`` for an unknown ``operation_type``.
-    """
-    name, kind, attributes = _kafka_attributes(
-        operation_type,
-        topic,
-        partition=partition,
-        offset=offset,
-        key=key,
-        correlation_id=correlation_id,
-        consumer_group=consumer_group,
-        batch_size=batch_size,
-        server_address=server_address,
+    return _run_span(
+        f"{op_name} {topic}", kind, attributes, parent=parent, links=links, tracer_provider=tracer_provider
     )
-    return _run_span(name, kind, attributes, parent=parent, links=links, tracer_provider=tracer_provider)
 
 
 def start_kafka_span(
@@ -281,21 +254,23 @@ def start_kafka_span(
 ) -> Span:
     """``trace_kafka_operation``'s span, started but not made current: for a group of sends
     whose spans overlap (a batch's replies). The caller ends it with ``end_span``."""
-    name, kind, attributes = _kafka_attributes(operation_type, topic, key=key, correlation_id=correlation_id)
-    return get_tracer(tracer_provider).start_span(
-        name,
-        context=parent,
-        kind=kind,
-        attributes=attributes,
-        record_exception=False,
-        set_status_on_exception=False,
+    scope = trace_kafka_operation(
+        operation_type,
+        topic,
+        key=key,
+        correlation_id=correlation_id,
+        parent=parent,
+        tracer_provider=tracer_provider,
     )
+    assert isinstance(scope, _SpanScope)
+    return scope.start()
 
 
 def end_span(span: Span, error: BaseException | None = None) -> None:
-    """End ``span``; with ``error``, recorded on it first (``record_error``)."""
+    """End ``span``; with an ``error`` that is an ``Exception``, recorded on it first
+    (``record_error``; a cancellation is not an error of the span's work)."""
     try:
-        if error is not None:
+        if isinstance(error, Exception):
             record_error(span, error)
     finally:
         span.end()

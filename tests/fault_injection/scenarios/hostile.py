@@ -74,27 +74,34 @@ KEPT_FAILURE_KINDS = frozenset(
 Coordinates = tuple[str, int, int]
 
 
+def _contract_document_operations() -> list[dict[str, Any]]:
+    operations: list[dict[str, Any]] = yaml.safe_load(CONTRACT.read_text())["operations"]
+    return operations
+
+
 def contract_operations() -> dict[str, str]:
-    document = yaml.safe_load(CONTRACT.read_text())
-    return {op["name"]: normalise(op["sql"]) for op in document["operations"]}
+    return {op["name"]: normalise(op["sql"]) for op in _contract_document_operations()}
 
 
 @dataclass(frozen=True)
 class _ContractOperation:
+    """A contract operation as ``pipelined_sql`` reads it (``ProtocolOperation``)."""
+
+    name: str
     sql: str
+    read_only: bool
     parameter_names: tuple[str, ...]
+    relay_topic_parameters: tuple[str, ...] = ()
 
 
 def pipelined_operations() -> set[str]:
     """The read operations' statements as a pipelined read sends them (``pipelined_sql``): part
     of the service's repertoire whenever two commands of one operation share a round trip."""
-    document = yaml.safe_load(CONTRACT.read_text())
     pipelined: set[str] = set()
-    for op in document["operations"]:
-        if not op.get("read_only"):
-            continue
+    for op in _contract_document_operations():
         names = tuple(p["name"] for p in op.get("parameters") or ())
-        sql = pipelined_sql(_ContractOperation(op["sql"], names))  # type: ignore[arg-type]  # sql and parameter_names suffice
+        operation = _ContractOperation(op["name"], op["sql"], bool(op.get("read_only")), names)
+        sql = pipelined_sql(operation) if operation.read_only else None
         if sql is not None:
             pipelined.add(normalise(sql))
     return pipelined

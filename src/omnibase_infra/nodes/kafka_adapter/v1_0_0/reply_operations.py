@@ -125,7 +125,7 @@ class ReplyOperations:
             sent = iter(await self.producers.send_batch(records))
         except BaseException as exc:  # nothing was sent, or the wait was cancelled (a timeout)
             for span in spans:
-                end_span(span, exc if isinstance(exc, Exception) else None)
+                end_span(span, exc)
             raise
         refused_again: list[Command] = []
         failure: Exception | None = None
